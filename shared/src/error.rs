@@ -1,0 +1,107 @@
+//! Error types shared across domains, and their mapping to the Lambda runtime's `Diagnostic`.
+
+use lambda_runtime::Diagnostic;
+
+/// A failure talking to an AWS API. Retryable and permanent failures are different variants so
+/// that callers can decide between "try again" (503, SQS redelivery) and "give up and alert".
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    /// Throttling, timeouts, dispatch failures and 5xx answers: the same call may succeed later.
+    #[error("{service} {operation} failed (retryable): {message}")]
+    Retryable {
+        service: &'static str,
+        operation: &'static str,
+        message: String,
+    },
+    /// The request itself was refused (missing resource, access denied, validation error).
+    #[error("{service} {operation} failed: {message}")]
+    Permanent {
+        service: &'static str,
+        operation: &'static str,
+        message: String,
+    },
+}
+
+impl AwsError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, AwsError::Retryable { .. })
+    }
+
+    /// Classifies an SDK error. The message is the SDK's error code and message, which never
+    /// carries a secret value (Secrets Manager errors name the secret, not its contents).
+    pub fn from_sdk<E, R>(
+        service: &'static str,
+        operation: &'static str,
+        err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    ) -> Self
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        use aws_smithy_runtime_api::client::result::SdkError;
+        let retryable = match &err {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+                true
+            }
+            SdkError::ServiceError(e) => {
+                let code = e.err().code().unwrap_or_default();
+                code.contains("Throttl")
+                    || code == "RequestLimitExceeded"
+                    || code == "InternalFailure"
+                    || code == "InternalServiceError"
+                    || code == "ServiceUnavailable"
+            }
+            _ => false,
+        };
+        let message = match &err {
+            SdkError::ServiceError(e) => format!(
+                "{}: {}",
+                e.err().code().unwrap_or("ServiceError"),
+                e.err().message().unwrap_or("no message")
+            ),
+            other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+        };
+        if retryable {
+            AwsError::Retryable { service, operation, message }
+        } else {
+            AwsError::Permanent { service, operation, message }
+        }
+    }
+}
+
+/// A capability that a later issue fills in. Returned by functions whose handler is wiring only,
+/// so an invocation fails loudly (and lands in the DLQ / shows in CloudWatch) instead of
+/// pretending to succeed.
+#[derive(Debug, thiserror::Error)]
+#[error("{capability} is not implemented in this build of idc-guard")]
+pub struct NotImplemented {
+    pub capability: &'static str,
+}
+
+impl From<NotImplemented> for Diagnostic {
+    fn from(e: NotImplemented) -> Self {
+        Diagnostic {
+            error_type: "NotImplemented".into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+impl From<AwsError> for Diagnostic {
+    fn from(e: AwsError) -> Self {
+        let error_type = if e.is_retryable() { "AwsRetryable" } else { "AwsPermanent" };
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// The handler of a function whose capability is not built yet: every invocation fails with
+/// [`NotImplemented`], so the trigger retries and the DLQ / CloudWatch show it.
+pub async fn not_implemented(
+    capability: &'static str,
+    _event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, NotImplemented> {
+    Err(NotImplemented { capability })
+}

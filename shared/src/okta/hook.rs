@@ -1,0 +1,469 @@
+//! The Okta event-hook endpoint: one-time verification, authenticated delivery, durable hand-off
+//! to an SQS FIFO queue.
+//!
+//! Contract (DESIGN.md, "Okta event hook"): `GET` + `x-okta-verification-challenge` → `200
+//! {"verification": ...}`; `POST` of an envelope → every event enqueued, then `200` with an empty
+//! body; `401` on a missing or wrong `Authorization`; `400` on a malformed envelope; `413` over
+//! 1 MiB; `405` for other methods; `503` whenever an event could not be stored, so Okta retries.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::event::{EVENT_HOOK_TYPE, EventHookEnvelope, OktaEvent};
+use crate::aws::{
+    AWSCURRENT, AWSPENDING, EventQueue, QueueMessage, SQS_MAX_BATCH, SQS_MAX_PAYLOAD_BYTES, SecretStore,
+};
+use crate::error::AwsError;
+use crate::secret::{ExposeSecret, SecretDigest};
+
+/// Largest request body accepted (Function URLs allow more; Okta never sends this much).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Header Okta sends with the one-time verification request (any case).
+pub const VERIFICATION_HEADER: &str = "x-okta-verification-challenge";
+/// Longest verification challenge echoed back.
+const MAX_CHALLENGE_BYTES: usize = 1024;
+/// Message group for events that name neither a group nor a user.
+pub const ORG_MESSAGE_GROUP: &str = "okta-org";
+/// How many times entries that SQS did not accept are sent again before answering 503.
+const QUEUE_RETRIES: usize = 2;
+
+/// Why a request was not accepted. The `Display` text is what the caller sees: short, generic for
+/// authentication, and never the internal cause (that goes to the log).
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("request body exceeds 1 MiB")]
+    PayloadTooLarge,
+    #[error("event {index} exceeds the queue's 256 KiB message limit")]
+    EventTooLarge { index: usize },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("temporarily unavailable, retry later")]
+    Unavailable(#[source] AwsError),
+    #[error("temporarily unavailable, retry later")]
+    NotStored { stored: usize, total: usize, codes: Vec<String> },
+}
+
+impl HookError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HookError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            HookError::Unauthorized => StatusCode::UNAUTHORIZED,
+            HookError::PayloadTooLarge | HookError::EventTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            HookError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            HookError::Unavailable(_) | HookError::NotStored { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+}
+
+fn bad_request(reason: impl Into<String>) -> HookError {
+    HookError::BadRequest(reason.into())
+}
+
+/// The endpoint's answer, before it becomes an HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookResponse {
+    pub status: StatusCode,
+    /// JSON body, if any. A successful delivery has none.
+    pub body: Option<String>,
+}
+
+impl HookResponse {
+    fn ok_empty() -> Self {
+        Self { status: StatusCode::OK, body: None }
+    }
+
+    fn from_error(e: &HookError) -> Self {
+        Self {
+            status: e.status(),
+            body: Some(serde_json::json!({ "error": e.to_string() }).to_string()),
+        }
+    }
+
+    pub fn into_http(self) -> Response<Body> {
+        let mut builder = Response::builder().status(self.status);
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            builder = builder.header(ALLOW, "GET, POST");
+        }
+        let result = match self.body {
+            Some(json) => builder.header(CONTENT_TYPE, "application/json").body(Body::Text(json)),
+            None => builder.body(Body::Empty),
+        };
+        // Only a status and well-formed constant headers are set above, so building cannot fail;
+        // should it ever, answer 500 rather than panic.
+        result.unwrap_or_else(|_| {
+            let mut r = Response::new(Body::Empty);
+            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        })
+    }
+}
+
+/// The events of one delivery, ready for the queue, in `published` order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The envelope's `eventId` (one per delivery, not per event).
+    pub delivery_id: Option<String>,
+    pub messages: Vec<QueueMessage>,
+}
+
+/// Parses and validates a delivery body and turns each event into a FIFO queue message:
+/// deduplication id = the event's `uuid` (or a content hash when it has none usable), message
+/// group = the affected group's id, else the user's id, else [`ORG_MESSAGE_GROUP`].
+pub fn prepare_delivery(body: &[u8]) -> Result<Delivery, HookError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(HookError::PayloadTooLarge);
+    }
+    let text = std::str::from_utf8(body).map_err(|_| bad_request("body is not UTF-8"))?;
+    if text.trim().is_empty() {
+        return Err(bad_request("empty body"));
+    }
+    let envelope: EventHookEnvelope<'_> = serde_json::from_str(text).map_err(|e| {
+        bad_request(format!(
+            "malformed JSON or not an Okta event-hook envelope (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    match envelope.event_type.as_deref() {
+        Some(EVENT_HOOK_TYPE) => {}
+        Some(_) => return Err(bad_request("eventType is not com.okta.event_hook")),
+        None => return Err(bad_request("eventType is missing")),
+    }
+    let events = envelope
+        .data
+        .and_then(|d| d.events)
+        .ok_or_else(|| bad_request("data.events is missing"))?;
+    if events.is_empty() {
+        return Err(bad_request("data.events is empty"));
+    }
+    let mut prepared = Vec::with_capacity(events.len());
+    for (index, raw) in events.into_iter().enumerate() {
+        prepared.push(prepare_event(index, raw, envelope.event_id.as_deref())?);
+    }
+    // Okta delivers out of order; related events should reach the queue oldest first. The sort
+    // is stable, and events without a readable `published` keep their place at the end.
+    prepared.sort_by_key(|(published, _)| (published.is_none(), *published));
+    Ok(Delivery {
+        delivery_id: envelope.event_id,
+        messages: prepared.into_iter().map(|(_, m)| m).collect(),
+    })
+}
+
+type Published = Option<chrono::DateTime<chrono::Utc>>;
+
+fn prepare_event(
+    index: usize,
+    raw: &RawValue,
+    delivery_id: Option<&str>,
+) -> Result<(Published, QueueMessage), HookError> {
+    let body = raw.get();
+    if !body.starts_with('{') {
+        return Err(bad_request(format!("data.events[{index}] is not an object")));
+    }
+    if body.len() > SQS_MAX_PAYLOAD_BYTES {
+        return Err(HookError::EventTooLarge { index });
+    }
+    let event: OktaEvent = serde_json::from_str(body)
+        .map_err(|_| bad_request(format!("data.events[{index}] is not an Okta event")))?;
+    let deduplication_id = match event.uuid.as_deref() {
+        Some(uuid) if is_sqs_token(uuid) => uuid.to_owned(),
+        _ => hex::encode(Sha256::digest(body.as_bytes())),
+    };
+    let group_id = event
+        .group()
+        .or_else(|| event.user())
+        .and_then(|t| t.id.as_deref())
+        .filter(|id| is_sqs_token(id))
+        .unwrap_or(ORG_MESSAGE_GROUP)
+        .to_owned();
+    let mut attributes = Vec::with_capacity(2);
+    if let Some(t) = event.event_type.as_deref().filter(|v| is_attribute_value(v)) {
+        attributes.push(("okta_event_type", t.to_owned()));
+    }
+    if let Some(d) = delivery_id.filter(|v| is_attribute_value(v)) {
+        attributes.push(("okta_delivery_id", d.to_owned()));
+    }
+    let message = QueueMessage { body: body.to_owned(), group_id, deduplication_id, attributes };
+    Ok((event.published, message))
+}
+
+/// SQS message group and deduplication ids: 1–128 characters, alphanumeric or ASCII punctuation.
+fn is_sqs_token(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn is_attribute_value(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 256 && s.chars().all(|c| !c.is_control())
+}
+
+/// Checks the `Authorization` header against the hook secret's AWSCURRENT and AWSPENDING values.
+///
+/// Only SHA-256 digests of the values are kept, for at most `ttl`. On a mismatch the secret is
+/// read again once (at most once per `reread_interval`) before answering 401: Okta does not retry
+/// a 4xx, so a rotation that just finished must never cost a delivery.
+pub struct HookAuthenticator<S> {
+    store: S,
+    secret_id: String,
+    ttl: Duration,
+    reread_interval: Duration,
+    cache: Mutex<Option<Accepted>>,
+}
+
+struct Accepted {
+    digests: Vec<SecretDigest>,
+    loaded_at: Instant,
+}
+
+impl Accepted {
+    /// Constant time in the presented value: every accepted digest is compared, no early exit.
+    fn accepts(&self, presented: &SecretDigest) -> bool {
+        self.digests.iter().fold(false, |any, d| any | d.ct_eq(presented))
+    }
+}
+
+impl<S: SecretStore> HookAuthenticator<S> {
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
+    pub const DEFAULT_REREAD_INTERVAL: Duration = Duration::from_secs(5);
+
+    pub fn new(store: S, secret_id: impl Into<String>) -> Self {
+        Self {
+            store,
+            secret_id: secret_id.into(),
+            ttl: Self::DEFAULT_TTL,
+            reread_interval: Self::DEFAULT_REREAD_INTERVAL,
+            cache: Mutex::new(None),
+        }
+    }
+
+    /// Sets how long values are cached (at most 5 minutes is the contract) and how often a
+    /// mismatch may trigger a fresh read.
+    pub fn with_timing(mut self, ttl: Duration, reread_interval: Duration) -> Self {
+        self.ttl = ttl;
+        self.reread_interval = reread_interval;
+        self
+    }
+
+    /// `Ok` when `presented` equals the secret's AWSCURRENT or AWSPENDING value.
+    pub async fn authenticate(&self, presented: Option<&[u8]>) -> Result<(), HookError> {
+        let presented = match presented {
+            Some(p) if !p.is_empty() => SecretDigest::of(p),
+            _ => return Err(HookError::Unauthorized),
+        };
+        let mut cache = self.cache.lock().await;
+        let now = Instant::now();
+        let cached_at = cache
+            .as_ref()
+            .map(|c| c.loaded_at)
+            .filter(|at| now.duration_since(*at) < self.ttl);
+        let loaded_now = cached_at.is_none();
+        if loaded_now {
+            *cache = Some(self.load().await?);
+        }
+        if cache.as_ref().is_some_and(|c| c.accepts(&presented)) {
+            return Ok(());
+        }
+        let may_reread = cached_at.is_some_and(|at| now.duration_since(at) >= self.reread_interval);
+        if may_reread {
+            tracing::info!("authorization mismatch: re-reading the hook secret once");
+            *cache = Some(self.load().await?);
+            if cache.as_ref().is_some_and(|c| c.accepts(&presented)) {
+                return Ok(());
+            }
+        }
+        Err(HookError::Unauthorized)
+    }
+
+    async fn load(&self) -> Result<Accepted, HookError> {
+        let (current, pending) = tokio::join!(
+            self.store.secret_string(&self.secret_id, AWSCURRENT),
+            self.store.secret_string(&self.secret_id, AWSPENDING),
+        );
+        let current = current.map_err(HookError::Unavailable)?.ok_or_else(|| {
+            HookError::Unavailable(AwsError::Permanent {
+                service: "secretsmanager",
+                operation: "GetSecretValue",
+                message: "the hook secret does not exist or has no AWSCURRENT version".into(),
+            })
+        })?;
+        let pending = pending.map_err(HookError::Unavailable)?;
+        let digests = [Some(current), pending]
+            .into_iter()
+            .flatten()
+            .filter(|v| !v.expose_secret().is_empty())
+            .map(|v| SecretDigest::of(v.expose_secret().as_bytes()))
+            .collect();
+        Ok(Accepted { digests, loaded_at: Instant::now() })
+    }
+}
+
+/// What a successful request did, for the log line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Handled {
+    pub events: usize,
+    pub batches: usize,
+}
+
+/// The event-hook endpoint, generic over the secret store and the queue.
+pub struct HookService<S, Q> {
+    auth: HookAuthenticator<S>,
+    queue: Q,
+}
+
+impl<S: SecretStore, Q: EventQueue> HookService<S, Q> {
+    pub fn new(auth: HookAuthenticator<S>, queue: Q) -> Self {
+        Self { auth, queue }
+    }
+
+    /// Handles one request given as method, headers and body.
+    pub async fn handle(&self, method: &Method, headers: &HeaderMap, body: &[u8]) -> HookResponse {
+        match self.try_handle(method, headers, body).await {
+            Ok((response, handled)) => {
+                tracing::info!(
+                    status = response.status.as_u16(),
+                    events = handled.events,
+                    batches = handled.batches,
+                    "okta event hook request accepted"
+                );
+                response
+            }
+            Err(e) => {
+                match &e {
+                    HookError::Unavailable(cause) => {
+                        tracing::error!(status = 503, error = %cause, "okta event hook could not complete")
+                    }
+                    HookError::NotStored { stored, total, codes } => tracing::error!(
+                        status = 503, stored, total, ?codes, "events were not all accepted by the queue"
+                    ),
+                    other => {
+                        tracing::warn!(status = other.status().as_u16(), reason = %other, "okta event hook request refused")
+                    }
+                }
+                HookResponse::from_error(&e)
+            }
+        }
+    }
+
+    /// Handles a Lambda Function URL or API Gateway request.
+    pub async fn handle_http(&self, req: Request) -> Result<Response<Body>, std::convert::Infallible> {
+        let request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+        let span = tracing::info_span!("okta_event_hook", request_id = %request_id);
+        let (parts, body) = req.into_parts();
+        let body: Bytes = match body {
+            Body::Empty => Bytes::new(),
+            Body::Text(t) => Bytes::from(t),
+            Body::Binary(b) => Bytes::from(b),
+            _ => Bytes::new(),
+        };
+        let response = self.handle(&parts.method, &parts.headers, &body).instrument(span).await;
+        Ok(response.into_http())
+    }
+
+    async fn try_handle(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(HookResponse, Handled), HookError> {
+        if method != Method::GET && method != Method::POST {
+            return Err(HookError::MethodNotAllowed);
+        }
+        let authorization = headers.get(AUTHORIZATION).map(|v| v.as_bytes());
+        self.auth.authenticate(authorization).await?;
+        if method == Method::GET {
+            return verification(headers).map(|r| (r, Handled::default()));
+        }
+        let delivery = prepare_delivery(body)?;
+        let batches = self.enqueue(&delivery.messages).await?;
+        Ok((HookResponse::ok_empty(), Handled { events: delivery.messages.len(), batches }))
+    }
+
+    /// Sends every message, in order, in batches within SQS's limits. Entries SQS did not accept
+    /// are sent again (the deduplication id makes that safe); any still refused → 503.
+    async fn enqueue(&self, messages: &[QueueMessage]) -> Result<usize, HookError> {
+        let mut batches = 0;
+        for chunk in batches_of(messages) {
+            batches += 1;
+            let mut pending: Vec<QueueMessage> = chunk.to_vec();
+            let mut attempt = 0;
+            loop {
+                let rejected = self.queue.send_batch(&pending).await.map_err(HookError::Unavailable)?;
+                if rejected.is_empty() {
+                    break;
+                }
+                attempt += 1;
+                let retryable = rejected.iter().all(|r| !r.sender_fault);
+                if attempt > QUEUE_RETRIES || !retryable {
+                    return Err(HookError::NotStored {
+                        stored: messages.len() - rejected.len(),
+                        total: messages.len(),
+                        codes: rejected.into_iter().map(|r| r.code).collect(),
+                    });
+                }
+                pending = rejected
+                    .iter()
+                    .filter_map(|r| pending.get(r.index).cloned())
+                    .collect();
+            }
+        }
+        Ok(batches)
+    }
+}
+
+fn verification(headers: &HeaderMap) -> Result<HookResponse, HookError> {
+    let challenge = headers
+        .get(VERIFICATION_HEADER)
+        .ok_or_else(|| bad_request("missing x-okta-verification-challenge header"))?;
+    let challenge = challenge
+        .to_str()
+        .ok()
+        .filter(|c| !c.is_empty() && c.len() <= MAX_CHALLENGE_BYTES)
+        .ok_or_else(|| bad_request("malformed x-okta-verification-challenge header"))?;
+    Ok(HookResponse {
+        status: StatusCode::OK,
+        body: Some(serde_json::json!({ "verification": challenge }).to_string()),
+    })
+}
+
+/// Splits messages into consecutive batches of at most [`SQS_MAX_BATCH`] entries and
+/// [`SQS_MAX_PAYLOAD_BYTES`] of payload, keeping their order.
+fn batches_of(messages: &[QueueMessage]) -> Vec<&[QueueMessage]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, m) in messages.iter().enumerate() {
+        let size = message_size(m);
+        if i > start && (i - start == SQS_MAX_BATCH || bytes + size > SQS_MAX_PAYLOAD_BYTES) {
+            out.push(&messages[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < messages.len() {
+        out.push(&messages[start..]);
+    }
+    out
+}
+
+/// Payload size as SQS counts it: the body plus each attribute's name, type and value.
+fn message_size(m: &QueueMessage) -> usize {
+    m.body.len()
+        + m.attributes.iter().map(|(n, v)| n.len() + "String".len() + v.len()).sum::<usize>()
+}
