@@ -40,9 +40,9 @@ impl AwsError {
     {
         use aws_smithy_runtime_api::client::result::SdkError;
         let retryable = match &err {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                true
-            }
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => true,
             SdkError::ServiceError(e) => {
                 let code = e.err().code().unwrap_or_default();
                 code.contains("Throttl")
@@ -62,9 +62,17 @@ impl AwsError {
             other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
         };
         if retryable {
-            AwsError::Retryable { service, operation, message }
+            AwsError::Retryable {
+                service,
+                operation,
+                message,
+            }
         } else {
-            AwsError::Permanent { service, operation, message }
+            AwsError::Permanent {
+                service,
+                operation,
+                message,
+            }
         }
     }
 }
@@ -89,7 +97,11 @@ impl From<NotImplemented> for Diagnostic {
 
 impl From<AwsError> for Diagnostic {
     fn from(e: AwsError) -> Self {
-        let error_type = if e.is_retryable() { "AwsRetryable" } else { "AwsPermanent" };
+        let error_type = if e.is_retryable() {
+            "AwsRetryable"
+        } else {
+            "AwsPermanent"
+        };
         Diagnostic {
             error_type: error_type.into(),
             error_message: e.to_string(),

@@ -7,7 +7,10 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 async fn main() -> Result<(), Error> {
     idc_guard::telemetry::init_lambda();
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        idc_guard::error::not_implemented("access sync (policy reconcile and Okta event worker)", event)
+        idc_guard::error::not_implemented(
+            "access sync (policy reconcile and Okta event worker)",
+            event,
+        )
     }))
     .await
 }

@@ -13,7 +13,9 @@ pub struct SecretsManagerStore {
 
 impl SecretsManagerStore {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self { client: Client::new(config) }
+        Self {
+            client: Client::new(config),
+        }
     }
 
     pub fn from_client(client: Client) -> Self {

@@ -17,16 +17,26 @@ impl SqsQueue {
     }
 
     pub fn from_client(client: Client, queue_url: impl Into<String>) -> Self {
-        Self { client, queue_url: queue_url.into() }
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
     }
 }
 
 fn permanent(message: String) -> AwsError {
-    AwsError::Permanent { service: "sqs", operation: "SendMessageBatch", message }
+    AwsError::Permanent {
+        service: "sqs",
+        operation: "SendMessageBatch",
+        message,
+    }
 }
 
 impl EventQueue for SqsQueue {
-    async fn send_batch(&self, messages: &[QueueMessage]) -> Result<Vec<RejectedMessage>, AwsError> {
+    async fn send_batch(
+        &self,
+        messages: &[QueueMessage],
+    ) -> Result<Vec<RejectedMessage>, AwsError> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
@@ -63,7 +73,11 @@ impl EventQueue for SqsQueue {
                 .ok()
                 .filter(|i| *i < messages.len())
                 .ok_or_else(|| permanent(format!("SQS reported an unknown entry id {:?}", f.id)))?;
-            rejected.push(RejectedMessage { index, code: f.code, sender_fault: f.sender_fault });
+            rejected.push(RejectedMessage {
+                index,
+                code: f.code,
+                sender_fault: f.sender_fault,
+            });
         }
         Ok(rejected)
     }

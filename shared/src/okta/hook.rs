@@ -20,7 +20,8 @@ use tracing::Instrument;
 
 use super::event::{EVENT_HOOK_TYPE, EventHookEnvelope, OktaEvent};
 use crate::aws::{
-    AWSCURRENT, AWSPENDING, EventQueue, QueueMessage, SQS_MAX_BATCH, SQS_MAX_PAYLOAD_BYTES, SecretStore,
+    AWSCURRENT, AWSPENDING, EventQueue, QueueMessage, SQS_MAX_BATCH, SQS_MAX_PAYLOAD_BYTES,
+    SecretStore,
 };
 use crate::error::AwsError;
 use crate::secret::{ExposeSecret, SecretDigest};
@@ -53,7 +54,11 @@ pub enum HookError {
     #[error("temporarily unavailable, retry later")]
     Unavailable(#[source] AwsError),
     #[error("temporarily unavailable, retry later")]
-    NotStored { stored: usize, total: usize, codes: Vec<String> },
+    NotStored {
+        stored: usize,
+        total: usize,
+        codes: Vec<String>,
+    },
 }
 
 impl HookError {
@@ -86,7 +91,10 @@ pub struct HookResponse {
 
 impl HookResponse {
     fn ok_empty() -> Self {
-        Self { status: StatusCode::OK, body: None }
+        Self {
+            status: StatusCode::OK,
+            body: None,
+        }
     }
 
     fn from_error(e: &HookError) -> Self {
@@ -102,7 +110,9 @@ impl HookResponse {
             builder = builder.header(ALLOW, "GET, POST");
         }
         let result = match self.body {
-            Some(json) => builder.header(CONTENT_TYPE, "application/json").body(Body::Text(json)),
+            Some(json) => builder
+                .header(CONTENT_TYPE, "application/json")
+                .body(Body::Text(json)),
             None => builder.body(Body::Empty),
         };
         // Only a status and well-formed constant headers are set above, so building cannot fail;
@@ -125,7 +135,8 @@ pub struct Delivery {
 
 /// Parses and validates a delivery body and turns each event into a FIFO queue message:
 /// deduplication id = the event's `uuid` (or a content hash when it has none usable), message
-/// group = the affected group's id, else the user's id, else [`ORG_MESSAGE_GROUP`].
+/// group = the affected group's id, else the user's id, else the actor's id, else
+/// [`ORG_MESSAGE_GROUP`].
 pub fn prepare_delivery(body: &[u8]) -> Result<Delivery, HookError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(HookError::PayloadTooLarge);
@@ -175,7 +186,9 @@ fn prepare_event(
 ) -> Result<(Published, QueueMessage), HookError> {
     let body = raw.get();
     if !body.starts_with('{') {
-        return Err(bad_request(format!("data.events[{index}] is not an object")));
+        return Err(bad_request(format!(
+            "data.events[{index}] is not an object"
+        )));
     }
     if body.len() > SQS_MAX_PAYLOAD_BYTES {
         return Err(HookError::EventTooLarge { index });
@@ -189,18 +202,28 @@ fn prepare_event(
     let group_id = event
         .group()
         .or_else(|| event.user())
+        .or(event.actor.as_ref())
         .and_then(|t| t.id.as_deref())
         .filter(|id| is_sqs_token(id))
         .unwrap_or(ORG_MESSAGE_GROUP)
         .to_owned();
     let mut attributes = Vec::with_capacity(2);
-    if let Some(t) = event.event_type.as_deref().filter(|v| is_attribute_value(v)) {
+    if let Some(t) = event
+        .event_type
+        .as_deref()
+        .filter(|v| is_attribute_value(v))
+    {
         attributes.push(("okta_event_type", t.to_owned()));
     }
     if let Some(d) = delivery_id.filter(|v| is_attribute_value(v)) {
         attributes.push(("okta_delivery_id", d.to_owned()));
     }
-    let message = QueueMessage { body: body.to_owned(), group_id, deduplication_id, attributes };
+    let message = QueueMessage {
+        body: body.to_owned(),
+        group_id,
+        deduplication_id,
+        attributes,
+    };
     Ok((event.published, message))
 }
 
@@ -234,7 +257,9 @@ struct Accepted {
 impl Accepted {
     /// Constant time in the presented value: every accepted digest is compared, no early exit.
     fn accepts(&self, presented: &SecretDigest) -> bool {
-        self.digests.iter().fold(false, |any, d| any | d.ct_eq(presented))
+        self.digests
+            .iter()
+            .fold(false, |any, d| any | d.ct_eq(presented))
     }
 }
 
@@ -309,7 +334,10 @@ impl<S: SecretStore> HookAuthenticator<S> {
             .filter(|v| !v.expose_secret().is_empty())
             .map(|v| SecretDigest::of(v.expose_secret().as_bytes()))
             .collect();
-        Ok(Accepted { digests, loaded_at: Instant::now() })
+        Ok(Accepted {
+            digests,
+            loaded_at: Instant::now(),
+        })
     }
 }
 
@@ -348,8 +376,16 @@ impl<S: SecretStore, Q: EventQueue> HookService<S, Q> {
                     HookError::Unavailable(cause) => {
                         tracing::error!(status = 503, error = %cause, "okta event hook could not complete")
                     }
-                    HookError::NotStored { stored, total, codes } => tracing::error!(
-                        status = 503, stored, total, ?codes, "events were not all accepted by the queue"
+                    HookError::NotStored {
+                        stored,
+                        total,
+                        codes,
+                    } => tracing::error!(
+                        status = 503,
+                        stored,
+                        total,
+                        ?codes,
+                        "events were not all accepted by the queue"
                     ),
                     other => {
                         tracing::warn!(status = other.status().as_u16(), reason = %other, "okta event hook request refused")
@@ -361,8 +397,14 @@ impl<S: SecretStore, Q: EventQueue> HookService<S, Q> {
     }
 
     /// Handles a Lambda Function URL or API Gateway request.
-    pub async fn handle_http(&self, req: Request) -> Result<Response<Body>, std::convert::Infallible> {
-        let request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+    pub async fn handle_http(
+        &self,
+        req: Request,
+    ) -> Result<Response<Body>, std::convert::Infallible> {
+        let request_id = req
+            .lambda_context_ref()
+            .map(|c| c.request_id.clone())
+            .unwrap_or_default();
         let span = tracing::info_span!("okta_event_hook", request_id = %request_id);
         let (parts, body) = req.into_parts();
         let body: Bytes = match body {
@@ -371,7 +413,10 @@ impl<S: SecretStore, Q: EventQueue> HookService<S, Q> {
             Body::Binary(b) => Bytes::from(b),
             _ => Bytes::new(),
         };
-        let response = self.handle(&parts.method, &parts.headers, &body).instrument(span).await;
+        let response = self
+            .handle(&parts.method, &parts.headers, &body)
+            .instrument(span)
+            .await;
         Ok(response.into_http())
     }
 
@@ -391,7 +436,13 @@ impl<S: SecretStore, Q: EventQueue> HookService<S, Q> {
         }
         let delivery = prepare_delivery(body)?;
         let batches = self.enqueue(&delivery.messages).await?;
-        Ok((HookResponse::ok_empty(), Handled { events: delivery.messages.len(), batches }))
+        Ok((
+            HookResponse::ok_empty(),
+            Handled {
+                events: delivery.messages.len(),
+                batches,
+            },
+        ))
     }
 
     /// Sends every message, in order, in batches within SQS's limits. Entries SQS did not accept
@@ -403,7 +454,11 @@ impl<S: SecretStore, Q: EventQueue> HookService<S, Q> {
             let mut pending: Vec<QueueMessage> = chunk.to_vec();
             let mut attempt = 0;
             loop {
-                let rejected = self.queue.send_batch(&pending).await.map_err(HookError::Unavailable)?;
+                let rejected = self
+                    .queue
+                    .send_batch(&pending)
+                    .await
+                    .map_err(HookError::Unavailable)?;
                 if rejected.is_empty() {
                     break;
                 }
@@ -465,5 +520,12 @@ fn batches_of(messages: &[QueueMessage]) -> Vec<&[QueueMessage]> {
 /// Payload size as SQS counts it: the body plus each attribute's name, type and value.
 fn message_size(m: &QueueMessage) -> usize {
     m.body.len()
-        + m.attributes.iter().map(|(n, v)| n.len() + "String".len() + v.len()).sum::<usize>()
+        + m.attributes
+            .iter()
+            .map(|(n, v)| n.len() + "String".len() + v.len())
+            .sum::<usize>()
 }
+
+#[cfg(test)]
+#[path = "hook_tests.rs"]
+mod tests;

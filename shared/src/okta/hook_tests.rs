@@ -1,0 +1,662 @@
+//! Unit tests of the hook's logic with in-memory fakes of the ports. The same scenarios run
+//! against the local AWS endpoint in `tests/tests/okta_event_hook.rs`.
+
+use std::collections::HashMap;
+use std::sync::Mutex as StdMutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use super::*;
+use crate::aws::RejectedMessage;
+use crate::secret::SecretString;
+
+const SECRET_ID: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hook-AbCdEf";
+const CURRENT: &str = "Bearer current-0123456789abcdef";
+const PENDING: &str = "Bearer pending-fedcba9876543210";
+
+const FIXTURES: &[(&str, &str)] = &[
+    (
+        "group-user-membership-add",
+        include_str!("../../../events/okta/group-user-membership-add.json"),
+    ),
+    (
+        "group-user-membership-remove",
+        include_str!("../../../events/okta/group-user-membership-remove.json"),
+    ),
+    (
+        "group-lifecycle-create",
+        include_str!("../../../events/okta/group-lifecycle-create.json"),
+    ),
+    (
+        "group-profile-update",
+        include_str!("../../../events/okta/group-profile-update.json"),
+    ),
+    (
+        "user-lifecycle-deactivate",
+        include_str!("../../../events/okta/user-lifecycle-deactivate.json"),
+    ),
+    (
+        "user-mfa-factor-reset-all",
+        include_str!("../../../events/okta/user-mfa-factor-reset-all.json"),
+    ),
+    (
+        "policy-rule-update",
+        include_str!("../../../events/okta/policy-rule-update.json"),
+    ),
+    (
+        "user-authentication-sso-success",
+        include_str!("../../../events/okta/user-authentication-sso-success.json"),
+    ),
+    (
+        "user-authentication-sso-failure",
+        include_str!("../../../events/okta/user-authentication-sso-failure.json"),
+    ),
+    (
+        "application-provision-group-push-failed",
+        include_str!("../../../events/okta/application-provision-group-push-failed.json"),
+    ),
+    (
+        "delivery-three-events",
+        include_str!("../../../events/okta/delivery-three-events.json"),
+    ),
+    (
+        "sparse-event",
+        include_str!("../../../events/okta/sparse-event.json"),
+    ),
+];
+
+const TEAM_GROUP: &str = "00g4teamPAY7xYz5d7q2";
+const ADMIN_GROUP: &str = "00g5admPLT3kLm5d7r9w";
+const ALICE: &str = "00u2al1ceQRS9tUvW5d7";
+const BOB: &str = "00u3b0bMNO8pQrS5d7x1";
+
+fn fixture(name: &str) -> &'static str {
+    FIXTURES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, body)| *body)
+        .unwrap()
+}
+
+#[derive(Default)]
+struct FakeSecrets {
+    values: StdMutex<HashMap<&'static str, String>>,
+    reads: AtomicUsize,
+    unreachable: AtomicBool,
+}
+
+impl FakeSecrets {
+    fn with(current: Option<&str>, pending: Option<&str>) -> Self {
+        let s = Self::default();
+        s.set(AWSCURRENT, current);
+        s.set(AWSPENDING, pending);
+        s
+    }
+    fn set(&self, stage: &'static str, value: Option<&str>) {
+        let mut v = self.values.lock().unwrap();
+        match value {
+            Some(value) => v.insert(stage, value.to_owned()),
+            None => v.remove(stage),
+        };
+    }
+}
+
+impl SecretStore for &FakeSecrets {
+    async fn secret_string(
+        &self,
+        secret_id: &str,
+        stage: &str,
+    ) -> Result<Option<SecretString>, AwsError> {
+        assert_eq!(secret_id, SECRET_ID);
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        if self.unreachable.load(Ordering::SeqCst) {
+            return Err(AwsError::Retryable {
+                service: "secretsmanager",
+                operation: "GetSecretValue",
+                message: "dispatch failure".into(),
+            });
+        }
+        Ok(self
+            .values
+            .lock()
+            .unwrap()
+            .get(stage)
+            .cloned()
+            .map(SecretString::from))
+    }
+}
+
+/// A queue that records what it accepted; it can refuse the next N entries or fail whole calls.
+#[derive(Default)]
+struct FakeQueue {
+    accepted: StdMutex<Vec<QueueMessage>>,
+    calls: AtomicUsize,
+    refuse_entries: AtomicUsize,
+    sender_fault: AtomicBool,
+    down: AtomicBool,
+}
+
+impl EventQueue for &FakeQueue {
+    async fn send_batch(
+        &self,
+        messages: &[QueueMessage],
+    ) -> Result<Vec<RejectedMessage>, AwsError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        assert!(
+            messages.len() <= SQS_MAX_BATCH,
+            "batch of {}",
+            messages.len()
+        );
+        if self.down.load(Ordering::SeqCst) {
+            return Err(AwsError::Permanent {
+                service: "sqs",
+                operation: "SendMessageBatch",
+                message: "AWS.SimpleQueueService.NonExistentQueue".into(),
+            });
+        }
+        let mut rejected = Vec::new();
+        for (index, m) in messages.iter().enumerate() {
+            let refuse = self
+                .refuse_entries
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if refuse {
+                let sender_fault = self.sender_fault.load(Ordering::SeqCst);
+                rejected.push(RejectedMessage {
+                    index,
+                    code: "InternalError".into(),
+                    sender_fault,
+                });
+            } else {
+                self.accepted.lock().unwrap().push(m.clone());
+            }
+        }
+        Ok(rejected)
+    }
+}
+
+fn service<'a>(
+    secrets: &'a FakeSecrets,
+    queue: &'a FakeQueue,
+) -> HookService<&'a FakeSecrets, &'a FakeQueue> {
+    HookService::new(HookAuthenticator::new(secrets, SECRET_ID), queue)
+}
+
+fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    h
+}
+
+fn error_of(r: &HookResponse) -> String {
+    let v: serde_json::Value = serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
+    v["error"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn every_fixture_is_a_valid_delivery_with_typed_events() {
+    for (name, body) in FIXTURES {
+        let d = prepare_delivery(body.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!d.messages.is_empty(), "{name}");
+        for m in &d.messages {
+            let e: OktaEvent = serde_json::from_str(&m.body).unwrap();
+            assert!(e.event_type.is_some(), "{name}");
+            assert_eq!(
+                Some(m.deduplication_id.as_str()),
+                e.uuid.as_deref(),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn message_groups_follow_the_affected_group_then_the_user() {
+    let group_of = |name: &str| {
+        prepare_delivery(fixture(name).as_bytes()).unwrap().messages[0]
+            .group_id
+            .clone()
+    };
+    assert_eq!(group_of("group-user-membership-add"), TEAM_GROUP);
+    assert_eq!(group_of("group-user-membership-remove"), TEAM_GROUP);
+    assert_eq!(group_of("group-lifecycle-create"), ADMIN_GROUP);
+    assert_eq!(group_of("group-profile-update"), TEAM_GROUP);
+    assert_eq!(
+        group_of("application-provision-group-push-failed"),
+        TEAM_GROUP
+    );
+    assert_eq!(group_of("user-lifecycle-deactivate"), BOB);
+    assert_eq!(group_of("user-mfa-factor-reset-all"), ALICE);
+    assert_eq!(group_of("user-authentication-sso-success"), ALICE);
+    assert_eq!(group_of("user-authentication-sso-failure"), BOB);
+    assert_eq!(group_of("sparse-event"), ALICE);
+    // No group or user target: the admin who acted keeps their changes in order.
+    assert_eq!(group_of("policy-rule-update"), "00u1adm1nXYZ0aBcD5d7");
+}
+
+#[test]
+fn a_delivery_is_ordered_by_published_and_keeps_each_event_verbatim() {
+    let body = fixture("delivery-three-events");
+    let d = prepare_delivery(body.as_bytes()).unwrap();
+    let types: Vec<_> = d
+        .messages
+        .iter()
+        .map(|m| m.attributes[0].1.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "group.user_membership.add",
+            "group.user_membership.remove",
+            "user.lifecycle.deactivate"
+        ]
+    );
+    let groups: Vec<_> = d.messages.iter().map(|m| m.group_id.as_str()).collect();
+    assert_eq!(groups, [TEAM_GROUP, TEAM_GROUP, BOB]);
+    for m in &d.messages {
+        assert!(
+            body.contains(&m.body),
+            "event body is forwarded exactly as received"
+        );
+        assert_eq!(
+            m.attributes[1],
+            ("okta_delivery_id", d.delivery_id.clone().unwrap())
+        );
+    }
+}
+
+#[test]
+fn an_event_without_a_usable_uuid_is_deduplicated_by_content() {
+    let body = r#"{"eventType":"com.okta.event_hook","data":{"events":[
+        {"eventType":"user.session.start","actor":{"id":"00u1","type":"User"}},
+        {"uuid":"","eventType":"system.org.rate_limit.warning"}]}}"#;
+    let a = prepare_delivery(body.as_bytes()).unwrap();
+    let b = prepare_delivery(body.as_bytes()).unwrap();
+    assert_eq!(a.messages[0].deduplication_id.len(), 64);
+    assert_eq!(
+        a.messages[0].deduplication_id,
+        b.messages[0].deduplication_id
+    );
+    assert_ne!(
+        a.messages[0].deduplication_id,
+        a.messages[1].deduplication_id
+    );
+    assert_eq!(a.messages[0].group_id, "00u1");
+    assert_eq!(a.messages[1].group_id, ORG_MESSAGE_GROUP);
+}
+
+#[test]
+fn malformed_deliveries_are_refused_with_a_reason_and_never_panic() {
+    let big = format!(
+        r#"{{"eventType":"com.okta.event_hook","data":{{"events":[{{"uuid":"x","pad":"{}"}}]}}}}"#,
+        "a".repeat(MAX_BODY_BYTES)
+    );
+    let cases: Vec<(&[u8], StatusCode, &str)> = vec![
+        (b"", StatusCode::BAD_REQUEST, "empty body"),
+        (b"   ", StatusCode::BAD_REQUEST, "empty body"),
+        (b"{", StatusCode::BAD_REQUEST, "malformed JSON"),
+        (b"null", StatusCode::BAD_REQUEST, "malformed JSON"),
+        (b"[]", StatusCode::BAD_REQUEST, "eventType is missing"),
+        (b"\xff\xfe", StatusCode::BAD_REQUEST, "not UTF-8"),
+        (b"{}", StatusCode::BAD_REQUEST, "eventType is missing"),
+        (
+            br#"{"eventType":"com.okta.inline_hook","data":{"events":[{}]}}"#,
+            StatusCode::BAD_REQUEST,
+            "not com.okta.event_hook",
+        ),
+        (
+            br#"{"eventType":"com.okta.event_hook"}"#,
+            StatusCode::BAD_REQUEST,
+            "data.events is missing",
+        ),
+        (
+            br#"{"eventType":"com.okta.event_hook","data":null}"#,
+            StatusCode::BAD_REQUEST,
+            "data.events is missing",
+        ),
+        (
+            br#"{"eventType":"com.okta.event_hook","data":{"events":null}}"#,
+            StatusCode::BAD_REQUEST,
+            "data.events is missing",
+        ),
+        (
+            br#"{"eventType":"com.okta.event_hook","data":{"events":[]}}"#,
+            StatusCode::BAD_REQUEST,
+            "data.events is empty",
+        ),
+        (
+            br#"{"eventType":"com.okta.event_hook","data":{"events":{}}}"#,
+            StatusCode::BAD_REQUEST,
+            "malformed JSON",
+        ),
+        (
+            br#"{"eventType":"com.okta.event_hook","data":{"events":[{"uuid":"a"},7]}}"#,
+            StatusCode::BAD_REQUEST,
+            "data.events[1] is not an object",
+        ),
+        (
+            big.as_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "exceeds 1 MiB",
+        ),
+    ];
+    for (body, status, reason) in cases {
+        let err = prepare_delivery(body).unwrap_err();
+        assert_eq!(
+            err.status(),
+            status,
+            "{:?}",
+            String::from_utf8_lossy(&body[..body.len().min(80)])
+        );
+        assert!(
+            err.to_string().contains(reason),
+            "{err} should contain {reason}"
+        );
+    }
+}
+
+#[test]
+fn an_event_larger_than_an_sqs_message_is_refused_as_too_large() {
+    let body = format!(
+        r#"{{"eventType":"com.okta.event_hook","data":{{"events":[{{"uuid":"x","pad":"{}"}}]}}}}"#,
+        "a".repeat(SQS_MAX_PAYLOAD_BYTES)
+    );
+    let err = prepare_delivery(body.as_bytes()).unwrap_err();
+    assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[test]
+fn batches_respect_the_entry_and_payload_limits_and_keep_order() {
+    let msg = |n: usize, size: usize| QueueMessage {
+        body: "x".repeat(size),
+        group_id: "g".into(),
+        deduplication_id: n.to_string(),
+        attributes: vec![],
+    };
+    let small: Vec<_> = (0..25).map(|i| msg(i, 100)).collect();
+    let sizes: Vec<_> = batches_of(&small).iter().map(|b| b.len()).collect();
+    assert_eq!(sizes, [10, 10, 5]);
+    let large: Vec<_> = (0..5).map(|i| msg(i, 100 * 1024)).collect();
+    let batches = batches_of(&large);
+    assert_eq!(
+        batches.iter().map(|b| b.len()).collect::<Vec<_>>(),
+        [2, 2, 1]
+    );
+    let order: Vec<_> = batches
+        .iter()
+        .flat_map(|b| b.iter().map(|m| m.deduplication_id.clone()))
+        .collect();
+    assert_eq!(order, ["0", "1", "2", "3", "4"]);
+    assert!(batches_of(&[]).is_empty());
+}
+
+#[tokio::test]
+async fn verification_echoes_the_challenge_for_any_header_case() {
+    let (secrets, queue) = (FakeSecrets::with(Some(CURRENT), None), FakeQueue::default());
+    let svc = service(&secrets, &queue);
+    for name in [
+        "x-okta-verification-challenge",
+        "X-Okta-Verification-Challenge",
+    ] {
+        let h = headers(&[("authorization", CURRENT), (name, "chAll3nge-value")]);
+        let r = svc.handle(&Method::GET, &h, b"").await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(
+            r.body.as_deref(),
+            Some(r#"{"verification":"chAll3nge-value"}"#)
+        );
+    }
+    let r = svc
+        .handle(&Method::GET, &headers(&[("authorization", CURRENT)]), b"")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let h = headers(&[
+        ("authorization", "Bearer wrong"),
+        (VERIFICATION_HEADER, "c"),
+    ]);
+    assert_eq!(
+        svc.handle(&Method::GET, &h, b"").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_is_acknowledged_only_after_every_event_is_queued() {
+    let (secrets, queue) = (FakeSecrets::with(Some(CURRENT), None), FakeQueue::default());
+    let svc = service(&secrets, &queue);
+    let h = headers(&[
+        ("authorization", CURRENT),
+        ("content-type", "application/json"),
+    ]);
+    let r = svc
+        .handle(
+            &Method::POST,
+            &h,
+            fixture("delivery-three-events").as_bytes(),
+        )
+        .await;
+    assert_eq!(
+        r,
+        HookResponse {
+            status: StatusCode::OK,
+            body: None
+        }
+    );
+    assert_eq!(queue.accepted.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn entries_the_queue_refuses_are_sent_again_then_503() {
+    let (secrets, queue) = (FakeSecrets::with(Some(CURRENT), None), FakeQueue::default());
+    let svc = service(&secrets, &queue);
+    let h = headers(&[("authorization", CURRENT)]);
+    let body = fixture("delivery-three-events").as_bytes();
+
+    queue.refuse_entries.store(2, Ordering::SeqCst);
+    assert_eq!(
+        svc.handle(&Method::POST, &h, body).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        queue.accepted.lock().unwrap().len(),
+        3,
+        "refused entries were retried"
+    );
+    assert_eq!(queue.calls.load(Ordering::SeqCst), 2);
+
+    queue.accepted.lock().unwrap().clear();
+    queue.refuse_entries.store(100, Ordering::SeqCst);
+    let r = svc.handle(&Method::POST, &h, body).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        !r.body.unwrap().contains("InternalError"),
+        "internal causes stay in the log"
+    );
+
+    queue.refuse_entries.store(1, Ordering::SeqCst);
+    queue.sender_fault.store(true, Ordering::SeqCst);
+    let calls = queue.calls.load(Ordering::SeqCst);
+    assert_eq!(
+        svc.handle(&Method::POST, &h, body).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        queue.calls.load(Ordering::SeqCst),
+        calls + 1,
+        "a sender fault is not retried"
+    );
+
+    queue.down.store(true, Ordering::SeqCst);
+    assert_eq!(
+        svc.handle(&Method::POST, &h, body).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+#[tokio::test]
+async fn other_methods_get_405_with_allow() {
+    let (secrets, queue) = (FakeSecrets::with(Some(CURRENT), None), FakeQueue::default());
+    let svc = service(&secrets, &queue);
+    for m in [
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+    ] {
+        let r = svc
+            .handle(&m, &headers(&[("authorization", CURRENT)]), b"{}")
+            .await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{m}");
+        let http = r.into_http();
+        assert_eq!(http.headers().get(ALLOW).unwrap(), "GET, POST");
+    }
+    assert_eq!(secrets.reads.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn unauthorized_requests_get_a_generic_401_and_queue_nothing() {
+    let (secrets, queue) = (
+        FakeSecrets::with(Some(CURRENT), Some(PENDING)),
+        FakeQueue::default(),
+    );
+    let svc = service(&secrets, &queue);
+    let body = fixture("group-user-membership-add").as_bytes();
+    let cases: [&[(&str, &str)]; 4] = [
+        &[],
+        &[("authorization", "")],
+        &[("authorization", "Bearer current-0123456789abcdeF")],
+        &[("authorization", "current-0123456789abcdef")],
+    ];
+    for h in cases {
+        let r = svc.handle(&Method::POST, &headers(h), body).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(error_of(&r), "unauthorized");
+    }
+    assert!(queue.accepted.lock().unwrap().is_empty());
+    assert_eq!(queue.calls.load(Ordering::SeqCst), 0);
+    // An unauthenticated caller learns nothing about the body: 401 comes before 400 and 413.
+    let r = svc
+        .handle(&Method::POST, &headers(&[("authorization", "x")]), b"{")
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn current_and_pending_values_are_both_accepted() {
+    let (secrets, queue) = (
+        FakeSecrets::with(Some(CURRENT), Some(PENDING)),
+        FakeQueue::default(),
+    );
+    let svc = service(&secrets, &queue);
+    let body = fixture("group-user-membership-add").as_bytes();
+    for value in [CURRENT, PENDING] {
+        let r = svc
+            .handle(&Method::POST, &headers(&[("authorization", value)]), body)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{value}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn values_are_cached_for_the_ttl_and_reread_once_on_a_mismatch() {
+    let secrets = FakeSecrets::with(Some(CURRENT), None);
+    let auth = HookAuthenticator::new(&secrets, SECRET_ID);
+    let reads = || secrets.reads.load(Ordering::SeqCst);
+
+    auth.authenticate(Some(CURRENT.as_bytes())).await.unwrap();
+    assert_eq!(reads(), 2, "AWSCURRENT and AWSPENDING read once");
+    auth.authenticate(Some(CURRENT.as_bytes())).await.unwrap();
+    assert_eq!(reads(), 2, "served from the cache");
+
+    // A wrong value right after a read is refused without another read (bounded re-reads).
+    assert!(matches!(
+        auth.authenticate(Some(b"wrong")).await,
+        Err(HookError::Unauthorized)
+    ));
+    assert_eq!(reads(), 2);
+
+    // The secret rotates. The old value stays cached (still accepted) until a mismatch...
+    secrets.set(AWSCURRENT, Some(PENDING));
+    tokio::time::advance(Duration::from_secs(6)).await;
+    auth.authenticate(Some(CURRENT.as_bytes())).await.unwrap();
+    assert_eq!(reads(), 2);
+    // ...and the new value is accepted at once: the mismatch triggers one re-read.
+    auth.authenticate(Some(PENDING.as_bytes())).await.unwrap();
+    assert_eq!(reads(), 4);
+    // The cache was replaced: the rotated-out value is now refused.
+    tokio::time::advance(Duration::from_secs(6)).await;
+    assert!(auth.authenticate(Some(CURRENT.as_bytes())).await.is_err());
+    assert_eq!(reads(), 6);
+
+    // After the TTL everything is read again, even for a matching value.
+    tokio::time::advance(HookAuthenticator::<&FakeSecrets>::DEFAULT_TTL).await;
+    auth.authenticate(Some(PENDING.as_bytes())).await.unwrap();
+    assert_eq!(reads(), 8);
+
+    // A missing header never causes a read.
+    assert!(auth.authenticate(None).await.is_err());
+    assert_eq!(reads(), 8);
+}
+
+#[tokio::test]
+async fn an_unreachable_or_empty_secret_is_503_not_401() {
+    let (secrets, queue) = (FakeSecrets::with(Some(CURRENT), None), FakeQueue::default());
+    secrets.unreachable.store(true, Ordering::SeqCst);
+    let svc = service(&secrets, &queue);
+    let body = fixture("group-user-membership-add").as_bytes();
+    let r = svc
+        .handle(&Method::POST, &headers(&[("authorization", CURRENT)]), body)
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        !r.body.unwrap().contains("dispatch"),
+        "no internal detail in the body"
+    );
+
+    let (secrets, queue) = (FakeSecrets::with(None, None), FakeQueue::default());
+    let svc = service(&secrets, &queue);
+    let r = svc
+        .handle(&Method::POST, &headers(&[("authorization", CURRENT)]), body)
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(queue.accepted.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn function_url_fixtures_drive_the_lambda_adapter() {
+    let secrets = FakeSecrets::with(Some("REPLACE-WITH-THE-HOOK-SECRET-VALUE"), None);
+    let queue = FakeQueue::default();
+    let svc = service(&secrets, &queue);
+
+    let req = lambda_http::request::from_str(include_str!(
+        "../../../events/function-url/okta-verification.json"
+    ))
+    .unwrap();
+    let resp = svc.handle_http(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers().get(CONTENT_TYPE).unwrap(),
+        "application/json"
+    );
+    let body: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+    assert_eq!(
+        body["verification"],
+        "w8PzJzXHWbZyTGtJZrzvbhn2o8nPzwqPCVrWSw4e"
+    );
+
+    let req = lambda_http::request::from_str(include_str!(
+        "../../../events/function-url/okta-delivery.json"
+    ))
+    .unwrap();
+    let resp = svc.handle_http(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.body().is_empty());
+    let accepted = queue.accepted.lock().unwrap();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].group_id, TEAM_GROUP);
+}
