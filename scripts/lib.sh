@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Shared helpers for idc-guard's scripts: the project's Python tools and the local AWS stand-in.
+# Source it from the repository root. Every service is bound to 127.0.0.1 and stopped by its PID.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/.venv"
+RUN_DIR="$ROOT/.run"
+mkdir -p "$RUN_DIR"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Installs the pinned Python tools (moto server, cfn-lint, SAM CLI, cargo-lambda) into .venv.
+# Re-installs only when the requirement files change.
+ensure_venv() {
+  local stamp want
+  want=$(cat "$ROOT/scripts/python-requirements.txt" "$ROOT/scripts/python-constraints.txt" | sha256sum | cut -d' ' -f1)
+  stamp="$VENV/.idc-guard-requirements"
+  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  log "installing pinned Python tools into .venv (moto, cfn-lint, aws-sam-cli, cargo-lambda)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r "$ROOT/scripts/python-requirements.txt" -c "$ROOT/scripts/python-constraints.txt"
+  echo "$want" > "$stamp"
+}
+
+free_port() {
+  "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until URL answers any HTTP status, or fails after $2 seconds.
+wait_http() {
+  local url=$1 timeout=${2:-30}
+  "$VENV/bin/python" - "$url" "$timeout" <<'PY'
+import sys, time, urllib.request, urllib.error
+url, deadline = sys.argv[1], time.time() + float(sys.argv[2])
+while time.time() < deadline:
+    try:
+        urllib.request.urlopen(url, timeout=1)
+        sys.exit(0)
+    except urllib.error.HTTPError:
+        sys.exit(0)
+    except Exception:
+        time.sleep(0.2)
+sys.exit(f"{url} did not answer in {sys.argv[2]} s")
+PY
+}
+
+# Starts moto server on a free loopback port; exports the AWS SDK settings that point at it.
+MOTO_PID=""
+moto_start() {
+  local port
+  port=$(free_port)
+  log "starting moto server on 127.0.0.1:$port"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > "$RUN_DIR/moto.log" 2>&1 &
+  MOTO_PID=$!
+  echo "$MOTO_PID" > "$RUN_DIR/moto.pid"
+  if ! wait_http "http://127.0.0.1:$port/moto-api/" 60; then
+    cat "$RUN_DIR/moto.log" >&2
+    moto_stop
+    return 1
+  fi
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+  unset AWS_PROFILE AWS_SESSION_TOKEN
+  export AWS_EC2_METADATA_DISABLED=true
+}
+
+moto_stop() {
+  if [ -n "$MOTO_PID" ] && kill -0 "$MOTO_PID" 2>/dev/null; then
+    log "stopping moto server (pid $MOTO_PID)"
+    kill "$MOTO_PID" 2>/dev/null || true
+    wait "$MOTO_PID" 2>/dev/null || true
+  fi
+  MOTO_PID=""
+  rm -f "$RUN_DIR/moto.pid"
+}
