@@ -1,1 +1,120 @@
-fn main() {}
+//! `idc-guard`: the same logic as the Lambda functions, on a laptop.
+//!
+//! Exit codes: 0 ok, 1 error, 2 findings or changes present.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use idc_guard::okta::hook::prepare_delivery;
+
+#[derive(Parser)]
+#[command(name = "idc-guard", version, about = "Keep an Okta → AWS IAM Identity Center integration correct and safe")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Okta event hook tools.
+    #[command(subcommand)]
+    Hook(HookCommand),
+}
+
+#[derive(Subcommand)]
+enum HookCommand {
+    /// Check Okta event-hook deliveries (files, or - for stdin) exactly as the endpoint would, and
+    /// show what it would put on the queue: order, message group, deduplication id, event type.
+    Inspect {
+        /// Delivery files (Okta event-hook envelopes); - reads stdin.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+fn main() -> ExitCode {
+    idc_guard::telemetry::init_cli();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("idc-guard: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Hook(HookCommand::Inspect { files, format }) => inspect(&files, format),
+    }
+}
+
+fn read_input(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    }
+}
+
+fn inspect(files: &[PathBuf], format: Format) -> anyhow::Result<ExitCode> {
+    let mut failed = 0;
+    for path in files {
+        let body = read_input(path)?;
+        let delivery = match prepare_delivery(&body) {
+            Ok(d) => d,
+            Err(e) => {
+                failed += 1;
+                eprintln!("{}: refused with {} ({e})", path.display(), e.status().as_u16());
+                continue;
+            }
+        };
+        for (position, m) in delivery.messages.iter().enumerate() {
+            let event_type = m
+                .attributes
+                .iter()
+                .find(|(n, _)| *n == "okta_event_type")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("-");
+            match format {
+                Format::Table => println!(
+                    "{}\t{}\t{}\tgroup={}\tdedup={}",
+                    path.display(),
+                    position,
+                    event_type,
+                    m.group_id,
+                    m.deduplication_id
+                ),
+                Format::Json => println!(
+                    "{}",
+                    serde_json::json!({
+                        "file": path.display().to_string(),
+                        "delivery_id": delivery.delivery_id,
+                        "position": position,
+                        "event_type": event_type,
+                        "message_group_id": m.group_id,
+                        "deduplication_id": m.deduplication_id,
+                    })
+                ),
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} deliveries would be refused", files.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
