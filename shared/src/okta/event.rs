@@ -181,6 +181,34 @@ pub struct Transaction {
     pub id: Option<String>,
 }
 
+/// The few fields the event hook needs to route an event onto the queue, parsed with the same
+/// tolerance as [`OktaEvent`] while skipping everything else.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EventRouting {
+    #[serde(default, deserialize_with = "lenient")]
+    pub uuid: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub published: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub event_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub actor: Option<Actor>,
+    #[serde(default, deserialize_with = "lenient_vec")]
+    pub target: Vec<Target>,
+}
+
+impl EventRouting {
+    /// The FIFO message group: the affected group's id, else the user's, else the actor's.
+    pub fn subject_id(&self) -> Option<&str> {
+        let of_type = |kind: &str| self.target.iter().find(|t| t.kind.as_deref() == Some(kind));
+        of_type("UserGroup")
+            .or_else(|| of_type("User"))
+            .or(self.actor.as_ref())
+            .and_then(|t| t.id.as_deref())
+    }
+}
+
 impl OktaEvent {
     /// The first target of the given type (`User`, `UserGroup`, `AppInstance`, ...).
     pub fn target_of_type(&self, kind: &str) -> Option<&Target> {

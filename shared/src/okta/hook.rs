@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::event::{EVENT_HOOK_TYPE, EventHookEnvelope, OktaEvent};
+use super::event::{EVENT_HOOK_TYPE, EventHookEnvelope, EventRouting};
 use crate::aws::{
     AWSCURRENT, AWSPENDING, EventQueue, QueueMessage, SQS_MAX_BATCH, SQS_MAX_PAYLOAD_BYTES,
     SecretStore,
@@ -193,17 +193,14 @@ fn prepare_event(
     if body.len() > SQS_MAX_PAYLOAD_BYTES {
         return Err(HookError::EventTooLarge { index });
     }
-    let event: OktaEvent = serde_json::from_str(body)
+    let event: EventRouting = serde_json::from_str(body)
         .map_err(|_| bad_request(format!("data.events[{index}] is not an Okta event")))?;
     let deduplication_id = match event.uuid.as_deref() {
         Some(uuid) if is_sqs_token(uuid) => uuid.to_owned(),
         _ => hex::encode(Sha256::digest(body.as_bytes())),
     };
     let group_id = event
-        .group()
-        .or_else(|| event.user())
-        .or(event.actor.as_ref())
-        .and_then(|t| t.id.as_deref())
+        .subject_id()
         .filter(|id| is_sqs_token(id))
         .unwrap_or(ORG_MESSAGE_GROUP)
         .to_owned();

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::*;
 use crate::aws::RejectedMessage;
+use crate::okta::event::OktaEvent;
 use crate::secret::SecretString;
 
 const SECRET_ID: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hook-AbCdEf";
@@ -659,4 +660,55 @@ async fn function_url_fixtures_drive_the_lambda_adapter() {
     let accepted = queue.accepted.lock().unwrap();
     assert_eq!(accepted.len(), 1);
     assert_eq!(accepted[0].group_id, TEAM_GROUP);
+}
+
+/// Collects everything logged (at every level) while the closure's future runs.
+#[derive(Clone, Default)]
+struct CapturedLog(std::sync::Arc<StdMutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn no_secret_value_reaches_the_log_or_a_response() {
+    let log = CapturedLog::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (secrets, queue) = (FakeSecrets::with(Some(CURRENT), Some(PENDING)), FakeQueue::default());
+    let svc = HookService::new(
+        HookAuthenticator::new(&secrets, SECRET_ID).with_timing(Duration::from_secs(300), Duration::ZERO),
+        &queue,
+    );
+    let body = fixture("delivery-three-events").as_bytes();
+    let mut responses = Vec::new();
+    for auth in [CURRENT, PENDING, "Bearer wrong-guess"] {
+        responses.push(svc.handle(&Method::POST, &headers(&[("authorization", auth)]), body).await);
+    }
+    queue.down.store(true, Ordering::SeqCst);
+    responses.push(svc.handle(&Method::POST, &headers(&[("authorization", CURRENT)]), body).await);
+    secrets.unreachable.store(true, Ordering::SeqCst);
+    responses.push(svc.handle(&Method::POST, &headers(&[("authorization", "Bearer x")]), body).await);
+
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(statuses, [200, 200, 401, 503, 503]);
+    let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("okta event hook"), "the log was captured: {logged}");
+    for secret in [CURRENT, PENDING, "current-0123456789abcdef", "pending-fedcba9876543210"] {
+        assert!(!logged.contains(secret), "secret in log:\n{logged}");
+        for r in &responses {
+            assert!(!r.body.as_deref().unwrap_or("").contains(secret));
+        }
+    }
 }
