@@ -23,8 +23,8 @@ moto_start
 
 log "tests (unit, integration against moto, benches compiled)"
 if cargo nextest --version >/dev/null 2>&1; then
+  cargo test --workspace --doc --locked --quiet
   cargo nextest run --workspace --locked --no-fail-fast
-  cargo test --workspace --doc --locked
 else
   cargo test --workspace --locked --no-fail-fast
 fi

@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use idc_guard::okta::hook::prepare_delivery;
 
 #[derive(Parser)]
-#[command(name = "idc-guard", version, about = "Keep an Okta → AWS IAM Identity Center integration correct and safe")]
+#[command(
+    name = "idc-guard",
+    version,
+    about = "Keep an Okta → AWS IAM Identity Center integration correct and safe"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

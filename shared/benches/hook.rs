@@ -22,7 +22,10 @@ impl SecretStore for Secrets {
 
 struct Queue;
 impl EventQueue for Queue {
-    async fn send_batch(&self, messages: &[QueueMessage]) -> Result<Vec<RejectedMessage>, AwsError> {
+    async fn send_batch(
+        &self,
+        messages: &[QueueMessage],
+    ) -> Result<Vec<RejectedMessage>, AwsError> {
         black_box(messages);
         Ok(Vec::new())
     }
@@ -44,7 +47,8 @@ fn delivery_of(n: usize) -> String {
         .map(|i| {
             let mut e = samples[i % samples.len()].clone();
             e["uuid"] = format!("5d7a0000-0000-4000-8000-{i:012}").into();
-            e["published"] = format!("2026-11-20T14:{:02}:{:02}.000Z", (n - i) / 60 % 60, (n - i) % 60).into();
+            e["published"] =
+                format!("2026-11-20T14:{:02}:{:02}.000Z", (n - i) / 60 % 60, (n - i) % 60).into();
             e
         })
         .collect();
@@ -60,7 +64,8 @@ fn delivery_of(n: usize) -> String {
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     let body = delivery_of(100);
-    let svc = HookService::new(HookAuthenticator::new(Secrets, "arn:aws:secretsmanager:bench"), Queue);
+    let svc =
+        HookService::new(HookAuthenticator::new(Secrets, "arn:aws:secretsmanager:bench"), Queue);
     let mut headers = HeaderMap::new();
     headers.insert("authorization", HeaderValue::from_static(AUTHORIZATION));
     headers.insert("content-type", HeaderValue::from_static("application/json"));

@@ -11,10 +11,7 @@ pub enum ConfigError {
     #[error("configuration: {0} is not set")]
     Missing(&'static str),
     #[error("configuration: {name} is malformed: {reason}")]
-    Malformed {
-        name: &'static str,
-        reason: &'static str,
-    },
+    Malformed { name: &'static str, reason: &'static str },
 }
 
 /// A source of configuration variables: the process environment, or a map in tests.
@@ -79,10 +76,7 @@ impl HookConfig {
                 reason: "must be a FIFO queue (name ending in .fifo) so duplicates are dropped",
             });
         }
-        Ok(Self {
-            hook_secret_arn,
-            event_queue_url,
-        })
+        Ok(Self { hook_secret_arn, event_queue_url })
     }
 }
 
@@ -106,10 +100,7 @@ mod tests {
         let vars = HashMap::from([(EVENT_QUEUE_URL, URL)]);
         let err = HookConfig::from_vars(&vars).unwrap_err();
         assert_eq!(err, ConfigError::Missing(HOOK_SECRET_ARN));
-        assert_eq!(
-            err.to_string(),
-            "configuration: IDC_GUARD_HOOK_SECRET_ARN is not set"
-        );
+        assert_eq!(err.to_string(), "configuration: IDC_GUARD_HOOK_SECRET_ARN is not set");
         let vars = HashMap::from([(HOOK_SECRET_ARN, ARN), (EVENT_QUEUE_URL, "  ")]);
         assert_eq!(
             HookConfig::from_vars(&vars).unwrap_err(),
@@ -121,21 +112,12 @@ mod tests {
     fn a_standard_queue_or_a_secret_name_is_refused() {
         let vars = HashMap::from([
             (HOOK_SECRET_ARN, ARN),
-            (
-                EVENT_QUEUE_URL,
-                "https://sqs.us-east-1.amazonaws.com/123456789012/events",
-            ),
+            (EVENT_QUEUE_URL, "https://sqs.us-east-1.amazonaws.com/123456789012/events"),
         ]);
         let err = HookConfig::from_vars(&vars).unwrap_err();
-        assert!(
-            err.to_string().contains("IDC_GUARD_EVENT_QUEUE_URL"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("IDC_GUARD_EVENT_QUEUE_URL"), "{err}");
         let vars = HashMap::from([(HOOK_SECRET_ARN, "idc-guard/hook"), (EVENT_QUEUE_URL, URL)]);
         let err = HookConfig::from_vars(&vars).unwrap_err();
-        assert!(
-            err.to_string().contains("IDC_GUARD_HOOK_SECRET_ARN"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("IDC_GUARD_HOOK_SECRET_ARN"), "{err}");
     }
 }

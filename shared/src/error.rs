@@ -8,18 +8,10 @@ use lambda_runtime::Diagnostic;
 pub enum AwsError {
     /// Throttling, timeouts, dispatch failures and 5xx answers: the same call may succeed later.
     #[error("{service} {operation} failed (retryable): {message}")]
-    Retryable {
-        service: &'static str,
-        operation: &'static str,
-        message: String,
-    },
+    Retryable { service: &'static str, operation: &'static str, message: String },
     /// The request itself was refused (missing resource, access denied, validation error).
     #[error("{service} {operation} failed: {message}")]
-    Permanent {
-        service: &'static str,
-        operation: &'static str,
-        message: String,
-    },
+    Permanent { service: &'static str, operation: &'static str, message: String },
 }
 
 impl AwsError {
@@ -62,17 +54,9 @@ impl AwsError {
             other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
         };
         if retryable {
-            AwsError::Retryable {
-                service,
-                operation,
-                message,
-            }
+            AwsError::Retryable { service, operation, message }
         } else {
-            AwsError::Permanent {
-                service,
-                operation,
-                message,
-            }
+            AwsError::Permanent { service, operation, message }
         }
     }
 }
@@ -88,24 +72,14 @@ pub struct NotImplemented {
 
 impl From<NotImplemented> for Diagnostic {
     fn from(e: NotImplemented) -> Self {
-        Diagnostic {
-            error_type: "NotImplemented".into(),
-            error_message: e.to_string(),
-        }
+        Diagnostic { error_type: "NotImplemented".into(), error_message: e.to_string() }
     }
 }
 
 impl From<AwsError> for Diagnostic {
     fn from(e: AwsError) -> Self {
-        let error_type = if e.is_retryable() {
-            "AwsRetryable"
-        } else {
-            "AwsPermanent"
-        };
-        Diagnostic {
-            error_type: error_type.into(),
-            error_message: e.to_string(),
-        }
+        let error_type = if e.is_retryable() { "AwsRetryable" } else { "AwsPermanent" };
+        Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
     }
 }
 

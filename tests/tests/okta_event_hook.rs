@@ -51,12 +51,7 @@ async fn setup_with(secret_value: &str, timing: Option<(Duration, Duration)>) ->
         auth = auth.with_timing(ttl, reread);
     }
     let hook = HookService::new(auth, SqsQueue::new(&sdk, &queue_url));
-    Setup {
-        sdk,
-        secret_arn,
-        queue_url,
-        hook,
-    }
+    Setup { sdk, secret_arn, queue_url, hook }
 }
 
 fn request(
@@ -65,30 +60,19 @@ fn request(
     extra: &[(&str, &str)],
     body: &str,
 ) -> Request {
-    let mut b = http::Request::builder()
-        .method(method)
-        .uri("https://hook.example/");
+    let mut b = http::Request::builder().method(method).uri("https://hook.example/");
     if let Some(a) = authorization {
         b = b.header("authorization", a);
     }
     for (k, v) in extra {
         b = b.header(*k, *v);
     }
-    let body = if body.is_empty() {
-        Body::Empty
-    } else {
-        Body::Text(body.to_owned())
-    };
+    let body = if body.is_empty() { Body::Empty } else { Body::Text(body.to_owned()) };
     b.body(body).unwrap()
 }
 
 async fn post(hook: &Hook, authorization: Option<&str>, body: &str) -> (StatusCode, String) {
-    let req = request(
-        "POST",
-        authorization,
-        &[("content-type", "application/json")],
-        body,
-    );
+    let req = request("POST", authorization, &[("content-type", "application/json")], body);
     let resp = hook.handle_http(req).await.unwrap();
     let text = String::from_utf8_lossy(resp.body().as_ref()).into_owned();
     (resp.status(), text)
@@ -107,21 +91,10 @@ async fn verification_answers_with_the_challenge() {
     let resp = s.hook.handle_http(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let body: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
-    assert_eq!(
-        body,
-        serde_json::json!({ "verification": "c0ffee-Challenge-42" })
-    );
+    assert_eq!(body, serde_json::json!({ "verification": "c0ffee-Challenge-42" }));
 
-    let req = request(
-        "GET",
-        Some("Bearer nope"),
-        &[("x-okta-verification-challenge", "c")],
-        "",
-    );
-    assert_eq!(
-        s.hook.handle_http(req).await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
+    let req = request("GET", Some("Bearer nope"), &[("x-okta-verification-challenge", "c")], "");
+    assert_eq!(s.hook.handle_http(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -147,28 +120,14 @@ async fn a_delivery_of_three_events_is_queued_once_in_its_groups_even_when_retri
     let envelope: serde_json::Value = serde_json::from_str(&body).unwrap();
     for m in &messages {
         let event: serde_json::Value = serde_json::from_str(&m.body).unwrap();
-        assert!(
-            envelope["data"]["events"]
-                .as_array()
-                .unwrap()
-                .contains(&event)
-        );
+        assert!(envelope["data"]["events"].as_array().unwrap().contains(&event));
         assert_eq!(event["uuid"].as_str(), Some(m.deduplication_id.as_str()));
         assert_eq!(event["eventType"].as_str(), m.event_type.as_deref());
     }
     // Within the team group, the older event (published first) is delivered first.
-    let team: Vec<_> = messages
-        .iter()
-        .filter(|m| m.group_id == TEAM_GROUP)
-        .collect();
-    assert_eq!(
-        team[0].event_type.as_deref(),
-        Some("group.user_membership.add")
-    );
-    assert_eq!(
-        team[1].event_type.as_deref(),
-        Some("group.user_membership.remove")
-    );
+    let team: Vec<_> = messages.iter().filter(|m| m.group_id == TEAM_GROUP).collect();
+    assert_eq!(team[0].event_type.as_deref(), Some("group.user_membership.add"));
+    assert_eq!(team[1].event_type.as_deref(), Some("group.user_membership.remove"));
 }
 
 #[tokio::test]
@@ -185,10 +144,7 @@ async fn every_fixture_delivery_is_accepted_and_queued() {
     }
     // delivery-three-events repeats three events of the single-event fixtures: deduplicated.
     let messages = drain(&s.sdk, &s.queue_url).await;
-    let mut ids: Vec<_> = messages
-        .iter()
-        .map(|m| m.deduplication_id.as_str())
-        .collect();
+    let mut ids: Vec<_> = messages.iter().map(|m| m.deduplication_id.as_str()).collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), messages.len(), "no event arrived twice");
@@ -202,13 +158,9 @@ async fn missing_or_wrong_authorization_is_401_and_queues_nothing() {
     let body = event_file("okta/group-user-membership-add.json");
     let wrong_case = secret.to_uppercase();
     let with_space = format!("{secret} ");
-    for auth in [
-        None,
-        Some(""),
-        Some("Bearer wrong"),
-        Some(wrong_case.as_str()),
-        Some(with_space.as_str()),
-    ] {
+    for auth in
+        [None, Some(""), Some("Bearer wrong"), Some(wrong_case.as_str()), Some(with_space.as_str())]
+    {
         let (status, text) = post(&s.hook, auth, &body).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth:?}");
         assert_eq!(text, r#"{"error":"unauthorized"}"#);
@@ -227,33 +179,20 @@ async fn malformed_requests_get_their_status_and_queue_nothing() {
     );
     let cases = [
         ("not json", StatusCode::BAD_REQUEST),
-        (
-            r#"{"eventType":"com.okta.event_hook""#,
-            StatusCode::BAD_REQUEST,
-        ),
+        (r#"{"eventType":"com.okta.event_hook""#, StatusCode::BAD_REQUEST),
         (
             r#"{"eventType":"com.okta.oauth2.tokens.transform","data":{"events":[{"uuid":"u"}]}}"#,
             StatusCode::BAD_REQUEST,
         ),
-        (
-            r#"{"eventType":"com.okta.event_hook","data":{}}"#,
-            StatusCode::BAD_REQUEST,
-        ),
-        (
-            r#"{"eventType":"com.okta.event_hook","data":{"events":[]}}"#,
-            StatusCode::BAD_REQUEST,
-        ),
+        (r#"{"eventType":"com.okta.event_hook","data":{}}"#, StatusCode::BAD_REQUEST),
+        (r#"{"eventType":"com.okta.event_hook","data":{"events":[]}}"#, StatusCode::BAD_REQUEST),
         (huge.as_str(), StatusCode::PAYLOAD_TOO_LARGE),
     ];
     for (body, expected) in cases {
         let (status, text) = post(&s.hook, Some(&secret), body).await;
         assert_eq!(status, expected, "{}", &body[..body.len().min(60)]);
         let reason: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert!(
-            reason["error"]
-                .as_str()
-                .is_some_and(|r| !r.is_empty() && r.len() < 120)
-        );
+        assert!(reason["error"].as_str().is_some_and(|r| !r.is_empty() && r.len() < 120));
     }
     for method in ["PUT", "DELETE", "PATCH"] {
         let req = request(method, Some(&secret), &[], "{}");
@@ -272,10 +211,7 @@ async fn current_and_pending_values_are_both_accepted_during_a_rotation() {
     let body = event_file("okta/group-lifecycle-create.json");
     assert_eq!(post(&s.hook, Some(&current), &body).await.0, StatusCode::OK);
     assert_eq!(post(&s.hook, Some(&pending), &body).await.0, StatusCode::OK);
-    assert_eq!(
-        post(&s.hook, Some("Bearer other"), &body).await.0,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(post(&s.hook, Some("Bearer other"), &body).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(drain(&s.sdk, &s.queue_url).await.len(), 1);
 }
 
@@ -294,10 +230,7 @@ async fn a_rotation_that_finished_after_the_cache_was_filled_costs_no_delivery()
 
     let other = event_file("okta/group-profile-update.json");
     assert_eq!(post(&s.hook, Some(&new), &other).await.0, StatusCode::OK);
-    assert_eq!(
-        post(&s.hook, Some(&old), &other).await.0,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(post(&s.hook, Some(&old), &other).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(drain(&s.sdk, &s.queue_url).await.len(), 2);
 }
 
@@ -305,17 +238,11 @@ async fn a_rotation_that_finished_after_the_cache_was_filled_costs_no_delivery()
 async fn a_missing_queue_is_503_so_okta_retries() {
     let secret = generated_secret();
     let s = setup_with(&secret, None).await;
-    let missing = s
-        .queue_url
-        .replace("idc-guard-events-", "idc-guard-missing-");
+    let missing = s.queue_url.replace("idc-guard-events-", "idc-guard-missing-");
     let auth = HookAuthenticator::new(SecretsManagerStore::new(&s.sdk), &s.secret_arn);
     let hook = HookService::new(auth, SqsQueue::new(&s.sdk, missing));
-    let (status, text) = post(
-        &hook,
-        Some(&secret),
-        &event_file("okta/group-user-membership-add.json"),
-    )
-    .await;
+    let (status, text) =
+        post(&hook, Some(&secret), &event_file("okta/group-user-membership-add.json")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(text, r#"{"error":"temporarily unavailable, retry later"}"#);
 }
@@ -334,12 +261,8 @@ async fn unreachable_secrets_manager_is_503_not_401() {
     let unreachable = aws_sdk_secretsmanager::Client::from_conf(config);
     let auth = HookAuthenticator::new(SecretsManagerStore::from_client(unreachable), &s.secret_arn);
     let hook = HookService::new(auth, SqsQueue::new(&s.sdk, &s.queue_url));
-    let (status, _) = post(
-        &hook,
-        Some(&secret),
-        &event_file("okta/group-user-membership-add.json"),
-    )
-    .await;
+    let (status, _) =
+        post(&hook, Some(&secret), &event_file("okta/group-user-membership-add.json")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(drain(&s.sdk, &s.queue_url).await.is_empty());
 }

@@ -13,9 +13,7 @@ pub struct SecretsManagerStore {
 
 impl SecretsManagerStore {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self {
-            client: Client::new(config),
-        }
+        Self { client: Client::new(config) }
     }
 
     pub fn from_client(client: Client) -> Self {
@@ -29,13 +27,8 @@ impl SecretStore for SecretsManagerStore {
         secret_id: &str,
         stage: &str,
     ) -> Result<Option<SecretString>, AwsError> {
-        let result = self
-            .client
-            .get_secret_value()
-            .secret_id(secret_id)
-            .version_stage(stage)
-            .send()
-            .await;
+        let result =
+            self.client.get_secret_value().secret_id(secret_id).version_stage(stage).send().await;
         match result {
             Ok(out) => match out.secret_string {
                 Some(s) => Ok(Some(SecretString::from(s))),

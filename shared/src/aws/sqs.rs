@@ -17,19 +17,12 @@ impl SqsQueue {
     }
 
     pub fn from_client(client: Client, queue_url: impl Into<String>) -> Self {
-        Self {
-            client,
-            queue_url: queue_url.into(),
-        }
+        Self { client, queue_url: queue_url.into() }
     }
 }
 
 fn permanent(message: String) -> AwsError {
-    AwsError::Permanent {
-        service: "sqs",
-        operation: "SendMessageBatch",
-        message,
-    }
+    AwsError::Permanent { service: "sqs", operation: "SendMessageBatch", message }
 }
 
 impl EventQueue for SqsQueue {
@@ -67,17 +60,11 @@ impl EventQueue for SqsQueue {
             .map_err(|e| AwsError::from_sdk("sqs", "SendMessageBatch", e))?;
         let mut rejected = Vec::with_capacity(out.failed.len());
         for f in out.failed {
-            let index = f
-                .id
-                .parse::<usize>()
-                .ok()
-                .filter(|i| *i < messages.len())
-                .ok_or_else(|| permanent(format!("SQS reported an unknown entry id {:?}", f.id)))?;
-            rejected.push(RejectedMessage {
-                index,
-                code: f.code,
-                sender_fault: f.sender_fault,
-            });
+            let index =
+                f.id.parse::<usize>().ok().filter(|i| *i < messages.len()).ok_or_else(|| {
+                    permanent(format!("SQS reported an unknown entry id {:?}", f.id))
+                })?;
+            rejected.push(RejectedMessage { index, code: f.code, sender_fault: f.sender_fault });
         }
         Ok(rejected)
     }

@@ -223,11 +223,8 @@ impl OktaEvent {
     /// The user an event is about: the `User` target, else the actor when it is a user (as in
     /// `user.authentication.sso`, where the actor is the person signing in).
     pub fn user(&self) -> Option<&Target> {
-        self.target_of_type("User").or_else(|| {
-            self.actor
-                .as_ref()
-                .filter(|a| a.kind.as_deref() == Some("User"))
-        })
+        self.target_of_type("User")
+            .or_else(|| self.actor.as_ref().filter(|a| a.kind.as_deref() == Some("User")))
     }
 
     pub fn outcome_result(&self) -> Option<&str> {
@@ -253,10 +250,9 @@ where
 {
     let v = serde_json::Value::deserialize(d)?;
     Ok(match v {
-        serde_json::Value::Array(items) => items
-            .into_iter()
-            .filter_map(|i| serde_json::from_value(i).ok())
-            .collect(),
+        serde_json::Value::Array(items) => {
+            items.into_iter().filter_map(|i| serde_json::from_value(i).ok()).collect()
+        }
         _ => Vec::new(),
     })
 }

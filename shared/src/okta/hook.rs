@@ -54,11 +54,7 @@ pub enum HookError {
     #[error("temporarily unavailable, retry later")]
     Unavailable(#[source] AwsError),
     #[error("temporarily unavailable, retry later")]
-    NotStored {
-        stored: usize,
-        total: usize,
-        codes: Vec<String>,
-    },
+    NotStored { stored: usize, total: usize, codes: Vec<String> },
 }
 
 impl HookError {
@@ -91,10 +87,7 @@ pub struct HookResponse {
 
 impl HookResponse {
     fn ok_empty() -> Self {
-        Self {
-            status: StatusCode::OK,
-            body: None,
-        }
+        Self { status: StatusCode::OK, body: None }
     }
 
     fn from_error(e: &HookError) -> Self {
@@ -110,9 +103,7 @@ impl HookResponse {
             builder = builder.header(ALLOW, "GET, POST");
         }
         let result = match self.body {
-            Some(json) => builder
-                .header(CONTENT_TYPE, "application/json")
-                .body(Body::Text(json)),
+            Some(json) => builder.header(CONTENT_TYPE, "application/json").body(Body::Text(json)),
             None => builder.body(Body::Empty),
         };
         // Only a status and well-formed constant headers are set above, so building cannot fail;
@@ -186,9 +177,7 @@ fn prepare_event(
 ) -> Result<(Published, QueueMessage), HookError> {
     let body = raw.get();
     if !body.starts_with('{') {
-        return Err(bad_request(format!(
-            "data.events[{index}] is not an object"
-        )));
+        return Err(bad_request(format!("data.events[{index}] is not an object")));
     }
     if body.len() > SQS_MAX_PAYLOAD_BYTES {
         return Err(HookError::EventTooLarge { index });
@@ -199,28 +188,16 @@ fn prepare_event(
         Some(uuid) if is_sqs_token(uuid) => uuid.to_owned(),
         _ => hex::encode(Sha256::digest(body.as_bytes())),
     };
-    let group_id = event
-        .subject_id()
-        .filter(|id| is_sqs_token(id))
-        .unwrap_or(ORG_MESSAGE_GROUP)
-        .to_owned();
+    let group_id =
+        event.subject_id().filter(|id| is_sqs_token(id)).unwrap_or(ORG_MESSAGE_GROUP).to_owned();
     let mut attributes = Vec::with_capacity(2);
-    if let Some(t) = event
-        .event_type
-        .as_deref()
-        .filter(|v| is_attribute_value(v))
-    {
+    if let Some(t) = event.event_type.as_deref().filter(|v| is_attribute_value(v)) {
         attributes.push(("okta_event_type", t.to_owned()));
     }
     if let Some(d) = delivery_id.filter(|v| is_attribute_value(v)) {
         attributes.push(("okta_delivery_id", d.to_owned()));
     }
-    let message = QueueMessage {
-        body: body.to_owned(),
-        group_id,
-        deduplication_id,
-        attributes,
-    };
+    let message = QueueMessage { body: body.to_owned(), group_id, deduplication_id, attributes };
     Ok((event.published, message))
 }
 
@@ -254,9 +231,7 @@ struct Accepted {
 impl Accepted {
     /// Constant time in the presented value: every accepted digest is compared, no early exit.
     fn accepts(&self, presented: &SecretDigest) -> bool {
-        self.digests
-            .iter()
-            .fold(false, |any, d| any | d.ct_eq(presented))
+        self.digests.iter().fold(false, |any, d| any | d.ct_eq(presented))
     }
 }
 
@@ -290,10 +265,8 @@ impl<S: SecretStore> HookAuthenticator<S> {
         };
         let mut cache = self.cache.lock().await;
         let now = Instant::now();
-        let cached_at = cache
-            .as_ref()
-            .map(|c| c.loaded_at)
-            .filter(|at| now.duration_since(*at) < self.ttl);
+        let cached_at =
+            cache.as_ref().map(|c| c.loaded_at).filter(|at| now.duration_since(*at) < self.ttl);
         let loaded_now = cached_at.is_none();
         if loaded_now {
             *cache = Some(self.load().await?);
@@ -331,10 +304,7 @@ impl<S: SecretStore> HookAuthenticator<S> {
             .filter(|v| !v.expose_secret().is_empty())
             .map(|v| SecretDigest::of(v.expose_secret().as_bytes()))
             .collect();
-        Ok(Accepted {
-            digests,
-            loaded_at: Instant::now(),
-        })
+        Ok(Accepted { digests, loaded_at: Instant::now() })
     }
 }
 
@@ -373,11 +343,7 @@ impl<S: SecretStore, Q: EventQueue> HookService<S, Q> {
                     HookError::Unavailable(cause) => {
                         tracing::error!(status = 503, error = %cause, "okta event hook could not complete")
                     }
-                    HookError::NotStored {
-                        stored,
-                        total,
-                        codes,
-                    } => tracing::error!(
+                    HookError::NotStored { stored, total, codes } => tracing::error!(
                         status = 503,
                         stored,
                         total,
@@ -398,10 +364,7 @@ impl<S: SecretStore, Q: EventQueue> HookService<S, Q> {
         &self,
         req: Request,
     ) -> Result<Response<Body>, std::convert::Infallible> {
-        let request_id = req
-            .lambda_context_ref()
-            .map(|c| c.request_id.clone())
-            .unwrap_or_default();
+        let request_id = req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
         let span = tracing::info_span!("okta_event_hook", request_id = %request_id);
         let (parts, body) = req.into_parts();
         let body: Bytes = match body {
@@ -410,10 +373,7 @@ impl<S: SecretStore, Q: EventQueue> HookService<S, Q> {
             Body::Binary(b) => Bytes::from(b),
             _ => Bytes::new(),
         };
-        let response = self
-            .handle(&parts.method, &parts.headers, &body)
-            .instrument(span)
-            .await;
+        let response = self.handle(&parts.method, &parts.headers, &body).instrument(span).await;
         Ok(response.into_http())
     }
 
@@ -433,13 +393,7 @@ impl<S: SecretStore, Q: EventQueue> HookService<S, Q> {
         }
         let delivery = prepare_delivery(body)?;
         let batches = self.enqueue(&delivery.messages).await?;
-        Ok((
-            HookResponse::ok_empty(),
-            Handled {
-                events: delivery.messages.len(),
-                batches,
-            },
-        ))
+        Ok((HookResponse::ok_empty(), Handled { events: delivery.messages.len(), batches }))
     }
 
     /// Sends every message, in order, in batches within SQS's limits. Entries SQS did not accept
@@ -451,11 +405,8 @@ impl<S: SecretStore, Q: EventQueue> HookService<S, Q> {
             let mut pending: Vec<QueueMessage> = chunk.to_vec();
             let mut attempt = 0;
             loop {
-                let rejected = self
-                    .queue
-                    .send_batch(&pending)
-                    .await
-                    .map_err(HookError::Unavailable)?;
+                let rejected =
+                    self.queue.send_batch(&pending).await.map_err(HookError::Unavailable)?;
                 if rejected.is_empty() {
                     break;
                 }
@@ -468,10 +419,7 @@ impl<S: SecretStore, Q: EventQueue> HookService<S, Q> {
                         codes: rejected.into_iter().map(|r| r.code).collect(),
                     });
                 }
-                pending = rejected
-                    .iter()
-                    .filter_map(|r| pending.get(r.index).cloned())
-                    .collect();
+                pending = rejected.iter().filter_map(|r| pending.get(r.index).cloned()).collect();
             }
         }
         Ok(batches)
@@ -517,10 +465,7 @@ fn batches_of(messages: &[QueueMessage]) -> Vec<&[QueueMessage]> {
 /// Payload size as SQS counts it: the body plus each attribute's name, type and value.
 fn message_size(m: &QueueMessage) -> usize {
     m.body.len()
-        + m.attributes
-            .iter()
-            .map(|(n, v)| n.len() + "String".len() + v.len())
-            .sum::<usize>()
+        + m.attributes.iter().map(|(n, v)| n.len() + "String".len() + v.len()).sum::<usize>()
 }
 
 #[cfg(test)]

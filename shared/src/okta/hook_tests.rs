@@ -23,14 +23,8 @@ const FIXTURES: &[(&str, &str)] = &[
         "group-user-membership-remove",
         include_str!("../../../events/okta/group-user-membership-remove.json"),
     ),
-    (
-        "group-lifecycle-create",
-        include_str!("../../../events/okta/group-lifecycle-create.json"),
-    ),
-    (
-        "group-profile-update",
-        include_str!("../../../events/okta/group-profile-update.json"),
-    ),
+    ("group-lifecycle-create", include_str!("../../../events/okta/group-lifecycle-create.json")),
+    ("group-profile-update", include_str!("../../../events/okta/group-profile-update.json")),
     (
         "user-lifecycle-deactivate",
         include_str!("../../../events/okta/user-lifecycle-deactivate.json"),
@@ -39,10 +33,7 @@ const FIXTURES: &[(&str, &str)] = &[
         "user-mfa-factor-reset-all",
         include_str!("../../../events/okta/user-mfa-factor-reset-all.json"),
     ),
-    (
-        "policy-rule-update",
-        include_str!("../../../events/okta/policy-rule-update.json"),
-    ),
+    ("policy-rule-update", include_str!("../../../events/okta/policy-rule-update.json")),
     (
         "user-authentication-sso-success",
         include_str!("../../../events/okta/user-authentication-sso-success.json"),
@@ -55,14 +46,8 @@ const FIXTURES: &[(&str, &str)] = &[
         "application-provision-group-push-failed",
         include_str!("../../../events/okta/application-provision-group-push-failed.json"),
     ),
-    (
-        "delivery-three-events",
-        include_str!("../../../events/okta/delivery-three-events.json"),
-    ),
-    (
-        "sparse-event",
-        include_str!("../../../events/okta/sparse-event.json"),
-    ),
+    ("delivery-three-events", include_str!("../../../events/okta/delivery-three-events.json")),
+    ("sparse-event", include_str!("../../../events/okta/sparse-event.json")),
 ];
 
 const TEAM_GROUP: &str = "00g4teamPAY7xYz5d7q2";
@@ -71,11 +56,7 @@ const ALICE: &str = "00u2al1ceQRS9tUvW5d7";
 const BOB: &str = "00u3b0bMNO8pQrS5d7x1";
 
 fn fixture(name: &str) -> &'static str {
-    FIXTURES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, body)| *body)
-        .unwrap()
+    FIXTURES.iter().find(|(n, _)| *n == name).map(|(_, body)| *body).unwrap()
 }
 
 #[derive(Default)]
@@ -116,13 +97,7 @@ impl SecretStore for &FakeSecrets {
                 message: "dispatch failure".into(),
             });
         }
-        Ok(self
-            .values
-            .lock()
-            .unwrap()
-            .get(stage)
-            .cloned()
-            .map(SecretString::from))
+        Ok(self.values.lock().unwrap().get(stage).cloned().map(SecretString::from))
     }
 }
 
@@ -142,11 +117,7 @@ impl EventQueue for &FakeQueue {
         messages: &[QueueMessage],
     ) -> Result<Vec<RejectedMessage>, AwsError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        assert!(
-            messages.len() <= SQS_MAX_BATCH,
-            "batch of {}",
-            messages.len()
-        );
+        assert!(messages.len() <= SQS_MAX_BATCH, "batch of {}", messages.len());
         if self.down.load(Ordering::SeqCst) {
             return Err(AwsError::Permanent {
                 service: "sqs",
@@ -185,10 +156,7 @@ fn service<'a>(
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut h = HeaderMap::new();
     for (k, v) in pairs {
-        h.append(
-            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            v.parse().unwrap(),
-        );
+        h.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
     }
     h
 }
@@ -206,11 +174,7 @@ fn every_fixture_is_a_valid_delivery_with_typed_events() {
         for m in &d.messages {
             let e: OktaEvent = serde_json::from_str(&m.body).unwrap();
             assert!(e.event_type.is_some(), "{name}");
-            assert_eq!(
-                Some(m.deduplication_id.as_str()),
-                e.uuid.as_deref(),
-                "{name}"
-            );
+            assert_eq!(Some(m.deduplication_id.as_str()), e.uuid.as_deref(), "{name}");
         }
     }
 }
@@ -218,18 +182,13 @@ fn every_fixture_is_a_valid_delivery_with_typed_events() {
 #[test]
 fn message_groups_follow_the_affected_group_then_the_user() {
     let group_of = |name: &str| {
-        prepare_delivery(fixture(name).as_bytes()).unwrap().messages[0]
-            .group_id
-            .clone()
+        prepare_delivery(fixture(name).as_bytes()).unwrap().messages[0].group_id.clone()
     };
     assert_eq!(group_of("group-user-membership-add"), TEAM_GROUP);
     assert_eq!(group_of("group-user-membership-remove"), TEAM_GROUP);
     assert_eq!(group_of("group-lifecycle-create"), ADMIN_GROUP);
     assert_eq!(group_of("group-profile-update"), TEAM_GROUP);
-    assert_eq!(
-        group_of("application-provision-group-push-failed"),
-        TEAM_GROUP
-    );
+    assert_eq!(group_of("application-provision-group-push-failed"), TEAM_GROUP);
     assert_eq!(group_of("user-lifecycle-deactivate"), BOB);
     assert_eq!(group_of("user-mfa-factor-reset-all"), ALICE);
     assert_eq!(group_of("user-authentication-sso-success"), ALICE);
@@ -243,30 +202,16 @@ fn message_groups_follow_the_affected_group_then_the_user() {
 fn a_delivery_is_ordered_by_published_and_keeps_each_event_verbatim() {
     let body = fixture("delivery-three-events");
     let d = prepare_delivery(body.as_bytes()).unwrap();
-    let types: Vec<_> = d
-        .messages
-        .iter()
-        .map(|m| m.attributes[0].1.as_str())
-        .collect();
+    let types: Vec<_> = d.messages.iter().map(|m| m.attributes[0].1.as_str()).collect();
     assert_eq!(
         types,
-        [
-            "group.user_membership.add",
-            "group.user_membership.remove",
-            "user.lifecycle.deactivate"
-        ]
+        ["group.user_membership.add", "group.user_membership.remove", "user.lifecycle.deactivate"]
     );
     let groups: Vec<_> = d.messages.iter().map(|m| m.group_id.as_str()).collect();
     assert_eq!(groups, [TEAM_GROUP, TEAM_GROUP, BOB]);
     for m in &d.messages {
-        assert!(
-            body.contains(&m.body),
-            "event body is forwarded exactly as received"
-        );
-        assert_eq!(
-            m.attributes[1],
-            ("okta_delivery_id", d.delivery_id.clone().unwrap())
-        );
+        assert!(body.contains(&m.body), "event body is forwarded exactly as received");
+        assert_eq!(m.attributes[1], ("okta_delivery_id", d.delivery_id.clone().unwrap()));
     }
 }
 
@@ -278,14 +223,8 @@ fn an_event_without_a_usable_uuid_is_deduplicated_by_content() {
     let a = prepare_delivery(body.as_bytes()).unwrap();
     let b = prepare_delivery(body.as_bytes()).unwrap();
     assert_eq!(a.messages[0].deduplication_id.len(), 64);
-    assert_eq!(
-        a.messages[0].deduplication_id,
-        b.messages[0].deduplication_id
-    );
-    assert_ne!(
-        a.messages[0].deduplication_id,
-        a.messages[1].deduplication_id
-    );
+    assert_eq!(a.messages[0].deduplication_id, b.messages[0].deduplication_id);
+    assert_ne!(a.messages[0].deduplication_id, a.messages[1].deduplication_id);
     assert_eq!(a.messages[0].group_id, "00u1");
     assert_eq!(a.messages[1].group_id, ORG_MESSAGE_GROUP);
 }
@@ -339,11 +278,7 @@ fn malformed_deliveries_are_refused_with_a_reason_and_never_panic() {
             StatusCode::BAD_REQUEST,
             "data.events[1] is not an object",
         ),
-        (
-            big.as_bytes(),
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "exceeds 1 MiB",
-        ),
+        (big.as_bytes(), StatusCode::PAYLOAD_TOO_LARGE, "exceeds 1 MiB"),
     ];
     for (body, status, reason) in cases {
         let err = prepare_delivery(body).unwrap_err();
@@ -353,10 +288,7 @@ fn malformed_deliveries_are_refused_with_a_reason_and_never_panic() {
             "{:?}",
             String::from_utf8_lossy(&body[..body.len().min(80)])
         );
-        assert!(
-            err.to_string().contains(reason),
-            "{err} should contain {reason}"
-        );
+        assert!(err.to_string().contains(reason), "{err} should contain {reason}");
     }
 }
 
@@ -383,14 +315,9 @@ fn batches_respect_the_entry_and_payload_limits_and_keep_order() {
     assert_eq!(sizes, [10, 10, 5]);
     let large: Vec<_> = (0..5).map(|i| msg(i, 100 * 1024)).collect();
     let batches = batches_of(&large);
-    assert_eq!(
-        batches.iter().map(|b| b.len()).collect::<Vec<_>>(),
-        [2, 2, 1]
-    );
-    let order: Vec<_> = batches
-        .iter()
-        .flat_map(|b| b.iter().map(|m| m.deduplication_id.clone()))
-        .collect();
+    assert_eq!(batches.iter().map(|b| b.len()).collect::<Vec<_>>(), [2, 2, 1]);
+    let order: Vec<_> =
+        batches.iter().flat_map(|b| b.iter().map(|m| m.deduplication_id.clone())).collect();
     assert_eq!(order, ["0", "1", "2", "3", "4"]);
     assert!(batches_of(&[]).is_empty());
 }
@@ -399,54 +326,25 @@ fn batches_respect_the_entry_and_payload_limits_and_keep_order() {
 async fn verification_echoes_the_challenge_for_any_header_case() {
     let (secrets, queue) = (FakeSecrets::with(Some(CURRENT), None), FakeQueue::default());
     let svc = service(&secrets, &queue);
-    for name in [
-        "x-okta-verification-challenge",
-        "X-Okta-Verification-Challenge",
-    ] {
+    for name in ["x-okta-verification-challenge", "X-Okta-Verification-Challenge"] {
         let h = headers(&[("authorization", CURRENT), (name, "chAll3nge-value")]);
         let r = svc.handle(&Method::GET, &h, b"").await;
         assert_eq!(r.status, StatusCode::OK);
-        assert_eq!(
-            r.body.as_deref(),
-            Some(r#"{"verification":"chAll3nge-value"}"#)
-        );
+        assert_eq!(r.body.as_deref(), Some(r#"{"verification":"chAll3nge-value"}"#));
     }
-    let r = svc
-        .handle(&Method::GET, &headers(&[("authorization", CURRENT)]), b"")
-        .await;
+    let r = svc.handle(&Method::GET, &headers(&[("authorization", CURRENT)]), b"").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let h = headers(&[
-        ("authorization", "Bearer wrong"),
-        (VERIFICATION_HEADER, "c"),
-    ]);
-    assert_eq!(
-        svc.handle(&Method::GET, &h, b"").await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    let h = headers(&[("authorization", "Bearer wrong"), (VERIFICATION_HEADER, "c")]);
+    assert_eq!(svc.handle(&Method::GET, &h, b"").await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn a_delivery_is_acknowledged_only_after_every_event_is_queued() {
     let (secrets, queue) = (FakeSecrets::with(Some(CURRENT), None), FakeQueue::default());
     let svc = service(&secrets, &queue);
-    let h = headers(&[
-        ("authorization", CURRENT),
-        ("content-type", "application/json"),
-    ]);
-    let r = svc
-        .handle(
-            &Method::POST,
-            &h,
-            fixture("delivery-three-events").as_bytes(),
-        )
-        .await;
-    assert_eq!(
-        r,
-        HookResponse {
-            status: StatusCode::OK,
-            body: None
-        }
-    );
+    let h = headers(&[("authorization", CURRENT), ("content-type", "application/json")]);
+    let r = svc.handle(&Method::POST, &h, fixture("delivery-three-events").as_bytes()).await;
+    assert_eq!(r, HookResponse { status: StatusCode::OK, body: None });
     assert_eq!(queue.accepted.lock().unwrap().len(), 3);
 }
 
@@ -458,60 +356,32 @@ async fn entries_the_queue_refuses_are_sent_again_then_503() {
     let body = fixture("delivery-three-events").as_bytes();
 
     queue.refuse_entries.store(2, Ordering::SeqCst);
-    assert_eq!(
-        svc.handle(&Method::POST, &h, body).await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        queue.accepted.lock().unwrap().len(),
-        3,
-        "refused entries were retried"
-    );
+    assert_eq!(svc.handle(&Method::POST, &h, body).await.status, StatusCode::OK);
+    assert_eq!(queue.accepted.lock().unwrap().len(), 3, "refused entries were retried");
     assert_eq!(queue.calls.load(Ordering::SeqCst), 2);
 
     queue.accepted.lock().unwrap().clear();
     queue.refuse_entries.store(100, Ordering::SeqCst);
     let r = svc.handle(&Method::POST, &h, body).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(
-        !r.body.unwrap().contains("InternalError"),
-        "internal causes stay in the log"
-    );
+    assert!(!r.body.unwrap().contains("InternalError"), "internal causes stay in the log");
 
     queue.refuse_entries.store(1, Ordering::SeqCst);
     queue.sender_fault.store(true, Ordering::SeqCst);
     let calls = queue.calls.load(Ordering::SeqCst);
-    assert_eq!(
-        svc.handle(&Method::POST, &h, body).await.status,
-        StatusCode::SERVICE_UNAVAILABLE
-    );
-    assert_eq!(
-        queue.calls.load(Ordering::SeqCst),
-        calls + 1,
-        "a sender fault is not retried"
-    );
+    assert_eq!(svc.handle(&Method::POST, &h, body).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(queue.calls.load(Ordering::SeqCst), calls + 1, "a sender fault is not retried");
 
     queue.down.store(true, Ordering::SeqCst);
-    assert_eq!(
-        svc.handle(&Method::POST, &h, body).await.status,
-        StatusCode::SERVICE_UNAVAILABLE
-    );
+    assert_eq!(svc.handle(&Method::POST, &h, body).await.status, StatusCode::SERVICE_UNAVAILABLE);
 }
 
 #[tokio::test]
 async fn other_methods_get_405_with_allow() {
     let (secrets, queue) = (FakeSecrets::with(Some(CURRENT), None), FakeQueue::default());
     let svc = service(&secrets, &queue);
-    for m in [
-        Method::PUT,
-        Method::DELETE,
-        Method::PATCH,
-        Method::HEAD,
-        Method::OPTIONS,
-    ] {
-        let r = svc
-            .handle(&m, &headers(&[("authorization", CURRENT)]), b"{}")
-            .await;
+    for m in [Method::PUT, Method::DELETE, Method::PATCH, Method::HEAD, Method::OPTIONS] {
+        let r = svc.handle(&m, &headers(&[("authorization", CURRENT)]), b"{}").await;
         assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{m}");
         let http = r.into_http();
         assert_eq!(http.headers().get(ALLOW).unwrap(), "GET, POST");
@@ -521,10 +391,7 @@ async fn other_methods_get_405_with_allow() {
 
 #[tokio::test]
 async fn unauthorized_requests_get_a_generic_401_and_queue_nothing() {
-    let (secrets, queue) = (
-        FakeSecrets::with(Some(CURRENT), Some(PENDING)),
-        FakeQueue::default(),
-    );
+    let (secrets, queue) = (FakeSecrets::with(Some(CURRENT), Some(PENDING)), FakeQueue::default());
     let svc = service(&secrets, &queue);
     let body = fixture("group-user-membership-add").as_bytes();
     let cases: [&[(&str, &str)]; 4] = [
@@ -541,24 +408,17 @@ async fn unauthorized_requests_get_a_generic_401_and_queue_nothing() {
     assert!(queue.accepted.lock().unwrap().is_empty());
     assert_eq!(queue.calls.load(Ordering::SeqCst), 0);
     // An unauthenticated caller learns nothing about the body: 401 comes before 400 and 413.
-    let r = svc
-        .handle(&Method::POST, &headers(&[("authorization", "x")]), b"{")
-        .await;
+    let r = svc.handle(&Method::POST, &headers(&[("authorization", "x")]), b"{").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn current_and_pending_values_are_both_accepted() {
-    let (secrets, queue) = (
-        FakeSecrets::with(Some(CURRENT), Some(PENDING)),
-        FakeQueue::default(),
-    );
+    let (secrets, queue) = (FakeSecrets::with(Some(CURRENT), Some(PENDING)), FakeQueue::default());
     let svc = service(&secrets, &queue);
     let body = fixture("group-user-membership-add").as_bytes();
     for value in [CURRENT, PENDING] {
-        let r = svc
-            .handle(&Method::POST, &headers(&[("authorization", value)]), body)
-            .await;
+        let r = svc.handle(&Method::POST, &headers(&[("authorization", value)]), body).await;
         assert_eq!(r.status, StatusCode::OK, "{value}");
     }
 }
@@ -575,10 +435,7 @@ async fn values_are_cached_for_the_ttl_and_reread_once_on_a_mismatch() {
     assert_eq!(reads(), 2, "served from the cache");
 
     // A wrong value right after a read is refused without another read (bounded re-reads).
-    assert!(matches!(
-        auth.authenticate(Some(b"wrong")).await,
-        Err(HookError::Unauthorized)
-    ));
+    assert!(matches!(auth.authenticate(Some(b"wrong")).await, Err(HookError::Unauthorized)));
     assert_eq!(reads(), 2);
 
     // The secret rotates. The old value stays cached (still accepted) until a mismatch...
@@ -610,20 +467,13 @@ async fn an_unreachable_or_empty_secret_is_503_not_401() {
     secrets.unreachable.store(true, Ordering::SeqCst);
     let svc = service(&secrets, &queue);
     let body = fixture("group-user-membership-add").as_bytes();
-    let r = svc
-        .handle(&Method::POST, &headers(&[("authorization", CURRENT)]), body)
-        .await;
+    let r = svc.handle(&Method::POST, &headers(&[("authorization", CURRENT)]), body).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(
-        !r.body.unwrap().contains("dispatch"),
-        "no internal detail in the body"
-    );
+    assert!(!r.body.unwrap().contains("dispatch"), "no internal detail in the body");
 
     let (secrets, queue) = (FakeSecrets::with(None, None), FakeQueue::default());
     let svc = service(&secrets, &queue);
-    let r = svc
-        .handle(&Method::POST, &headers(&[("authorization", CURRENT)]), body)
-        .await;
+    let r = svc.handle(&Method::POST, &headers(&[("authorization", CURRENT)]), body).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(queue.accepted.lock().unwrap().is_empty());
 }
@@ -640,15 +490,9 @@ async fn function_url_fixtures_drive_the_lambda_adapter() {
     .unwrap();
     let resp = svc.handle_http(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(
-        resp.headers().get(CONTENT_TYPE).unwrap(),
-        "application/json"
-    );
+    assert_eq!(resp.headers().get(CONTENT_TYPE).unwrap(), "application/json");
     let body: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
-    assert_eq!(
-        body["verification"],
-        "w8PzJzXHWbZyTGtJZrzvbhn2o8nPzwqPCVrWSw4e"
-    );
+    assert_eq!(body["verification"], "w8PzJzXHWbZyTGtJZrzvbhn2o8nPzwqPCVrWSw4e");
 
     let req = lambda_http::request::from_str(include_str!(
         "../../../events/function-url/okta-delivery.json"
@@ -688,7 +532,8 @@ async fn no_secret_value_reaches_the_log_or_a_response() {
 
     let (secrets, queue) = (FakeSecrets::with(Some(CURRENT), Some(PENDING)), FakeQueue::default());
     let svc = HookService::new(
-        HookAuthenticator::new(&secrets, SECRET_ID).with_timing(Duration::from_secs(300), Duration::ZERO),
+        HookAuthenticator::new(&secrets, SECRET_ID)
+            .with_timing(Duration::from_secs(300), Duration::ZERO),
         &queue,
     );
     let body = fixture("delivery-three-events").as_bytes();
@@ -699,7 +544,8 @@ async fn no_secret_value_reaches_the_log_or_a_response() {
     queue.down.store(true, Ordering::SeqCst);
     responses.push(svc.handle(&Method::POST, &headers(&[("authorization", CURRENT)]), body).await);
     secrets.unreachable.store(true, Ordering::SeqCst);
-    responses.push(svc.handle(&Method::POST, &headers(&[("authorization", "Bearer x")]), body).await);
+    responses
+        .push(svc.handle(&Method::POST, &headers(&[("authorization", "Bearer x")]), body).await);
 
     let statuses: Vec<u16> = responses.iter().map(|r| r.status.as_u16()).collect();
     assert_eq!(statuses, [200, 200, 401, 503, 503]);

@@ -53,12 +53,7 @@ pub async fn stage_pending(sdk: &SdkConfig, arn: &str, value: &str) -> String {
 /// Promotes a pending version to AWSCURRENT, as a rotation's finishSecret step does.
 pub async fn promote(sdk: &SdkConfig, arn: &str, version: &str) {
     let client = aws_sdk_secretsmanager::Client::new(sdk);
-    let described = client
-        .describe_secret()
-        .secret_id(arn)
-        .send()
-        .await
-        .expect("describe");
+    let described = client.describe_secret().secret_id(arn).send().await.expect("describe");
     let current = described
         .version_ids_to_stages
         .unwrap_or_default()
@@ -159,8 +154,6 @@ pub async fn drain(sdk: &SdkConfig, queue_url: &str) -> Vec<Received> {
 
 /// Reads a file under `events/`.
 pub fn event_file(relative: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../events")
-        .join(relative);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(relative);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
