@@ -30,6 +30,21 @@ impl AwsError {
         E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
+        Self::from_sdk_with(service, operation, err, &[])
+    }
+
+    /// As [`AwsError::from_sdk`], with service-specific error codes that are also retryable
+    /// (e.g. sso-admin's `ConflictException`: another operation on the same permission set).
+    pub fn from_sdk_with<E, R>(
+        service: &'static str,
+        operation: &'static str,
+        err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+        also_retryable: &[&str],
+    ) -> Self
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
         use aws_smithy_runtime_api::client::result::SdkError;
         let retryable = match &err {
             SdkError::TimeoutError(_)
@@ -37,7 +52,8 @@ impl AwsError {
             | SdkError::ResponseError(_) => true,
             SdkError::ServiceError(e) => {
                 let code = e.err().code().unwrap_or_default();
-                code.contains("Throttl")
+                also_retryable.contains(&code)
+                    || code.contains("Throttl")
                     || code == "RequestLimitExceeded"
                     || code == "InternalFailure"
                     || code == "InternalServiceError"

@@ -4,6 +4,7 @@
 //! AWS APIs and their SDK-backed adapters), `config`, `error` and `telemetry`. Handlers are generic
 //! over the ports in [`aws`], so tests run them against the local AWS endpoint or in-memory fakes.
 
+pub mod access;
 pub mod aws;
 pub mod config;
 pub mod error;

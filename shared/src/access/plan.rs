@@ -1,0 +1,263 @@
+//! The planner: policy + IdC groups + Organizations accounts → the desired assignments.
+//! Pure and deterministic; the reconciler feeds it what it read.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::pattern::render;
+use super::policy::{Policy, Rule, Targets};
+
+/// An IdC group (identity store), keyed by its id: display names can be reused after a delete.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Group {
+    pub id: String,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AccountStatus {
+    Active,
+    Suspended,
+    PendingClosure,
+    PendingActivation,
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub status: AccountStatus,
+    /// From the root id to the account's parent OU id.
+    pub ou_path: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What the planner works from.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    pub groups: Vec<Group>,
+    pub accounts: Vec<Account>,
+    pub management_account_id: Option<String>,
+}
+
+/// One account assignment: a group holds a permission set (by name) in an account.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Assignment {
+    pub group_id: String,
+    pub permission_set: String,
+    pub account_id: String,
+}
+
+/// A group some rule matches, with the rules that matched it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManagedGroup {
+    pub display_name: String,
+    pub rules: Vec<String>,
+    pub tiers: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Desired {
+    pub assignments: BTreeSet<Assignment>,
+    /// Groups matching at least one rule, by group id.
+    pub managed_groups: BTreeMap<String, ManagedGroup>,
+}
+
+/// Computes the desired assignments. The management account and accounts that are not ACTIVE
+/// are targeted only when a rule names them by id.
+pub fn plan(policy: &Policy, inventory: &Inventory) -> Desired {
+    let mut desired = Desired::default();
+    for group in &inventory.groups {
+        for rule in &policy.rules {
+            let Some(captures) = rule.groups.matches(&group.display_name) else { continue };
+            let managed =
+                desired.managed_groups.entry(group.id.clone()).or_insert_with(|| ManagedGroup {
+                    display_name: group.display_name.clone(),
+                    rules: Vec::new(),
+                    tiers: BTreeSet::new(),
+                });
+            managed.rules.push(rule.name.clone());
+            managed.tiers.extend(rule.tier.clone());
+            let tags = rendered(&rule.targets, &captures);
+            let exclude_tags = rendered(&rule.exclude, &captures);
+            for account in &inventory.accounts {
+                if !targets_account(rule, account, inventory, &tags, &exclude_tags) {
+                    continue;
+                }
+                for ps in &rule.permission_sets {
+                    desired.assignments.insert(Assignment {
+                        group_id: group.id.clone(),
+                        permission_set: ps.clone(),
+                        account_id: account.id.clone(),
+                    });
+                }
+            }
+        }
+    }
+    desired
+}
+
+fn rendered(t: &Targets, captures: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    t.tags.iter().map(|(k, v)| (k.clone(), render(v, captures))).collect()
+}
+
+fn selects(t: &Targets, account: &Account, tags: &BTreeMap<String, String>) -> bool {
+    t.all_accounts
+        || t.accounts.contains(&account.id)
+        || account.ou_path.iter().any(|ou| t.ous.contains(ou))
+        || (!tags.is_empty() && tags.iter().all(|(k, v)| account.tags.get(k) == Some(v)))
+}
+
+fn targets_account(
+    rule: &Rule,
+    account: &Account,
+    inventory: &Inventory,
+    tags: &BTreeMap<String, String>,
+    exclude_tags: &BTreeMap<String, String>,
+) -> bool {
+    let named = rule.targets.accounts.contains(&account.id);
+    let protected = account.status != AccountStatus::Active
+        || inventory.management_account_id.as_deref() == Some(account.id.as_str());
+    if protected && !named {
+        return false;
+    }
+    selects(&rule.targets, account, tags) && !selects(&rule.exclude, account, exclude_tags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = r#"
+[[permission_set]]
+name = "ReadOnly"
+managed_policies = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+[[permission_set]]
+name = "TeamDev"
+[[permission_set]]
+name = "Admin"
+managed_policies = ["arn:aws:iam::aws:policy/AdministratorAccess"]
+
+[[rule]]
+groups = "aws-core-*"
+permission_sets = ["ReadOnly"]
+tier = "core"
+targets = { all_accounts = true }
+exclude = { ous = ["ou-root-sandbox1"] }
+
+[[rule]]
+groups = "aws-team-{team}"
+permission_sets = ["TeamDev"]
+tier = "team"
+targets = { tags = { team = "{team}" } }
+
+[[rule]]
+groups = "aws-admin-platform"
+permission_sets = ["Admin"]
+tier = "admin"
+targets = { ous = ["ou-root-platform"], accounts = ["999999999999"] }
+"#;
+
+    fn account(id: &str, ous: &[&str], tags: &[(&str, &str)], status: AccountStatus) -> Account {
+        Account {
+            id: id.into(),
+            name: format!("acct-{id}"),
+            status,
+            ou_path: std::iter::once("r-root")
+                .chain(ous.iter().copied())
+                .map(String::from)
+                .collect(),
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    fn inventory() -> Inventory {
+        Inventory {
+            groups: vec![
+                Group { id: "g-core".into(), display_name: "aws-core-readers".into() },
+                Group { id: "g-pay".into(), display_name: "aws-team-payments".into() },
+                Group { id: "g-admin".into(), display_name: "aws-admin-platform".into() },
+                Group { id: "g-other".into(), display_name: "marketing".into() },
+            ],
+            accounts: vec![
+                account(
+                    "111111111111",
+                    &["ou-root-workload"],
+                    &[("team", "payments")],
+                    AccountStatus::Active,
+                ),
+                account(
+                    "222222222222",
+                    &["ou-root-platform", "ou-root-platnet1"],
+                    &[],
+                    AccountStatus::Active,
+                ),
+                account(
+                    "333333333333",
+                    &["ou-root-sandbox1"],
+                    &[("team", "payments")],
+                    AccountStatus::Active,
+                ),
+                account(
+                    "444444444444",
+                    &["ou-root-workload"],
+                    &[("team", "payments")],
+                    AccountStatus::Suspended,
+                ),
+                account("999999999999", &[], &[], AccountStatus::Active),
+            ],
+            management_account_id: Some("999999999999".into()),
+        }
+    }
+
+    fn set(desired: &Desired) -> Vec<(String, String, String)> {
+        desired
+            .assignments
+            .iter()
+            .map(|a| (a.group_id.clone(), a.permission_set.clone(), a.account_id.clone()))
+            .collect()
+    }
+
+    fn policy() -> Policy {
+        let (p, d) = Policy::check(POLICY.replace("ou-root-", "ou-ab12-").as_str(), None);
+        p.unwrap_or_else(|| panic!("{d:?}"))
+    }
+
+    #[test]
+    fn every_target_kind_with_protected_accounts() {
+        let mut inv = inventory();
+        for a in &mut inv.accounts {
+            a.ou_path = a.ou_path.iter().map(|o| o.replace("ou-root-", "ou-ab12-")).collect();
+        }
+        let d = plan(&policy(), &inv);
+        let t = |g: &str, p: &str, a: &str| (g.to_string(), p.to_string(), a.to_string());
+        assert_eq!(
+            set(&d),
+            vec![
+                // admin: the OU (recursively, via the nested OU) and the management account by id
+                t("g-admin", "Admin", "222222222222"),
+                t("g-admin", "Admin", "999999999999"),
+                // core: all accounts minus the sandbox OU, the suspended and the management account
+                t("g-core", "ReadOnly", "111111111111"),
+                t("g-core", "ReadOnly", "222222222222"),
+                // team: tag team=payments (the suspended account is skipped)
+                t("g-pay", "TeamDev", "111111111111"),
+                t("g-pay", "TeamDev", "333333333333"),
+            ]
+        );
+        assert_eq!(d.managed_groups.len(), 3, "marketing is not managed");
+        assert_eq!(d.managed_groups["g-pay"].tiers, BTreeSet::from(["team".to_string()]));
+    }
+
+    #[test]
+    fn a_renamed_or_unknown_group_gets_nothing() {
+        let mut inv = inventory();
+        inv.groups[1].display_name = "payments-team".into();
+        let d = plan(&policy(), &inv);
+        assert!(d.assignments.iter().all(|a| a.group_id != "g-pay"));
+        assert!(!d.managed_groups.contains_key("g-pay"));
+    }
+}

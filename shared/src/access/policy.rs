@@ -1,0 +1,695 @@
+//! The access policy (`access-policy.toml`): permission sets managed as code, and rules that map
+//! IdC group display names to permission sets and target accounts.
+//!
+//! ```toml
+//! [settings]
+//! prune = true            # false: report drift, delete nothing
+//! max_deletions = 20      # a run that would delete more refuses its deletions and alerts
+//!
+//! [[permission_set]]
+//! name = "ReadOnly"
+//! session_duration = "PT8H"
+//! managed_policies = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+//!
+//! [[rule]]
+//! groups = "aws-team-{team}"
+//! permission_sets = ["TeamDeveloper"]
+//! tier = "team"
+//! review_every = "30d"
+//! targets = { tags = { team = "{team}" } }
+//! exclude = { ous = ["ou-ab12-sandbox1"] }
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::pattern::{GroupPattern, placeholders};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// A finding about the policy file, with its position (1-based line and column).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{}:{}: {sev}: {}", self.line, self.column, self.message)
+    }
+}
+
+/// The policy could not be used; every error is listed.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid access policy{}: {}", source_name.as_deref().map(|s| format!(" {s}")).unwrap_or_default(), first_error(.diagnostics))]
+pub struct PolicyError {
+    pub source_name: Option<String>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+fn first_error(d: &[Diagnostic]) -> String {
+    let errors: Vec<_> = d.iter().filter(|d| d.severity == Severity::Error).collect();
+    match errors.as_slice() {
+        [] => "no errors".into(),
+        [one] => one.to_string(),
+        [first, rest @ ..] => format!("{first} (and {} more)", rest.len()),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub prune: bool,
+    pub max_deletions: usize,
+    /// Tiers whose groups are privileged: a membership added to one raises an alert.
+    pub privileged_tiers: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { prune: true, max_deletions: 20, privileged_tiers: vec!["admin".into()] }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CustomerManagedPolicy {
+    pub name: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PermissionsBoundary {
+    ManagedPolicyArn(String),
+    CustomerManaged(CustomerManagedPolicy),
+}
+
+/// A permission set declared in the policy. `managed = false` names a set that exists in IdC
+/// but is administered elsewhere: rules may grant it, idc-guard never changes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PermissionSetSpec {
+    pub name: String,
+    pub managed: bool,
+    pub description: Option<String>,
+    /// ISO-8601, `PT1H` .. `PT12H`; IdC's default (`PT1H`) when absent.
+    pub session_duration: String,
+    pub managed_policies: BTreeSet<String>,
+    pub customer_managed_policies: BTreeSet<CustomerManagedPolicy>,
+    /// The inline policy document, normalised (compact JSON).
+    pub inline_policy: Option<String>,
+    pub permissions_boundary: Option<PermissionsBoundary>,
+    pub relay_state: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Targets {
+    pub all_accounts: bool,
+    pub accounts: BTreeSet<String>,
+    /// OU ids (or the root id); an account in a child OU matches too.
+    pub ous: BTreeSet<String>,
+    /// Every tag must match; values may use the rule's `{captures}`.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Targets {
+    pub fn is_empty(&self) -> bool {
+        !self.all_accounts
+            && self.accounts.is_empty()
+            && self.ous.is_empty()
+            && self.tags.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub name: String,
+    pub groups: GroupPattern,
+    pub permission_sets: Vec<String>,
+    pub targets: Targets,
+    pub exclude: Targets,
+    pub tier: Option<String>,
+    pub review_every_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub settings: Settings,
+    pub permission_sets: Vec<PermissionSetSpec>,
+    pub rules: Vec<Rule>,
+}
+
+// ---- the file's shape ------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    settings: RawSettings,
+    #[serde(default, rename = "permission_set")]
+    permission_sets: Vec<Spanned<RawPermissionSet>>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    prune: Option<bool>,
+    max_deletions: Option<Spanned<i64>>,
+    privileged_tiers: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPermissionSet {
+    name: Spanned<String>,
+    #[serde(default = "yes")]
+    managed: bool,
+    description: Option<Spanned<String>>,
+    session_duration: Option<Spanned<String>>,
+    #[serde(default)]
+    managed_policies: Vec<Spanned<String>>,
+    #[serde(default)]
+    customer_managed_policies: Vec<Spanned<RawCustomerManaged>>,
+    inline_policy: Option<Spanned<String>>,
+    inline_policy_file: Option<Spanned<String>>,
+    permissions_boundary: Option<Spanned<RawBoundary>>,
+    relay_state: Option<Spanned<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCustomerManaged {
+    name: String,
+    #[serde(default = "root_path")]
+    path: String,
+}
+
+fn root_path() -> String {
+    "/".into()
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawBoundary {
+    Arn(String),
+    CustomerManaged(RawCustomerManaged),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Option<String>,
+    groups: Spanned<String>,
+    permission_sets: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    targets: Option<Spanned<RawTargets>>,
+    #[serde(default)]
+    exclude: Option<Spanned<RawTargets>>,
+    tier: Option<String>,
+    review_every: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTargets {
+    #[serde(default)]
+    all_accounts: bool,
+    #[serde(default)]
+    accounts: Vec<Spanned<String>>,
+    #[serde(default)]
+    ous: Vec<Spanned<String>>,
+    #[serde(default)]
+    tags: BTreeMap<String, Spanned<String>>,
+}
+
+// ---- validation -------------------------------------------------------------------------------
+
+struct Checker<'a> {
+    text: &'a str,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn at(&mut self, severity: Severity, offset: usize, message: impl Into<String>) {
+        let (line, column) = line_column(self.text, offset);
+        self.diagnostics.push(Diagnostic { severity, line, column, message: message.into() });
+    }
+    fn error(&mut self, offset: usize, message: impl Into<String>) {
+        self.at(Severity::Error, offset, message)
+    }
+    fn warn(&mut self, offset: usize, message: impl Into<String>) {
+        self.at(Severity::Warning, offset, message)
+    }
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before.iter().rposition(|b| *b == b'\n').map(|p| p + 1).unwrap_or(0);
+    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    (line, column)
+}
+
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `ou-` + 4–32 lowercase alphanumerics + `-` + 8–32 lowercase alphanumerics, or a root `r-xxxx`.
+pub fn is_ou_or_root_id(s: &str) -> bool {
+    let lower_alnum = |p: &str| p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if let Some(rest) = s.strip_prefix("ou-") {
+        let mut parts = rest.splitn(2, '-');
+        let (a, b) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        return (4..=32).contains(&a.len())
+            && (8..=32).contains(&b.len())
+            && lower_alnum(a)
+            && lower_alnum(b);
+    }
+    if let Some(rest) = s.strip_prefix("r-") {
+        return (4..=32).contains(&rest.len()) && lower_alnum(rest);
+    }
+    false
+}
+
+/// `90d`, `2w` → days.
+pub fn parse_review_interval(s: &str) -> Option<u32> {
+    let (n, unit) = s.split_at(s.len().checked_sub(1)?);
+    let n: u32 = n.parse().ok().filter(|n| *n > 0)?;
+    match unit {
+        "d" => Some(n),
+        "w" => n.checked_mul(7),
+        _ => None,
+    }
+}
+
+/// ISO-8601 `PT<h>H<m>M` between 1 and 12 hours (IdC's limits) → minutes.
+pub fn parse_session_duration(s: &str) -> Option<u32> {
+    let rest = s.strip_prefix("PT")?;
+    let mut minutes = 0u32;
+    let mut number = String::new();
+    let mut seen_any = false;
+    for c in rest.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: u32 = number.parse().ok()?;
+        number.clear();
+        minutes = minutes.checked_add(match c {
+            'H' => n.checked_mul(60)?,
+            'M' => n,
+            _ => return None,
+        })?;
+        seen_any = true;
+    }
+    (seen_any && number.is_empty() && (60..=720).contains(&minutes)).then_some(minutes)
+}
+
+fn is_managed_policy_arn(s: &str) -> bool {
+    // arn:<partition>:iam::aws:policy/<path/>name
+    let mut parts = s.splitn(6, ':');
+    let (arn, partition, service, region, account, resource) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next());
+    arn == Some("arn")
+        && partition.is_some_and(|p| p.starts_with("aws"))
+        && service == Some("iam")
+        && region == Some("")
+        && account == Some("aws")
+        && resource.is_some_and(|r| r.starts_with("policy/") && r.len() > "policy/".len())
+}
+
+impl Policy {
+    /// Reads and validates a policy file; `inline_policy_file` paths are relative to it.
+    pub fn load(path: &Path) -> Result<(Policy, Vec<Diagnostic>), PolicyError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| PolicyError {
+            source_name: Some(name.clone()),
+            diagnostics: vec![Diagnostic {
+                severity: Severity::Error,
+                line: 0,
+                column: 0,
+                message: format!("cannot read the policy file: {e}"),
+            }],
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let (policy, diagnostics) = Self::check(&text, Some(base));
+        match policy {
+            Some(p) => Ok((p, diagnostics)),
+            None => Err(PolicyError { source_name: Some(name), diagnostics }),
+        }
+    }
+
+    /// Parses a policy from text; the policy is `Some` when there are no errors (warnings allowed).
+    pub fn check(text: &str, base_dir: Option<&Path>) -> (Option<Policy>, Vec<Diagnostic>) {
+        let mut c = Checker { text, diagnostics: Vec::new() };
+        let raw: RawPolicy = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let offset = e.span().map(|s| s.start).unwrap_or(0);
+                c.error(offset, e.message().trim().to_owned());
+                return (None, c.diagnostics);
+            }
+        };
+        let settings = settings(&mut c, raw.settings);
+        let mut permission_sets = Vec::new();
+        let mut names = BTreeSet::new();
+        for ps in raw.permission_sets {
+            let offset = ps.span().start;
+            let name = ps.get_ref().name.get_ref().clone();
+            if !names.insert(name.clone()) {
+                c.error(offset, format!("permission set {name:?} is declared twice"));
+                continue;
+            }
+            if let Some(spec) = permission_set(&mut c, ps.into_inner(), base_dir) {
+                permission_sets.push(spec);
+            }
+        }
+        let mut rules = Vec::new();
+        for (i, rule) in raw.rules.into_iter().enumerate() {
+            if let Some(r) = self::rule(&mut c, i, rule, &names) {
+                rules.push(r);
+            }
+        }
+        if rules.is_empty() && !c.diagnostics.iter().any(|d| d.severity == Severity::Error) {
+            c.warn(0, "the policy has no [[rule]]: nothing will be granted");
+        }
+        let ok = !c.diagnostics.iter().any(|d| d.severity == Severity::Error);
+        c.diagnostics.sort_by_key(|d| (d.line, d.column));
+        (ok.then_some(Policy { settings, permission_sets, rules }), c.diagnostics)
+    }
+
+    pub fn permission_set(&self, name: &str) -> Option<&PermissionSetSpec> {
+        self.permission_sets.iter().find(|p| p.name == name)
+    }
+
+    /// Every permission set name the policy declares (the only ones idc-guard assigns or removes).
+    pub fn permission_set_names(&self) -> BTreeSet<&str> {
+        self.permission_sets.iter().map(|p| p.name.as_str()).collect()
+    }
+}
+
+fn settings(c: &mut Checker<'_>, raw: RawSettings) -> Settings {
+    let mut s = Settings::default();
+    if let Some(prune) = raw.prune {
+        s.prune = prune;
+    }
+    if let Some(m) = raw.max_deletions {
+        match usize::try_from(*m.get_ref()) {
+            Ok(v) => s.max_deletions = v,
+            Err(_) => c.error(m.span().start, "max_deletions must be 0 or more"),
+        }
+    }
+    if let Some(t) = raw.privileged_tiers {
+        s.privileged_tiers = t;
+    }
+    s
+}
+
+fn permission_set(
+    c: &mut Checker<'_>,
+    raw: RawPermissionSet,
+    base_dir: Option<&Path>,
+) -> Option<PermissionSetSpec> {
+    let mut ok = true;
+    let name = raw.name.get_ref().clone();
+    let name_ok = !name.is_empty()
+        && name.len() <= 32
+        && name.chars().all(|ch| ch.is_ascii_alphanumeric() || "+=,.@-_".contains(ch));
+    if !name_ok {
+        c.error(
+            raw.name.span().start,
+            format!("permission set name {name:?} must be 1-32 characters of [A-Za-z0-9+=,.@_-]"),
+        );
+        ok = false;
+    }
+    let session_duration = match &raw.session_duration {
+        Some(d) if parse_session_duration(d.get_ref()).is_none() => {
+            c.error(
+                d.span().start,
+                format!(
+                    "session_duration {:?} must be ISO-8601 between PT1H and PT12H, e.g. \"PT8H\"",
+                    d.get_ref()
+                ),
+            );
+            ok = false;
+            String::new()
+        }
+        Some(d) => d.get_ref().clone(),
+        None => "PT1H".into(),
+    };
+    let mut managed_policies = BTreeSet::new();
+    for arn in &raw.managed_policies {
+        if !is_managed_policy_arn(arn.get_ref()) {
+            c.error(
+                arn.span().start,
+                format!(
+                    "{:?} is not an AWS-managed policy ARN (arn:aws:iam::aws:policy/...)",
+                    arn.get_ref()
+                ),
+            );
+            ok = false;
+        }
+        managed_policies.insert(arn.get_ref().clone());
+    }
+    let mut customer_managed_policies = BTreeSet::new();
+    for cm in raw.customer_managed_policies {
+        let span = cm.span().start;
+        let cm = cm.into_inner();
+        if cm.name.is_empty() || !cm.path.starts_with('/') || !cm.path.ends_with('/') {
+            c.error(
+                span,
+                "customer-managed policy needs a name and a path that starts and ends with '/'",
+            );
+            ok = false;
+        }
+        customer_managed_policies.insert(CustomerManagedPolicy { name: cm.name, path: cm.path });
+    }
+    let inline_policy = match (&raw.inline_policy, &raw.inline_policy_file) {
+        (Some(_), Some(f)) => {
+            c.error(f.span().start, "use inline_policy or inline_policy_file, not both");
+            ok = false;
+            None
+        }
+        (Some(text), None) => normalise_json(c, text.span().start, text.get_ref(), "inline_policy"),
+        (None, Some(file)) => match base_dir {
+            Some(dir) => match std::fs::read_to_string(dir.join(file.get_ref())) {
+                Ok(text) => normalise_json(c, file.span().start, &text, file.get_ref()),
+                Err(e) => {
+                    c.error(file.span().start, format!("cannot read {:?}: {e}", file.get_ref()));
+                    ok = false;
+                    None
+                }
+            },
+            None => {
+                c.error(
+                    file.span().start,
+                    "inline_policy_file needs the policy to be read from a file",
+                );
+                ok = false;
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    if (raw.inline_policy.is_some() || raw.inline_policy_file.is_some()) && inline_policy.is_none()
+    {
+        ok = false;
+    }
+    let permissions_boundary = raw.permissions_boundary.map(|b| {
+        let span = b.span().start;
+        match b.into_inner() {
+            RawBoundary::Arn(arn) => {
+                if !arn.starts_with("arn:aws") || !arn.contains(":policy/") {
+                    c.error(span, format!("permissions_boundary {arn:?} is not a policy ARN"));
+                    ok = false;
+                }
+                PermissionsBoundary::ManagedPolicyArn(arn)
+            }
+            RawBoundary::CustomerManaged(cm) => {
+                PermissionsBoundary::CustomerManaged(CustomerManagedPolicy {
+                    name: cm.name,
+                    path: cm.path,
+                })
+            }
+        }
+    });
+    let spec = PermissionSetSpec {
+        name,
+        managed: raw.managed,
+        description: raw.description.map(|d| d.into_inner()),
+        session_duration,
+        managed_policies,
+        customer_managed_policies,
+        inline_policy,
+        permissions_boundary,
+        relay_state: raw.relay_state.map(|r| r.into_inner()),
+    };
+    ok.then_some(spec)
+}
+
+fn normalise_json(c: &mut Checker<'_>, offset: usize, text: &str, what: &str) -> Option<String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) if v.is_object() => Some(v.to_string()),
+        Ok(_) => {
+            c.error(offset, format!("{what}: an IAM policy document must be a JSON object"));
+            None
+        }
+        Err(e) => {
+            c.error(offset, format!("{what}: not valid JSON ({e})"));
+            None
+        }
+    }
+}
+
+fn targets(c: &mut Checker<'_>, raw: RawTargets, captures: &[String], ok: &mut bool) -> Targets {
+    let mut t = Targets { all_accounts: raw.all_accounts, ..Default::default() };
+    for a in raw.accounts {
+        if !is_account_id(a.get_ref()) {
+            c.error(a.span().start, format!("{:?} is not a 12-digit AWS account id", a.get_ref()));
+            *ok = false;
+        }
+        t.accounts.insert(a.into_inner());
+    }
+    for ou in raw.ous {
+        if !is_ou_or_root_id(ou.get_ref()) {
+            c.error(
+                ou.span().start,
+                format!(
+                    "{:?} is not an OU id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)",
+                    ou.get_ref()
+                ),
+            );
+            *ok = false;
+        }
+        t.ous.insert(ou.into_inner());
+    }
+    for (key, value) in raw.tags {
+        match placeholders(value.get_ref()) {
+            Ok(names) => {
+                for n in names.iter().filter(|n| !captures.contains(n)) {
+                    c.error(
+                        value.span().start,
+                        format!(
+                            "tag {key}: {{{n}}} is not a placeholder of the rule's groups pattern"
+                        ),
+                    );
+                    *ok = false;
+                }
+            }
+            Err(e) => {
+                c.error(value.span().start, e);
+                *ok = false;
+            }
+        }
+        t.tags.insert(key, value.into_inner());
+    }
+    t
+}
+
+fn rule(
+    c: &mut Checker<'_>,
+    index: usize,
+    raw: Spanned<RawRule>,
+    declared: &BTreeSet<String>,
+) -> Option<Rule> {
+    let rule_start = raw.span().start;
+    let raw = raw.into_inner();
+    let mut ok = true;
+    let name = raw
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("rule {} ({})", index + 1, raw.groups.get_ref()));
+    let groups = match GroupPattern::compile(raw.groups.get_ref()) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            c.error(raw.groups.span().start, format!("groups: {e}"));
+            ok = false;
+            None
+        }
+    };
+    let captures = groups.as_ref().map(|g| g.captures().to_vec()).unwrap_or_default();
+    let ps_span = raw.permission_sets.span().start;
+    let mut permission_sets = Vec::new();
+    for ps in raw.permission_sets.into_inner() {
+        if !declared.contains(ps.get_ref()) {
+            c.error(ps.span().start, format!("unknown permission set {:?}: declare it with [[permission_set]] (managed = false for one administered elsewhere)", ps.get_ref()));
+            ok = false;
+        }
+        permission_sets.push(ps.into_inner());
+    }
+    if permission_sets.is_empty() {
+        c.error(ps_span, "permission_sets is empty");
+        ok = false;
+    }
+    let targets_span = raw.targets.as_ref().map(|t| t.span().start).unwrap_or(rule_start);
+    let targets = match raw.targets {
+        Some(t) => self::targets(c, t.into_inner(), &captures, &mut ok),
+        None => Targets::default(),
+    };
+    let exclude = match raw.exclude {
+        Some(t) => self::targets(c, t.into_inner(), &captures, &mut ok),
+        None => Targets::default(),
+    };
+    if exclude.all_accounts {
+        c.error(targets_span, "exclude.all_accounts would exclude everything");
+        ok = false;
+    }
+    if targets.is_empty() {
+        c.warn(targets_span, format!("{name} has no targets: it can never grant anything"));
+    } else if !targets.all_accounts
+        && targets.ous.is_empty()
+        && targets.tags.is_empty()
+        && targets.accounts.iter().all(|a| exclude.accounts.contains(a))
+    {
+        c.warn(
+            targets_span,
+            format!("{name} excludes every account it targets: it can never grant anything"),
+        );
+    }
+    let review_every_days = match &raw.review_every {
+        Some(r) => match parse_review_interval(r.get_ref()) {
+            Some(d) => Some(d),
+            None => {
+                c.error(
+                    r.span().start,
+                    format!(
+                        "review_every {:?} must be days or weeks, e.g. \"90d\" or \"2w\"",
+                        r.get_ref()
+                    ),
+                );
+                ok = false;
+                None
+            }
+        },
+        None => None,
+    };
+    Some(Rule {
+        name,
+        groups: groups?,
+        permission_sets,
+        targets,
+        exclude,
+        tier: raw.tier,
+        review_every_days,
+    })
+    .filter(|_| ok)
+}
