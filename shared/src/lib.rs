@@ -5,9 +5,11 @@
 //! over the ports in [`aws`], so tests run them against the local AWS endpoint or in-memory fakes.
 
 pub mod access;
+pub mod alert;
 pub mod aws;
 pub mod config;
 pub mod error;
 pub mod okta;
 pub mod secret;
+pub mod store;
 pub mod telemetry;

@@ -9,6 +9,7 @@ pub mod pattern;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;
+pub mod sync;
 
 pub use plan::{Account, AccountStatus, Assignment, Desired, Group, Inventory, plan};
 pub use policy::{Diagnostic, Policy, Severity};

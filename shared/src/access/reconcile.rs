@@ -1,1 +1,567 @@
-pub fn placeholder() {}
+//! The reconciler: read what exists, diff against the plan, and apply within IdC's quotas.
+//!
+//! Safety rules (FACTS.md, "Peers' hard lessons"):
+//! - only groups a rule matches (or that idc-guard managed before) and permission sets the policy
+//!   declares are ever touched;
+//! - any failed read → no deletions in that run; a run that would delete more than
+//!   `max_deletions` deletes nothing and says so (the caller raises `deletion-guard-tripped`);
+//! - groups are keyed by id, so a group deleted and re-created is a different group.
+//!
+//! Pacing: every sso-admin call waits for a slot of a shared pacer (20 requests/s by default);
+//! at most 10 assignment operations are outstanding (created, not yet SUCCEEDED/FAILED);
+//! throttling and conflicts are retried with full-jitter exponential backoff.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::plan::{Assignment, Desired, Inventory, ManagedGroup, plan};
+use super::policy::{PermissionSetSpec, PermissionsBoundary, Policy};
+use crate::aws::{IdentityCenter, OperationStatus, Organizations, PermissionSetInfo, PermissionSetPolicies};
+use crate::error::AwsError;
+
+/// IdC's documented quotas, and how patiently to wait.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub requests_per_second: f64,
+    pub max_outstanding: usize,
+    pub poll_interval: Duration,
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// Give up waiting for one asynchronous operation after this long (counted as a failure).
+    pub operation_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            requests_per_second: 20.0,
+            max_outstanding: 10,
+            poll_interval: Duration::from_secs(1),
+            max_attempts: 8,
+            backoff_base: Duration::from_millis(250),
+            backoff_cap: Duration::from_secs(20),
+            operation_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Spaces calls evenly at a fixed rate, shared by every task of a run.
+struct Pacer {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    fn new(per_second: f64) -> Self {
+        let interval = if per_second > 0.0 { Duration::from_secs_f64(1.0 / per_second) } else { Duration::ZERO };
+        Self { interval, next: Mutex::new(Instant::now()) }
+    }
+
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let now = Instant::now();
+            let slot = (*next).max(now);
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// Which part of the estate a run looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    /// These IdC group ids only (an Okta group event).
+    Groups(BTreeSet<String>),
+    /// Every managed group, in this account only (an Organizations event).
+    Account(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub scope: Scope,
+    /// False: compute and report the changes, make none.
+    pub apply: bool,
+    /// Group ids idc-guard managed in earlier runs (from the state store): a group renamed out of
+    /// every rule, or deleted, still has its assignments removed.
+    pub previously_managed: BTreeSet<String>,
+}
+
+/// One planned assignment change, with names for people.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Change {
+    pub group_id: String,
+    pub group: String,
+    pub permission_set: String,
+    pub account_id: String,
+    pub account: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub change: Change,
+    pub action: &'static str,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub permission_set_changes: Vec<String>,
+    pub creates: Vec<Change>,
+    pub deletes: Vec<Change>,
+    /// Why deletions were not made, when they were not.
+    pub deletions_blocked: Option<String>,
+    pub deletion_guard_tripped: bool,
+    pub read_errors: Vec<String>,
+    pub applied: bool,
+    pub created: usize,
+    pub deleted: usize,
+    pub failures: Vec<Failure>,
+    pub api_calls: usize,
+    pub retries: usize,
+    /// Group ids to remember as managed: matched now, or still holding assignments.
+    #[serde(skip)]
+    pub managed_after: BTreeSet<String>,
+    #[serde(skip)]
+    pub managed_groups: BTreeMap<String, ManagedGroup>,
+}
+
+impl Report {
+    /// True when the run found something to change.
+    pub fn has_changes(&self) -> bool {
+        !self.permission_set_changes.is_empty() || !self.creates.is_empty() || !self.deletes.is_empty()
+    }
+}
+
+/// A run could not even start: the groups or the accounts could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("cannot read {what}: {source}")]
+    Read {
+        what: &'static str,
+        #[source]
+        source: AwsError,
+    },
+}
+
+impl ReconcileError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ReconcileError::Read { source, .. } => source.is_retryable(),
+        }
+    }
+}
+
+pub struct Reconciler<'a, I, O> {
+    idc: &'a I,
+    org: &'a O,
+    limits: Limits,
+    pacer: Pacer,
+    instance_arn: Option<String>,
+    calls: AtomicUsize,
+    retries: AtomicUsize,
+}
+
+/// Progress callback for long runs: (done, total).
+pub type Progress<'p> = &'p (dyn Fn(usize, usize) + Send + Sync);
+
+impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
+    pub fn new(idc: &'a I, org: &'a O, limits: Limits) -> Self {
+        let pacer = Pacer::new(limits.requests_per_second);
+        Self { idc, org, limits, pacer, instance_arn: None, calls: AtomicUsize::new(0), retries: AtomicUsize::new(0) }
+    }
+
+    /// Use this IdC instance instead of discovering it with ListInstances.
+    pub fn with_instance_arn(mut self, arn: Option<String>) -> Self {
+        self.instance_arn = arn;
+        self
+    }
+
+    /// One paced call with retries on throttling and conflicts.
+    async fn call<T, F, Fut>(&self, mut f: F) -> Result<T, AwsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, AwsError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            self.pacer.wait().await;
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            match f().await {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_retryable() && attempt + 1 < self.limits.max_attempts => {
+                    attempt += 1;
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    let cap = self.limits.backoff_cap.min(self.limits.backoff_base * 2u32.saturating_pow(attempt));
+                    let jitter = Duration::from_secs_f64(cap.as_secs_f64() * fastrand::f64());
+                    tracing::debug!(attempt, error = %e, "retrying after backoff");
+                    tokio::time::sleep(jitter).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub async fn run(
+        &self,
+        policy: &Policy,
+        options: &RunOptions,
+        progress: Option<Progress<'_>>,
+    ) -> Result<Report, ReconcileError> {
+        let mut report = Report::default();
+        let instance = self
+            .call(|| self.idc.instance(self.instance_arn.as_deref()))
+            .await
+            .map_err(|source| ReconcileError::Read { what: "the IAM Identity Center instance", source })?;
+        let arn = instance.instance_arn.as_str();
+
+        // Permission sets: what exists, and what the policy wants of the managed ones.
+        let existing = self
+            .call(|| self.idc.list_permission_sets(arn))
+            .await
+            .map_err(|source| ReconcileError::Read { what: "permission sets", source })?;
+        self.calls.fetch_add(existing.len(), Ordering::Relaxed); // one DescribePermissionSet each
+        let mut ps_arns: BTreeMap<String, String> = BTreeMap::new();
+        for spec in &policy.permission_sets {
+            let found = existing.iter().find(|p| p.name == spec.name);
+            match (found, spec.managed) {
+                (Some(info), true) => {
+                    ps_arns.insert(spec.name.clone(), info.arn.clone());
+                    match self.sync_permission_set(arn, spec, info, options.apply).await {
+                        Ok(changes) => report.permission_set_changes.extend(changes),
+                        Err(e) => report.read_errors.push(format!("permission set {}: {e}", spec.name)),
+                    }
+                }
+                (None, true) => {
+                    report.permission_set_changes.push(format!("create permission set {}", spec.name));
+                    if options.apply {
+                        match self.create_permission_set(arn, spec).await {
+                            Ok(new_arn) => {
+                                ps_arns.insert(spec.name.clone(), new_arn);
+                            }
+                            Err(e) => report.read_errors.push(format!("creating permission set {}: {e}", spec.name)),
+                        }
+                    }
+                }
+                (Some(info), false) => {
+                    ps_arns.insert(spec.name.clone(), info.arn.clone());
+                }
+                (None, false) => report.read_errors.push(format!(
+                    "permission set {} (managed = false) does not exist in IAM Identity Center",
+                    spec.name
+                )),
+            }
+        }
+        let ps_names: BTreeMap<&str, &str> = ps_arns.iter().map(|(n, a)| (a.as_str(), n.as_str())).collect();
+
+        // Inventory. Without groups or accounts nothing can be planned: stop here.
+        let groups = self
+            .idc
+            .list_groups(&instance.identity_store_id)
+            .await
+            .map_err(|source| ReconcileError::Read { what: "identity store groups", source })?;
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let uses_tags = policy.rules.iter().any(|r| !r.targets.tags.is_empty() || !r.exclude.tags.is_empty());
+        let org = self
+            .org
+            .snapshot(uses_tags)
+            .await
+            .map_err(|source| ReconcileError::Read { what: "AWS Organizations accounts", source })?;
+        self.calls.fetch_add(org.calls, Ordering::Relaxed);
+        let account_names: BTreeMap<String, String> =
+            org.accounts.iter().map(|a| (a.id.clone(), a.name.clone())).collect();
+        let group_names: BTreeMap<String, String> =
+            groups.iter().map(|g| (g.id.clone(), g.display_name.clone())).collect();
+        let inventory = Inventory { groups, accounts: org.accounts, management_account_id: org.management_account_id };
+        let Desired { assignments: desired, managed_groups } = plan(policy, &inventory);
+
+        // The groups this run looks at.
+        let in_scope = |group_id: &str| match &options.scope {
+            Scope::Groups(ids) => ids.contains(group_id),
+            _ => true,
+        };
+        let in_account = |account_id: &str| match &options.scope {
+            Scope::Account(id) => id == account_id,
+            _ => true,
+        };
+        let managed: BTreeSet<String> = managed_groups
+            .keys()
+            .chain(options.previously_managed.iter())
+            .filter(|g| in_scope(g))
+            .cloned()
+            .collect();
+
+        // Actual assignments of those groups, restricted to the policy's permission sets.
+        let reads = futures::stream::iter(managed.iter().cloned())
+            .map(|group_id| async move {
+                let result = self.call(|| self.idc.list_group_assignments(arn, &group_id)).await;
+                (group_id, result)
+            })
+            .buffer_unordered(self.limits.max_outstanding.max(1))
+            .collect::<Vec<_>>()
+            .await;
+        let mut actual: BTreeSet<Assignment> = BTreeSet::new();
+        let mut unreadable: BTreeSet<String> = BTreeSet::new();
+        for (group_id, result) in reads {
+            match result {
+                Ok((list, pages)) => {
+                    self.calls.fetch_add(pages.saturating_sub(1), Ordering::Relaxed);
+                    for a in list {
+                        if let Some(name) = ps_names.get(a.permission_set_arn.as_str()) {
+                            actual.insert(Assignment {
+                                group_id: group_id.clone(),
+                                permission_set: (*name).to_owned(),
+                                account_id: a.account_id,
+                            });
+                        }
+                    }
+                }
+                Err(e) => {
+                    report.read_errors.push(format!("assignments of group {group_id}: {e}"));
+                    unreadable.insert(group_id);
+                }
+            }
+        }
+
+        let change = |a: &Assignment| Change {
+            group_id: a.group_id.clone(),
+            group: group_names.get(&a.group_id).cloned().unwrap_or_else(|| format!("(deleted group {})", a.group_id)),
+            permission_set: a.permission_set.clone(),
+            account_id: a.account_id.clone(),
+            account: account_names.get(&a.account_id).cloned().unwrap_or_default(),
+        };
+        let considered = |a: &Assignment| managed.contains(&a.group_id) && !unreadable.contains(&a.group_id) && in_account(&a.account_id);
+        report.creates = desired.difference(&actual).filter(|a| considered(a)).map(change).collect();
+        report.deletes = actual.difference(&desired).filter(|a| considered(a)).map(change).collect();
+
+        if !report.read_errors.is_empty() {
+            report.deletions_blocked = Some(format!("{} read(s) failed: no deletions in this run", report.read_errors.len()));
+        } else if !policy.settings.prune && !report.deletes.is_empty() {
+            report.deletions_blocked = Some("prune = false: drift reported, nothing deleted".into());
+        } else if report.deletes.len() > policy.settings.max_deletions {
+            report.deletion_guard_tripped = true;
+            report.deletions_blocked = Some(format!(
+                "{} deletions exceed max_deletions = {}: nothing deleted",
+                report.deletes.len(),
+                policy.settings.max_deletions
+            ));
+        }
+
+        if options.apply {
+            report.applied = true;
+            let deletes: &[Change] = if report.deletions_blocked.is_some() { &[] } else { &report.deletes };
+            let total = report.creates.len() + deletes.len();
+            let done = AtomicUsize::new(0);
+            let ops = report
+                .creates
+                .iter()
+                .map(|c| (c, true))
+                .chain(deletes.iter().map(|c| (c, false)))
+                .filter_map(|(c, create)| ps_arns.get(&c.permission_set).map(|ps| (c, ps.as_str(), create)));
+            let results = futures::stream::iter(ops)
+                .map(|(c, ps_arn, create)| {
+                    let done = &done;
+                    async move {
+                        let result = self.assignment_operation(arn, c, ps_arn, create).await;
+                        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        if let Some(p) = progress {
+                            p(n, total);
+                        }
+                        (c, create, result)
+                    }
+                })
+                .buffer_unordered(self.limits.max_outstanding.max(1))
+                .collect::<Vec<_>>()
+                .await;
+            for (c, create, result) in results {
+                match result {
+                    Ok(()) if create => report.created += 1,
+                    Ok(()) => {
+                        report.deleted += 1;
+                        actual.remove(&Assignment {
+                            group_id: c.group_id.clone(),
+                            permission_set: c.permission_set.clone(),
+                            account_id: c.account_id.clone(),
+                        });
+                    }
+                    Err(reason) => report.failures.push(Failure {
+                        change: c.clone(),
+                        action: if create { "create" } else { "delete" },
+                        reason,
+                    }),
+                }
+            }
+            // Creates for a permission set that could not be created count as failures.
+            for c in report.creates.iter().filter(|c| !ps_arns.contains_key(&c.permission_set)) {
+                report.failures.push(Failure {
+                    change: c.clone(),
+                    action: "create",
+                    reason: format!("permission set {} does not exist", c.permission_set),
+                });
+            }
+        }
+
+        // What to remember as managed: groups matched now, and earlier ones that still hold
+        // assignments of the policy's permission sets (or that this run did not look at).
+        let still_holding: BTreeSet<&str> = actual.iter().map(|a| a.group_id.as_str()).collect();
+        report.managed_after = options
+            .previously_managed
+            .iter()
+            .filter(|g| !in_scope(g) || unreadable.contains(*g) || still_holding.contains(g.as_str()))
+            .cloned()
+            .chain(managed_groups.keys().cloned())
+            .collect();
+        report.managed_groups = managed_groups;
+        report.api_calls = self.calls.load(Ordering::Relaxed);
+        report.retries = self.retries.load(Ordering::Relaxed);
+        Ok(report)
+    }
+
+    /// Creates or deletes one assignment and waits until IdC reports it finished.
+    async fn assignment_operation(&self, instance: &str, c: &Change, ps_arn: &str, create: bool) -> Result<(), String> {
+        let (request_id, mut status) = self
+            .call(|| async {
+                if create {
+                    self.idc.create_assignment(instance, &c.group_id, ps_arn, &c.account_id).await
+                } else {
+                    self.idc.delete_assignment(instance, &c.group_id, ps_arn, &c.account_id).await
+                }
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + self.limits.operation_timeout;
+        loop {
+            match status {
+                OperationStatus::Succeeded => return Ok(()),
+                OperationStatus::Failed(reason) => return Err(reason),
+                OperationStatus::InProgress if Instant::now() >= deadline => {
+                    return Err(format!("still in progress after {:?} (request {request_id})", self.limits.operation_timeout));
+                }
+                OperationStatus::InProgress => {
+                    tokio::time::sleep(self.limits.poll_interval).await;
+                    status = self
+                        .call(|| self.idc.assignment_status(instance, &request_id, create))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+        }
+    }
+
+    async fn create_permission_set(&self, instance: &str, spec: &PermissionSetSpec) -> Result<String, AwsError> {
+        let arn = self.call(|| self.idc.create_permission_set(instance, spec)).await?;
+        let info = PermissionSetInfo {
+            arn: arn.clone(),
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            session_duration: Some(spec.session_duration.clone()),
+            relay_state: spec.relay_state.clone(),
+        };
+        self.apply_policies(instance, spec, &info, &PermissionSetPolicies::default(), true).await?;
+        Ok(arn)
+    }
+
+    /// Brings an existing managed permission set in line with its declaration; returns what
+    /// differs (and, when `apply`, has been changed and re-provisioned).
+    async fn sync_permission_set(
+        &self,
+        instance: &str,
+        spec: &PermissionSetSpec,
+        info: &PermissionSetInfo,
+        apply: bool,
+    ) -> Result<Vec<String>, AwsError> {
+        let mut changes = Vec::new();
+        let norm = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+        if norm(&info.description) != norm(&spec.description)
+            || info.session_duration.as_deref().unwrap_or("PT1H") != spec.session_duration
+            || norm(&info.relay_state) != norm(&spec.relay_state)
+        {
+            changes.push(format!("update permission set {} (description, session duration or relay state)", spec.name));
+            if apply {
+                self.call(|| self.idc.update_permission_set(instance, &info.arn, spec)).await?;
+            }
+        }
+        let current = self
+            .call(|| self.idc.permission_set_policies(instance, &info.arn, spec.permissions_boundary.is_some()))
+            .await?;
+        self.calls.fetch_add(2, Ordering::Relaxed); // managed, customer-managed and inline reads
+        changes.extend(self.apply_policies(instance, spec, info, &current, apply).await?);
+        if apply && !changes.is_empty() {
+            let request = self.call(|| self.idc.provision_permission_set(instance, &info.arn)).await?;
+            tracing::info!(permission_set = %spec.name, request_id = %request, "re-provisioning to all provisioned accounts");
+            changes.push(format!("re-provision permission set {}", spec.name));
+        }
+        Ok(changes)
+    }
+
+    async fn apply_policies(
+        &self,
+        instance: &str,
+        spec: &PermissionSetSpec,
+        info: &PermissionSetInfo,
+        current: &PermissionSetPolicies,
+        apply: bool,
+    ) -> Result<Vec<String>, AwsError> {
+        let arn = info.arn.as_str();
+        let mut changes = Vec::new();
+        for p in spec.managed_policies.difference(&current.managed) {
+            changes.push(format!("attach {p} to {}", spec.name));
+            if apply {
+                self.call(|| self.idc.attach_managed_policy(instance, arn, p, true)).await?;
+            }
+        }
+        for p in current.managed.difference(&spec.managed_policies) {
+            changes.push(format!("detach {p} from {}", spec.name));
+            if apply {
+                self.call(|| self.idc.attach_managed_policy(instance, arn, p, false)).await?;
+            }
+        }
+        for p in spec.customer_managed_policies.difference(&current.customer_managed) {
+            changes.push(format!("attach customer policy {}{} to {}", p.path, p.name, spec.name));
+            if apply {
+                self.call(|| self.idc.attach_customer_managed_policy(instance, arn, p, true)).await?;
+            }
+        }
+        for p in current.customer_managed.difference(&spec.customer_managed_policies) {
+            changes.push(format!("detach customer policy {}{} from {}", p.path, p.name, spec.name));
+            if apply {
+                self.call(|| self.idc.attach_customer_managed_policy(instance, arn, p, false)).await?;
+            }
+        }
+        if spec.inline_policy != current.inline {
+            changes.push(match &spec.inline_policy {
+                Some(_) => format!("put inline policy of {}", spec.name),
+                None => format!("delete inline policy of {}", spec.name),
+            });
+            if apply {
+                self.call(|| self.idc.set_inline_policy(instance, arn, spec.inline_policy.as_deref())).await?;
+            }
+        }
+        if let Some(b) = &spec.permissions_boundary
+            && current.boundary.as_ref() != Some(b)
+        {
+            changes.push(format!(
+                "set permissions boundary of {} to {}",
+                spec.name,
+                match b {
+                    PermissionsBoundary::ManagedPolicyArn(a) => a.clone(),
+                    PermissionsBoundary::CustomerManaged(c) => format!("{}{}", c.path, c.name),
+                }
+            ));
+            if apply {
+                self.call(|| self.idc.set_permissions_boundary(instance, arn, b)).await?;
+            }
+        }
+        Ok(changes)
+    }
+}

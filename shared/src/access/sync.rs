@@ -1,0 +1,517 @@
+//! The `access-sync` handler: Okta events from the hook's FIFO queue, the schedule, and
+//! Organizations events, turned into reconciles, alerts and records for the sign-in checks.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::Utc;
+use lambda_runtime::Diagnostic;
+use serde_json::{Value, json};
+
+use super::policy::Policy;
+use super::reconcile::{Limits, ReconcileError, Reconciler, Report, RunOptions, Scope};
+use crate::alert::{Alert, AlertSink, Alerts, Severity};
+use crate::aws::{IdentityCenter, Organizations};
+use crate::error::AwsError;
+use crate::okta::OktaEvent;
+use crate::store::{Claim, Item, StateStore, claim, complete, now_epoch, release};
+
+const MANAGED_GROUP_PK: &str = "managed-group";
+const EVENT_PK: &str = "okta-event";
+const EVENT_KEEP_SECONDS: i64 = 7 * 24 * 3600;
+/// Okta sign-ins and lifecycle records are kept for the sign-in anomaly checks' baselines.
+pub const SIGNIN_KEEP_SECONDS: i64 = 90 * 24 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("group {0:?} is not in IAM Identity Center yet (SCIM push pending): retry later")]
+    GroupNotInIdentityCenter(String),
+    #[error("event {0} is being processed by another invocation: retry later")]
+    Busy(String),
+    #[error("unreadable queue record: {0}")]
+    BadRecord(String),
+    #[error("unrecognised trigger: {0}")]
+    UnknownTrigger(String),
+}
+
+impl From<SyncError> for Diagnostic {
+    fn from(e: SyncError) -> Self {
+        let error_type = match &e {
+            SyncError::Reconcile(_) => "ReconcileError",
+            SyncError::Aws(_) => "AwsError",
+            SyncError::GroupNotInIdentityCenter(_) => "GroupNotInIdentityCenter",
+            SyncError::Busy(_) => "Busy",
+            SyncError::BadRecord(_) => "BadRecord",
+            SyncError::UnknownTrigger(_) => "UnknownTrigger",
+        };
+        Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+    }
+}
+
+/// What invoked the function.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trigger {
+    Queue(SqsEvent),
+    Schedule,
+    /// An Organizations change to one account (created, moved, tagged).
+    Account { account_id: String, event_name: String },
+}
+
+/// Tells the triggers apart by their shape.
+pub fn classify(event: &Value) -> Result<Trigger, SyncError> {
+    if event.get("Records").is_some() {
+        let sqs: SqsEvent = serde_json::from_value(event.clone())
+            .map_err(|e| SyncError::UnknownTrigger(format!("Records that are not an SQS event: {e}")))?;
+        return Ok(Trigger::Queue(sqs));
+    }
+    let source = event.get("source").and_then(Value::as_str).unwrap_or_default();
+    let detail_type = event.get("detail-type").and_then(Value::as_str).unwrap_or_default();
+    if source == "aws.events" && detail_type == "Scheduled Event" {
+        return Ok(Trigger::Schedule);
+    }
+    if source == "aws.organizations" {
+        let detail = &event["detail"];
+        let event_name = detail["eventName"].as_str().unwrap_or_default().to_owned();
+        let account_id = match event_name.as_str() {
+            "CreateAccountResult" => detail["serviceEventDetails"]["createAccountStatus"]["accountId"].as_str(),
+            "MoveAccount" => detail["requestParameters"]["accountId"].as_str(),
+            "TagResource" | "UntagResource" => detail["requestParameters"]["resourceId"].as_str(),
+            _ => None,
+        };
+        return match account_id {
+            Some(id) if super::policy::is_account_id(id) => Ok(Trigger::Account { account_id: id.to_owned(), event_name }),
+            _ => Err(SyncError::UnknownTrigger(format!("Organizations event {event_name:?} without an account id"))),
+        };
+    }
+    Err(SyncError::UnknownTrigger(format!("source {source:?}, detail-type {detail_type:?}")))
+}
+
+pub struct AccessSync<I, O, S, K> {
+    pub idc: I,
+    pub org: O,
+    pub store: S,
+    pub sink: K,
+    pub policy: Policy,
+    pub instance_arn: Option<String>,
+    pub limits: Limits,
+}
+
+impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSync<I, O, S, K> {
+    /// The Lambda entry point.
+    pub async fn handle(&self, event: Value) -> Result<Value, SyncError> {
+        match classify(&event)? {
+            Trigger::Queue(sqs) => {
+                let response = self.handle_queue(sqs).await;
+                Ok(serde_json::to_value(response).unwrap_or(Value::Null))
+            }
+            Trigger::Schedule => {
+                let report = self.reconcile(Scope::All).await?;
+                Ok(summary(&report))
+            }
+            Trigger::Account { account_id, event_name } => {
+                tracing::info!(%account_id, %event_name, "organizations change: reconciling the account");
+                let report = self.reconcile(Scope::Account(account_id)).await?;
+                Ok(summary(&report))
+            }
+        }
+    }
+
+    /// Processes queue records in order. On a FIFO queue, once a record fails, it and every
+    /// later record are returned for redelivery, so their order is kept.
+    pub async fn handle_queue(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut failures = Vec::new();
+        let mut failed = false;
+        for record in &event.records {
+            let id = record.message_id.clone().unwrap_or_default();
+            if failed {
+                failures.push(item_failure(id));
+                continue;
+            }
+            if let Err(e) = self.process_record(record).await {
+                tracing::error!(message_id = %id, error = %e, "queue record failed; it and the records after it will be retried");
+                failed = true;
+                failures.push(item_failure(id));
+            }
+        }
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failures;
+        response
+    }
+
+    async fn process_record(&self, record: &SqsMessage) -> Result<(), SyncError> {
+        let body = record.body.as_deref().ok_or_else(|| SyncError::BadRecord("no body".into()))?;
+        if !body.trim_start().starts_with('{') {
+            return Err(SyncError::BadRecord("the body is not a JSON object".into()));
+        }
+        let event: OktaEvent =
+            serde_json::from_str(body).map_err(|e| SyncError::BadRecord(format!("not an Okta event: {e}")))?;
+        let key = event
+            .uuid
+            .clone()
+            .or_else(|| record.attributes.get("MessageDeduplicationId").cloned())
+            .ok_or_else(|| SyncError::BadRecord("an event without uuid or deduplication id".into()))?;
+        match claim(&self.store, EVENT_PK, &key).await? {
+            Claim::Done => {
+                tracing::info!(uuid = %key, "duplicate event skipped");
+                return Ok(());
+            }
+            Claim::Busy => return Err(SyncError::Busy(key)),
+            Claim::Acquired => {}
+        }
+        match self.process_event(&event, &key).await {
+            Ok(()) => {
+                complete(&self.store, EVENT_PK, &key, EVENT_KEEP_SECONDS).await?;
+                Ok(())
+            }
+            Err(e) => {
+                if let Err(release_error) = release(&self.store, EVENT_PK, &key).await {
+                    tracing::error!(uuid = %key, error = %release_error, "could not release the claim; it expires by itself");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn process_event(&self, event: &OktaEvent, key: &str) -> Result<(), SyncError> {
+        let event_type = event.event_type.as_deref().unwrap_or_default();
+        tracing::info!(uuid = %key, %event_type, "processing okta event");
+        match event_type {
+            "group.lifecycle.create"
+            | "group.profile.update"
+            | "group.lifecycle.delete"
+            | "group.application_assignment.add"
+            | "group.application_assignment.remove" => self.reconcile_okta_group(event, event_type).await,
+            "group.user_membership.add" => self.privileged_membership(event, key).await,
+            "user.mfa.factor.reset_all"
+            | "user.mfa.factor.deactivate"
+            | "policy.lifecycle.deactivate"
+            | "policy.lifecycle.update"
+            | "policy.rule.update"
+            | "policy.rule.deactivate"
+            | "policy.rule.delete" => self.raise(mfa_weakened(event, key)).await,
+            "application.provision.group_push.mapping.update.or.delete.failed.with.error" => {
+                self.store
+                    .put(Item::new(
+                        "scim-health",
+                        "last-group-push-failure",
+                        json!({
+                            "time": event.published,
+                            "reason": event.outcome.as_ref().and_then(|o| o.reason.clone()),
+                            "group": event.group().and_then(|g| g.display_name.clone()),
+                            "event_id": key,
+                        }),
+                    ))
+                    .await?;
+                self.raise(provisioning_failure(event, key)).await
+            }
+            "user.lifecycle.deactivate" | "user.lifecycle.suspend" | "user.lifecycle.unsuspend"
+            | "user.lifecycle.reactivate" | "user.lifecycle.delete.initiated" => {
+                self.record_lifecycle(event, event_type, key).await
+            }
+            "user.authentication.sso" | "user.session.start" => self.record_signin(event, key).await,
+            _ => {
+                tracing::debug!(%event_type, "event type not used by access-sync");
+                Ok(())
+            }
+        }
+    }
+
+    async fn raise(&self, alert: Alert) -> Result<(), SyncError> {
+        let sent = Alerts::new(&self.sink, &self.store).raise(&alert).await?;
+        tracing::info!(alert_id = %alert.id, detector = %alert.detector, sent, "alert");
+        Ok(())
+    }
+
+    /// A group event: reconcile the IdC group of that name, and any group idc-guard managed under
+    /// that name before (renamed or deleted).
+    async fn reconcile_okta_group(&self, event: &OktaEvent, event_type: &str) -> Result<(), SyncError> {
+        let Some(name) = event.group().and_then(|g| g.display_name.clone()) else {
+            tracing::warn!(%event_type, "group event without a group name: left to the scheduled reconcile");
+            return Ok(());
+        };
+        let instance = self.idc.instance(self.instance_arn.as_deref()).await?;
+        let current = self.idc.find_group(&instance.identity_store_id, &name).await?;
+        let previously: BTreeMap<String, String> = self.managed_groups().await?;
+        let mut ids: BTreeSet<String> =
+            previously.iter().filter(|(_, n)| **n == name).map(|(id, _)| id.clone()).collect();
+        let waiting_for_scim = current.is_none()
+            && matches!(event_type, "group.lifecycle.create" | "group.profile.update" | "group.application_assignment.add");
+        if let Some(g) = current {
+            ids.insert(g.id);
+        }
+        if waiting_for_scim && self.policy.rules.iter().any(|r| r.groups.matches(&name).is_some()) {
+            return Err(SyncError::GroupNotInIdentityCenter(name));
+        }
+        if ids.is_empty() {
+            tracing::info!(group = %name, "group is not managed by the policy: nothing to do");
+            return Ok(());
+        }
+        let report = self.reconcile(Scope::Groups(ids)).await?;
+        tracing::info!(group = %name, created = report.created, deleted = report.deleted, failures = report.failures.len(), "group reconciled");
+        Ok(())
+    }
+
+    async fn managed_groups(&self) -> Result<BTreeMap<String, String>, AwsError> {
+        Ok(self
+            .store
+            .query(MANAGED_GROUP_PK)
+            .await?
+            .into_iter()
+            .map(|i| (i.sk, i.data["display_name"].as_str().unwrap_or_default().to_owned()))
+            .collect())
+    }
+
+    /// Runs the reconciler with the remembered managed groups, saves the new set, and alerts on
+    /// a tripped deletion guard or failed operations.
+    pub async fn reconcile(&self, scope: Scope) -> Result<Report, SyncError> {
+        let before = self.managed_groups().await?;
+        let reconciler = Reconciler::new(&self.idc, &self.org, self.limits.clone()).with_instance_arn(self.instance_arn.clone());
+        let options = RunOptions { scope, apply: true, previously_managed: before.keys().cloned().collect() };
+        let report = reconciler.run(&self.policy, &options, None).await?;
+        for id in &report.managed_after {
+            let name = report
+                .managed_groups
+                .get(id)
+                .map(|g| g.display_name.clone())
+                .or_else(|| before.get(id).cloned())
+                .unwrap_or_default();
+            if before.get(id) != Some(&name) {
+                self.store.put(Item::new(MANAGED_GROUP_PK, id.clone(), json!({"display_name": name}))).await?;
+            }
+        }
+        for id in before.keys().filter(|id| !report.managed_after.contains(*id)) {
+            self.store.delete(MANAGED_GROUP_PK, id).await?;
+        }
+        if report.deletion_guard_tripped {
+            self.raise(deletion_guard(&report)).await?;
+        }
+        if !report.failures.is_empty() {
+            self.raise(assignment_failed(&report)).await?;
+        }
+        tracing::info!(
+            creates = report.creates.len(),
+            deletes = report.deletes.len(),
+            created = report.created,
+            deleted = report.deleted,
+            failures = report.failures.len(),
+            api_calls = report.api_calls,
+            retries = report.retries,
+            deletions_blocked = report.deletions_blocked.as_deref().unwrap_or(""),
+            "reconcile finished"
+        );
+        Ok(report)
+    }
+
+    async fn privileged_membership(&self, event: &OktaEvent, key: &str) -> Result<(), SyncError> {
+        let Some(group) = event.group().and_then(|g| g.display_name.clone()) else { return Ok(()) };
+        let tiers = &self.policy.settings.privileged_tiers;
+        let Some(rule) = self
+            .policy
+            .rules
+            .iter()
+            .find(|r| r.tier.as_ref().is_some_and(|t| tiers.contains(t)) && r.groups.matches(&group).is_some())
+        else {
+            return Ok(());
+        };
+        let user = event.target_of_type("User").and_then(|u| u.alternate_id.clone().or_else(|| u.display_name.clone()));
+        let actor = event.actor.as_ref().and_then(|a| a.alternate_id.clone());
+        let alert = Alert::new(
+            "privileged-group-change",
+            key,
+            event.published.unwrap_or_else(Utc::now),
+            Severity::High,
+            format!("{} added to privileged group {group}", user.as_deref().unwrap_or("a user")),
+            user.clone(),
+            format!(
+                "{} added {} to {group} (tier {}, rule {}): this grants {} in AWS.",
+                actor.as_deref().unwrap_or("someone"),
+                user.as_deref().unwrap_or("a user"),
+                rule.tier.as_deref().unwrap_or("-"),
+                rule.name,
+                rule.permission_sets.join(", ")
+            ),
+            json!({"group": group, "actor": actor, "rule": rule.name, "tier": rule.tier, "permission_sets": rule.permission_sets}),
+            vec![key.to_owned()],
+            "Confirm the change with the actor and an approved access request; if unexpected, remove the membership in Okta, review the actor's recent admin activity, and check CloudTrail for the user's sessions.",
+        );
+        self.raise(alert).await
+    }
+
+    async fn record_lifecycle(&self, event: &OktaEvent, event_type: &str, key: &str) -> Result<(), SyncError> {
+        let Some(user) = event.target_of_type("User") else { return Ok(()) };
+        let Some(login) = user.alternate_id.as_deref().map(str::to_lowercase) else { return Ok(()) };
+        let status = match event_type {
+            "user.lifecycle.deactivate" => "deactivated",
+            "user.lifecycle.suspend" => "suspended",
+            "user.lifecycle.delete.initiated" => "deleted",
+            _ => "active",
+        };
+        let item = Item::new(
+            format!("okta-user#{login}"),
+            "lifecycle",
+            json!({"status": status, "at": event.published, "user_id": user.id, "event_id": key}),
+        );
+        // Out-of-order delivery: never let an older event overwrite a newer status.
+        if let Some(existing) = self.store.get(&item.pk, &item.sk).await? {
+            let newer = existing.data["at"].as_str().zip(event.published.map(|p| p.to_rfc3339()));
+            if let Some((existing_at, this_at)) = newer
+                && chrono::DateTime::parse_from_rfc3339(existing_at).map(|t| t.to_rfc3339()).unwrap_or_default() > this_at
+            {
+                return Ok(());
+            }
+        }
+        self.store.put(item).await?;
+        Ok(())
+    }
+
+    async fn record_signin(&self, event: &OktaEvent, key: &str) -> Result<(), SyncError> {
+        let Some(actor) = event.actor.as_ref() else { return Ok(()) };
+        let Some(login) = actor.alternate_id.as_deref().map(str::to_lowercase) else { return Ok(()) };
+        let published = event.published.unwrap_or_else(Utc::now);
+        let client = event.client.clone().unwrap_or_default();
+        let geo = client.geographical_context.clone().unwrap_or_default();
+        let app = event.target_of_type("AppInstance").and_then(|a| a.display_name.clone());
+        let item = Item::new(
+            format!("okta-signin#{login}"),
+            format!("{}#{key}", published.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            json!({
+                "user_id": actor.id,
+                "login": login,
+                "time": published,
+                "event_type": event.event_type,
+                "outcome": event.outcome_result(),
+                "reason": event.outcome.as_ref().and_then(|o| o.reason.clone()),
+                "ip": client.ip_address,
+                "country": geo.country,
+                "city": geo.city,
+                "lat": geo.geolocation.map(|g| g.lat),
+                "lon": geo.geolocation.map(|g| g.lon),
+                "app": app,
+                "event_id": key,
+            }),
+        )
+        .expiring_at(now_epoch().max(published.timestamp()) + SIGNIN_KEEP_SECONDS);
+        self.store.put(item).await?;
+        Ok(())
+    }
+}
+
+fn item_failure(id: String) -> BatchItemFailure {
+    let mut f = BatchItemFailure::default();
+    f.item_identifier = id;
+    f
+}
+
+fn summary(r: &Report) -> Value {
+    json!({
+        "creates": r.creates.len(), "deletes": r.deletes.len(), "created": r.created, "deleted": r.deleted,
+        "failures": r.failures.len(), "deletions_blocked": r.deletions_blocked, "api_calls": r.api_calls,
+    })
+}
+
+fn user_of(event: &OktaEvent) -> Option<String> {
+    event.target_of_type("User").and_then(|u| u.alternate_id.clone().or_else(|| u.display_name.clone()))
+}
+
+fn mfa_weakened(event: &OktaEvent, key: &str) -> Alert {
+    let event_type = event.event_type.as_deref().unwrap_or_default();
+    let actor = event.actor.as_ref().and_then(|a| a.alternate_id.clone());
+    let (severity, title, user) = match event_type {
+        "user.mfa.factor.reset_all" => {
+            let u = user_of(event);
+            (Severity::High, format!("All MFA factors reset for {}", u.as_deref().unwrap_or("a user")), u)
+        }
+        "user.mfa.factor.deactivate" => {
+            let u = user_of(event);
+            (Severity::Medium, format!("An MFA factor was deactivated for {}", u.as_deref().unwrap_or("a user")), u)
+        }
+        _ => {
+            let what = event
+                .target
+                .iter()
+                .find(|t| matches!(t.kind.as_deref(), Some("PolicyRule") | Some("PolicyEntity")))
+                .and_then(|t| t.display_name.clone())
+                .unwrap_or_else(|| "an authentication policy".into());
+            let severity = if event_type.ends_with("deactivate") || event_type.ends_with("delete") {
+                Severity::High
+            } else {
+                Severity::Medium
+            };
+            let verb = event_type.rsplit('.').next().unwrap_or("changed");
+            (severity, format!("Authentication policy change ({verb}): {what}"), None)
+        }
+    };
+    Alert::new(
+        "mfa-weakened",
+        key,
+        event.published.unwrap_or_else(Utc::now),
+        severity,
+        title,
+        user,
+        format!(
+            "Okta {event_type} by {}: {}.",
+            actor.as_deref().unwrap_or("unknown actor"),
+            event.display_message.as_deref().unwrap_or("no message")
+        ),
+        json!({"event_type": event_type, "actor": actor, "targets": event.target, "client_ip": event.client.as_ref().and_then(|c| c.ip_address.clone())}),
+        vec![key.to_owned()],
+        "Confirm the change with the actor. If it was not planned: restore the factor or policy in Okta, expire the user's sessions, and review the user's recent AWS activity (idc-guard diagnose).",
+    )
+}
+
+fn provisioning_failure(event: &OktaEvent, key: &str) -> Alert {
+    let group = event.group().and_then(|g| g.display_name.clone());
+    let reason = event.outcome.as_ref().and_then(|o| o.reason.clone());
+    Alert::new(
+        "scim-provisioning-failure",
+        key,
+        event.published.unwrap_or_else(Utc::now),
+        Severity::Critical,
+        format!("Okta could not push group {} to IAM Identity Center", group.as_deref().unwrap_or("?")),
+        None,
+        format!(
+            "Group push failed: {}. Provisioning to AWS may have stopped; a rejected SCIM token is the usual cause.",
+            reason.as_deref().unwrap_or("no reason given")
+        ),
+        json!({"group": group, "reason": reason, "app": event.target_of_type("AppInstance").and_then(|a| a.display_name.clone())}),
+        vec![key.to_owned()],
+        "Run `idc-guard scim-token status`. If the token is expired or rejected, generate a new one in the IAM Identity Center console, stage it with `idc-guard scim-token stage`, then retry the push in Okta (Applications > AWS IAM Identity Center > Push Groups).",
+    )
+}
+
+fn deletion_guard(r: &Report) -> Alert {
+    let key: Vec<String> = r.deletes.iter().map(|d| format!("{}/{}/{}", d.group_id, d.permission_set, d.account_id)).collect();
+    Alert::new(
+        "deletion-guard-tripped",
+        &key.join(","),
+        Utc::now(),
+        Severity::High,
+        format!("Reconcile refused to delete {} assignments", r.deletes.len()),
+        None,
+        r.deletions_blocked.clone().unwrap_or_default(),
+        json!({"deletes": r.deletes.iter().take(50).collect::<Vec<_>>(), "total": r.deletes.len()}),
+        vec![],
+        "Review the deletions with `idc-guard plan`. If they are intended, raise max_deletions in the policy for one run (or apply with the CLI); if not, fix the policy or the group names in Okta.",
+    )
+}
+
+fn assignment_failed(r: &Report) -> Alert {
+    let key: Vec<String> =
+        r.failures.iter().map(|f| format!("{}/{}/{}/{}", f.action, f.change.group_id, f.change.permission_set, f.change.account_id)).collect();
+    Alert::new(
+        "assignment-failed",
+        &key.join(","),
+        Utc::now(),
+        Severity::Medium,
+        format!("{} account assignment operations failed", r.failures.len()),
+        None,
+        r.failures.first().map(|f| format!("e.g. {} {} in {}: {}", f.action, f.change.permission_set, f.change.account_id, f.reason)).unwrap_or_default(),
+        json!({"failures": r.failures.iter().take(50).collect::<Vec<_>>()}),
+        vec![],
+        "Check the failure reasons; the next scheduled reconcile retries them. Persistent failures usually mean a suspended account or a permission set that cannot be provisioned there.",
+    )
+}

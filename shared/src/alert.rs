@@ -1,0 +1,193 @@
+//! One `Alert` type, the same everywhere (SNS message, webhook, log line, CLI JSON line), and
+//! its sinks. An alert's `id` is stable for the same finding, and a dispatcher with a state
+//! store sends each id once.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::AwsError;
+use crate::store::{Item, StateStore, now_epoch};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: String,
+    pub time: DateTime<Utc>,
+    pub detector: String,
+    pub severity: Severity,
+    pub title: String,
+    pub user: Option<String>,
+    pub summary: String,
+    pub evidence: serde_json::Value,
+    pub event_ids: Vec<String>,
+    pub runbook: String,
+}
+
+impl Alert {
+    /// An alert whose id is derived from the detector and `key` (what makes the finding the same
+    /// finding: e.g. the Okta event uuid), so re-processing yields the same id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        detector: &str,
+        key: &str,
+        time: DateTime<Utc>,
+        severity: Severity,
+        title: impl Into<String>,
+        user: Option<String>,
+        summary: impl Into<String>,
+        evidence: serde_json::Value,
+        event_ids: Vec<String>,
+        runbook: impl Into<String>,
+    ) -> Self {
+        let digest = Sha256::digest(format!("{detector}\n{key}").as_bytes());
+        Self {
+            id: format!("{detector}-{}", &hex::encode(digest)[..16]),
+            time,
+            detector: detector.to_owned(),
+            severity,
+            title: title.into(),
+            user,
+            summary: summary.into(),
+            evidence,
+            event_ids,
+            runbook: runbook.into(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+/// Somewhere alerts go.
+pub trait AlertSink: Send + Sync {
+    fn send(&self, alert: &Alert) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// Publishes the alert JSON to an SNS topic, with `detector` and `severity` as message
+/// attributes for subscription filters.
+#[derive(Clone, Debug)]
+pub struct SnsAlertSink {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl SnsAlertSink {
+    pub fn new(config: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
+        Self { client: aws_sdk_sns::Client::new(config), topic_arn: topic_arn.into() }
+    }
+}
+
+impl AlertSink for SnsAlertSink {
+    async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
+        let attr = |v: &str| {
+            aws_sdk_sns::types::MessageAttributeValue::builder().data_type("String").string_value(v).build()
+        };
+        let mut subject: String = format!("[{}] {}", alert.severity.as_str(), alert.title)
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(100)
+            .collect();
+        if subject.is_empty() {
+            subject = "idc-guard alert".into();
+        }
+        let mut request = self.client.publish().topic_arn(&self.topic_arn).subject(subject).message(alert.to_json());
+        for (name, value) in [("detector", alert.detector.as_str()), ("severity", alert.severity.as_str())] {
+            let value = attr(value).map_err(|e| AwsError::Permanent {
+                service: "sns",
+                operation: "Publish",
+                message: e.to_string(),
+            })?;
+            request = request.message_attributes(name, value);
+        }
+        request.send().await.map_err(|e| AwsError::from_sdk("sns", "Publish", e))?;
+        Ok(())
+    }
+}
+
+/// Writes the alert as one structured log line.
+#[derive(Clone, Debug, Default)]
+pub struct LogAlertSink;
+
+impl AlertSink for LogAlertSink {
+    async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
+        tracing::warn!(alert = %alert.to_json(), detector = %alert.detector, severity = alert.severity.as_str(), "alert");
+        Ok(())
+    }
+}
+
+/// Sends each alert id once: a marker in the state store is written first and removed again if
+/// the sink fails, so the retry sends it.
+pub struct Alerts<'a, K, S> {
+    sink: &'a K,
+    store: &'a S,
+}
+
+const ALERT_PK: &str = "alert";
+const ALERT_KEEP_SECONDS: i64 = 90 * 24 * 3600;
+
+impl<'a, K: AlertSink, S: StateStore> Alerts<'a, K, S> {
+    pub fn new(sink: &'a K, store: &'a S) -> Self {
+        Self { sink, store }
+    }
+
+    /// `true` when sent now, `false` when this id was sent before.
+    pub async fn raise(&self, alert: &Alert) -> Result<bool, AwsError> {
+        let marker = Item::new(ALERT_PK, alert.id.clone(), serde_json::json!({"detector": alert.detector}))
+            .expiring_at(now_epoch() + ALERT_KEEP_SECONDS);
+        if !self.store.put_if_absent(marker).await? {
+            return Ok(false);
+        }
+        if let Err(e) = self.sink.send(alert).await {
+            self.store.delete(ALERT_PK, &alert.id).await?;
+            return Err(e);
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_per_finding_and_the_json_has_the_schema() {
+        let t = DateTime::parse_from_rfc3339("2026-11-20T17:01:33Z").unwrap().with_timezone(&Utc);
+        let mk = |key: &str| {
+            Alert::new("mfa-weakened", key, t, Severity::High, "t", Some("u".into()), "s", serde_json::json!({}), vec![], "r")
+        };
+        assert_eq!(mk("e1").id, mk("e1").id);
+        assert_ne!(mk("e1").id, mk("e2").id);
+        let v: serde_json::Value = serde_json::from_str(&mk("e1").to_json()).unwrap();
+        let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(
+            keys,
+            ["detector", "event_ids", "evidence", "id", "runbook", "severity", "summary", "time", "title", "user"]
+        );
+        assert_eq!(v["severity"], "high");
+    }
+}

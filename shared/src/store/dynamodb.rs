@@ -1,0 +1,127 @@
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::{Item, StateStore, now_epoch};
+use crate::error::AwsError;
+
+/// [`StateStore`] on a DynamoDB table with string keys `pk`, `sk` and the TTL attribute `ttl`.
+#[derive(Clone, Debug)]
+pub struct DynamoStateStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStateStore {
+    pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self { client: Client::new(config), table: table.into() }
+    }
+}
+
+fn err<E, R>(op: &'static str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    AwsError::from_sdk("dynamodb", op, e)
+}
+
+fn to_attributes(item: &Item) -> HashMap<String, AttributeValue> {
+    let mut m = HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(item.pk.clone())),
+        ("sk".to_owned(), AttributeValue::S(item.sk.clone())),
+        ("data".to_owned(), AttributeValue::S(item.data.to_string())),
+    ]);
+    if let Some(t) = item.expires_at {
+        m.insert("ttl".to_owned(), AttributeValue::N(t.to_string()));
+    }
+    m
+}
+
+fn from_attributes(m: &HashMap<String, AttributeValue>) -> Option<Item> {
+    let s = |k: &str| m.get(k).and_then(|v| v.as_s().ok()).cloned();
+    Some(Item {
+        pk: s("pk")?,
+        sk: s("sk")?,
+        data: s("data").and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(serde_json::Value::Null),
+        expires_at: m.get("ttl").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()),
+    })
+}
+
+impl StateStore for DynamoStateStore {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| err("GetItem", e))?;
+        // DynamoDB deletes expired items lazily (the local stand-in never does): filter.
+        Ok(out.item.as_ref().and_then(from_attributes).filter(|i| i.is_live(now_epoch())))
+    }
+
+    async fn put(&self, item: Item) -> Result<(), AwsError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_attributes(&item)))
+            .send()
+            .await
+            .map_err(|e| err("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn put_if_absent(&self, item: Item) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_attributes(&item)))
+            .condition_expression("attribute_not_exists(pk) OR (attribute_exists(#ttl) AND #ttl <= :now)")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", AttributeValue::N(now_epoch().to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(err("PutItem", e)),
+        }
+    }
+
+    async fn query(&self, pk: &str) -> Result<Vec<Item>, AwsError> {
+        let mut items = Vec::new();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        let now = now_epoch();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| err("Query", e))?;
+            items.extend(page.items.unwrap_or_default().iter().filter_map(from_attributes).filter(|i| i.is_live(now)));
+        }
+        Ok(items)
+    }
+
+    async fn delete(&self, pk: &str, sk: &str) -> Result<(), AwsError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .send()
+            .await
+            .map_err(|e| err("DeleteItem", e))?;
+        Ok(())
+    }
+}

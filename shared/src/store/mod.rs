@@ -1,0 +1,92 @@
+//! The state store port (pk, sk, ttl, data) and its implementations: DynamoDB in Lambda, an
+//! embedded file-backed store for the CLI.
+
+mod dynamodb;
+mod file;
+
+use std::future::Future;
+
+pub use dynamodb::DynamoStateStore;
+pub use file::FileStateStore;
+
+use crate::error::AwsError;
+
+/// One item. `expires_at` (epoch seconds) is the table's TTL attribute: expired items are treated
+/// as absent by every read, whether or not the store has removed them yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub pk: String,
+    pub sk: String,
+    pub data: serde_json::Value,
+    pub expires_at: Option<i64>,
+}
+
+impl Item {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>, data: serde_json::Value) -> Self {
+        Self { pk: pk.into(), sk: sk.into(), data, expires_at: None }
+    }
+
+    pub fn expiring_at(mut self, epoch_seconds: i64) -> Self {
+        self.expires_at = Some(epoch_seconds);
+        self
+    }
+
+    pub fn is_live(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|t| t > now)
+    }
+}
+
+pub fn now_epoch() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Durable key-value state shared by the functions.
+pub trait StateStore: Send + Sync {
+    fn get(&self, pk: &str, sk: &str) -> impl Future<Output = Result<Option<Item>, AwsError>> + Send;
+    fn put(&self, item: Item) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Writes the item only if no live item has its key; `true` when it was written.
+    fn put_if_absent(&self, item: Item) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Live items of a partition, in sort-key order.
+    fn query(&self, pk: &str) -> impl Future<Output = Result<Vec<Item>, AwsError>> + Send;
+    fn delete(&self, pk: &str, sk: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// The outcome of claiming a unit of work (an event uuid) for exactly-once processing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours to process: call [`complete`] on success and [`release`] on failure.
+    Acquired,
+    /// Already processed: skip.
+    Done,
+    /// Another invocation holds a live lease: try again later.
+    Busy,
+}
+
+const LEASE_SECONDS: i64 = 300;
+
+/// Claims `key` with a short lease, so that a crash mid-way lets a retry claim it again.
+pub async fn claim<S: StateStore>(store: &S, pk: &str, key: &str) -> Result<Claim, AwsError> {
+    let lease = Item::new(pk, key, serde_json::json!({"status": "processing"}))
+        .expiring_at(now_epoch() + LEASE_SECONDS);
+    if store.put_if_absent(lease).await? {
+        return Ok(Claim::Acquired);
+    }
+    Ok(match store.get(pk, key).await? {
+        Some(item) if item.data["status"] == "done" => Claim::Done,
+        Some(_) => Claim::Busy,
+        // Expired between the two calls: the next attempt will acquire it.
+        None => Claim::Busy,
+    })
+}
+
+/// Marks a claimed key done for `keep_seconds` (longer than any redelivery window).
+pub async fn complete<S: StateStore>(store: &S, pk: &str, key: &str, keep_seconds: i64) -> Result<(), AwsError> {
+    store
+        .put(Item::new(pk, key, serde_json::json!({"status": "done"})).expiring_at(now_epoch() + keep_seconds))
+        .await
+}
+
+/// Gives a claimed key back after a failure, so the retry processes it.
+pub async fn release<S: StateStore>(store: &S, pk: &str, key: &str) -> Result<(), AwsError> {
+    store.delete(pk, key).await
+}
