@@ -105,7 +105,10 @@ impl SnsAlertSink {
 impl AlertSink for SnsAlertSink {
     async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
         let attr = |v: &str| {
-            aws_sdk_sns::types::MessageAttributeValue::builder().data_type("String").string_value(v).build()
+            aws_sdk_sns::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
         };
         let mut subject: String = format!("[{}] {}", alert.severity.as_str(), alert.title)
             .chars()
@@ -115,8 +118,15 @@ impl AlertSink for SnsAlertSink {
         if subject.is_empty() {
             subject = "idc-guard alert".into();
         }
-        let mut request = self.client.publish().topic_arn(&self.topic_arn).subject(subject).message(alert.to_json());
-        for (name, value) in [("detector", alert.detector.as_str()), ("severity", alert.severity.as_str())] {
+        let mut request = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(subject)
+            .message(alert.to_json());
+        for (name, value) in
+            [("detector", alert.detector.as_str()), ("severity", alert.severity.as_str())]
+        {
             let value = attr(value).map_err(|e| AwsError::Permanent {
                 service: "sns",
                 operation: "Publish",
@@ -157,8 +167,9 @@ impl<'a, K: AlertSink, S: StateStore> Alerts<'a, K, S> {
 
     /// `true` when sent now, `false` when this id was sent before.
     pub async fn raise(&self, alert: &Alert) -> Result<bool, AwsError> {
-        let marker = Item::new(ALERT_PK, alert.id.clone(), serde_json::json!({"detector": alert.detector}))
-            .expiring_at(now_epoch() + ALERT_KEEP_SECONDS);
+        let marker =
+            Item::new(ALERT_PK, alert.id.clone(), serde_json::json!({"detector": alert.detector}))
+                .expiring_at(now_epoch() + ALERT_KEEP_SECONDS);
         if !self.store.put_if_absent(marker).await? {
             return Ok(false);
         }
@@ -178,7 +189,18 @@ mod tests {
     fn ids_are_stable_per_finding_and_the_json_has_the_schema() {
         let t = DateTime::parse_from_rfc3339("2026-11-20T17:01:33Z").unwrap().with_timezone(&Utc);
         let mk = |key: &str| {
-            Alert::new("mfa-weakened", key, t, Severity::High, "t", Some("u".into()), "s", serde_json::json!({}), vec![], "r")
+            Alert::new(
+                "mfa-weakened",
+                key,
+                t,
+                Severity::High,
+                "t",
+                Some("u".into()),
+                "s",
+                serde_json::json!({}),
+                vec![],
+                "r",
+            )
         };
         assert_eq!(mk("e1").id, mk("e1").id);
         assert_ne!(mk("e1").id, mk("e2").id);
@@ -186,7 +208,18 @@ mod tests {
         let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
         assert_eq!(
             keys,
-            ["detector", "event_ids", "evidence", "id", "runbook", "severity", "summary", "time", "title", "user"]
+            [
+                "detector",
+                "event_ids",
+                "evidence",
+                "id",
+                "runbook",
+                "severity",
+                "summary",
+                "time",
+                "title",
+                "user"
+            ]
         );
         assert_eq!(v["severity"], "high");
     }

@@ -23,7 +23,9 @@ use tokio::time::Instant;
 
 use super::plan::{Assignment, Desired, Inventory, ManagedGroup, plan};
 use super::policy::{PermissionSetSpec, PermissionsBoundary, Policy};
-use crate::aws::{IdentityCenter, OperationStatus, Organizations, PermissionSetInfo, PermissionSetPolicies};
+use crate::aws::{
+    IdentityCenter, OperationStatus, Organizations, PermissionSetInfo, PermissionSetPolicies,
+};
 use crate::error::AwsError;
 
 /// IdC's documented quotas, and how patiently to wait.
@@ -61,7 +63,11 @@ struct Pacer {
 
 impl Pacer {
     fn new(per_second: f64) -> Self {
-        let interval = if per_second > 0.0 { Duration::from_secs_f64(1.0 / per_second) } else { Duration::ZERO };
+        let interval = if per_second > 0.0 {
+            Duration::from_secs_f64(1.0 / per_second)
+        } else {
+            Duration::ZERO
+        };
         Self { interval, next: Mutex::new(Instant::now()) }
     }
 
@@ -139,7 +145,9 @@ pub struct Report {
 impl Report {
     /// True when the run found something to change.
     pub fn has_changes(&self) -> bool {
-        !self.permission_set_changes.is_empty() || !self.creates.is_empty() || !self.deletes.is_empty()
+        !self.permission_set_changes.is_empty()
+            || !self.creates.is_empty()
+            || !self.deletes.is_empty()
     }
 }
 
@@ -178,7 +186,15 @@ pub type Progress<'p> = &'p (dyn Fn(usize, usize) + Send + Sync);
 impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
     pub fn new(idc: &'a I, org: &'a O, limits: Limits) -> Self {
         let pacer = Pacer::new(limits.requests_per_second);
-        Self { idc, org, limits, pacer, instance_arn: None, calls: AtomicUsize::new(0), retries: AtomicUsize::new(0) }
+        Self {
+            idc,
+            org,
+            limits,
+            pacer,
+            instance_arn: None,
+            calls: AtomicUsize::new(0),
+            retries: AtomicUsize::new(0),
+        }
     }
 
     /// Use this IdC instance instead of discovering it with ListInstances.
@@ -202,7 +218,10 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
                 Err(e) if e.is_retryable() && attempt + 1 < self.limits.max_attempts => {
                     attempt += 1;
                     self.retries.fetch_add(1, Ordering::Relaxed);
-                    let cap = self.limits.backoff_cap.min(self.limits.backoff_base * 2u32.saturating_pow(attempt));
+                    let cap = self
+                        .limits
+                        .backoff_cap
+                        .min(self.limits.backoff_base * 2u32.saturating_pow(attempt));
                     let jitter = Duration::from_secs_f64(cap.as_secs_f64() * fastrand::f64());
                     tracing::debug!(attempt, error = %e, "retrying after backoff");
                     tokio::time::sleep(jitter).await;
@@ -219,10 +238,10 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
         progress: Option<Progress<'_>>,
     ) -> Result<Report, ReconcileError> {
         let mut report = Report::default();
-        let instance = self
-            .call(|| self.idc.instance(self.instance_arn.as_deref()))
-            .await
-            .map_err(|source| ReconcileError::Read { what: "the IAM Identity Center instance", source })?;
+        let instance =
+            self.call(|| self.idc.instance(self.instance_arn.as_deref())).await.map_err(
+                |source| ReconcileError::Read { what: "the IAM Identity Center instance", source },
+            )?;
         let arn = instance.instance_arn.as_str();
 
         // Permission sets: what exists, and what the policy wants of the managed ones.
@@ -239,17 +258,23 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
                     ps_arns.insert(spec.name.clone(), info.arn.clone());
                     match self.sync_permission_set(arn, spec, info, options.apply).await {
                         Ok(changes) => report.permission_set_changes.extend(changes),
-                        Err(e) => report.read_errors.push(format!("permission set {}: {e}", spec.name)),
+                        Err(e) => {
+                            report.read_errors.push(format!("permission set {}: {e}", spec.name))
+                        }
                     }
                 }
                 (None, true) => {
-                    report.permission_set_changes.push(format!("create permission set {}", spec.name));
+                    report
+                        .permission_set_changes
+                        .push(format!("create permission set {}", spec.name));
                     if options.apply {
                         match self.create_permission_set(arn, spec).await {
                             Ok(new_arn) => {
                                 ps_arns.insert(spec.name.clone(), new_arn);
                             }
-                            Err(e) => report.read_errors.push(format!("creating permission set {}: {e}", spec.name)),
+                            Err(e) => report
+                                .read_errors
+                                .push(format!("creating permission set {}: {e}", spec.name)),
                         }
                     }
                 }
@@ -262,7 +287,8 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
                 )),
             }
         }
-        let ps_names: BTreeMap<&str, &str> = ps_arns.iter().map(|(n, a)| (a.as_str(), n.as_str())).collect();
+        let ps_names: BTreeMap<&str, &str> =
+            ps_arns.iter().map(|(n, a)| (a.as_str(), n.as_str())).collect();
 
         // Inventory. Without groups or accounts nothing can be planned: stop here.
         let groups = self
@@ -271,18 +297,22 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
             .await
             .map_err(|source| ReconcileError::Read { what: "identity store groups", source })?;
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let uses_tags = policy.rules.iter().any(|r| !r.targets.tags.is_empty() || !r.exclude.tags.is_empty());
-        let org = self
-            .org
-            .snapshot(uses_tags)
-            .await
-            .map_err(|source| ReconcileError::Read { what: "AWS Organizations accounts", source })?;
+        let uses_tags =
+            policy.rules.iter().any(|r| !r.targets.tags.is_empty() || !r.exclude.tags.is_empty());
+        let org = self.org.snapshot(uses_tags).await.map_err(|source| ReconcileError::Read {
+            what: "AWS Organizations accounts",
+            source,
+        })?;
         self.calls.fetch_add(org.calls, Ordering::Relaxed);
         let account_names: BTreeMap<String, String> =
             org.accounts.iter().map(|a| (a.id.clone(), a.name.clone())).collect();
         let group_names: BTreeMap<String, String> =
             groups.iter().map(|g| (g.id.clone(), g.display_name.clone())).collect();
-        let inventory = Inventory { groups, accounts: org.accounts, management_account_id: org.management_account_id };
+        let inventory = Inventory {
+            groups,
+            accounts: org.accounts,
+            management_account_id: org.management_account_id,
+        };
         let Desired { assignments: desired, managed_groups } = plan(policy, &inventory);
 
         // The groups this run looks at.
@@ -335,19 +365,32 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
 
         let change = |a: &Assignment| Change {
             group_id: a.group_id.clone(),
-            group: group_names.get(&a.group_id).cloned().unwrap_or_else(|| format!("(deleted group {})", a.group_id)),
+            group: group_names
+                .get(&a.group_id)
+                .cloned()
+                .unwrap_or_else(|| format!("(deleted group {})", a.group_id)),
             permission_set: a.permission_set.clone(),
             account_id: a.account_id.clone(),
             account: account_names.get(&a.account_id).cloned().unwrap_or_default(),
         };
-        let considered = |a: &Assignment| managed.contains(&a.group_id) && !unreadable.contains(&a.group_id) && in_account(&a.account_id);
-        report.creates = desired.difference(&actual).filter(|a| considered(a)).map(change).collect();
-        report.deletes = actual.difference(&desired).filter(|a| considered(a)).map(change).collect();
+        let considered = |a: &Assignment| {
+            managed.contains(&a.group_id)
+                && !unreadable.contains(&a.group_id)
+                && in_account(&a.account_id)
+        };
+        report.creates =
+            desired.difference(&actual).filter(|a| considered(a)).map(change).collect();
+        report.deletes =
+            actual.difference(&desired).filter(|a| considered(a)).map(change).collect();
 
         if !report.read_errors.is_empty() {
-            report.deletions_blocked = Some(format!("{} read(s) failed: no deletions in this run", report.read_errors.len()));
+            report.deletions_blocked = Some(format!(
+                "{} read(s) failed: no deletions in this run",
+                report.read_errors.len()
+            ));
         } else if !policy.settings.prune && !report.deletes.is_empty() {
-            report.deletions_blocked = Some("prune = false: drift reported, nothing deleted".into());
+            report.deletions_blocked =
+                Some("prune = false: drift reported, nothing deleted".into());
         } else if report.deletes.len() > policy.settings.max_deletions {
             report.deletion_guard_tripped = true;
             report.deletions_blocked = Some(format!(
@@ -359,7 +402,8 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
 
         if options.apply {
             report.applied = true;
-            let deletes: &[Change] = if report.deletions_blocked.is_some() { &[] } else { &report.deletes };
+            let deletes: &[Change] =
+                if report.deletions_blocked.is_some() { &[] } else { &report.deletes };
             let total = report.creates.len() + deletes.len();
             let done = AtomicUsize::new(0);
             let ops = report
@@ -367,7 +411,9 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
                 .iter()
                 .map(|c| (c, true))
                 .chain(deletes.iter().map(|c| (c, false)))
-                .filter_map(|(c, create)| ps_arns.get(&c.permission_set).map(|ps| (c, ps.as_str(), create)));
+                .filter_map(|(c, create)| {
+                    ps_arns.get(&c.permission_set).map(|ps| (c, ps.as_str(), create))
+                });
             let results = futures::stream::iter(ops)
                 .map(|(c, ps_arn, create)| {
                     let done = &done;
@@ -417,7 +463,9 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
         report.managed_after = options
             .previously_managed
             .iter()
-            .filter(|g| !in_scope(g) || unreadable.contains(*g) || still_holding.contains(g.as_str()))
+            .filter(|g| {
+                !in_scope(g) || unreadable.contains(*g) || still_holding.contains(g.as_str())
+            })
             .cloned()
             .chain(managed_groups.keys().cloned())
             .collect();
@@ -428,7 +476,13 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
     }
 
     /// Creates or deletes one assignment and waits until IdC reports it finished.
-    async fn assignment_operation(&self, instance: &str, c: &Change, ps_arn: &str, create: bool) -> Result<(), String> {
+    async fn assignment_operation(
+        &self,
+        instance: &str,
+        c: &Change,
+        ps_arn: &str,
+        create: bool,
+    ) -> Result<(), String> {
         let (request_id, mut status) = self
             .call(|| async {
                 if create {
@@ -445,7 +499,10 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
                 OperationStatus::Succeeded => return Ok(()),
                 OperationStatus::Failed(reason) => return Err(reason),
                 OperationStatus::InProgress if Instant::now() >= deadline => {
-                    return Err(format!("still in progress after {:?} (request {request_id})", self.limits.operation_timeout));
+                    return Err(format!(
+                        "still in progress after {:?} (request {request_id})",
+                        self.limits.operation_timeout
+                    ));
                 }
                 OperationStatus::InProgress => {
                     tokio::time::sleep(self.limits.poll_interval).await;
@@ -458,7 +515,11 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
         }
     }
 
-    async fn create_permission_set(&self, instance: &str, spec: &PermissionSetSpec) -> Result<String, AwsError> {
+    async fn create_permission_set(
+        &self,
+        instance: &str,
+        spec: &PermissionSetSpec,
+    ) -> Result<String, AwsError> {
         let arn = self.call(|| self.idc.create_permission_set(instance, spec)).await?;
         let info = PermissionSetInfo {
             arn: arn.clone(),
@@ -486,18 +547,28 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
             || info.session_duration.as_deref().unwrap_or("PT1H") != spec.session_duration
             || norm(&info.relay_state) != norm(&spec.relay_state)
         {
-            changes.push(format!("update permission set {} (description, session duration or relay state)", spec.name));
+            changes.push(format!(
+                "update permission set {} (description, session duration or relay state)",
+                spec.name
+            ));
             if apply {
                 self.call(|| self.idc.update_permission_set(instance, &info.arn, spec)).await?;
             }
         }
         let current = self
-            .call(|| self.idc.permission_set_policies(instance, &info.arn, spec.permissions_boundary.is_some()))
+            .call(|| {
+                self.idc.permission_set_policies(
+                    instance,
+                    &info.arn,
+                    spec.permissions_boundary.is_some(),
+                )
+            })
             .await?;
         self.calls.fetch_add(2, Ordering::Relaxed); // managed, customer-managed and inline reads
         changes.extend(self.apply_policies(instance, spec, info, &current, apply).await?);
         if apply && !changes.is_empty() {
-            let request = self.call(|| self.idc.provision_permission_set(instance, &info.arn)).await?;
+            let request =
+                self.call(|| self.idc.provision_permission_set(instance, &info.arn)).await?;
             tracing::info!(permission_set = %spec.name, request_id = %request, "re-provisioning to all provisioned accounts");
             changes.push(format!("re-provision permission set {}", spec.name));
         }
@@ -529,13 +600,15 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
         for p in spec.customer_managed_policies.difference(&current.customer_managed) {
             changes.push(format!("attach customer policy {}{} to {}", p.path, p.name, spec.name));
             if apply {
-                self.call(|| self.idc.attach_customer_managed_policy(instance, arn, p, true)).await?;
+                self.call(|| self.idc.attach_customer_managed_policy(instance, arn, p, true))
+                    .await?;
             }
         }
         for p in current.customer_managed.difference(&spec.customer_managed_policies) {
             changes.push(format!("detach customer policy {}{} from {}", p.path, p.name, spec.name));
             if apply {
-                self.call(|| self.idc.attach_customer_managed_policy(instance, arn, p, false)).await?;
+                self.call(|| self.idc.attach_customer_managed_policy(instance, arn, p, false))
+                    .await?;
             }
         }
         if spec.inline_policy != current.inline {
@@ -544,7 +617,10 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
                 None => format!("delete inline policy of {}", spec.name),
             });
             if apply {
-                self.call(|| self.idc.set_inline_policy(instance, arn, spec.inline_policy.as_deref())).await?;
+                self.call(|| {
+                    self.idc.set_inline_policy(instance, arn, spec.inline_policy.as_deref())
+                })
+                .await?;
             }
         }
         if let Some(b) = &spec.permissions_boundary

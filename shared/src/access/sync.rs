@@ -58,14 +58,18 @@ pub enum Trigger {
     Queue(SqsEvent),
     Schedule,
     /// An Organizations change to one account (created, moved, tagged).
-    Account { account_id: String, event_name: String },
+    Account {
+        account_id: String,
+        event_name: String,
+    },
 }
 
 /// Tells the triggers apart by their shape.
 pub fn classify(event: &Value) -> Result<Trigger, SyncError> {
     if event.get("Records").is_some() {
-        let sqs: SqsEvent = serde_json::from_value(event.clone())
-            .map_err(|e| SyncError::UnknownTrigger(format!("Records that are not an SQS event: {e}")))?;
+        let sqs: SqsEvent = serde_json::from_value(event.clone()).map_err(|e| {
+            SyncError::UnknownTrigger(format!("Records that are not an SQS event: {e}"))
+        })?;
         return Ok(Trigger::Queue(sqs));
     }
     let source = event.get("source").and_then(Value::as_str).unwrap_or_default();
@@ -77,14 +81,20 @@ pub fn classify(event: &Value) -> Result<Trigger, SyncError> {
         let detail = &event["detail"];
         let event_name = detail["eventName"].as_str().unwrap_or_default().to_owned();
         let account_id = match event_name.as_str() {
-            "CreateAccountResult" => detail["serviceEventDetails"]["createAccountStatus"]["accountId"].as_str(),
+            "CreateAccountResult" => {
+                detail["serviceEventDetails"]["createAccountStatus"]["accountId"].as_str()
+            }
             "MoveAccount" => detail["requestParameters"]["accountId"].as_str(),
             "TagResource" | "UntagResource" => detail["requestParameters"]["resourceId"].as_str(),
             _ => None,
         };
         return match account_id {
-            Some(id) if super::policy::is_account_id(id) => Ok(Trigger::Account { account_id: id.to_owned(), event_name }),
-            _ => Err(SyncError::UnknownTrigger(format!("Organizations event {event_name:?} without an account id"))),
+            Some(id) if super::policy::is_account_id(id) => {
+                Ok(Trigger::Account { account_id: id.to_owned(), event_name })
+            }
+            _ => Err(SyncError::UnknownTrigger(format!(
+                "Organizations event {event_name:?} without an account id"
+            ))),
         };
     }
     Err(SyncError::UnknownTrigger(format!("source {source:?}, detail-type {detail_type:?}")))
@@ -147,13 +157,15 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
         if !body.trim_start().starts_with('{') {
             return Err(SyncError::BadRecord("the body is not a JSON object".into()));
         }
-        let event: OktaEvent =
-            serde_json::from_str(body).map_err(|e| SyncError::BadRecord(format!("not an Okta event: {e}")))?;
+        let event: OktaEvent = serde_json::from_str(body)
+            .map_err(|e| SyncError::BadRecord(format!("not an Okta event: {e}")))?;
         let key = event
             .uuid
             .clone()
             .or_else(|| record.attributes.get("MessageDeduplicationId").cloned())
-            .ok_or_else(|| SyncError::BadRecord("an event without uuid or deduplication id".into()))?;
+            .ok_or_else(|| {
+                SyncError::BadRecord("an event without uuid or deduplication id".into())
+            })?;
         match claim(&self.store, EVENT_PK, &key).await? {
             Claim::Done => {
                 tracing::info!(uuid = %key, "duplicate event skipped");
@@ -184,7 +196,9 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
             | "group.profile.update"
             | "group.lifecycle.delete"
             | "group.application_assignment.add"
-            | "group.application_assignment.remove" => self.reconcile_okta_group(event, event_type).await,
+            | "group.application_assignment.remove" => {
+                self.reconcile_okta_group(event, event_type).await
+            }
             "group.user_membership.add" => self.privileged_membership(event, key).await,
             "user.mfa.factor.reset_all"
             | "user.mfa.factor.deactivate"
@@ -208,11 +222,16 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
                     .await?;
                 self.raise(provisioning_failure(event, key)).await
             }
-            "user.lifecycle.deactivate" | "user.lifecycle.suspend" | "user.lifecycle.unsuspend"
-            | "user.lifecycle.reactivate" | "user.lifecycle.delete.initiated" => {
+            "user.lifecycle.deactivate"
+            | "user.lifecycle.suspend"
+            | "user.lifecycle.unsuspend"
+            | "user.lifecycle.reactivate"
+            | "user.lifecycle.delete.initiated" => {
                 self.record_lifecycle(event, event_type, key).await
             }
-            "user.authentication.sso" | "user.session.start" => self.record_signin(event, key).await,
+            "user.authentication.sso" | "user.session.start" => {
+                self.record_signin(event, key).await
+            }
             _ => {
                 tracing::debug!(%event_type, "event type not used by access-sync");
                 Ok(())
@@ -228,7 +247,11 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
 
     /// A group event: reconcile the IdC group of that name, and any group idc-guard managed under
     /// that name before (renamed or deleted).
-    async fn reconcile_okta_group(&self, event: &OktaEvent, event_type: &str) -> Result<(), SyncError> {
+    async fn reconcile_okta_group(
+        &self,
+        event: &OktaEvent,
+        event_type: &str,
+    ) -> Result<(), SyncError> {
         let Some(name) = event.group().and_then(|g| g.display_name.clone()) else {
             tracing::warn!(%event_type, "group event without a group name: left to the scheduled reconcile");
             return Ok(());
@@ -239,7 +262,12 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
         let mut ids: BTreeSet<String> =
             previously.iter().filter(|(_, n)| **n == name).map(|(id, _)| id.clone()).collect();
         let waiting_for_scim = current.is_none()
-            && matches!(event_type, "group.lifecycle.create" | "group.profile.update" | "group.application_assignment.add");
+            && matches!(
+                event_type,
+                "group.lifecycle.create"
+                    | "group.profile.update"
+                    | "group.application_assignment.add"
+            );
         if let Some(g) = current {
             ids.insert(g.id);
         }
@@ -269,8 +297,10 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
     /// a tripped deletion guard or failed operations.
     pub async fn reconcile(&self, scope: Scope) -> Result<Report, SyncError> {
         let before = self.managed_groups().await?;
-        let reconciler = Reconciler::new(&self.idc, &self.org, self.limits.clone()).with_instance_arn(self.instance_arn.clone());
-        let options = RunOptions { scope, apply: true, previously_managed: before.keys().cloned().collect() };
+        let reconciler = Reconciler::new(&self.idc, &self.org, self.limits.clone())
+            .with_instance_arn(self.instance_arn.clone());
+        let options =
+            RunOptions { scope, apply: true, previously_managed: before.keys().cloned().collect() };
         let report = reconciler.run(&self.policy, &options, None).await?;
         for id in &report.managed_after {
             let name = report
@@ -280,7 +310,9 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
                 .or_else(|| before.get(id).cloned())
                 .unwrap_or_default();
             if before.get(id) != Some(&name) {
-                self.store.put(Item::new(MANAGED_GROUP_PK, id.clone(), json!({"display_name": name}))).await?;
+                self.store
+                    .put(Item::new(MANAGED_GROUP_PK, id.clone(), json!({"display_name": name})))
+                    .await?;
             }
         }
         for id in before.keys().filter(|id| !report.managed_after.contains(*id)) {
@@ -309,15 +341,14 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
     async fn privileged_membership(&self, event: &OktaEvent, key: &str) -> Result<(), SyncError> {
         let Some(group) = event.group().and_then(|g| g.display_name.clone()) else { return Ok(()) };
         let tiers = &self.policy.settings.privileged_tiers;
-        let Some(rule) = self
-            .policy
-            .rules
-            .iter()
-            .find(|r| r.tier.as_ref().is_some_and(|t| tiers.contains(t)) && r.groups.matches(&group).is_some())
-        else {
+        let Some(rule) = self.policy.rules.iter().find(|r| {
+            r.tier.as_ref().is_some_and(|t| tiers.contains(t)) && r.groups.matches(&group).is_some()
+        }) else {
             return Ok(());
         };
-        let user = event.target_of_type("User").and_then(|u| u.alternate_id.clone().or_else(|| u.display_name.clone()));
+        let user = event
+            .target_of_type("User")
+            .and_then(|u| u.alternate_id.clone().or_else(|| u.display_name.clone()));
         let actor = event.actor.as_ref().and_then(|a| a.alternate_id.clone());
         let alert = Alert::new(
             "privileged-group-change",
@@ -341,9 +372,16 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
         self.raise(alert).await
     }
 
-    async fn record_lifecycle(&self, event: &OktaEvent, event_type: &str, key: &str) -> Result<(), SyncError> {
+    async fn record_lifecycle(
+        &self,
+        event: &OktaEvent,
+        event_type: &str,
+        key: &str,
+    ) -> Result<(), SyncError> {
         let Some(user) = event.target_of_type("User") else { return Ok(()) };
-        let Some(login) = user.alternate_id.as_deref().map(str::to_lowercase) else { return Ok(()) };
+        let Some(login) = user.alternate_id.as_deref().map(str::to_lowercase) else {
+            return Ok(());
+        };
         let status = match event_type {
             "user.lifecycle.deactivate" => "deactivated",
             "user.lifecycle.suspend" => "suspended",
@@ -359,7 +397,10 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
         if let Some(existing) = self.store.get(&item.pk, &item.sk).await? {
             let newer = existing.data["at"].as_str().zip(event.published.map(|p| p.to_rfc3339()));
             if let Some((existing_at, this_at)) = newer
-                && chrono::DateTime::parse_from_rfc3339(existing_at).map(|t| t.to_rfc3339()).unwrap_or_default() > this_at
+                && chrono::DateTime::parse_from_rfc3339(existing_at)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default()
+                    > this_at
             {
                 return Ok(());
             }
@@ -370,7 +411,9 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
 
     async fn record_signin(&self, event: &OktaEvent, key: &str) -> Result<(), SyncError> {
         let Some(actor) = event.actor.as_ref() else { return Ok(()) };
-        let Some(login) = actor.alternate_id.as_deref().map(str::to_lowercase) else { return Ok(()) };
+        let Some(login) = actor.alternate_id.as_deref().map(str::to_lowercase) else {
+            return Ok(());
+        };
         let published = event.published.unwrap_or_else(Utc::now);
         let client = event.client.clone().unwrap_or_default();
         let geo = client.geographical_context.clone().unwrap_or_default();
@@ -414,7 +457,9 @@ fn summary(r: &Report) -> Value {
 }
 
 fn user_of(event: &OktaEvent) -> Option<String> {
-    event.target_of_type("User").and_then(|u| u.alternate_id.clone().or_else(|| u.display_name.clone()))
+    event
+        .target_of_type("User")
+        .and_then(|u| u.alternate_id.clone().or_else(|| u.display_name.clone()))
 }
 
 fn mfa_weakened(event: &OktaEvent, key: &str) -> Alert {
@@ -423,11 +468,19 @@ fn mfa_weakened(event: &OktaEvent, key: &str) -> Alert {
     let (severity, title, user) = match event_type {
         "user.mfa.factor.reset_all" => {
             let u = user_of(event);
-            (Severity::High, format!("All MFA factors reset for {}", u.as_deref().unwrap_or("a user")), u)
+            (
+                Severity::High,
+                format!("All MFA factors reset for {}", u.as_deref().unwrap_or("a user")),
+                u,
+            )
         }
         "user.mfa.factor.deactivate" => {
             let u = user_of(event);
-            (Severity::Medium, format!("An MFA factor was deactivated for {}", u.as_deref().unwrap_or("a user")), u)
+            (
+                Severity::Medium,
+                format!("An MFA factor was deactivated for {}", u.as_deref().unwrap_or("a user")),
+                u,
+            )
         }
         _ => {
             let what = event
@@ -471,7 +524,10 @@ fn provisioning_failure(event: &OktaEvent, key: &str) -> Alert {
         key,
         event.published.unwrap_or_else(Utc::now),
         Severity::Critical,
-        format!("Okta could not push group {} to IAM Identity Center", group.as_deref().unwrap_or("?")),
+        format!(
+            "Okta could not push group {} to IAM Identity Center",
+            group.as_deref().unwrap_or("?")
+        ),
         None,
         format!(
             "Group push failed: {}. Provisioning to AWS may have stopped; a rejected SCIM token is the usual cause.",
@@ -484,7 +540,11 @@ fn provisioning_failure(event: &OktaEvent, key: &str) -> Alert {
 }
 
 fn deletion_guard(r: &Report) -> Alert {
-    let key: Vec<String> = r.deletes.iter().map(|d| format!("{}/{}/{}", d.group_id, d.permission_set, d.account_id)).collect();
+    let key: Vec<String> = r
+        .deletes
+        .iter()
+        .map(|d| format!("{}/{}/{}", d.group_id, d.permission_set, d.account_id))
+        .collect();
     Alert::new(
         "deletion-guard-tripped",
         &key.join(","),
@@ -500,8 +560,16 @@ fn deletion_guard(r: &Report) -> Alert {
 }
 
 fn assignment_failed(r: &Report) -> Alert {
-    let key: Vec<String> =
-        r.failures.iter().map(|f| format!("{}/{}/{}/{}", f.action, f.change.group_id, f.change.permission_set, f.change.account_id)).collect();
+    let key: Vec<String> = r
+        .failures
+        .iter()
+        .map(|f| {
+            format!(
+                "{}/{}/{}/{}",
+                f.action, f.change.group_id, f.change.permission_set, f.change.account_id
+            )
+        })
+        .collect();
     Alert::new(
         "assignment-failed",
         &key.join(","),
@@ -509,9 +577,78 @@ fn assignment_failed(r: &Report) -> Alert {
         Severity::Medium,
         format!("{} account assignment operations failed", r.failures.len()),
         None,
-        r.failures.first().map(|f| format!("e.g. {} {} in {}: {}", f.action, f.change.permission_set, f.change.account_id, f.reason)).unwrap_or_default(),
+        r.failures
+            .first()
+            .map(|f| {
+                format!(
+                    "e.g. {} {} in {}: {}",
+                    f.action, f.change.permission_set, f.change.account_id, f.reason
+                )
+            })
+            .unwrap_or_default(),
         json!({"failures": r.failures.iter().take(50).collect::<Vec<_>>()}),
         vec![],
         "Check the failure reasons; the next scheduled reconcile retries them. Persistent failures usually mean a suspended account or a permission set that cannot be provisioned there.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn triggers_are_told_apart_by_shape() {
+        assert_eq!(
+            classify(&parse(include_str!("../../../events/eventbridge/scheduled-reconcile.json")))
+                .unwrap(),
+            Trigger::Schedule
+        );
+        for (text, name) in [
+            (
+                include_str!(
+                    "../../../events/eventbridge/organizations-create-account-result.json"
+                ),
+                "CreateAccountResult",
+            ),
+            (
+                include_str!("../../../events/eventbridge/organizations-move-account.json"),
+                "MoveAccount",
+            ),
+            (
+                include_str!("../../../events/eventbridge/organizations-tag-resource.json"),
+                "TagResource",
+            ),
+        ] {
+            assert_eq!(
+                classify(&parse(text)).unwrap(),
+                Trigger::Account { account_id: "210987654321".into(), event_name: name.into() }
+            );
+        }
+        let Trigger::Queue(sqs) =
+            classify(&parse(include_str!("../../../events/sqs/okta-events-batch.json"))).unwrap()
+        else {
+            panic!("not a queue trigger")
+        };
+        assert_eq!(sqs.records.len(), 2);
+        let first: OktaEvent =
+            serde_json::from_str(sqs.records[0].body.as_deref().unwrap()).unwrap();
+        assert_eq!(first.event_type.as_deref(), Some("group.user_membership.add"));
+    }
+
+    #[test]
+    fn unknown_triggers_are_refused_with_a_reason() {
+        for text in [
+            r#"{}"#,
+            r#"{"source":"aws.health","detail-type":"AWS Health Event"}"#,
+            r#"{"source":"aws.organizations","detail":{"eventName":"CreateAccountResult"}}"#,
+            r#"{"Records":"nope"}"#,
+        ] {
+            let err = classify(&parse(text)).unwrap_err();
+            assert!(matches!(err, SyncError::UnknownTrigger(_)), "{text}: {err}");
+        }
+    }
 }

@@ -19,7 +19,10 @@ impl DynamoStateStore {
     }
 }
 
-fn err<E, R>(op: &'static str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
+fn err<E, R>(
+    op: &'static str,
+    e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> AwsError
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -44,7 +47,9 @@ fn from_attributes(m: &HashMap<String, AttributeValue>) -> Option<Item> {
     Some(Item {
         pk: s("pk")?,
         sk: s("sk")?,
-        data: s("data").and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(serde_json::Value::Null),
+        data: s("data")
+            .and_then(|d| serde_json::from_str(&d).ok())
+            .unwrap_or(serde_json::Value::Null),
         expires_at: m.get("ttl").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()),
     })
 }
@@ -82,14 +87,21 @@ impl StateStore for DynamoStateStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_attributes(&item)))
-            .condition_expression("attribute_not_exists(pk) OR (attribute_exists(#ttl) AND #ttl <= :now)")
+            .condition_expression(
+                "attribute_not_exists(pk) OR (attribute_exists(#ttl) AND #ttl <= :now)",
+            )
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":now", AttributeValue::N(now_epoch().to_string()))
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(err("PutItem", e)),
         }
     }
@@ -108,7 +120,13 @@ impl StateStore for DynamoStateStore {
         let now = now_epoch();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| err("Query", e))?;
-            items.extend(page.items.unwrap_or_default().iter().filter_map(from_attributes).filter(|i| i.is_live(now)));
+            items.extend(
+                page.items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(from_attributes)
+                    .filter(|i| i.is_live(now)),
+            );
         }
         Ok(items)
     }

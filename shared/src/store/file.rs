@@ -23,7 +23,11 @@ struct StoredItem {
 }
 
 fn io_error(path: &Path, op: &'static str, e: impl std::fmt::Display) -> AwsError {
-    AwsError::Permanent { service: "state file", operation: op, message: format!("{}: {e}", path.display()) }
+    AwsError::Permanent {
+        service: "state file",
+        operation: op,
+        message: format!("{}: {e}", path.display()),
+    }
 }
 
 impl FileStateStore {
@@ -33,7 +37,8 @@ impl FileStateStore {
         let path = path.into();
         let items = match std::fs::read_to_string(&path) {
             Ok(text) => {
-                let list: Vec<StoredItem> = serde_json::from_str(&text).map_err(|e| io_error(&path, "read", e))?;
+                let list: Vec<StoredItem> =
+                    serde_json::from_str(&text).map_err(|e| io_error(&path, "read", e))?;
                 list.into_iter().map(|i| ((i.pk.clone(), i.sk.clone()), i)).collect()
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
@@ -44,8 +49,10 @@ impl FileStateStore {
 
     fn save(&self, items: &BTreeMap<(String, String), StoredItem>) -> Result<(), AwsError> {
         let now = now_epoch();
-        let live: Vec<&StoredItem> = items.values().filter(|i| i.ttl.is_none_or(|t| t > now)).collect();
-        let text = serde_json::to_string_pretty(&live).map_err(|e| io_error(&self.path, "write", e))?;
+        let live: Vec<&StoredItem> =
+            items.values().filter(|i| i.ttl.is_none_or(|t| t > now)).collect();
+        let text =
+            serde_json::to_string_pretty(&live).map_err(|e| io_error(&self.path, "write", e))?;
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io_error(&self.path, "write", e))?;
         }
@@ -70,7 +77,10 @@ fn to_stored(i: Item) -> StoredItem {
 impl StateStore for FileStateStore {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, AwsError> {
         let items = self.lock();
-        Ok(items.get(&(pk.to_owned(), sk.to_owned())).map(to_item).filter(|i| i.is_live(now_epoch())))
+        Ok(items
+            .get(&(pk.to_owned(), sk.to_owned()))
+            .map(to_item)
+            .filter(|i| i.is_live(now_epoch())))
     }
 
     async fn put(&self, item: Item) -> Result<(), AwsError> {
@@ -115,8 +125,16 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         let store = FileStateStore::open(&path).unwrap();
         store.put(Item::new("a", "1", serde_json::json!({"x": 1}))).await.unwrap();
-        store.put(Item::new("a", "0", serde_json::json!({"old": true})).expiring_at(now_epoch() - 1)).await.unwrap();
-        assert!(store.put_if_absent(Item::new("a", "0", serde_json::json!({"new": true}))).await.unwrap());
+        store
+            .put(Item::new("a", "0", serde_json::json!({"old": true})).expiring_at(now_epoch() - 1))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .put_if_absent(Item::new("a", "0", serde_json::json!({"new": true})))
+                .await
+                .unwrap()
+        );
         assert!(!store.put_if_absent(Item::new("a", "1", serde_json::json!({}))).await.unwrap());
         let reopened = FileStateStore::open(&path).unwrap();
         let items = reopened.query("a").await.unwrap();
@@ -135,7 +153,8 @@ mod tests {
 
     #[test]
     fn a_file_that_is_not_a_state_file_is_an_error() {
-        let path = std::env::temp_dir().join(format!("idc-guard-notstate-{}.json", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("idc-guard-notstate-{}.json", std::process::id()));
         std::fs::write(&path, "hello").unwrap();
         assert!(FileStateStore::open(&path).is_err());
         std::fs::remove_file(&path).unwrap();

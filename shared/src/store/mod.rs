@@ -42,7 +42,11 @@ pub fn now_epoch() -> i64 {
 
 /// Durable key-value state shared by the functions.
 pub trait StateStore: Send + Sync {
-    fn get(&self, pk: &str, sk: &str) -> impl Future<Output = Result<Option<Item>, AwsError>> + Send;
+    fn get(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> impl Future<Output = Result<Option<Item>, AwsError>> + Send;
     fn put(&self, item: Item) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Writes the item only if no live item has its key; `true` when it was written.
     fn put_if_absent(&self, item: Item) -> impl Future<Output = Result<bool, AwsError>> + Send;
@@ -80,9 +84,17 @@ pub async fn claim<S: StateStore>(store: &S, pk: &str, key: &str) -> Result<Clai
 }
 
 /// Marks a claimed key done for `keep_seconds` (longer than any redelivery window).
-pub async fn complete<S: StateStore>(store: &S, pk: &str, key: &str, keep_seconds: i64) -> Result<(), AwsError> {
+pub async fn complete<S: StateStore>(
+    store: &S,
+    pk: &str,
+    key: &str,
+    keep_seconds: i64,
+) -> Result<(), AwsError> {
     store
-        .put(Item::new(pk, key, serde_json::json!({"status": "done"})).expiring_at(now_epoch() + keep_seconds))
+        .put(
+            Item::new(pk, key, serde_json::json!({"status": "done"}))
+                .expiring_at(now_epoch() + keep_seconds),
+        )
         .await
 }
 

@@ -1,0 +1,710 @@
+//! Access policy → IAM Identity Center assignments, end to end against the local AWS stand-in:
+//! real sso-admin, identitystore, Organizations, DynamoDB, SNS and SQS through the AWS SDK.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::SqsEvent;
+use common::*;
+use idc_guard::access::Policy;
+use idc_guard::access::reconcile::{Limits, Reconciler, RunOptions, Scope};
+use idc_guard::access::sync::AccessSync;
+use idc_guard::alert::SnsAlertSink;
+use idc_guard::aws::{IdentityCenter, SdkIdentityCenter, SdkOrganizations};
+use idc_guard::store::DynamoStateStore;
+use serde_json::{Value, json};
+
+/// The estate every test starts from, in an account of its own.
+struct World {
+    sdk: aws_config::SdkConfig,
+    org: Org,
+    idc: Idc,
+    ou_platform: String,
+    ou_sandbox: String,
+    ou_workloads: String,
+    pay_prod: String,
+    data_prod: String,
+    platform_shared: String,
+    sandbox: String,
+    suspended: String,
+    core: String,
+    payments: String,
+    data: String,
+    admin: String,
+    marketing: String,
+    table: String,
+    topic: String,
+    alert_queue: String,
+}
+
+impl World {
+    async fn new() -> World {
+        let (sdk, _) = isolated_account().await;
+        let org = Org::create(&sdk).await;
+        let ou_workloads = org.ou(&org.root, "workloads").await;
+        let ou_platform = org.ou(&org.root, "platform").await;
+        let ou_platform_net = org.ou(&ou_platform, "platform-network").await;
+        let ou_sandbox = org.ou(&org.root, "sandbox").await;
+        let pay_prod = org.account("payments-prod", &ou_workloads, &[("team", "payments")]).await;
+        let data_prod = org.account("data-prod", &ou_workloads, &[("team", "data")]).await;
+        let platform_shared = org.account("platform-shared", &ou_platform_net, &[]).await;
+        let sandbox = org.account("sandbox-1", &ou_sandbox, &[("team", "payments")]).await;
+        let suspended = org.account("payments-old", &ou_workloads, &[("team", "payments")]).await;
+        org.client.close_account().account_id(&suspended).send().await.expect("close account");
+        let idc = Idc::open(&sdk).await;
+        let core = idc.group("aws-core-readers").await;
+        let payments = idc.group("aws-team-payments").await;
+        let data = idc.group("aws-team-data").await;
+        let admin = idc.group("aws-admin-platform").await;
+        let marketing = idc.group("marketing-all").await;
+        let table = create_state_table(&sdk).await;
+        let (topic, alert_queue) = alert_topic(&sdk).await;
+        World {
+            sdk,
+            org,
+            idc,
+            ou_platform,
+            ou_sandbox,
+            ou_workloads,
+            pay_prod,
+            data_prod,
+            platform_shared,
+            sandbox,
+            suspended,
+            core,
+            payments,
+            data,
+            admin,
+            marketing,
+            table,
+            topic,
+            alert_queue,
+        }
+    }
+
+    fn policy_text(
+        &self,
+        max_deletions: usize,
+        admin_session: &str,
+        extra_admin_policy: bool,
+    ) -> String {
+        let admin_policies = if extra_admin_policy {
+            r#"["arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::aws:policy/AWSSupportAccess"]"#
+        } else {
+            r#"["arn:aws:iam::aws:policy/AdministratorAccess"]"#
+        };
+        format!(
+            r#"
+[settings]
+max_deletions = {max_deletions}
+
+[[permission_set]]
+name = "ReadOnly"
+description = "Read-only access (core tier)"
+session_duration = "PT8H"
+managed_policies = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+
+[[permission_set]]
+name = "TeamDeveloper"
+session_duration = "PT4H"
+managed_policies = ["arn:aws:iam::aws:policy/PowerUserAccess"]
+inline_policy = '{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Action":"iam:*","Resource":"*"}}]}}'
+
+[[permission_set]]
+name = "Administrator"
+session_duration = "{admin_session}"
+managed_policies = {admin_policies}
+
+[[rule]]
+name = "core"
+groups = "aws-core-*"
+permission_sets = ["ReadOnly"]
+tier = "core"
+review_every = "90d"
+targets = {{ all_accounts = true }}
+exclude = {{ ous = ["{sandbox}"] }}
+
+[[rule]]
+name = "team"
+groups = "aws-team-{{team}}"
+permission_sets = ["TeamDeveloper"]
+tier = "team"
+review_every = "30d"
+targets = {{ tags = {{ team = "{{team}}" }} }}
+
+[[rule]]
+name = "admin"
+groups = "aws-admin-platform"
+permission_sets = ["Administrator"]
+tier = "admin"
+review_every = "14d"
+targets = {{ ous = ["{platform}"], accounts = ["{mgmt}"] }}
+"#,
+            sandbox = self.ou_sandbox,
+            platform = self.ou_platform,
+            mgmt = self.org.management,
+        )
+    }
+
+    fn policy(&self, max_deletions: usize) -> Policy {
+        let text = self.policy_text(max_deletions, "PT1H", false);
+        let (p, d) = Policy::check(&text, None);
+        p.unwrap_or_else(|| panic!("{d:?}"))
+    }
+
+    fn sync(
+        &self,
+        policy: Policy,
+    ) -> AccessSync<SdkIdentityCenter, SdkOrganizations, DynamoStateStore, SnsAlertSink> {
+        AccessSync {
+            idc: SdkIdentityCenter::new(&self.sdk),
+            org: SdkOrganizations::new(&self.sdk),
+            store: DynamoStateStore::new(&self.sdk, &self.table),
+            sink: SnsAlertSink::new(&self.sdk, &self.topic),
+            policy,
+            instance_arn: None,
+            limits: fast_limits(),
+        }
+    }
+
+    fn expected_full(&self) -> Vec<(String, Vec<(String, String)>)> {
+        let v = |pairs: &[(&str, &String)]| {
+            let mut v: Vec<_> = pairs.iter().map(|(p, a)| (p.to_string(), (*a).clone())).collect();
+            v.sort();
+            v
+        };
+        vec![
+            (
+                self.core.clone(),
+                v(&[
+                    ("ReadOnly", &self.pay_prod),
+                    ("ReadOnly", &self.data_prod),
+                    ("ReadOnly", &self.platform_shared),
+                ]),
+            ),
+            (
+                self.payments.clone(),
+                v(&[("TeamDeveloper", &self.pay_prod), ("TeamDeveloper", &self.sandbox)]),
+            ),
+            (self.data.clone(), v(&[("TeamDeveloper", &self.data_prod)])),
+            (
+                self.admin.clone(),
+                v(&[
+                    ("Administrator", &self.platform_shared),
+                    ("Administrator", &self.org.management),
+                ]),
+            ),
+            (self.marketing.clone(), vec![]),
+        ]
+    }
+
+    async fn assert_full_state(&self) {
+        for (group, expected) in self.expected_full() {
+            assert_eq!(self.idc.assignments(&group).await, expected, "group {group}");
+        }
+    }
+}
+
+/// The stand-in answers at once: no need to pace or poll slowly.
+fn fast_limits() -> Limits {
+    Limits {
+        requests_per_second: 1000.0,
+        poll_interval: Duration::from_millis(5),
+        ..Limits::default()
+    }
+}
+
+/// SQS records as the Lambda service hands them over, built from Okta events.
+fn sqs_event(events: &[Value]) -> SqsEvent {
+    let records: Vec<Value> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            json!({
+                "messageId": format!("m-{i}-{}", e["uuid"].as_str().unwrap_or("x")),
+                "receiptHandle": "rh",
+                "body": e.to_string(),
+                "attributes": {"MessageDeduplicationId": e["uuid"], "MessageGroupId": "g", "ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:idc-guard-events.fifo",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
+fn okta_event(fixture: &str) -> Value {
+    let envelope: Value = serde_json::from_str(&event_file(fixture)).unwrap();
+    envelope["data"]["events"][0].clone()
+}
+
+fn failed_ids(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> {
+    response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
+}
+
+#[tokio::test]
+async fn a_full_reconcile_grants_every_target_kind_and_the_second_run_changes_nothing() {
+    let w = World::new().await;
+    let sync = w.sync(w.policy(20));
+    let report = sync
+        .handle(serde_json::from_str(&event_file("eventbridge/scheduled-reconcile.json")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report["created"], 8, "{report}");
+    assert_eq!(report["failures"], 0);
+    // all accounts (minus sandbox OU, suspended, management), tags with captures, nested OU +
+    // the management account named by id; the suspended account and marketing get nothing.
+    w.assert_full_state().await;
+    assert!(w.idc.assignments(&w.payments).await.iter().all(|(_, a)| *a != w.suspended));
+
+    let second = sync.reconcile(Scope::All).await.unwrap();
+    assert!(
+        !second.has_changes(),
+        "idempotent: {:?} {:?} {:?}",
+        second.permission_set_changes,
+        second.creates,
+        second.deletes
+    );
+    assert_eq!((second.created, second.deleted), (0, 0));
+}
+
+/// The stand-in has no UpdateGroup: this view of the real identity store renames one group, as
+/// SCIM does when an Okta group is renamed. Everything else goes to the real adapter.
+struct Renamed<'a> {
+    inner: &'a SdkIdentityCenter,
+    id: String,
+    name: String,
+}
+
+impl IdentityCenter for Renamed<'_> {
+    async fn instance(
+        &self,
+        a: Option<&str>,
+    ) -> Result<idc_guard::aws::IdcInstance, idc_guard::error::AwsError> {
+        self.inner.instance(a).await
+    }
+    async fn list_groups(
+        &self,
+        s: &str,
+    ) -> Result<Vec<idc_guard::access::Group>, idc_guard::error::AwsError> {
+        let mut groups = self.inner.list_groups(s).await?;
+        for g in groups.iter_mut().filter(|g| g.id == self.id) {
+            g.display_name = self.name.clone();
+        }
+        Ok(groups)
+    }
+    async fn find_group(
+        &self,
+        s: &str,
+        n: &str,
+    ) -> Result<Option<idc_guard::access::Group>, idc_guard::error::AwsError> {
+        if n == self.name {
+            return Ok(Some(idc_guard::access::Group {
+                id: self.id.clone(),
+                display_name: n.to_owned(),
+            }));
+        }
+        self.inner.find_group(s, n).await
+    }
+    async fn describe_group(
+        &self,
+        s: &str,
+        g: &str,
+    ) -> Result<Option<idc_guard::access::Group>, idc_guard::error::AwsError> {
+        self.inner.describe_group(s, g).await
+    }
+    async fn list_group_member_names(
+        &self,
+        s: &str,
+        g: &str,
+    ) -> Result<Vec<String>, idc_guard::error::AwsError> {
+        self.inner.list_group_member_names(s, g).await
+    }
+    async fn list_permission_sets(
+        &self,
+        i: &str,
+    ) -> Result<Vec<idc_guard::aws::PermissionSetInfo>, idc_guard::error::AwsError> {
+        self.inner.list_permission_sets(i).await
+    }
+    async fn permission_set_policies(
+        &self,
+        i: &str,
+        a: &str,
+        b: bool,
+    ) -> Result<idc_guard::aws::PermissionSetPolicies, idc_guard::error::AwsError> {
+        self.inner.permission_set_policies(i, a, b).await
+    }
+    async fn create_permission_set(
+        &self,
+        i: &str,
+        s: &idc_guard::access::policy::PermissionSetSpec,
+    ) -> Result<String, idc_guard::error::AwsError> {
+        self.inner.create_permission_set(i, s).await
+    }
+    async fn update_permission_set(
+        &self,
+        i: &str,
+        a: &str,
+        s: &idc_guard::access::policy::PermissionSetSpec,
+    ) -> Result<(), idc_guard::error::AwsError> {
+        self.inner.update_permission_set(i, a, s).await
+    }
+    async fn attach_managed_policy(
+        &self,
+        i: &str,
+        a: &str,
+        p: &str,
+        at: bool,
+    ) -> Result<(), idc_guard::error::AwsError> {
+        self.inner.attach_managed_policy(i, a, p, at).await
+    }
+    async fn attach_customer_managed_policy(
+        &self,
+        i: &str,
+        a: &str,
+        p: &idc_guard::access::policy::CustomerManagedPolicy,
+        at: bool,
+    ) -> Result<(), idc_guard::error::AwsError> {
+        self.inner.attach_customer_managed_policy(i, a, p, at).await
+    }
+    async fn set_inline_policy(
+        &self,
+        i: &str,
+        a: &str,
+        p: Option<&str>,
+    ) -> Result<(), idc_guard::error::AwsError> {
+        self.inner.set_inline_policy(i, a, p).await
+    }
+    async fn set_permissions_boundary(
+        &self,
+        i: &str,
+        a: &str,
+        b: &idc_guard::access::policy::PermissionsBoundary,
+    ) -> Result<(), idc_guard::error::AwsError> {
+        self.inner.set_permissions_boundary(i, a, b).await
+    }
+    async fn provision_permission_set(
+        &self,
+        i: &str,
+        a: &str,
+    ) -> Result<String, idc_guard::error::AwsError> {
+        self.inner.provision_permission_set(i, a).await
+    }
+    async fn list_group_assignments(
+        &self,
+        i: &str,
+        g: &str,
+    ) -> Result<(Vec<idc_guard::aws::ActualAssignment>, usize), idc_guard::error::AwsError> {
+        self.inner.list_group_assignments(i, g).await
+    }
+    async fn create_assignment(
+        &self,
+        i: &str,
+        g: &str,
+        p: &str,
+        a: &str,
+    ) -> Result<(String, idc_guard::aws::OperationStatus), idc_guard::error::AwsError> {
+        self.inner.create_assignment(i, g, p, a).await
+    }
+    async fn delete_assignment(
+        &self,
+        i: &str,
+        g: &str,
+        p: &str,
+        a: &str,
+    ) -> Result<(String, idc_guard::aws::OperationStatus), idc_guard::error::AwsError> {
+        self.inner.delete_assignment(i, g, p, a).await
+    }
+    async fn assignment_status(
+        &self,
+        i: &str,
+        r: &str,
+        c: bool,
+    ) -> Result<idc_guard::aws::OperationStatus, idc_guard::error::AwsError> {
+        self.inner.assignment_status(i, r, c).await
+    }
+}
+
+#[tokio::test]
+async fn a_group_renamed_out_of_its_pattern_loses_its_assignments() {
+    let w = World::new().await;
+    w.sync(w.policy(20)).reconcile(Scope::All).await.unwrap();
+    assert_eq!(w.idc.assignments(&w.payments).await.len(), 2);
+
+    let real = SdkIdentityCenter::new(&w.sdk);
+    let renamed = Renamed { inner: &real, id: w.payments.clone(), name: "payments-team".into() };
+    let sync = AccessSync {
+        idc: renamed,
+        org: SdkOrganizations::new(&w.sdk),
+        store: DynamoStateStore::new(&w.sdk, &w.table),
+        sink: SnsAlertSink::new(&w.sdk, &w.topic),
+        policy: w.policy(20),
+        instance_arn: None,
+        limits: fast_limits(),
+    };
+    let mut event = okta_event("okta/group-profile-update.json");
+    event["target"][0]["displayName"] = json!("payments-team");
+    let response = sync.handle_queue(sqs_event(&[event])).await;
+    assert!(failed_ids(&response).is_empty());
+    assert!(
+        w.idc.assignments(&w.payments).await.is_empty(),
+        "renamed out of aws-team-*: access removed"
+    );
+    assert_eq!(w.idc.assignments(&w.data).await.len(), 1, "other groups untouched");
+}
+
+#[tokio::test]
+async fn a_group_deleted_and_recreated_gets_its_access_under_the_new_id() {
+    let w = World::new().await;
+    let sync = w.sync(w.policy(20));
+    sync.reconcile(Scope::All).await.unwrap();
+    w.idc.delete_group(&w.payments).await;
+    let recreated = w.idc.group("aws-team-payments").await;
+    assert_ne!(recreated, w.payments);
+
+    let report = sync.reconcile(Scope::All).await.unwrap();
+    assert_eq!(report.failures, vec![]);
+    let mut expected = vec![
+        ("TeamDeveloper".to_string(), w.pay_prod.clone()),
+        ("TeamDeveloper".to_string(), w.sandbox.clone()),
+    ];
+    expected.sort();
+    assert_eq!(w.idc.assignments(&recreated).await, expected);
+    assert!(
+        w.idc.assignments(&w.payments).await.is_empty(),
+        "the old id's assignments are removed"
+    );
+}
+
+#[tokio::test]
+async fn a_new_account_tagged_for_a_team_is_assigned_to_that_team() {
+    let w = World::new().await;
+    let sync = w.sync(w.policy(20));
+    sync.reconcile(Scope::All).await.unwrap();
+    let staging = w.org.account("payments-staging", &w.ou_workloads, &[("team", "payments")]).await;
+    let mut event: Value =
+        serde_json::from_str(&event_file("eventbridge/organizations-create-account-result.json"))
+            .unwrap();
+    event["detail"]["serviceEventDetails"]["createAccountStatus"]["accountId"] = json!(staging);
+    let report = sync.handle(event).await.unwrap();
+    // The team group and the core group (all accounts) gain the new account, nothing else moves.
+    assert_eq!(
+        (report["created"].as_u64(), report["deleted"].as_u64()),
+        (Some(2), Some(0)),
+        "{report}"
+    );
+    assert!(
+        w.idc.assignments(&w.payments).await.contains(&("TeamDeveloper".into(), staging.clone()))
+    );
+    assert!(w.idc.assignments(&w.core).await.contains(&("ReadOnly".into(), staging.clone())));
+    assert!(!w.idc.assignments(&w.data).await.iter().any(|(_, a)| *a == staging));
+}
+
+#[tokio::test]
+async fn an_organizations_read_failure_deletes_nothing() {
+    let w = World::new().await;
+    let sync = w.sync(w.policy(20));
+    sync.reconcile(Scope::All).await.unwrap();
+    // Drift that a healthy run would delete: ReadOnly given by hand to the core group in sandbox.
+    w.idc.assign(&w.core, "ReadOnly", &w.sandbox).await;
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let broken = aws_sdk_organizations::config::Builder::from(&w.sdk)
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .build();
+    let idc = SdkIdentityCenter::new(&w.sdk);
+    let org = SdkOrganizations::from_client(aws_sdk_organizations::Client::from_conf(broken));
+    let reconciler = Reconciler::new(&idc, &org, fast_limits());
+    let options =
+        RunOptions { scope: Scope::All, apply: true, previously_managed: BTreeSet::new() };
+    let err = reconciler.run(&w.policy(20), &options, None).await.unwrap_err();
+    assert!(err.to_string().contains("AWS Organizations"), "{err}");
+    assert!(
+        w.idc.assignments(&w.core).await.contains(&("ReadOnly".into(), w.sandbox.clone())),
+        "nothing deleted"
+    );
+
+    // With Organizations back, the drift is corrected.
+    let report = sync.reconcile(Scope::All).await.unwrap();
+    assert_eq!(report.deleted, 1);
+    w.assert_full_state().await;
+}
+
+#[tokio::test]
+async fn the_deletion_guard_refuses_and_alerts_once() {
+    let w = World::new().await;
+    w.sync(w.policy(20)).reconcile(Scope::All).await.unwrap();
+    w.idc.assign(&w.core, "ReadOnly", &w.sandbox).await;
+    w.idc.assign(&w.data, "TeamDeveloper", &w.pay_prod).await;
+    let guarded = w.sync(w.policy(1));
+    let report = guarded.reconcile(Scope::All).await.unwrap();
+    assert!(report.deletion_guard_tripped);
+    assert_eq!((report.deletes.len(), report.deleted), (2, 0));
+    assert!(w.idc.assignments(&w.core).await.contains(&("ReadOnly".into(), w.sandbox.clone())));
+    guarded.reconcile(Scope::All).await.unwrap();
+    let alerts = alerts(&w.sdk, &w.alert_queue).await;
+    assert_eq!(alerts.len(), 1, "the same finding alerts once: {alerts:?}");
+    assert_eq!(alerts[0]["detector"], "deletion-guard-tripped");
+    assert_eq!(alerts[0]["evidence"]["total"], 2);
+}
+
+#[tokio::test]
+async fn okta_side_alerts_arrive_on_sns_in_the_alert_schema_once() {
+    let w = World::new().await;
+    let sync = w.sync(w.policy(20));
+    let mut admin_add = okta_event("okta/group-user-membership-add.json");
+    admin_add["uuid"] = json!("7b0d5c1e-admin-add-0001");
+    admin_add["target"][1]["displayName"] = json!("aws-admin-platform");
+    let events = vec![
+        okta_event("okta/user-mfa-factor-reset-all.json"),
+        okta_event("okta/policy-rule-update.json"),
+        admin_add,
+        okta_event("okta/group-user-membership-add.json"), // team tier: not privileged
+        okta_event("okta/application-provision-group-push-failed.json"),
+    ];
+    let response = sync.handle_queue(sqs_event(&events)).await;
+    assert!(failed_ids(&response).is_empty(), "{response:?}");
+    // The same records again (SQS redelivery, Okta retry): processed once.
+    let response = sync.handle_queue(sqs_event(&events)).await;
+    assert!(failed_ids(&response).is_empty());
+
+    let mut alerts = alerts(&w.sdk, &w.alert_queue).await;
+    alerts.sort_by_key(|a| a["detector"].as_str().unwrap_or_default().to_owned());
+    let detectors: Vec<_> = alerts.iter().map(|a| a["detector"].as_str().unwrap()).collect();
+    assert_eq!(
+        detectors,
+        ["mfa-weakened", "mfa-weakened", "privileged-group-change", "scim-provisioning-failure"]
+    );
+    for a in &alerts {
+        for field in [
+            "id",
+            "time",
+            "detector",
+            "severity",
+            "title",
+            "user",
+            "summary",
+            "evidence",
+            "event_ids",
+            "runbook",
+        ] {
+            assert!(a.get(field).is_some(), "{field} missing in {a}");
+        }
+        assert_eq!(a["event_ids"].as_array().unwrap().len(), 1);
+    }
+    assert_eq!(alerts[2]["user"], "alice@acme.example");
+    assert_eq!(alerts[2]["severity"], "high");
+    assert_eq!(alerts[3]["severity"], "critical");
+    let store = DynamoStateStore::new(&w.sdk, &w.table);
+    use idc_guard::store::StateStore;
+    let health = store.get("scim-health", "last-group-push-failure").await.unwrap().unwrap();
+    assert_eq!(health.data["group"], "aws-team-payments");
+}
+
+#[tokio::test]
+async fn signins_and_deactivations_are_recorded_for_the_anomaly_checks() {
+    let w = World::new().await;
+    let sync = w.sync(w.policy(20));
+    let events = vec![
+        okta_event("okta/user-authentication-sso-success.json"),
+        okta_event("okta/user-authentication-sso-failure.json"),
+        okta_event("okta/user-lifecycle-deactivate.json"),
+    ];
+    assert!(failed_ids(&sync.handle_queue(sqs_event(&events)).await).is_empty());
+    use idc_guard::store::StateStore;
+    let store = DynamoStateStore::new(&w.sdk, &w.table);
+    let alice = store.query("okta-signin#alice@acme.example").await.unwrap();
+    assert_eq!(alice.len(), 1);
+    assert_eq!(alice[0].data["country"], "United States");
+    assert_eq!(alice[0].data["outcome"], "SUCCESS");
+    assert_eq!(alice[0].data["app"], "AWS IAM Identity Center");
+    assert!(alice[0].expires_at.is_some());
+    let bob = store.query("okta-signin#bob@acme.example").await.unwrap();
+    assert_eq!(bob[0].data["outcome"], "FAILURE");
+    let bob_status = store.get("okta-user#bob@acme.example", "lifecycle").await.unwrap().unwrap();
+    assert_eq!(bob_status.data["status"], "deactivated");
+}
+
+#[tokio::test]
+async fn a_group_not_yet_in_identity_center_is_retried_and_later_records_wait() {
+    let w = World::new().await;
+    let sync = w.sync(w.policy(20));
+    let mut create = okta_event("okta/group-lifecycle-create.json");
+    create["target"][0]["displayName"] = json!("aws-team-newteam");
+    let later = okta_event("okta/user-mfa-factor-reset-all.json");
+    let batch = sqs_event(&[create.clone(), later]);
+    let response = sync.handle_queue(batch.clone()).await;
+    // Both returned: the second waits behind the first, as FIFO order requires.
+    assert_eq!(failed_ids(&response).len(), 2);
+    assert!(alerts(&w.sdk, &w.alert_queue).await.is_empty());
+
+    let team = w.idc.group("aws-team-newteam").await;
+    w.org.tag(&w.data_prod, &[("team", "newteam")]).await;
+    let response = sync.handle_queue(batch).await;
+    assert!(failed_ids(&response).is_empty(), "{response:?}");
+    assert_eq!(
+        w.idc.assignments(&team).await,
+        vec![("TeamDeveloper".to_string(), w.data_prod.clone())]
+    );
+    assert_eq!(alerts(&w.sdk, &w.alert_queue).await.len(), 1);
+}
+
+#[tokio::test]
+async fn declared_permission_sets_are_created_then_updated_and_reprovisioned() {
+    let w = World::new().await;
+    let sync = w.sync(w.policy(20));
+    let first = sync.reconcile(Scope::All).await.unwrap();
+    assert_eq!(
+        first
+            .permission_set_changes
+            .iter()
+            .filter(|c| c.starts_with("create permission set"))
+            .count(),
+        3,
+        "{:?}",
+        first.permission_set_changes
+    );
+    let text = w.policy_text(20, "PT2H", true);
+    let changed = Policy::check(&text, None).0.unwrap();
+    let report = w.sync(changed).reconcile(Scope::All).await.unwrap();
+    assert_eq!(
+        report.permission_set_changes,
+        vec![
+            "update permission set Administrator (description, session duration or relay state)"
+                .to_string(),
+            "attach arn:aws:iam::aws:policy/AWSSupportAccess to Administrator".to_string(),
+            "re-provision permission set Administrator".to_string(),
+        ]
+    );
+    let arn = w.idc.permission_set_arn("Administrator").await.unwrap();
+    let d = w
+        .idc
+        .sso
+        .describe_permission_set()
+        .instance_arn(&w.idc.instance_arn)
+        .permission_set_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.permission_set.unwrap().session_duration.as_deref(), Some("PT2H"));
+    let attached = w
+        .idc
+        .sso
+        .list_managed_policies_in_permission_set()
+        .instance_arn(&w.idc.instance_arn)
+        .permission_set_arn(&arn)
+        .send()
+        .await
+        .unwrap()
+        .attached_managed_policies
+        .unwrap();
+    assert_eq!(attached.len(), 2);
+    // The inline policy of TeamDeveloper was written once and is not seen as drift.
+    assert!(report.permission_set_changes.iter().all(|c| !c.contains("TeamDeveloper")));
+}
