@@ -5,6 +5,11 @@ use std::collections::HashMap;
 
 pub const HOOK_SECRET_ARN: &str = "IDC_GUARD_HOOK_SECRET_ARN";
 pub const EVENT_QUEUE_URL: &str = "IDC_GUARD_EVENT_QUEUE_URL";
+pub const STATE_TABLE: &str = "IDC_GUARD_STATE_TABLE";
+pub const ALERT_TOPIC_ARN: &str = "IDC_GUARD_ALERT_TOPIC_ARN";
+pub const ALERT_WEBHOOK_SECRET_ARN: &str = "IDC_GUARD_ALERT_WEBHOOK_SECRET_ARN";
+pub const POLICY_FILE: &str = "IDC_GUARD_POLICY_FILE";
+pub const INSTANCE_ARN: &str = "IDC_GUARD_INSTANCE_ARN";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -80,6 +85,62 @@ impl HookConfig {
     }
 }
 
+fn optional(vars: &impl Vars, name: &'static str) -> Option<String> {
+    vars.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn arn(vars: &impl Vars, name: &'static str, service: &'static str) -> Result<String, ConfigError> {
+    let v = required(vars, name)?;
+    check_arn(name, &v, service)?;
+    Ok(v)
+}
+
+fn check_arn(name: &'static str, v: &str, service: &'static str) -> Result<(), ConfigError> {
+    let parts: Vec<&str> = v.splitn(6, ':').collect();
+    if parts.len() < 6 || parts[0] != "arn" || parts[2] != service {
+        return Err(ConfigError::Malformed { name, reason: "expected an ARN of the right service" });
+    }
+    Ok(())
+}
+
+/// Configuration of the `access-sync` function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessSyncConfig {
+    pub state_table: String,
+    pub alert_topic_arn: String,
+    pub alert_webhook_secret_arn: Option<String>,
+    pub policy_file: std::path::PathBuf,
+    pub instance_arn: Option<String>,
+}
+
+impl AccessSyncConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Env)
+    }
+
+    pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
+        let state_table = required(vars, STATE_TABLE)?;
+        let alert_topic_arn = arn(vars, ALERT_TOPIC_ARN, "sns")?;
+        let alert_webhook_secret_arn = optional(vars, ALERT_WEBHOOK_SECRET_ARN);
+        if let Some(v) = &alert_webhook_secret_arn {
+            check_arn(ALERT_WEBHOOK_SECRET_ARN, v, "secretsmanager")?;
+        }
+        let instance_arn = optional(vars, INSTANCE_ARN);
+        if let Some(v) = &instance_arn {
+            check_arn(INSTANCE_ARN, v, "sso")?;
+        }
+        // Default: access-policy.toml next to the binary (deployed with it).
+        let policy_file = match optional(vars, POLICY_FILE) {
+            Some(p) => std::path::PathBuf::from(p),
+            None => std::env::current_exe()
+                .ok()
+                .and_then(|exe| exe.parent().map(|d| d.join("access-policy.toml")))
+                .unwrap_or_else(|| std::path::PathBuf::from("access-policy.toml")),
+        };
+        Ok(Self { state_table, alert_topic_arn, alert_webhook_secret_arn, policy_file, instance_arn })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +167,21 @@ mod tests {
             HookConfig::from_vars(&vars).unwrap_err(),
             ConfigError::Missing(EVENT_QUEUE_URL)
         );
+    }
+
+    #[test]
+    fn access_sync_configuration_fails_closed() {
+        let topic = "arn:aws:sns:us-east-1:123456789012:idc-guard-alerts";
+        let vars = HashMap::from([(STATE_TABLE, "idc-guard-state"), (ALERT_TOPIC_ARN, topic), (POLICY_FILE, "/opt/p.toml")]);
+        let c = AccessSyncConfig::from_vars(&vars).unwrap();
+        assert_eq!(c.policy_file, std::path::PathBuf::from("/opt/p.toml"));
+        assert_eq!(c.instance_arn, None);
+        let vars = HashMap::from([(ALERT_TOPIC_ARN, topic)]);
+        assert_eq!(AccessSyncConfig::from_vars(&vars).unwrap_err(), ConfigError::Missing(STATE_TABLE));
+        let vars = HashMap::from([(STATE_TABLE, "t"), (ALERT_TOPIC_ARN, "arn:aws:sqs:us-east-1:1:q")]);
+        assert!(AccessSyncConfig::from_vars(&vars).unwrap_err().to_string().contains(ALERT_TOPIC_ARN));
+        let vars = HashMap::from([(STATE_TABLE, "t"), (ALERT_TOPIC_ARN, topic), (INSTANCE_ARN, "ssoins-123")]);
+        assert!(AccessSyncConfig::from_vars(&vars).unwrap_err().to_string().contains(INSTANCE_ARN));
     }
 
     #[test]

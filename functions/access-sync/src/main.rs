@@ -1,16 +1,47 @@
-//! access-sync: wiring only. Its capability (access sync (policy reconcile and Okta event worker)) arrives with its own issue;
-//! until then every invocation fails loudly with a typed `NotImplemented` error.
+//! access-sync: wiring only. The logic is `idc_guard::access::sync`.
 
+use std::time::Duration;
+
+use idc_guard::access::Policy;
+use idc_guard::access::reconcile::Limits;
+use idc_guard::access::sync::AccessSync;
+use idc_guard::alert::{FanOut, SnsAlertSink, WebhookAlertSink};
+use idc_guard::aws::{
+    AWSCURRENT, SdkIdentityCenter, SdkOrganizations, SecretStore, SecretsManagerStore,
+    load_sdk_config,
+};
+use idc_guard::config::AccessSyncConfig;
+use idc_guard::store::DynamoStateStore;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     idc_guard::telemetry::init_lambda();
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        idc_guard::error::not_implemented(
-            "access sync (policy reconcile and Okta event worker)",
-            event,
-        )
+    let config = AccessSyncConfig::from_env().inspect_err(|e| tracing::error!("{e}"))?;
+    let (policy, warnings) = Policy::load(&config.policy_file).inspect_err(|e| tracing::error!("{e}"))?;
+    for w in warnings {
+        tracing::warn!(policy = %config.policy_file.display(), "{w}");
+    }
+    let sdk = load_sdk_config(Duration::from_secs(20)).await;
+    let webhook = match &config.alert_webhook_secret_arn {
+        Some(arn) => {
+            let url = SecretsManagerStore::new(&sdk).secret_string(arn, AWSCURRENT).await?;
+            Some(WebhookAlertSink::new(url.ok_or("the alert webhook secret has no value")?))
+        }
+        None => None,
+    };
+    let sync = AccessSync {
+        idc: SdkIdentityCenter::new(&sdk),
+        org: SdkOrganizations::new(&sdk),
+        store: DynamoStateStore::new(&sdk, config.state_table),
+        sink: FanOut { primary: SnsAlertSink::new(&sdk, config.alert_topic_arn), secondary: webhook },
+        policy,
+        instance_arn: config.instance_arn,
+        limits: Limits::default(),
+    };
+    let sync = &sync;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        sync.handle(event.payload).await
     }))
     .await
 }
