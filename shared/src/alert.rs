@@ -178,7 +178,11 @@ impl std::fmt::Debug for WebhookAlertSink {
 impl AlertSink for WebhookAlertSink {
     async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
         use crate::secret::ExposeSecret;
-        let failed = |message: String| AwsError::Retryable { service: "webhook", operation: "POST", message };
+        let failed = |message: String| AwsError::Retryable {
+            service: "webhook",
+            operation: "POST",
+            message,
+        };
         let response = self
             .client
             .post(self.url.expose_secret())

@@ -98,7 +98,10 @@ fn arn(vars: &impl Vars, name: &'static str, service: &'static str) -> Result<St
 fn check_arn(name: &'static str, v: &str, service: &'static str) -> Result<(), ConfigError> {
     let parts: Vec<&str> = v.splitn(6, ':').collect();
     if parts.len() < 6 || parts[0] != "arn" || parts[2] != service {
-        return Err(ConfigError::Malformed { name, reason: "expected an ARN of the right service" });
+        return Err(ConfigError::Malformed {
+            name,
+            reason: "expected an ARN of the right service",
+        });
     }
     Ok(())
 }
@@ -137,7 +140,13 @@ impl AccessSyncConfig {
                 .and_then(|exe| exe.parent().map(|d| d.join("access-policy.toml")))
                 .unwrap_or_else(|| std::path::PathBuf::from("access-policy.toml")),
         };
-        Ok(Self { state_table, alert_topic_arn, alert_webhook_secret_arn, policy_file, instance_arn })
+        Ok(Self {
+            state_table,
+            alert_topic_arn,
+            alert_webhook_secret_arn,
+            policy_file,
+            instance_arn,
+        })
     }
 }
 
@@ -172,15 +181,29 @@ mod tests {
     #[test]
     fn access_sync_configuration_fails_closed() {
         let topic = "arn:aws:sns:us-east-1:123456789012:idc-guard-alerts";
-        let vars = HashMap::from([(STATE_TABLE, "idc-guard-state"), (ALERT_TOPIC_ARN, topic), (POLICY_FILE, "/opt/p.toml")]);
+        let vars = HashMap::from([
+            (STATE_TABLE, "idc-guard-state"),
+            (ALERT_TOPIC_ARN, topic),
+            (POLICY_FILE, "/opt/p.toml"),
+        ]);
         let c = AccessSyncConfig::from_vars(&vars).unwrap();
         assert_eq!(c.policy_file, std::path::PathBuf::from("/opt/p.toml"));
         assert_eq!(c.instance_arn, None);
         let vars = HashMap::from([(ALERT_TOPIC_ARN, topic)]);
-        assert_eq!(AccessSyncConfig::from_vars(&vars).unwrap_err(), ConfigError::Missing(STATE_TABLE));
-        let vars = HashMap::from([(STATE_TABLE, "t"), (ALERT_TOPIC_ARN, "arn:aws:sqs:us-east-1:1:q")]);
-        assert!(AccessSyncConfig::from_vars(&vars).unwrap_err().to_string().contains(ALERT_TOPIC_ARN));
-        let vars = HashMap::from([(STATE_TABLE, "t"), (ALERT_TOPIC_ARN, topic), (INSTANCE_ARN, "ssoins-123")]);
+        assert_eq!(
+            AccessSyncConfig::from_vars(&vars).unwrap_err(),
+            ConfigError::Missing(STATE_TABLE)
+        );
+        let vars =
+            HashMap::from([(STATE_TABLE, "t"), (ALERT_TOPIC_ARN, "arn:aws:sqs:us-east-1:1:q")]);
+        assert!(
+            AccessSyncConfig::from_vars(&vars).unwrap_err().to_string().contains(ALERT_TOPIC_ARN)
+        );
+        let vars = HashMap::from([
+            (STATE_TABLE, "t"),
+            (ALERT_TOPIC_ARN, topic),
+            (INSTANCE_ARN, "ssoins-123"),
+        ]);
         assert!(AccessSyncConfig::from_vars(&vars).unwrap_err().to_string().contains(INSTANCE_ARN));
     }
 

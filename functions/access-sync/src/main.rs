@@ -18,7 +18,8 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 async fn main() -> Result<(), Error> {
     idc_guard::telemetry::init_lambda();
     let config = AccessSyncConfig::from_env().inspect_err(|e| tracing::error!("{e}"))?;
-    let (policy, warnings) = Policy::load(&config.policy_file).inspect_err(|e| tracing::error!("{e}"))?;
+    let (policy, warnings) =
+        Policy::load(&config.policy_file).inspect_err(|e| tracing::error!("{e}"))?;
     for w in warnings {
         tracing::warn!(policy = %config.policy_file.display(), "{w}");
     }
@@ -34,7 +35,10 @@ async fn main() -> Result<(), Error> {
         idc: SdkIdentityCenter::new(&sdk),
         org: SdkOrganizations::new(&sdk),
         store: DynamoStateStore::new(&sdk, config.state_table),
-        sink: FanOut { primary: SnsAlertSink::new(&sdk, config.alert_topic_arn), secondary: webhook },
+        sink: FanOut {
+            primary: SnsAlertSink::new(&sdk, config.alert_topic_arn),
+            secondary: webhook,
+        },
         policy,
         instance_arn: config.instance_arn,
         limits: Limits::default(),

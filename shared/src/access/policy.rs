@@ -693,3 +693,102 @@ fn rule(
     })
     .filter(|_| ok)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_policy_is_valid_and_expresses_three_tiers() {
+        let (p, d) = Policy::check(include_str!("../../../access-policy.example.toml"), None);
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
+        assert!(d.is_empty(), "{d:?}");
+        let tiers: Vec<_> = p
+            .rules
+            .iter()
+            .map(|r| (r.tier.clone().unwrap(), r.review_every_days.unwrap()))
+            .collect();
+        assert_eq!(tiers, [("core".into(), 90), ("team".into(), 30), ("admin".into(), 14)]);
+        let team = p.permission_set("TeamDeveloper").unwrap();
+        assert!(
+            team.inline_policy.as_deref().unwrap().starts_with(r#"{"Statement":"#),
+            "normalised JSON"
+        );
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        let (p, d) = Policy::check(text, None);
+        assert!(p.is_none() || d.iter().all(|d| d.severity == Severity::Warning));
+        d.iter().map(|d| d.to_string()).collect()
+    }
+
+    #[test]
+    fn every_kind_of_mistake_is_reported_with_line_and_column() {
+        let text = r#"[[permission_set]]
+name = "ReadOnly"
+session_duration = "8 hours"
+managed_policies = ["arn:aws:iam::123456789012:policy/Mine"]
+
+[[rule]]
+groups = "aws-team-{team"
+permission_sets = ["ReadOnly", "Nope"]
+review_every = "monthly"
+targets = { accounts = ["12345"], ous = ["ou-xyz"], tags = { team = "{squad}" } }
+"#;
+        assert_eq!(
+            errors(text),
+            [
+                r#"3:20: error: session_duration "8 hours" must be ISO-8601 between PT1H and PT12H, e.g. "PT8H""#,
+                r#"4:21: error: "arn:aws:iam::123456789012:policy/Mine" is not an AWS-managed policy ARN (arn:aws:iam::aws:policy/...)"#,
+                "7:10: error: groups: unclosed '{' at character 10",
+                r#"8:32: error: unknown permission set "Nope": declare it with [[permission_set]] (managed = false for one administered elsewhere)"#,
+                r#"9:16: error: review_every "monthly" must be days or weeks, e.g. "90d" or "2w""#,
+                r#"10:25: error: "12345" is not a 12-digit AWS account id"#,
+                r#"10:42: error: "ou-xyz" is not an OU id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)"#,
+                "10:69: error: tag team: {squad} is not a placeholder of the rule's groups pattern",
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_and_unknown_keys_have_positions_too() {
+        let e = errors("[[rule]]\ngroups = \"x\"\npermision_sets = [\"A\"]\n");
+        assert_eq!(e.len(), 1);
+        assert!(e[0].starts_with("3:1: error: unknown field `permision_sets`"), "{e:?}");
+        let e = errors("[settings]\nprune = maybe\n");
+        assert!(e[0].starts_with("2:9: error:"), "{e:?}");
+    }
+
+    #[test]
+    fn rules_that_can_never_grant_are_warnings() {
+        let text = r#"[[permission_set]]
+name = "A"
+[[rule]]
+groups = "g-*"
+permission_sets = ["A"]
+[[rule]]
+groups = "h-*"
+permission_sets = ["A"]
+targets = { accounts = ["111111111111"] }
+exclude = { accounts = ["111111111111"] }
+"#;
+        let (p, d) = Policy::check(text, None);
+        assert!(p.is_some());
+        let w: Vec<_> = d.iter().map(|d| (d.severity, d.line)).collect();
+        assert_eq!(w, [(Severity::Warning, 3), (Severity::Warning, 9)]);
+    }
+
+    #[test]
+    fn durations_and_ids() {
+        assert_eq!(parse_session_duration("PT1H"), Some(60));
+        assert_eq!(parse_session_duration("PT1H30M"), Some(90));
+        assert_eq!(parse_session_duration("PT12H"), Some(720));
+        assert_eq!(parse_session_duration("PT13H"), None);
+        assert_eq!(parse_session_duration("PT30M"), None);
+        assert_eq!(parse_session_duration("P1D"), None);
+        assert_eq!(parse_review_interval("2w"), Some(14));
+        assert_eq!(parse_review_interval("0d"), None);
+        assert!(is_ou_or_root_id("ou-ab12-34cd56ef") && is_ou_or_root_id("r-ab12"));
+        assert!(!is_ou_or_root_id("ou-AB12-34cd56ef") && !is_ou_or_root_id("ou-ab12"));
+    }
+}

@@ -125,6 +125,8 @@ pub struct Report {
     pub permission_set_changes: Vec<String>,
     pub creates: Vec<Change>,
     pub deletes: Vec<Change>,
+    /// What the managed groups hold now (of the policy's permission sets), before this run's changes.
+    pub current: Vec<Change>,
     /// Why deletions were not made, when they were not.
     pub deletions_blocked: Option<String>,
     pub deletion_guard_tripped: bool,

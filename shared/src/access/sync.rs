@@ -9,7 +9,7 @@ use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 
 use super::policy::Policy;
-use super::reconcile::{Limits, ReconcileError, Reconciler, Report, RunOptions, Scope};
+use super::reconcile::{Limits, Progress, ReconcileError, Reconciler, Report, RunOptions, Scope};
 use crate::alert::{Alert, AlertSink, Alerts, Severity};
 use crate::aws::{IdentityCenter, Organizations};
 use crate::error::AwsError;
@@ -283,7 +283,7 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
         Ok(())
     }
 
-    async fn managed_groups(&self) -> Result<BTreeMap<String, String>, AwsError> {
+    pub async fn managed_groups(&self) -> Result<BTreeMap<String, String>, AwsError> {
         Ok(self
             .store
             .query(MANAGED_GROUP_PK)
@@ -293,15 +293,28 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
             .collect())
     }
 
-    /// Runs the reconciler with the remembered managed groups, saves the new set, and alerts on
-    /// a tripped deletion guard or failed operations.
+    /// Reconciles and applies: see [`AccessSync::run`].
     pub async fn reconcile(&self, scope: Scope) -> Result<Report, SyncError> {
+        self.run(scope, true, None).await
+    }
+
+    /// Runs the reconciler with the remembered managed groups. When applying, it then saves the
+    /// new set and alerts on a tripped deletion guard or failed operations; a plan changes nothing.
+    pub async fn run(
+        &self,
+        scope: Scope,
+        apply: bool,
+        progress: Option<Progress<'_>>,
+    ) -> Result<Report, SyncError> {
         let before = self.managed_groups().await?;
         let reconciler = Reconciler::new(&self.idc, &self.org, self.limits.clone())
             .with_instance_arn(self.instance_arn.clone());
         let options =
-            RunOptions { scope, apply: true, previously_managed: before.keys().cloned().collect() };
-        let report = reconciler.run(&self.policy, &options, None).await?;
+            RunOptions { scope, apply, previously_managed: before.keys().cloned().collect() };
+        let report = reconciler.run(&self.policy, &options, progress).await?;
+        if !apply {
+            return Ok(report);
+        }
         for id in &report.managed_after {
             let name = report
                 .managed_groups

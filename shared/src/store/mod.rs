@@ -55,6 +55,47 @@ pub trait StateStore: Send + Sync {
     fn delete(&self, pk: &str, sk: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
+/// Either store, chosen at run time (the CLI uses the function's table when one is configured,
+/// else a local file).
+#[derive(Debug)]
+pub enum AnyStore {
+    Dynamo(DynamoStateStore),
+    File(FileStateStore),
+}
+
+impl StateStore for AnyStore {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, AwsError> {
+        match self {
+            AnyStore::Dynamo(s) => s.get(pk, sk).await,
+            AnyStore::File(s) => s.get(pk, sk).await,
+        }
+    }
+    async fn put(&self, item: Item) -> Result<(), AwsError> {
+        match self {
+            AnyStore::Dynamo(s) => s.put(item).await,
+            AnyStore::File(s) => s.put(item).await,
+        }
+    }
+    async fn put_if_absent(&self, item: Item) -> Result<bool, AwsError> {
+        match self {
+            AnyStore::Dynamo(s) => s.put_if_absent(item).await,
+            AnyStore::File(s) => s.put_if_absent(item).await,
+        }
+    }
+    async fn query(&self, pk: &str) -> Result<Vec<Item>, AwsError> {
+        match self {
+            AnyStore::Dynamo(s) => s.query(pk).await,
+            AnyStore::File(s) => s.query(pk).await,
+        }
+    }
+    async fn delete(&self, pk: &str, sk: &str) -> Result<(), AwsError> {
+        match self {
+            AnyStore::Dynamo(s) => s.delete(pk, sk).await,
+            AnyStore::File(s) => s.delete(pk, sk).await,
+        }
+    }
+}
+
 /// The outcome of claiming a unit of work (an event uuid) for exactly-once processing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
