@@ -1,14 +1,15 @@
 //! `idc-guard`: the same logic as the Lambda functions, on a laptop.
 //!
-//! Exit codes: 0 ok, 1 error, 2 findings or changes present.
+//! Exit codes: 0 ok, 1 error, 2 findings or changes present (like `terraform plan
+//! -detailed-exitcode`).
 
-use std::io::Read;
+mod access;
+mod hook;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use idc_guard::okta::hook::prepare_delivery;
 
 #[derive(Parser)]
 #[command(
@@ -23,9 +24,45 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Access policy tools.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Show the changes that would bring IAM Identity Center in line with the policy (exit 2 when
+    /// there are any).
+    Plan(access::AccessArgs),
+    /// Make those changes (asks first unless --yes).
+    Apply {
+        #[command(flatten)]
+        args: access::AccessArgs,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Allow more deletions than the policy's max_deletions for this run.
+        #[arg(long)]
+        max_deletions: Option<usize>,
+    },
+    /// Access review: per tier, each managed group, its members, its assignments, and whether
+    /// its review is due.
+    Review {
+        #[command(flatten)]
+        args: access::AccessArgs,
+        /// Record that these groups (display names) were reviewed today.
+        #[arg(long, value_name = "GROUP")]
+        mark_reviewed: Vec<String>,
+    },
     /// Okta event hook tools.
     #[command(subcommand)]
     Hook(HookCommand),
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate a policy file: errors and warnings with line and column (exit 1 on errors).
+    Check {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 #[derive(Subcommand)]
@@ -41,8 +78,8 @@ enum HookCommand {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
     Table,
     Json,
 }
@@ -50,7 +87,25 @@ enum Format {
 fn main() -> ExitCode {
     idc_guard::telemetry::init_cli();
     let cli = Cli::parse();
-    match run(cli) {
+    let result = match cli.command {
+        Command::Hook(HookCommand::Inspect { files, format }) => hook::inspect(&files, format),
+        Command::Policy(PolicyCommand::Check { file, format }) => access::check(&file, format),
+        command => runtime().and_then(|rt| {
+            rt.block_on(async move {
+                match command {
+                    Command::Plan(args) => access::plan(&args).await,
+                    Command::Apply { args, yes, max_deletions } => {
+                        access::apply(&args, yes, max_deletions).await
+                    }
+                    Command::Review { args, mark_reviewed } => {
+                        access::review(&args, &mark_reviewed).await
+                    }
+                    Command::Hook(_) | Command::Policy(_) => unreachable!("handled above"),
+                }
+            })
+        }),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("idc-guard: {e:#}");
@@ -59,66 +114,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::Hook(HookCommand::Inspect { files, format }) => inspect(&files, format),
-    }
-}
-
-fn read_input(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
-    if path.as_os_str() == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
-        Ok(buf)
-    } else {
-        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
-    }
-}
-
-fn inspect(files: &[PathBuf], format: Format) -> anyhow::Result<ExitCode> {
-    let mut failed = 0;
-    for path in files {
-        let body = read_input(path)?;
-        let delivery = match prepare_delivery(&body) {
-            Ok(d) => d,
-            Err(e) => {
-                failed += 1;
-                eprintln!("{}: refused with {} ({e})", path.display(), e.status().as_u16());
-                continue;
-            }
-        };
-        for (position, m) in delivery.messages.iter().enumerate() {
-            let event_type = m
-                .attributes
-                .iter()
-                .find(|(n, _)| *n == "okta_event_type")
-                .map(|(_, v)| v.as_str())
-                .unwrap_or("-");
-            match format {
-                Format::Table => println!(
-                    "{}\t{}\t{}\tgroup={}\tdedup={}",
-                    path.display(),
-                    position,
-                    event_type,
-                    m.group_id,
-                    m.deduplication_id
-                ),
-                Format::Json => println!(
-                    "{}",
-                    serde_json::json!({
-                        "file": path.display().to_string(),
-                        "delivery_id": delivery.delivery_id,
-                        "position": position,
-                        "event_type": event_type,
-                        "message_group_id": m.group_id,
-                        "deduplication_id": m.deduplication_id,
-                    })
-                ),
-            }
-        }
-    }
-    if failed > 0 {
-        anyhow::bail!("{failed} of {} deliveries would be refused", files.len());
-    }
-    Ok(ExitCode::SUCCESS)
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }

@@ -380,6 +380,7 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
                 && !unreadable.contains(&a.group_id)
                 && in_account(&a.account_id)
         };
+        report.current = actual.iter().filter(|a| considered(a)).map(change).collect();
         report.creates =
             desired.difference(&actual).filter(|a| considered(a)).map(change).collect();
         report.deletes =

@@ -162,6 +162,13 @@ pub fn event_file(relative: &str) -> String {
 /// id), so tests that need account-wide singletons (an organization, the IdC instance) can run in
 /// parallel without seeing each other.
 pub async fn isolated_account() -> (SdkConfig, String) {
+    let (sdk, account, _) = isolated_account_with_env().await;
+    (sdk, account)
+}
+
+/// As [`isolated_account`], plus the environment variables that give a child process (the CLI)
+/// the same credentials.
+pub async fn isolated_account_with_env() -> (SdkConfig, String, Vec<(&'static str, String)>) {
     let base = local_aws().await;
     let account = format!("{:012}", fastrand::u64(100_000_000_000..999_999_999_999));
     let sts = aws_sdk_sts::Client::new(&base);
@@ -173,6 +180,11 @@ pub async fn isolated_account() -> (SdkConfig, String) {
         .await
         .expect("assume role");
     let c = out.credentials.expect("credentials");
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID", c.access_key_id.clone()),
+        ("AWS_SECRET_ACCESS_KEY", c.secret_access_key.clone()),
+        ("AWS_SESSION_TOKEN", c.session_token.clone()),
+    ];
     let creds = aws_credential_types::Credentials::new(
         c.access_key_id,
         c.secret_access_key,
@@ -184,7 +196,7 @@ pub async fn isolated_account() -> (SdkConfig, String) {
         .to_builder()
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
         .build();
-    (sdk, account)
+    (sdk, account, env)
 }
 
 /// An organization with OUs and accounts, in an isolated account.

@@ -1,0 +1,303 @@
+//! `idc-guard policy check`, `plan`, `apply` and `review`: the access-sync logic, run locally
+//! with the standard AWS credential chain (honours `AWS_ENDPOINT_URL`, `AWS_PROFILE`, ...).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use clap::Args;
+use idc_guard::access::policy::{Diagnostic, Policy, Severity};
+use idc_guard::access::reconcile::{Change, Limits, Report, Scope};
+use idc_guard::access::sync::AccessSync;
+use idc_guard::alert::{FanOut, LogAlertSink, SnsAlertSink};
+use idc_guard::aws::{IdentityCenter, SdkIdentityCenter, SdkOrganizations, load_sdk_config};
+use idc_guard::config::{ALERT_TOPIC_ARN, INSTANCE_ARN, POLICY_FILE, STATE_TABLE};
+use idc_guard::store::{AnyStore, DynamoStateStore, FileStateStore, Item, StateStore};
+
+use crate::Format;
+
+#[derive(Args, Clone)]
+pub struct AccessArgs {
+    /// The access policy.
+    #[arg(long, env = POLICY_FILE, default_value = "access-policy.toml")]
+    pub policy: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Local state file (the groups idc-guard manages, review records). Ignored when
+    /// IDC_GUARD_STATE_TABLE names the functions' DynamoDB table, which is then shared.
+    #[arg(long, default_value = ".idc-guard/state.json")]
+    pub state: PathBuf,
+}
+
+fn print_diagnostics(file: &Path, diagnostics: &[Diagnostic], format: Format) {
+    for d in diagnostics {
+        match format {
+            Format::Table => eprintln!("{}:{d}", file.display()),
+            Format::Json => println!(
+                "{}",
+                serde_json::json!({"file": file.display().to_string(), "line": d.line, "column": d.column,
+                    "severity": d.severity, "message": d.message})
+            ),
+        }
+    }
+}
+
+pub fn check(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let (policy, diagnostics) = Policy::check(&text, file.parent());
+    print_diagnostics(file, &diagnostics, format);
+    let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+    match policy {
+        Some(p) => {
+            if format == Format::Table {
+                println!(
+                    "{}: ok ({} permission sets, {} rules, {} warnings)",
+                    file.display(),
+                    p.permission_sets.len(),
+                    p.rules.len(),
+                    diagnostics.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        None => bail!("{}: {errors} error(s)", file.display()),
+    }
+}
+
+type Sync =
+    AccessSync<SdkIdentityCenter, SdkOrganizations, AnyStore, FanOut<LogAlertSink, SnsAlertSink>>;
+
+async fn setup(args: &AccessArgs, max_deletions: Option<usize>) -> anyhow::Result<Sync> {
+    let (mut policy, warnings) = Policy::load(&args.policy).map_err(|e| {
+        print_diagnostics(&args.policy, &e.diagnostics, Format::Table);
+        anyhow::anyhow!("{}: the policy has errors", args.policy.display())
+    })?;
+    print_diagnostics(&args.policy, &warnings, Format::Table);
+    if let Some(m) = max_deletions {
+        policy.settings.max_deletions = m;
+    }
+    let sdk = load_sdk_config(Duration::from_secs(30)).await;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let store = match env(STATE_TABLE) {
+        Some(table) => AnyStore::Dynamo(DynamoStateStore::new(&sdk, table)),
+        None => AnyStore::File(FileStateStore::open(&args.state)?),
+    };
+    let sns = env(ALERT_TOPIC_ARN).map(|arn| SnsAlertSink::new(&sdk, arn));
+    Ok(AccessSync {
+        idc: SdkIdentityCenter::new(&sdk),
+        org: SdkOrganizations::new(&sdk),
+        store,
+        sink: FanOut { primary: LogAlertSink, secondary: sns },
+        policy,
+        instance_arn: env(INSTANCE_ARN),
+        limits: Limits::default(),
+    })
+}
+
+fn describe(c: &Change) -> String {
+    format!("{:<32} {:<24} {} ({})", c.group, c.permission_set, c.account, c.account_id)
+}
+
+fn print_report(report: &Report, format: Format) {
+    if format == Format::Json {
+        println!("{}", serde_json::to_string(report).unwrap_or_default());
+        return;
+    }
+    if !report.permission_set_changes.is_empty() {
+        println!("Permission sets:");
+        for c in &report.permission_set_changes {
+            println!("  ~ {c}");
+        }
+    }
+    if !report.creates.is_empty() || !report.deletes.is_empty() {
+        println!("Assignments:");
+        for c in &report.creates {
+            println!("  + {}", describe(c));
+        }
+        for c in &report.deletes {
+            println!("  - {}", describe(c));
+        }
+    }
+    for e in &report.read_errors {
+        println!("Read error: {e}");
+    }
+    if let Some(reason) = &report.deletions_blocked {
+        println!("Deletions blocked: {reason}");
+    }
+    for f in &report.failures {
+        println!("Failed to {}: {} ({})", f.action, describe(&f.change), f.reason);
+    }
+    if report.applied {
+        println!(
+            "Applied: {} created, {} deleted, {} failed ({} API calls, {} retries).",
+            report.created,
+            report.deleted,
+            report.failures.len(),
+            report.api_calls,
+            report.retries
+        );
+    } else if report.has_changes() {
+        println!(
+            "Plan: {} to create, {} to delete, {} permission set changes ({} API calls).",
+            report.creates.len(),
+            report.deletes.len(),
+            report.permission_set_changes.len(),
+            report.api_calls
+        );
+    } else {
+        println!(
+            "No changes: IAM Identity Center matches the policy ({} API calls).",
+            report.api_calls
+        );
+    }
+}
+
+pub async fn plan(args: &AccessArgs) -> anyhow::Result<ExitCode> {
+    let sync = setup(args, None).await?;
+    let report = sync.run(Scope::All, false, None).await?;
+    print_report(&report, args.format);
+    Ok(if report.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+pub async fn apply(
+    args: &AccessArgs,
+    yes: bool,
+    max_deletions: Option<usize>,
+) -> anyhow::Result<ExitCode> {
+    let sync = setup(args, max_deletions).await?;
+    let planned = sync.run(Scope::All, false, None).await?;
+    print_report(&planned, Format::Table);
+    if !planned.has_changes() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("not applying: no terminal to confirm on; pass --yes to apply without asking");
+        }
+        print!("Apply these changes? Only 'yes' is accepted: ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            println!("Nothing changed.");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let progress = |done: usize, total: usize| {
+        if total >= 20 && (done % 10 == 0 || done == total) {
+            eprintln!("  {done}/{total} assignment operations finished");
+        }
+    };
+    let report = sync.run(Scope::All, true, Some(&progress)).await?;
+    if args.format == Format::Json {
+        print_report(&report, Format::Json);
+    } else {
+        println!(
+            "Applied: {} created, {} deleted, {} failed ({} API calls, {} retries).",
+            report.created,
+            report.deleted,
+            report.failures.len(),
+            report.api_calls,
+            report.retries
+        );
+        for f in &report.failures {
+            println!("Failed to {}: {} ({})", f.action, describe(&f.change), f.reason);
+        }
+        if let Some(reason) = &report.deletions_blocked {
+            println!("Deletions blocked: {reason}");
+        }
+    }
+    Ok(if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+const REVIEW_PK: &str = "review";
+
+pub async fn review(args: &AccessArgs, mark: &[String]) -> anyhow::Result<ExitCode> {
+    let sync = setup(args, None).await?;
+    let report = sync.run(Scope::All, false, None).await?;
+    let now = Utc::now();
+    for name in mark {
+        let Some((id, _)) = report.managed_groups.iter().find(|(_, g)| &g.display_name == name)
+        else {
+            bail!("{name:?} is not a group the policy manages");
+        };
+        sync.store
+            .put(Item::new(REVIEW_PK, id.clone(), serde_json::json!({"at": now, "name": name})))
+            .await?;
+        eprintln!("recorded: {name} reviewed {}", now.format("%Y-%m-%d"));
+    }
+    let instance = sync.idc.instance(sync.instance_arn.as_deref()).await?;
+    let mut holdings: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for c in &report.current {
+        holdings
+            .entry(c.group_id.as_str())
+            .or_default()
+            .push(format!("{}@{}", c.permission_set, c.account));
+    }
+    let mut due_count = 0;
+    let mut rows = Vec::new();
+    for rule in &sync.policy.rules {
+        let tier = rule.tier.clone().unwrap_or_else(|| "-".into());
+        for (id, group) in
+            report.managed_groups.iter().filter(|(_, g)| g.rules.contains(&rule.name))
+        {
+            let members = sync.idc.list_group_member_names(&instance.identity_store_id, id).await?;
+            let last: Option<DateTime<Utc>> = sync
+                .store
+                .get(REVIEW_PK, id)
+                .await?
+                .and_then(|i| serde_json::from_value(i.data["at"].clone()).ok());
+            let (due, status) = match (rule.review_every_days, last) {
+                (None, _) => (false, "no review interval".to_string()),
+                (Some(_), None) => (true, "due: never reviewed".to_string()),
+                (Some(days), Some(at)) => {
+                    let next = at + chrono::Duration::days(i64::from(days));
+                    if next <= now {
+                        (true, format!("due since {}", next.format("%Y-%m-%d")))
+                    } else {
+                        (false, format!("next {}", next.format("%Y-%m-%d")))
+                    }
+                }
+            };
+            due_count += usize::from(due);
+            rows.push(serde_json::json!({
+                "tier": tier, "rule": rule.name, "group": group.display_name, "group_id": id,
+                "review_every_days": rule.review_every_days, "last_review": last, "due": due, "status": status,
+                "members": members, "assignments": holdings.get(id.as_str()).cloned().unwrap_or_default(),
+            }));
+        }
+    }
+    match args.format {
+        Format::Json => rows.iter().for_each(|r| println!("{r}")),
+        Format::Table => {
+            let mut current_tier = String::new();
+            for r in &rows {
+                let tier = r["tier"].as_str().unwrap_or("-");
+                if tier != current_tier {
+                    println!("tier {tier} (review every {} days)", r["review_every_days"]);
+                    current_tier = tier.to_owned();
+                }
+                println!(
+                    "  {}  [{}]",
+                    r["group"].as_str().unwrap_or(""),
+                    r["status"].as_str().unwrap_or("")
+                );
+                println!("    members:     {}", join(&r["members"]));
+                println!("    assignments: {}", join(&r["assignments"]));
+            }
+            println!("{} groups, {} reviews due.", rows.len(), due_count);
+        }
+    }
+    Ok(if due_count > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+fn join(v: &serde_json::Value) -> String {
+    let items: Vec<&str> =
+        v.as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
+    if items.is_empty() { "-".into() } else { items.join(", ") }
+}

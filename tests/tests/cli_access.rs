@@ -1,0 +1,170 @@
+//! `idc-guard policy check | plan | apply | review` as a person runs them: the real binary, the
+//! standard AWS credential chain, against the local AWS stand-in.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+/// The CLI binary, built by the same `cargo test` / `cargo nextest` run as this test.
+fn idc_guard_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let bin = dir.join("idc-guard");
+    assert!(bin.exists(), "{} not built: run the tests for the whole workspace", bin.display());
+    bin
+}
+
+struct Cli {
+    env: Vec<(&'static str, String)>,
+    dir: PathBuf,
+}
+
+impl Cli {
+    fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(idc_guard_binary());
+        cmd.args(args)
+            .current_dir(&self.dir)
+            .env_remove("IDC_GUARD_STATE_TABLE")
+            .env_remove("IDC_GUARD_ALERT_TOPIC_ARN")
+            .env_remove("AWS_PROFILE")
+            .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[tokio::test]
+async fn policy_check_plan_apply_and_review() {
+    let (sdk, _, env) = isolated_account_with_env().await;
+    let org = Org::create(&sdk).await;
+    let workloads = org.ou(&org.root, "workloads").await;
+    let account = org.account("payments-prod", &workloads, &[("team", "payments")]).await;
+    let idc = Idc::open(&sdk).await;
+    let group = idc.group("aws-team-payments").await;
+    idc.ids
+        .create_user()
+        .identity_store_id(&idc.store_id)
+        .user_name("alice@acme.example")
+        .display_name("Alice")
+        .name(
+            aws_sdk_identitystore::types::Name::builder()
+                .given_name("Alice")
+                .family_name("L")
+                .build(),
+        )
+        .send()
+        .await
+        .map(|u| u.user_id)
+        .map(|user_id| {
+            let ids = idc.ids.clone();
+            let store = idc.store_id.clone();
+            let group = group.clone();
+            async move {
+                ids.create_group_membership()
+                    .identity_store_id(store)
+                    .group_id(group)
+                    .member_id(aws_sdk_identitystore::types::MemberId::UserId(user_id))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+        .unwrap()
+        .await;
+
+    let dir = std::env::temp_dir().join(unique("idc-guard-cli"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("access-policy.toml"),
+        r#"
+[[permission_set]]
+name = "TeamDeveloper"
+session_duration = "PT4H"
+managed_policies = ["arn:aws:iam::aws:policy/PowerUserAccess"]
+
+[[rule]]
+groups = "aws-team-{team}"
+permission_sets = ["TeamDeveloper"]
+tier = "team"
+review_every = "30d"
+targets = { tags = { team = "{team}" } }
+"#,
+    )
+    .unwrap();
+    let mut env = env;
+    env.push(("AWS_ENDPOINT_URL", std::env::var("AWS_ENDPOINT_URL").unwrap()));
+    env.push(("AWS_REGION", "us-east-1".into()));
+    let cli = Cli { env, dir: dir.clone() };
+
+    let out = cli.run(&["policy", "check", "access-policy.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("ok (1 permission sets, 1 rules, 0 warnings)"));
+
+    let out = cli.run(&["plan"]);
+    assert_eq!(out.status.code(), Some(2), "changes pending: {}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("create permission set TeamDeveloper"), "{t}");
+    assert!(t.contains("+ aws-team-payments") && t.contains(&account), "{t}");
+
+    let out = cli.run(&["apply"]);
+    assert_eq!(out.status.code(), Some(1), "refuses without a terminal or --yes");
+    assert!(text(&out).contains("pass --yes"));
+    assert!(idc.assignments(&group).await.is_empty(), "nothing applied");
+
+    let out = cli.run(&["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("Applied: 1 created, 0 deleted, 0 failed"), "{}", text(&out));
+    assert_eq!(idc.assignments(&group).await, vec![("TeamDeveloper".to_string(), account.clone())]);
+
+    let out = cli.run(&["plan", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["creates"].as_array().unwrap().len(), 0);
+
+    let out = cli.run(&["review"]);
+    assert_eq!(out.status.code(), Some(2), "a review is due: {}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("tier team (review every 30 days)"), "{t}");
+    assert!(t.contains("due: never reviewed") && t.contains("alice@acme.example"), "{t}");
+    assert!(t.contains("TeamDeveloper@payments-prod"), "{t}");
+
+    let out = cli.run(&["review", "--mark-reviewed", "aws-team-payments"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("0 reviews due"));
+    assert!(dir.join(".idc-guard/state.json").exists(), "local state kept next to the policy");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn policy_check_reports_errors_with_positions_and_exit_1() {
+    let dir = std::env::temp_dir().join(unique("idc-guard-cli-check"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("bad.toml"),
+        "[[rule]]\ngroups = \"aws-{x\"\npermission_sets = [\"Missing\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(idc_guard_binary())
+        .args(["policy", "check", "bad.toml"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out);
+    assert!(t.contains("bad.toml:2:10: error: groups: unclosed '{'"), "{t}");
+    assert!(t.contains("bad.toml:3:20: error: unknown permission set \"Missing\""), "{t}");
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../access-policy.example.toml");
+    let out =
+        Command::new(idc_guard_binary()).args(["policy", "check"]).arg(example).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
