@@ -34,13 +34,15 @@ fn throttled() -> AwsError {
     }
 }
 
+/// An assignment operation in flight: (group, ps arn, account, create?, completes at).
+type Operation = (String, String, String, bool, Instant);
+
 struct Fake {
     bucket: Mutex<(f64, Instant)>,
     sso_calls: AtomicUsize,
     throttled: AtomicUsize,
     other_calls: AtomicUsize,
-    /// request id → (group, ps arn, account, create?, completes at)
-    operations: Mutex<HashMap<String, (String, String, String, bool, Instant)>>,
+    operations: Mutex<HashMap<String, Operation>>,
     assignments: Mutex<BTreeSet<(String, String, String)>>,
     groups: Vec<Group>,
     permission_sets: Vec<PermissionSetInfo>,
