@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end on local stand-ins: moto server for AWS, `cargo lambda watch` for
-# Lambda, this script for Okta. Verifies the hook, delivers every fixture, shows the queue.
+# Lambda, this script for Okta. Verifies the hook, delivers every fixture, shows the queue, then
+# runs access-sync: a full reconcile of the access policy, the queued Okta events, alerts.
 # Everything listens on 127.0.0.1 only and is stopped (by PID) when the script ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,11 +21,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "building the okta-event-hook function"
-cargo build --quiet -p okta-event-hook
+log "building the functions and the CLI"
+cargo build --quiet -p okta-event-hook -p access-sync -p idc-guard
 
 moto_start
-eval "$("$VENV/bin/python" scripts/local_okta.py setup)"
+eval "$("$VENV/bin/python" scripts/local_okta.py setup "$RUN_DIR")"
 log "hook secret: $SECRET_ARN"
 log "event queue: $QUEUE_URL"
 
@@ -38,15 +39,21 @@ setsid cargo lambda watch -A 127.0.0.1 -P "$port" \
   --env-var "AWS_REGION=$AWS_REGION" \
   --env-var "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID" \
   --env-var "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY" \
+  --env-var "IDC_GUARD_STATE_TABLE=$STATE_TABLE" \
+  --env-var "IDC_GUARD_ALERT_TOPIC_ARN=$ALERT_TOPIC_ARN" \
+  --env-var "IDC_GUARD_POLICY_FILE=$POLICY_FILE" \
   --env-var "RUST_LOG=info" \
   > "$RUN_DIR/watch.log" 2>&1 < /dev/null &
 WATCH_PID=$!
-url="http://127.0.0.1:$port/lambda-url/okta-event-hook/"
+base="http://127.0.0.1:$port"
 for _ in $(seq 1 240); do
   kill -0 "$WATCH_PID" 2>/dev/null || { cat "$RUN_DIR/watch.log" >&2; exit 1; }
   wait_http "http://127.0.0.1:$port/" 1 2>/dev/null && break
 done
 wait_http "http://127.0.0.1:$port/" 1 || { cat "$RUN_DIR/watch.log" >&2; exit 1; }
 
-"$VENV/bin/python" scripts/local_okta.py play "$url" "$SECRET_ARN" "$QUEUE_URL"
-log "done: the hook verified, authenticated, validated and queued every event once (log: .run/watch.log)"
+"$VENV/bin/python" scripts/local_okta.py play "$base" "$SECRET_ARN" "$QUEUE_URL" "$ALERT_INBOX"
+
+log "idc-guard plan against the same estate (exit 2 would mean drift)"
+IDC_GUARD_STATE_TABLE="$STATE_TABLE" target/debug/idc-guard plan --policy "$POLICY_FILE"
+log "done: hook → queue → access-sync → assignments and alerts (function log: .run/watch.log)"

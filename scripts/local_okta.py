@@ -1,9 +1,12 @@
-"""Plays Okta against a locally running okta-event-hook, and sets up / reads the local AWS side.
+"""Plays Okta against locally running idc-guard functions, and sets up / reads the local AWS side.
 
 Used by scripts/demo.sh. Talks only to 127.0.0.1 (moto server and `cargo lambda watch`).
 
-  local_okta.py setup                      create the hook secret and the FIFO queue in moto
-  local_okta.py play URL SECRET_ARN QUEUE  verify the hook, deliver every fixture, show the queue
+  local_okta.py setup RUN_DIR   create the hook secret, the FIFO queue, an organization, IAM
+                                Identity Center groups, the state table, the alert topic, and
+                                an access policy for them (RUN_DIR/access-policy.toml)
+  local_okta.py play BASE       verify the hook, deliver every fixture, hand the queue to
+                                access-sync, show assignments and alerts (BASE: cargo lambda watch)
 """
 import glob
 import json
@@ -23,7 +26,7 @@ def aws(service):
     return boto3.client(service, endpoint_url=endpoint, region_name=os.environ["AWS_REGION"])
 
 
-def setup():
+def setup(run_dir):
     sm, sqs = aws("secretsmanager"), aws("sqs")
     # As in template.yaml: Secrets Manager generates the value; nothing is written down.
     value = sm.get_random_password(PasswordLength=64, ExcludePunctuation=True)["RandomPassword"]
@@ -37,6 +40,49 @@ def setup():
                                      "maxReceiveCount": "5"})})
     print(f"SECRET_ARN={arn}")
     print(f"QUEUE_URL={queue['QueueUrl']}")
+
+    # The access side: an organization, accounts, IdC groups (as SCIM would have pushed them).
+    org = aws("organizations")
+    org.create_organization(FeatureSet="ALL")
+    mgmt = org.describe_organization()["Organization"]["MasterAccountId"]
+    root = org.list_roots()["Roots"][0]["Id"]
+    ou = {n: org.create_organizational_unit(ParentId=root, Name=n)["OrganizationalUnit"]["Id"]
+          for n in ["workloads", "platform", "sandbox"]}
+    for name, parent, tags in [("payments-prod", "workloads", {"team": "payments"}),
+                               ("payments-dev", "workloads", {"team": "payments"}),
+                               ("data-prod", "workloads", {"team": "data"}),
+                               ("platform-shared", "platform", {}),
+                               ("sandbox-1", "sandbox", {"team": "payments"})]:
+        acct = org.create_account(AccountName=name, Email=f"{name}@acme.example")["CreateAccountStatus"]["AccountId"]
+        org.move_account(AccountId=acct, SourceParentId=root, DestinationParentId=ou[parent])
+        if tags:
+            org.tag_resource(ResourceId=acct, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    instance = aws("sso-admin").list_instances()["Instances"][0]
+    ids = aws("identitystore")
+    for g in ["aws-core-readers", "aws-team-payments", "aws-team-data", "aws-admin-platform", "marketing-all"]:
+        ids.create_group(IdentityStoreId=instance["IdentityStoreId"], DisplayName=g)
+    ddb = aws("dynamodb")
+    ddb.create_table(TableName="idc-guard-state", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+    sns = aws("sns")
+    topic = sns.create_topic(Name="idc-guard-alerts")["TopicArn"]
+    inbox = sqs.create_queue(QueueName="idc-guard-alert-inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"})
+    with open(os.path.join(ROOT, "access-policy.example.toml")) as f:
+        policy = f.read()
+    policy = (policy.replace("ou-ab12-sandbox01", ou["sandbox"]).replace("ou-ab12-platform1", ou["platform"])
+              .replace("111122223333", mgmt))
+    path = os.path.join(run_dir, "access-policy.toml")
+    with open(path, "w") as f:
+        f.write(policy)
+    print(f"STATE_TABLE=idc-guard-state")
+    print(f"ALERT_TOPIC_ARN={topic}")
+    print(f"ALERT_INBOX={inbox}")
+    print(f"POLICY_FILE={path}")
 
 
 def request(url, method, headers, body=None):
@@ -53,7 +99,29 @@ def show(label, status, body):
     print(f"  {status}  {label:<58} {body[:70]}")
 
 
-def play(url, secret_arn, queue_url):
+def invoke(base, function, event):
+    status, body = request(f"{base}/2015-03-31/functions/{function}/invocations", "POST",
+                           {"Content-Type": "application/json"}, json.dumps(event))
+    assert status == 200, (function, status, body)
+    return json.loads(body) if body else None
+
+
+def assignments():
+    sso, ids = aws("sso-admin"), aws("identitystore")
+    inst = sso.list_instances()["Instances"][0]
+    names = {}
+    for arn in sso.list_permission_sets(InstanceArn=inst["InstanceArn"])["PermissionSets"]:
+        names[arn] = sso.describe_permission_set(InstanceArn=inst["InstanceArn"], PermissionSetArn=arn)["PermissionSet"]["Name"]
+    accounts = {a["Id"]: a["Name"] for a in aws("organizations").list_accounts()["Accounts"]}
+    for g in ids.list_groups(IdentityStoreId=inst["IdentityStoreId"])["Groups"]:
+        got = sso.list_account_assignments_for_principal(InstanceArn=inst["InstanceArn"], PrincipalId=g["GroupId"],
+                                                         PrincipalType="GROUP")["AccountAssignments"]
+        held = sorted(f"{names.get(a['PermissionSetArn'], '?')}@{accounts.get(a['AccountId'], a['AccountId'])}" for a in got)
+        print(f"  {g['DisplayName']:<22} {', '.join(held) or '-'}")
+
+
+def play(base, secret_arn, queue_url, alert_inbox):
+    url = f"{base}/lambda-url/okta-event-hook/"
     authorization = aws("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
     auth = {"Authorization": authorization}
     json_auth = {**auth, "Content-Type": "application/json"}
@@ -117,11 +185,52 @@ def play(url, secret_arn, queue_url):
           f"(plus one retried delivery): each event queued exactly once.")
     assert len(received) == len(sent), (len(received), len(sent))
 
+    print("\naccess-sync: scheduled full reconcile of the access policy:")
+    with open(os.path.join(ROOT, "events", "eventbridge", "scheduled-reconcile.json")) as f:
+        result = invoke(base, "access-sync", json.load(f))
+    print(f"  {result}")
+    assignments()
+
+    print("\naccess-sync: the queued Okta events, as Lambda hands over SQS FIFO batches:")
+    for start in range(0, len(received), 10):
+        batch = received[start:start + 10]
+        records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                    "attributes": m["Attributes"], "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:idc-guard-events.fifo",
+                    "awsRegion": "us-east-1"} for m in batch]
+        result = invoke(base, "access-sync", {"Records": records})
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        for m in batch:
+            event = json.loads(m["Body"])
+            state = "returned for retry" if m["MessageId"] in failed else "done"
+            print(f"  {state:<19} {event.get('eventType')}")
+    print("  (aws-team-payments-eu is not in IAM Identity Center until SCIM pushes the rename: "
+          "that record and the ones after it in its batch come back later, in order)")
+
+    print("\nAlerts published to SNS (Alert schema):")
+    sqs_client = aws("sqs")
+    alerts = []
+    while True:
+        got = sqs_client.receive_message(QueueUrl=alert_inbox, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            break
+        for m in got:
+            alerts.append(json.loads(m["Body"]))
+            sqs_client.delete_message(QueueUrl=alert_inbox, ReceiptHandle=m["ReceiptHandle"])
+    for a in sorted(alerts, key=lambda a: a["time"]):
+        print(f"  [{a['severity']:<8}] {a['detector']:<26} {a['title']}")
+    assert alerts, "expected Okta-side alerts"
+
+    state = aws("dynamodb").scan(TableName="idc-guard-state")["Items"]
+    signins = [i for i in state if i["pk"]["S"].startswith("okta-signin#")]
+    lifecycle = [i for i in state if i["pk"]["S"].startswith("okta-user#")]
+    print(f"\nRecorded for the sign-in checks: {len(signins)} Okta sign-ins, {len(lifecycle)} lifecycle changes.")
+
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["setup"]:
-        setup()
-    elif sys.argv[1:2] == ["play"] and len(sys.argv) == 5:
-        play(*sys.argv[2:5])
+    if sys.argv[1:2] == ["setup"] and len(sys.argv) == 3:
+        setup(sys.argv[2])
+    elif sys.argv[1:2] == ["play"] and len(sys.argv) == 6:
+        play(*sys.argv[2:6])
     else:
         sys.exit(__doc__)
