@@ -14,7 +14,7 @@ use std::time::Duration;
 
 pub use identity_center::SdkIdentityCenter;
 pub use organizations::SdkOrganizations;
-pub use secrets::SecretsManagerStore;
+pub use secrets::{SecretAdmin, SecretDescription, SecretsManagerStore};
 pub use sqs::SqsQueue;
 
 use std::collections::BTreeSet;

@@ -53,3 +53,186 @@ impl SecretStore for SecretsManagerStore {
         }
     }
 }
+
+/// What a rotation step needs to know about a secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretDescription {
+    pub arn: String,
+    pub rotation_enabled: bool,
+    /// Version id → staging labels.
+    pub versions: std::collections::BTreeMap<String, Vec<String>>,
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+impl SecretDescription {
+    /// The version carrying `stage`, if any.
+    pub fn version_with(&self, stage: &str) -> Option<&str> {
+        self.versions.iter().find(|(_, s)| s.iter().any(|l| l == stage)).map(|(v, _)| v.as_str())
+    }
+}
+
+/// Secrets Manager operations used by rotation and by `idc-guard scim-token`.
+pub trait SecretAdmin: SecretStore {
+    fn describe(
+        &self,
+        secret_id: &str,
+    ) -> impl std::future::Future<Output = Result<SecretDescription, AwsError>> + Send;
+    /// The value of one version, or `None` when no such version exists.
+    fn version_value(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+    ) -> impl std::future::Future<Output = Result<Option<SecretString>, AwsError>> + Send;
+    /// `PutSecretValue(ClientRequestToken = version_id, VersionStages = [AWSPENDING])`.
+    fn put_pending(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        value: &SecretString,
+    ) -> impl std::future::Future<Output = Result<(), AwsError>> + Send;
+    /// Moves AWSCURRENT to `to_version` (AWSPREVIOUS then labels `from_version`).
+    fn promote(
+        &self,
+        secret_id: &str,
+        to_version: &str,
+        from_version: Option<&str>,
+    ) -> impl std::future::Future<Output = Result<(), AwsError>> + Send;
+    /// `GetRandomPassword`: letters and digits only (a header value and a URL-safe token).
+    fn random_password(
+        &self,
+        length: i64,
+    ) -> impl std::future::Future<Output = Result<SecretString, AwsError>> + Send;
+    /// `RotateSecret` with a client request token (the version a person staged).
+    fn start_rotation(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+    ) -> impl std::future::Future<Output = Result<(), AwsError>> + Send;
+}
+
+fn sm<E, R>(op: &'static str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    AwsError::from_sdk("secretsmanager", op, e)
+}
+
+impl SecretAdmin for SecretsManagerStore {
+    async fn describe(&self, secret_id: &str) -> Result<SecretDescription, AwsError> {
+        let out = self
+            .client
+            .describe_secret()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| sm("DescribeSecret", e))?;
+        Ok(SecretDescription {
+            arn: out.arn.unwrap_or_default(),
+            rotation_enabled: out.rotation_enabled.unwrap_or(false),
+            versions: out.version_ids_to_stages.unwrap_or_default().into_iter().collect(),
+            tags: out
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
+                .collect(),
+        })
+    }
+
+    async fn version_value(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+    ) -> Result<Option<SecretString>, AwsError> {
+        let result =
+            self.client.get_secret_value().secret_id(secret_id).version_id(version_id).send().await;
+        match result {
+            Ok(out) => Ok(out.secret_string.map(SecretString::from)),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(GetSecretValueError::ResourceNotFoundException(_))
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(sm("GetSecretValue", e)),
+        }
+    }
+
+    async fn put_pending(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        value: &SecretString,
+    ) -> Result<(), AwsError> {
+        use crate::secret::ExposeSecret;
+        self.client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .client_request_token(version_id)
+            .secret_string(value.expose_secret())
+            .version_stages(super::AWSPENDING)
+            .send()
+            .await
+            .map_err(|e| sm("PutSecretValue", e))?;
+        Ok(())
+    }
+
+    async fn promote(
+        &self,
+        secret_id: &str,
+        to_version: &str,
+        from_version: Option<&str>,
+    ) -> Result<(), AwsError> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(super::AWSCURRENT)
+            .move_to_version_id(to_version)
+            .set_remove_from_version_id(from_version.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| sm("UpdateSecretVersionStage", e))?;
+        // AWSPENDING stays on the new version after the move; remove it so the next rotation
+        // starts clean (Secrets Manager's own rotation templates leave this to the service).
+        self.client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(super::AWSPENDING)
+            .remove_from_version_id(to_version)
+            .send()
+            .await
+            .map_err(|e| sm("UpdateSecretVersionStage", e))?;
+        Ok(())
+    }
+
+    async fn random_password(&self, length: i64) -> Result<SecretString, AwsError> {
+        let out = self
+            .client
+            .get_random_password()
+            .password_length(length)
+            .exclude_punctuation(true)
+            .include_space(false)
+            .send()
+            .await
+            .map_err(|e| sm("GetRandomPassword", e))?;
+        out.random_password.map(SecretString::from).ok_or(AwsError::Permanent {
+            service: "secretsmanager",
+            operation: "GetRandomPassword",
+            message: "no password in the reply".into(),
+        })
+    }
+
+    async fn start_rotation(&self, secret_id: &str, version_id: &str) -> Result<(), AwsError> {
+        self.client
+            .rotate_secret()
+            .secret_id(secret_id)
+            .client_request_token(version_id)
+            .send()
+            .await
+            .map_err(|e| sm("RotateSecret", e))?;
+        Ok(())
+    }
+}

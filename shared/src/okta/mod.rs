@@ -1,5 +1,6 @@
 //! Okta: the event-hook envelope and event model, and the event-hook endpoint.
 
+pub mod client;
 pub mod event;
 pub mod hook;
 

@@ -1,0 +1,471 @@
+//! The Okta Management API client: SSWS API token auth, rate-limit aware (429 → wait until
+//! `X-Rate-Limit-Reset` + 1 s, a bounded number of times), `Link: <…>; rel="next"` pagination.
+//! Credentials never reach an error or a log: reqwest errors are stripped of their URL and the
+//! `Authorization` header is marked sensitive.
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, Method};
+use serde_json::Value;
+
+use crate::secret::{ExposeSecret, SecretString};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OktaError {
+    #[error("Okta refused the request ({status}): {summary}")]
+    Refused { status: u16, summary: String },
+    #[error("Okta rate limit still exceeded after {attempts} attempts")]
+    RateLimited { attempts: u32 },
+    #[error("Okta answered {status} (server error)")]
+    Server { status: u16 },
+    #[error("Okta could not be reached: {0}")]
+    Transport(String),
+    #[error("Okta's reply was not understood: {0}")]
+    BadReply(String),
+    #[error("Okta configuration: {0}")]
+    Config(String),
+}
+
+impl OktaError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            OktaError::Refused { status, .. } | OktaError::Server { status } => Some(*status),
+            _ => None,
+        }
+    }
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            OktaError::RateLimited { .. } | OktaError::Server { .. } | OktaError::Transport(_)
+        )
+    }
+}
+
+/// What idc-guard asks of Okta.
+pub trait OktaApi: Send + Sync {
+    /// Sets the `Authorization` value Okta sends with the event hook's requests.
+    fn set_event_hook_secret(
+        &self,
+        hook_id: &str,
+        value: &SecretString,
+    ) -> impl Future<Output = Result<(), OktaError>> + Send;
+    /// Asks Okta to verify the event hook (Okta calls the endpoint); `true` when VERIFIED.
+    fn verify_event_hook(
+        &self,
+        hook_id: &str,
+    ) -> impl Future<Output = Result<bool, OktaError>> + Send;
+    /// Sets the provisioning token of an app's default connection (may be refused for an app).
+    fn set_app_provisioning_token(
+        &self,
+        app_id: &str,
+        token: &SecretString,
+    ) -> impl Future<Output = Result<(), OktaError>> + Send;
+}
+
+use std::future::Future;
+
+#[derive(Clone)]
+pub struct OktaClient {
+    http: reqwest::Client,
+    org_url: String,
+    authorization: SecretString,
+    max_attempts: u32,
+    max_wait: Duration,
+}
+
+impl std::fmt::Debug for OktaClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OktaClient")
+            .field("org_url", &self.org_url)
+            .field("authorization", &"***")
+            .finish()
+    }
+}
+
+/// Okta org URLs must be https; plain http is accepted for loopback only (tests, local mocks).
+pub fn validate_org_url(url: &str) -> Result<String, OktaError> {
+    let trimmed = url.trim_end_matches('/');
+    let loopback =
+        trimmed.starts_with("http://127.0.0.1") || trimmed.starts_with("http://localhost");
+    if !(trimmed.starts_with("https://") || loopback) || trimmed.contains(' ') {
+        return Err(OktaError::Config(format!("{url:?} is not an https Okta org URL")));
+    }
+    Ok(trimmed.to_owned())
+}
+
+impl OktaClient {
+    /// `credential` is the secret's value: an SSWS API token, or JSON `{"type":"ssws","token":…}`.
+    pub fn new(org_url: &str, credential: &SecretString) -> Result<Self, OktaError> {
+        let org_url = validate_org_url(org_url)?;
+        let raw = credential.expose_secret().trim();
+        let token = match serde_json::from_str::<Value>(raw) {
+            Ok(Value::Object(m)) => match (
+                m.get("type").and_then(Value::as_str),
+                m.get("token").and_then(Value::as_str),
+            ) {
+                (Some("ssws") | None, Some(t)) => t.to_owned(),
+                (Some(other), _) => {
+                    return Err(OktaError::Config(format!(
+                        "credential type {other:?} is not supported by this build (use an SSWS API token)"
+                    )));
+                }
+                _ => return Err(OktaError::Config("the credential JSON has no token".into())),
+            },
+            _ => raw.to_owned(),
+        };
+        if token.is_empty() {
+            return Err(OktaError::Config("empty API token".into()));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| OktaError::Config(e.without_url().to_string()))?;
+        Ok(Self {
+            http,
+            org_url,
+            authorization: SecretString::from(format!("SSWS {token}")),
+            max_attempts: 4,
+            max_wait: Duration::from_secs(60),
+        })
+    }
+
+    /// Bounds the 429 handling (attempts, and the longest single wait).
+    pub fn with_rate_limit_policy(mut self, max_attempts: u32, max_wait: Duration) -> Self {
+        self.max_attempts = max_attempts.max(1);
+        self.max_wait = max_wait;
+        self
+    }
+
+    fn headers(&self) -> Result<HeaderMap, OktaError> {
+        let mut h = HeaderMap::new();
+        let mut auth = HeaderValue::from_str(self.authorization.expose_secret()).map_err(|_| {
+            OktaError::Config("the API token has characters a header cannot carry".into())
+        })?;
+        auth.set_sensitive(true);
+        h.insert(http::header::AUTHORIZATION, auth);
+        h.insert(http::header::ACCEPT, HeaderValue::from_static("application/json"));
+        Ok(h)
+    }
+
+    /// One request, with waits on 429. `path_or_url` is a path on the org or a full `next` URL.
+    async fn send(
+        &self,
+        method: Method,
+        path_or_url: &str,
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response, OktaError> {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            format!("{}{path_or_url}", self.org_url)
+        };
+        if !url.starts_with(&self.org_url) {
+            return Err(OktaError::BadReply(
+                "a pagination link points outside the Okta org".into(),
+            ));
+        }
+        for attempt in 1..=self.max_attempts {
+            let mut request = self.http.request(method.clone(), &url).headers(self.headers()?);
+            if let Some(b) = body {
+                request = request.json(b);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| OktaError::Transport(e.without_url().to_string()))?;
+            let status = response.status().as_u16();
+            if status == 429 {
+                let wait = rate_limit_wait(response.headers()).min(self.max_wait);
+                tracing::warn!(
+                    attempt,
+                    wait_s = wait.as_secs(),
+                    "Okta rate limit reached; waiting for the reset"
+                );
+                if attempt < self.max_attempts {
+                    tokio::time::sleep(wait).await;
+                }
+                continue;
+            }
+            if (500..600).contains(&status) {
+                return Err(OktaError::Server { status });
+            }
+            if !(200..300).contains(&status) {
+                let summary = response
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["errorSummary"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "no error summary".into());
+                return Err(OktaError::Refused { status, summary });
+            }
+            return Ok(response);
+        }
+        Err(OktaError::RateLimited { attempts: self.max_attempts })
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, OktaError> {
+        let r = self.send(Method::GET, path, None).await?;
+        r.json().await.map_err(|e| OktaError::BadReply(e.without_url().to_string()))
+    }
+
+    /// Every item of a paginated list, following `Link: <…>; rel="next"`.
+    pub async fn get_all(&self, path: &str) -> Result<Vec<Value>, OktaError> {
+        let mut items = Vec::new();
+        let mut next = Some(path.to_owned());
+        while let Some(url) = next.take() {
+            let r = self.send(Method::GET, &url, None).await?;
+            next = next_link(r.headers());
+            let page: Value =
+                r.json().await.map_err(|e| OktaError::BadReply(e.without_url().to_string()))?;
+            match page {
+                Value::Array(a) => items.extend(a),
+                _ => return Err(OktaError::BadReply("expected a JSON array".into())),
+            }
+        }
+        Ok(items)
+    }
+}
+
+/// Seconds until `X-Rate-Limit-Reset` (epoch seconds) plus one; 1 s when absent or past.
+fn rate_limit_wait(headers: &reqwest::header::HeaderMap) -> Duration {
+    let reset = headers
+        .get("x-rate-limit-reset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    let now = chrono::Utc::now().timestamp();
+    let secs = reset.map(|r| (r - now).max(0) + 1).unwrap_or(1);
+    Duration::from_secs(secs as u64)
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get_all("link")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|part| {
+            let (target, params) = part.split_once(';')?;
+            params
+                .split(';')
+                .any(|p| p.trim().replace(' ', "") == "rel=\"next\"")
+                .then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+        })
+}
+
+impl OktaApi for OktaClient {
+    async fn set_event_hook_secret(
+        &self,
+        hook_id: &str,
+        value: &SecretString,
+    ) -> Result<(), OktaError> {
+        let path = format!("/api/v1/eventHooks/{hook_id}");
+        let mut hook = self.get(&path).await?;
+        let config = hook
+            .pointer_mut("/channel/config")
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| OktaError::BadReply("the event hook has no channel.config".into()))?;
+        config.insert(
+            "authScheme".into(),
+            serde_json::json!({"type": "HEADER", "key": "Authorization", "value": value.expose_secret()}),
+        );
+        let obj = hook
+            .as_object_mut()
+            .ok_or_else(|| OktaError::BadReply("the event hook is not an object".into()))?;
+        for read_only in
+            ["id", "status", "verificationStatus", "created", "lastUpdated", "createdBy", "_links"]
+        {
+            obj.remove(read_only);
+        }
+        self.send(Method::PUT, &path, Some(&hook)).await?;
+        Ok(())
+    }
+
+    async fn verify_event_hook(&self, hook_id: &str) -> Result<bool, OktaError> {
+        let r = self
+            .send(Method::POST, &format!("/api/v1/eventHooks/{hook_id}/lifecycle/verify"), None)
+            .await?;
+        let hook: Value =
+            r.json().await.map_err(|e| OktaError::BadReply(e.without_url().to_string()))?;
+        Ok(hook["verificationStatus"] == "VERIFIED")
+    }
+
+    async fn set_app_provisioning_token(
+        &self,
+        app_id: &str,
+        token: &SecretString,
+    ) -> Result<(), OktaError> {
+        let body =
+            serde_json::json!({"profile": {"authScheme": "TOKEN", "token": token.expose_secret()}});
+        self.send(
+            Method::POST,
+            &format!("/api/v1/apps/{app_id}/connections/default?activate=true"),
+            Some(&body),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{body_partial_json, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const TOKEN: &str = "00aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789abcd";
+
+    fn client(server: &MockServer) -> OktaClient {
+        OktaClient::new(&server.uri(), &SecretString::from(TOKEN.to_owned()))
+            .unwrap()
+            .with_rate_limit_policy(3, Duration::from_secs(2))
+    }
+
+    #[tokio::test]
+    async fn waits_for_the_rate_limit_reset_then_succeeds() {
+        let server = MockServer::start().await;
+        let reset = chrono::Utc::now().timestamp();
+        Mock::given(method("GET"))
+            .and(path("/api/v1/groups"))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("X-Rate-Limit-Reset", reset.to_string().as_str()),
+            )
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/api/v1/groups"))
+            .and(header("authorization", format!("SSWS {TOKEN}").as_str()))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(serde_json::json!([{"id": "00g1"}])),
+            )
+            .mount(&server)
+            .await;
+        let started = std::time::Instant::now();
+        let groups = client(&server).get("/api/v1/groups").await.unwrap();
+        assert_eq!(groups[0]["id"], "00g1");
+        assert!(started.elapsed() >= Duration::from_millis(900), "waited for the reset + 1 s");
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_bounded_rate_limit_attempts() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(429).insert_header("X-Rate-Limit-Reset", "0"))
+            .expect(3)
+            .mount(&server)
+            .await;
+        let err = client(&server).get("/api/v1/groups").await.unwrap_err();
+        assert!(matches!(err, OktaError::RateLimited { attempts: 3 }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn follows_link_pagination_within_the_org() {
+        let server = MockServer::start().await;
+        let next = format!(
+            "<{}/api/v1/groups/00g1/users?after=abc&limit=200>; rel=\"next\"",
+            server.uri()
+        );
+        Mock::given(method("GET"))
+            .and(path("/api/v1/groups/00g1/users"))
+            .and(wiremock::matchers::query_param("after", "abc"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(serde_json::json!([{"id": "u3"}])),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/api/v1/groups/00g1/users"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header(
+                        "link",
+                        format!(
+                            "<{}/api/v1/groups/00g1/users?limit=200>; rel=\"self\"",
+                            server.uri()
+                        )
+                        .as_str(),
+                    )
+                    .append_header("link", next.as_str())
+                    .set_body_json(serde_json::json!([{"id": "u1"}, {"id": "u2"}])),
+            )
+            .mount(&server)
+            .await;
+        let users = client(&server).get_all("/api/v1/groups/00g1/users?limit=200").await.unwrap();
+        let ids: Vec<_> = users.iter().map(|u| u["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["u1", "u2", "u3"]);
+    }
+
+    #[tokio::test]
+    async fn errors_carry_okta_summaries_but_never_the_token() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/api/v1/eventHooks/whk1"))
+            .respond_with(
+                ResponseTemplate::new(401)
+                    .set_body_json(serde_json::json!({"errorSummary": "Invalid token provided"})),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/api/v1/eventHooks/whk2"))
+            .respond_with(ResponseTemplate::new(503))
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        let e = c.get("/api/v1/eventHooks/whk1").await.unwrap_err();
+        assert_eq!(e.to_string(), "Okta refused the request (401): Invalid token provided");
+        let e = c.get("/api/v1/eventHooks/whk2").await.unwrap_err();
+        assert!(e.is_retryable());
+        assert!(!format!("{c:?}").contains(TOKEN));
+    }
+
+    #[tokio::test]
+    async fn the_event_hook_secret_is_replaced_in_the_full_hook_object() {
+        let server = MockServer::start().await;
+        let hook = serde_json::json!({
+            "id": "whk1", "status": "ACTIVE", "verificationStatus": "VERIFIED", "name": "idc-guard",
+            "events": {"type": "EVENT_TYPE", "items": ["group.user_membership.add"]},
+            "channel": {"type": "HTTP", "version": "1.0.0", "config": {"uri": "https://hook.example/", "headers": [],
+                "authScheme": {"type": "HEADER", "key": "Authorization"}}},
+            "created": "2026-01-01T00:00:00.000Z", "lastUpdated": "2026-01-01T00:00:00.000Z", "_links": {}
+        });
+        Mock::given(method("GET"))
+            .and(path("/api/v1/eventHooks/whk1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(hook.clone()))
+            .mount(&server)
+            .await;
+        Mock::given(method("PUT"))
+            .and(path("/api/v1/eventHooks/whk1"))
+            .and(body_partial_json(serde_json::json!({"name": "idc-guard", "channel": {"config": {"authScheme": {"type": "HEADER", "key": "Authorization", "value": "new-value"}}}})))
+            .respond_with(ResponseTemplate::new(200).set_body_json(hook))
+            .expect(1)
+            .mount(&server)
+            .await;
+        client(&server)
+            .set_event_hook_secret("whk1", &SecretString::from("new-value".to_owned()))
+            .await
+            .unwrap();
+        let put = &server.received_requests().await.unwrap()[1];
+        let sent: Value = serde_json::from_slice(&put.body).unwrap();
+        assert!(
+            sent.get("id").is_none() && sent.get("_links").is_none(),
+            "read-only fields are not sent back"
+        );
+    }
+
+    #[test]
+    fn org_urls_must_be_https_except_on_loopback() {
+        assert!(validate_org_url("https://acme.okta.com/").is_ok());
+        assert!(validate_org_url("http://127.0.0.1:8080").is_ok());
+        assert!(validate_org_url("http://acme.okta.com").is_err());
+        assert!(
+            OktaClient::new(
+                "https://acme.okta.com",
+                &SecretString::from(r#"{"type":"oauth","client_id":"x"}"#.to_owned())
+            )
+            .is_err()
+        );
+    }
+}
