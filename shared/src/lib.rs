@@ -10,6 +10,7 @@ pub mod aws;
 pub mod config;
 pub mod error;
 pub mod okta;
+pub mod scim;
 pub mod secret;
 pub mod store;
 pub mod telemetry;

@@ -1,0 +1,119 @@
+//! The SCIM bearer token and the event-hook secret: Secrets Manager rotation for both, the SCIM
+//! endpoint probe, and the daily token health check.
+//!
+//! IAM Identity Center has no API that creates a SCIM token (FACTS.md): a person generates it in
+//! the console and stages it (`idc-guard scim-token stage`); every other step is automatic.
+
+pub mod health;
+pub mod rotation;
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::secret::{ExposeSecret, SecretString};
+
+/// The tag that tells the two rotated secrets apart.
+pub const KIND_TAG: &str = "idc-guard:kind";
+pub const KIND_SCIM_TOKEN: &str = "scim-token";
+pub const KIND_EVENT_HOOK: &str = "event-hook";
+/// IdC SCIM tokens last one year.
+pub const TOKEN_LIFETIME_DAYS: i64 = 365;
+
+/// The SCIM token secret's JSON. `Debug` never shows the token.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ScimSecret {
+    pub token: String,
+    pub scim_endpoint: String,
+    #[serde(default)]
+    pub issued_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for ScimSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScimSecret")
+            .field("token", &"***")
+            .field("scim_endpoint", &self.scim_endpoint)
+            .field("issued_at", &self.issued_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl ScimSecret {
+    pub fn parse(value: &SecretString) -> Result<Self, String> {
+        let s: ScimSecret = serde_json::from_str(value.expose_secret())
+            .map_err(|e| format!("the SCIM token secret is not the expected JSON (line {}, column {})", e.line(), e.column()))?;
+        if s.token.trim().is_empty() {
+            return Err("the SCIM token secret has an empty token".into());
+        }
+        validate_scim_endpoint(&s.scim_endpoint)?;
+        Ok(s)
+    }
+
+    pub fn to_secret(&self) -> SecretString {
+        SecretString::from(serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
+/// `https://scim.<region>.amazonaws.com/<tenant-id>/scim/v2` (http on loopback for tests).
+pub fn validate_scim_endpoint(url: &str) -> Result<(), String> {
+    let loopback = url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost");
+    let aws = url.starts_with("https://scim.") && url.contains(".amazonaws.com/");
+    if !(aws || loopback) || !url.trim_end_matches('/').ends_with("/scim/v2") {
+        return Err(format!(
+            "{url:?} is not an IAM Identity Center SCIM endpoint (https://scim.<region>.amazonaws.com/<tenant>/scim/v2)"
+        ));
+    }
+    Ok(())
+}
+
+/// What a probe of the SCIM endpoint with a token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    Valid,
+    /// 401 or 403: the token is not accepted.
+    Rejected(u16),
+    /// Anything else (throttled, 5xx, network): no verdict.
+    Inconclusive(String),
+}
+
+pub trait ScimProbe: Send + Sync {
+    fn probe(&self, endpoint: &str, token: &SecretString) -> impl Future<Output = Probe> + Send;
+}
+
+/// Probes with `GET <endpoint>/ServiceProviderConfig` and the bearer token.
+#[derive(Clone, Debug)]
+pub struct HttpScimProbe {
+    http: reqwest::Client,
+}
+
+impl Default for HttpScimProbe {
+    fn default() -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self { http }
+    }
+}
+
+impl ScimProbe for HttpScimProbe {
+    async fn probe(&self, endpoint: &str, token: &SecretString) -> Probe {
+        if let Err(e) = validate_scim_endpoint(endpoint) {
+            return Probe::Inconclusive(e);
+        }
+        let url = format!("{}/ServiceProviderConfig", endpoint.trim_end_matches('/'));
+        let result = self.http.get(url).bearer_auth(token.expose_secret()).send().await;
+        match result {
+            Ok(r) if r.status().is_success() => Probe::Valid,
+            Ok(r) if matches!(r.status().as_u16(), 401 | 403) => Probe::Rejected(r.status().as_u16()),
+            Ok(r) => Probe::Inconclusive(format!("the SCIM endpoint answered {}", r.status().as_u16())),
+            Err(e) => Probe::Inconclusive(e.without_url().to_string()),
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The Secrets Manager rotation protocol (createSecret, setSecret, testSecret, finishSecret) for
+//! the event-hook secret (fully automatic) and the SCIM token (one human step). Every step starts
+//! by describing the secret; a step for a version that is already AWSCURRENT does nothing; a step
+//! for a version that is not AWSPENDING fails. AWSCURRENT moves only in finishSecret, so any
+//! failure leaves the working credential in place.
+
+use chrono::Utc;
+use lambda_runtime::Diagnostic;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{KIND_EVENT_HOOK, KIND_SCIM_TOKEN, KIND_TAG, Probe, ScimProbe, ScimSecret};
+use crate::alert::{Alert, AlertSink, Alerts, Severity};
+use crate::aws::{AWSCURRENT, AWSPENDING, SecretAdmin};
+use crate::error::AwsError;
+use crate::okta::client::{OktaApi, OktaError};
+use crate::secret::SecretString;
+use crate::store::{Item, StateStore};
+
+/// What Secrets Manager sends the rotation function.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RotationEvent {
+    #[serde(rename = "Step")]
+    pub step: String,
+    #[serde(rename = "SecretId")]
+    pub secret_id: String,
+    #[serde(rename = "ClientRequestToken")]
+    pub token: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    #[error("rotation is not enabled on the secret")]
+    NotEnabled,
+    #[error("version {0} is not a version of the secret")]
+    UnknownVersion(String),
+    #[error("version {0} is not staged AWSPENDING")]
+    NotPending(String),
+    #[error("the secret's tag {KIND_TAG} is missing or unknown ({0:?})")]
+    UnknownKind(Option<String>),
+    #[error("unknown rotation step {0:?}")]
+    UnknownStep(String),
+    #[error("a person must act: {0}")]
+    NeedsPerson(String),
+    #[error("{0}")]
+    Test(String),
+    #[error("{0}")]
+    BadSecret(String),
+    #[error("configuration: {0}")]
+    Config(&'static str),
+    #[error(transparent)]
+    Okta(#[from] OktaError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+impl From<RotationError> for Diagnostic {
+    fn from(e: RotationError) -> Self {
+        let error_type = match &e {
+            RotationError::NeedsPerson(_) => "NeedsPerson",
+            RotationError::Test(_) => "TestFailed",
+            RotationError::Okta(_) => "OktaError",
+            RotationError::Aws(_) => "AwsError",
+            _ => "RotationError",
+        };
+        Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+    }
+}
+
+/// What a step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// The version is already AWSCURRENT: nothing to do.
+    AlreadyCurrent,
+    /// The step's work was already done (e.g. the pending value exists).
+    AlreadyDone,
+    Done,
+}
+
+pub const STATE_PK: &str = "scim-token";
+
+pub struct Rotator<'a, S, O, P, K, T> {
+    pub secrets: &'a S,
+    pub okta: &'a O,
+    pub probe: &'a P,
+    pub sink: &'a K,
+    pub store: &'a T,
+    pub event_hook_id: Option<&'a str>,
+    pub okta_app_id: Option<&'a str>,
+}
+
+const HOOK_SECRET_LENGTH: i64 = 64; // letters and digits: ~380 bits
+
+impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore> Rotator<'_, S, O, P, K, T> {
+    pub async fn rotate(&self, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
+        let result = self.step(event).await;
+        match &result {
+            Ok(outcome) => tracing::info!(step = %event.step, version = %event.token, ?outcome, "rotation step"),
+            Err(e) => {
+                tracing::error!(step = %event.step, version = %event.token, error = %e, "rotation step failed; AWSCURRENT is unchanged");
+                if !matches!(e, RotationError::NeedsPerson(_)) {
+                    let alert = Alert::new(
+                        "secret-rotation-failed",
+                        &format!("{}:{}:{}", event.secret_id, event.token, event.step),
+                        Utc::now(),
+                        Severity::High,
+                        format!("Secret rotation failed at {}", event.step),
+                        None,
+                        format!("{e}. The current credential still works; Secrets Manager retries the step."),
+                        json!({"secret": event.secret_id, "version": event.token, "step": event.step}),
+                        vec![],
+                        "Read the rotation function's log for the step. Fix the cause (Okta API token, hook or app id, SCIM endpoint), or cancel with `aws secretsmanager cancel-rotate-secret`.",
+                    );
+                    if let Err(alert_error) = Alerts::new(self.sink, self.store).raise(&alert).await {
+                        tracing::error!(error = %alert_error, "could not raise the rotation alert");
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    async fn step(&self, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
+        let d = self.secrets.describe(&event.secret_id).await?;
+        if !d.rotation_enabled {
+            return Err(RotationError::NotEnabled);
+        }
+        let stages = d.versions.get(&event.token).ok_or_else(|| RotationError::UnknownVersion(event.token.clone()))?;
+        if stages.iter().any(|s| s == AWSCURRENT) {
+            return Ok(StepOutcome::AlreadyCurrent);
+        }
+        if !stages.iter().any(|s| s == AWSPENDING) {
+            return Err(RotationError::NotPending(event.token.clone()));
+        }
+        let kind = d.tags.get(KIND_TAG).map(String::as_str);
+        let id = d.arn.as_str();
+        match (kind, event.step.as_str()) {
+            (Some(KIND_EVENT_HOOK), "createSecret") => {
+                if self.pending_value(id, &event.token).await?.is_some() {
+                    return Ok(StepOutcome::AlreadyDone);
+                }
+                let value = self.secrets.random_password(HOOK_SECRET_LENGTH).await?;
+                self.secrets.put_pending(id, &event.token, &value).await?;
+                Ok(StepOutcome::Done)
+            }
+            (Some(KIND_EVENT_HOOK), "setSecret") => {
+                let hook = self.event_hook_id.ok_or(RotationError::Config("IDC_GUARD_OKTA_EVENT_HOOK_ID is not set"))?;
+                let value = self.required_pending(id, &event.token).await?;
+                self.okta.set_event_hook_secret(hook, &value).await?;
+                Ok(StepOutcome::Done)
+            }
+            (Some(KIND_EVENT_HOOK), "testSecret") => {
+                let hook = self.event_hook_id.ok_or(RotationError::Config("IDC_GUARD_OKTA_EVENT_HOOK_ID is not set"))?;
+                // Okta calls the hook with the pending value, which the hook accepts (AWSPENDING).
+                if self.okta.verify_event_hook(hook).await? {
+                    Ok(StepOutcome::Done)
+                } else {
+                    Err(RotationError::Test("Okta did not verify the event hook with the pending value".into()))
+                }
+            }
+            (Some(KIND_SCIM_TOKEN), "createSecret") => match self.pending_value(id, &event.token).await? {
+                Some(v) => {
+                    ScimSecret::parse(&v).map_err(RotationError::BadSecret)?;
+                    Ok(StepOutcome::AlreadyDone)
+                }
+                None => {
+                    let message = "no SCIM token was staged for this rotation. Generate a token in the IAM Identity Center console (Settings > Identity source > Automatic provisioning > Generate token) and run `idc-guard scim-token stage`.";
+                    self.needs_person(&event.token, "stage", message).await?;
+                    Err(RotationError::NeedsPerson(message.into()))
+                }
+            },
+            (Some(KIND_SCIM_TOKEN), "setSecret") => {
+                let app = self.okta_app_id.ok_or(RotationError::Config("IDC_GUARD_OKTA_AWS_APP_ID is not set"))?;
+                let pending = ScimSecret::parse(&self.required_pending(id, &event.token).await?).map_err(RotationError::BadSecret)?;
+                let token = SecretString::from(pending.token.clone());
+                match self.okta.set_app_provisioning_token(app, &token).await {
+                    Ok(()) => Ok(StepOutcome::Done),
+                    Err(OktaError::Refused { status, .. }) if matches!(status, 400 | 403 | 404 | 405 | 501) => {
+                        if self.store.get(STATE_PK, &confirmed_key(&event.token)).await?.is_some() {
+                            return Ok(StepOutcome::AlreadyDone);
+                        }
+                        let message = "Okta does not accept the SCIM token through its API for this app. In the Okta Admin Console open Applications > AWS IAM Identity Center > Provisioning > Integration > Edit, paste the new token, Test API Credentials, Save; then run `idc-guard scim-token confirm`.";
+                        self.needs_person(&event.token, "okta", message).await?;
+                        Err(RotationError::NeedsPerson(message.into()))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            (Some(KIND_SCIM_TOKEN), "testSecret") => {
+                let pending = ScimSecret::parse(&self.required_pending(id, &event.token).await?).map_err(RotationError::BadSecret)?;
+                match self.probe.probe(&pending.scim_endpoint, &SecretString::from(pending.token.clone())).await {
+                    Probe::Valid => Ok(StepOutcome::Done),
+                    Probe::Rejected(status) => Err(RotationError::Test(format!("the SCIM endpoint rejected the pending token ({status})"))),
+                    Probe::Inconclusive(why) => Err(RotationError::Test(format!("the SCIM endpoint could not be probed: {why}"))),
+                }
+            }
+            (Some(kind @ (KIND_EVENT_HOOK | KIND_SCIM_TOKEN)), "finishSecret") => {
+                let previous = d.version_with(AWSCURRENT).map(str::to_owned);
+                self.secrets.promote(id, &event.token, previous.as_deref()).await?;
+                if kind == KIND_SCIM_TOKEN {
+                    self.store
+                        .put(Item::new(
+                            STATE_PK,
+                            "rotation",
+                            json!({"version": event.token, "previous": previous, "finished_at": Utc::now()}),
+                        ))
+                        .await?;
+                    let alert = Alert::new(
+                        "scim-token-needs-person",
+                        &format!("delete-old:{}", event.token),
+                        Utc::now(),
+                        Severity::Info,
+                        "SCIM token rotated: delete the old token in IAM Identity Center",
+                        None,
+                        "The new SCIM token is current and provisioning uses it. IAM Identity Center allows two tokens: delete the previous one now.",
+                        json!({"version": event.token, "previous_version": previous}),
+                        vec![],
+                        "IAM Identity Center console > Settings > Identity source > Automatic provisioning > Manage tokens: delete the older token. The daily check alerts if it still works after 24 hours.",
+                    );
+                    Alerts::new(self.sink, self.store).raise(&alert).await?;
+                }
+                Ok(StepOutcome::Done)
+            }
+            (None | Some(_), step) if !matches!(step, "createSecret" | "setSecret" | "testSecret" | "finishSecret") => {
+                Err(RotationError::UnknownStep(step.to_owned()))
+            }
+            (kind, _) => Err(RotationError::UnknownKind(kind.map(str::to_owned))),
+        }
+    }
+
+    async fn pending_value(&self, id: &str, token: &str) -> Result<Option<SecretString>, RotationError> {
+        use crate::secret::ExposeSecret;
+        Ok(self.secrets.version_value(id, token).await?.filter(|v| !v.expose_secret().is_empty()))
+    }
+
+    async fn required_pending(&self, id: &str, token: &str) -> Result<SecretString, RotationError> {
+        self.pending_value(id, token)
+            .await?
+            .ok_or_else(|| RotationError::BadSecret("the pending version has no value: createSecret has not completed".into()))
+    }
+
+    async fn needs_person(&self, token: &str, what: &str, message: &str) -> Result<(), RotationError> {
+        let alert = Alert::new(
+            "scim-token-needs-person",
+            &format!("{what}:{token}"),
+            Utc::now(),
+            Severity::High,
+            "SCIM token rotation is waiting for a person",
+            None,
+            message,
+            json!({"version": token, "waiting_for": what}),
+            vec![],
+            message,
+        );
+        Alerts::new(self.sink, self.store).raise(&alert).await?;
+        Ok(())
+    }
+}
+
+/// The state key `idc-guard scim-token confirm` writes for a pending version.
+pub fn confirmed_key(version: &str) -> String {
+    format!("confirmed#{version}")
+}
