@@ -10,6 +10,11 @@ pub const ALERT_TOPIC_ARN: &str = "IDC_GUARD_ALERT_TOPIC_ARN";
 pub const ALERT_WEBHOOK_SECRET_ARN: &str = "IDC_GUARD_ALERT_WEBHOOK_SECRET_ARN";
 pub const POLICY_FILE: &str = "IDC_GUARD_POLICY_FILE";
 pub const INSTANCE_ARN: &str = "IDC_GUARD_INSTANCE_ARN";
+pub const OKTA_ORG_URL: &str = "IDC_GUARD_OKTA_ORG_URL";
+pub const OKTA_API_SECRET_ARN: &str = "IDC_GUARD_OKTA_API_SECRET_ARN";
+pub const OKTA_AWS_APP_ID: &str = "IDC_GUARD_OKTA_AWS_APP_ID";
+pub const OKTA_EVENT_HOOK_ID: &str = "IDC_GUARD_OKTA_EVENT_HOOK_ID";
+pub const SCIM_TOKEN_SECRET_ARN: &str = "IDC_GUARD_SCIM_TOKEN_SECRET_ARN";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -146,6 +151,48 @@ impl AccessSyncConfig {
             alert_webhook_secret_arn,
             policy_file,
             instance_arn,
+        })
+    }
+}
+
+/// Configuration of the `scim-token-rotation` function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScimRotationConfig {
+    pub scim_token_secret_arn: String,
+    pub hook_secret_arn: String,
+    pub state_table: String,
+    pub alert_topic_arn: String,
+    pub alert_webhook_secret_arn: Option<String>,
+    pub okta_org_url: String,
+    pub okta_api_secret_arn: String,
+    pub okta_aws_app_id: String,
+    pub okta_event_hook_id: String,
+}
+
+impl ScimRotationConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Env)
+    }
+
+    pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
+        let okta_org_url = required(vars, OKTA_ORG_URL)?;
+        crate::okta::client::validate_org_url(&okta_org_url).map_err(|_| {
+            ConfigError::Malformed { name: OKTA_ORG_URL, reason: "expected https://<org>.okta.com" }
+        })?;
+        let alert_webhook_secret_arn = optional(vars, ALERT_WEBHOOK_SECRET_ARN);
+        if let Some(v) = &alert_webhook_secret_arn {
+            check_arn(ALERT_WEBHOOK_SECRET_ARN, v, "secretsmanager")?;
+        }
+        Ok(Self {
+            scim_token_secret_arn: arn(vars, SCIM_TOKEN_SECRET_ARN, "secretsmanager")?,
+            hook_secret_arn: arn(vars, HOOK_SECRET_ARN, "secretsmanager")?,
+            state_table: required(vars, STATE_TABLE)?,
+            alert_topic_arn: arn(vars, ALERT_TOPIC_ARN, "sns")?,
+            alert_webhook_secret_arn,
+            okta_org_url,
+            okta_api_secret_arn: arn(vars, OKTA_API_SECRET_ARN, "secretsmanager")?,
+            okta_aws_app_id: required(vars, OKTA_AWS_APP_ID)?,
+            okta_event_hook_id: required(vars, OKTA_EVENT_HOOK_ID)?,
         })
     }
 }

@@ -1,13 +1,55 @@
-//! scim-token-rotation: wiring only. Its capability (SCIM token and event-hook secret rotation) arrives with its own issue;
-//! until then every invocation fails loudly with a typed `NotImplemented` error.
+//! scim-token-rotation: wiring only. The logic is `idc_guard::scim`.
 
+use std::time::Duration;
+
+use idc_guard::alert::{FanOut, SnsAlertSink, WebhookAlertSink};
+use idc_guard::aws::{AWSCURRENT, SecretStore, SecretsManagerStore, load_sdk_config};
+use idc_guard::config::ScimRotationConfig;
+use idc_guard::okta::client::OktaClient;
+use idc_guard::scim::rotation::Rotator;
+use idc_guard::scim::{HttpScimProbe, ScimFunction};
+use idc_guard::store::DynamoStateStore;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     idc_guard::telemetry::init_lambda();
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        idc_guard::error::not_implemented("SCIM token and event-hook secret rotation", event)
+    let config = ScimRotationConfig::from_env().inspect_err(|e| tracing::error!("{e}"))?;
+    let sdk = load_sdk_config(Duration::from_secs(10)).await;
+    let secrets = SecretsManagerStore::new(&sdk);
+    let okta_credential = secrets
+        .secret_string(&config.okta_api_secret_arn, AWSCURRENT)
+        .await?
+        .ok_or("the Okta API credential secret has no value")?;
+    let okta = OktaClient::new(&config.okta_org_url, &okta_credential)?;
+    let webhook = match &config.alert_webhook_secret_arn {
+        Some(arn) => Some(WebhookAlertSink::new(
+            secrets
+                .secret_string(arn, AWSCURRENT)
+                .await?
+                .ok_or("the alert webhook secret has no value")?,
+        )),
+        None => None,
+    };
+    let sink =
+        FanOut { primary: SnsAlertSink::new(&sdk, &config.alert_topic_arn), secondary: webhook };
+    let store = DynamoStateStore::new(&sdk, &config.state_table);
+    let probe = HttpScimProbe::default();
+    let function = ScimFunction {
+        rotator: Rotator {
+            secrets: &secrets,
+            okta: &okta,
+            probe: &probe,
+            sink: &sink,
+            store: &store,
+            event_hook_id: Some(&config.okta_event_hook_id),
+            okta_app_id: Some(&config.okta_aws_app_id),
+        },
+        scim_secret_id: &config.scim_token_secret_arn,
+    };
+    let function = &function;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        function.handle(event.payload).await
     }))
     .await
 }

@@ -52,12 +52,18 @@ fn crossed(now: DateTime<Utc>, date: DateTime<Utc>, thresholds: &[i64]) -> Optio
 
 impl<S: SecretAdmin, P: ScimProbe, K: AlertSink, T: StateStore> HealthCheck<'_, S, P, K, T> {
     /// The token's state; probes the current token when `probe` is true.
-    pub async fn status(&self, now: DateTime<Utc>, probe: bool) -> Result<(TokenStatus, Option<ScimSecret>), AwsError> {
+    pub async fn status(
+        &self,
+        now: DateTime<Utc>,
+        probe: bool,
+    ) -> Result<(TokenStatus, Option<ScimSecret>), AwsError> {
         let d = self.secrets.describe(self.scim_secret_id).await?;
         let current = self.secrets.secret_string(self.scim_secret_id, AWSCURRENT).await?;
         let parsed = current.as_ref().and_then(|v| ScimSecret::parse(v).ok());
         let probe_result = match (&parsed, probe) {
-            (Some(s), true) => Some(self.probe.probe(&s.scim_endpoint, &SecretString::from(s.token.clone())).await),
+            (Some(s), true) => {
+                Some(self.probe.probe(&s.scim_endpoint, &SecretString::from(s.token.clone())).await)
+            }
             _ => None,
         };
         let last_rotation = self.store.get(STATE_PK, "rotation").await?.map(|i| i.data);
@@ -65,7 +71,10 @@ impl<S: SecretAdmin, P: ScimProbe, K: AlertSink, T: StateStore> HealthCheck<'_, 
         Ok((
             TokenStatus {
                 current_version: d.version_with(AWSCURRENT).map(str::to_owned),
-                pending_version: d.version_with(crate::aws::AWSPENDING).filter(|v| Some(*v) != d.version_with(AWSCURRENT)).map(str::to_owned),
+                pending_version: d
+                    .version_with(crate::aws::AWSPENDING)
+                    .filter(|v| Some(*v) != d.version_with(AWSCURRENT))
+                    .map(str::to_owned),
                 previous_version: d.version_with(AWSPREVIOUS).map(str::to_owned),
                 scim_endpoint: parsed.as_ref().map(|s| s.scim_endpoint.clone()),
                 issued_at: issued,
@@ -108,9 +117,15 @@ impl<S: SecretAdmin, P: ScimProbe, K: AlertSink, T: StateStore> HealthCheck<'_, 
             && let Some(days) = crossed(now, due, &ROTATION_REMINDERS)
         {
             let (severity, title) = if days == 0 {
-                (Severity::High, format!("SCIM token rotation is overdue (due {})", due.format("%Y-%m-%d")))
+                (
+                    Severity::High,
+                    format!("SCIM token rotation is overdue (due {})", due.format("%Y-%m-%d")),
+                )
             } else {
-                (Severity::Low, format!("SCIM token rotation due in {days} day(s)"))
+                (
+                    Severity::Low,
+                    format!("SCIM token rotation due in {} day(s)", days_until(now, due)),
+                )
             };
             alerts.push(Alert::new(
                 "scim-token-rotation-due",
@@ -129,9 +144,15 @@ impl<S: SecretAdmin, P: ScimProbe, K: AlertSink, T: StateStore> HealthCheck<'_, 
             && let Some(days) = crossed(now, expires, &EXPIRY_REMINDERS)
         {
             let (severity, title) = match days {
-                0 => (Severity::Critical, "The SCIM token has expired: provisioning has stopped".to_owned()),
+                0 => (
+                    Severity::Critical,
+                    "The SCIM token has expired: provisioning has stopped".to_owned(),
+                ),
                 1 => (Severity::High, "The SCIM token expires within a day".to_owned()),
-                d => (Severity::Medium, format!("The SCIM token expires in {d} days")),
+                _ => (
+                    Severity::Medium,
+                    format!("The SCIM token expires in {} days", days_until(now, expires)),
+                ),
             };
             alerts.push(Alert::new(
                 "scim-token-expiring",
@@ -164,11 +185,17 @@ impl<S: SecretAdmin, P: ScimProbe, K: AlertSink, T: StateStore> HealthCheck<'_, 
         }
         // The previous token should be deleted in IdC within a day of a rotation.
         if let Some(last) = &status.last_rotation
-            && let Some(finished) = last["finished_at"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            && let Some(finished) =
+                last["finished_at"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             && now - finished.with_timezone(&Utc) >= Duration::hours(24)
-            && let Some(previous) = self.secrets.secret_string(self.scim_secret_id, AWSPREVIOUS).await?
+            && let Some(previous) =
+                self.secrets.secret_string(self.scim_secret_id, AWSPREVIOUS).await?
             && let Ok(previous) = ScimSecret::parse(&previous)
-            && self.probe.probe(&previous.scim_endpoint, &SecretString::from(previous.token.clone())).await == Probe::Valid
+            && self
+                .probe
+                .probe(&previous.scim_endpoint, &SecretString::from(previous.token.clone()))
+                .await
+                == Probe::Valid
         {
             let prev_version = status.previous_version.clone().unwrap_or_default();
             alerts.push(Alert::new(
@@ -215,7 +242,9 @@ impl<S: SecretAdmin, P: ScimProbe, K: AlertSink, T: StateStore> HealthCheck<'_, 
             return Ok(Vec::new());
         }
         let id = event["id"].as_str().unwrap_or_default();
-        let description = detail["eventDescription"][0]["latestDescription"].as_str().unwrap_or("IAM Identity Center reports that the SCIM bearer token expires soon.");
+        let description = detail["eventDescription"][0]["latestDescription"]
+            .as_str()
+            .unwrap_or("IAM Identity Center reports that the SCIM bearer token expires soon.");
         let alert = Alert::new(
             "scim-token-expiring",
             &format!("health:{id}"),
@@ -243,7 +272,16 @@ impl<S: SecretAdmin, P: ScimProbe, K: AlertSink, T: StateStore> HealthCheck<'_, 
     }
 }
 
+/// Whole days from `now` until `date`, rounded up.
+fn days_until(now: DateTime<Utc>, date: DateTime<Utc>) -> i64 {
+    ((date - now).num_minutes() + 24 * 60 - 1).div_euclid(24 * 60)
+}
+
 /// Exposed for tests of the thresholds.
-pub fn reminder_threshold(now: DateTime<Utc>, date: DateTime<Utc>, thresholds: &[i64]) -> Option<i64> {
+pub fn reminder_threshold(
+    now: DateTime<Utc>,
+    date: DateTime<Utc>,
+    thresholds: &[i64],
+) -> Option<i64> {
     crossed(now, date, thresholds)
 }

@@ -46,8 +46,13 @@ impl std::fmt::Debug for ScimSecret {
 
 impl ScimSecret {
     pub fn parse(value: &SecretString) -> Result<Self, String> {
-        let s: ScimSecret = serde_json::from_str(value.expose_secret())
-            .map_err(|e| format!("the SCIM token secret is not the expected JSON (line {}, column {})", e.line(), e.column()))?;
+        let s: ScimSecret = serde_json::from_str(value.expose_secret()).map_err(|e| {
+            format!(
+                "the SCIM token secret is not the expected JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            )
+        })?;
         if s.token.trim().is_empty() {
             return Err("the SCIM token secret has an empty token".into());
         }
@@ -111,9 +116,58 @@ impl ScimProbe for HttpScimProbe {
         let result = self.http.get(url).bearer_auth(token.expose_secret()).send().await;
         match result {
             Ok(r) if r.status().is_success() => Probe::Valid,
-            Ok(r) if matches!(r.status().as_u16(), 401 | 403) => Probe::Rejected(r.status().as_u16()),
-            Ok(r) => Probe::Inconclusive(format!("the SCIM endpoint answered {}", r.status().as_u16())),
+            Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
+                Probe::Rejected(r.status().as_u16())
+            }
+            Ok(r) => {
+                Probe::Inconclusive(format!("the SCIM endpoint answered {}", r.status().as_u16()))
+            }
             Err(e) => Probe::Inconclusive(e.without_url().to_string()),
         }
+    }
+}
+
+/// The `scim-token-rotation` function: rotation steps, the daily check, AWS Health events.
+pub struct ScimFunction<'a, S, O, P, K, T> {
+    pub rotator: rotation::Rotator<'a, S, O, P, K, T>,
+    pub scim_secret_id: &'a str,
+}
+
+impl<S, O, P, K, T> ScimFunction<'_, S, O, P, K, T>
+where
+    S: crate::aws::SecretAdmin,
+    O: crate::okta::client::OktaApi,
+    P: ScimProbe,
+    K: crate::alert::AlertSink,
+    T: crate::store::StateStore,
+{
+    pub async fn handle(
+        &self,
+        event: serde_json::Value,
+    ) -> Result<serde_json::Value, rotation::RotationError> {
+        if event.get("Step").is_some() {
+            let e: rotation::RotationEvent = serde_json::from_value(event).map_err(|e| {
+                rotation::RotationError::BadSecret(format!("not a rotation event: {e}"))
+            })?;
+            let outcome = self.rotator.rotate(&e).await?;
+            return Ok(serde_json::json!({"step": e.step, "outcome": format!("{outcome:?}")}));
+        }
+        let check = health::HealthCheck {
+            secrets: self.rotator.secrets,
+            probe: self.rotator.probe,
+            sink: self.rotator.sink,
+            store: self.rotator.store,
+            scim_secret_id: self.scim_secret_id,
+        };
+        let sent = match event["source"].as_str() {
+            Some("aws.health") => check.health_event(&event).await?,
+            Some("aws.events") => check.run(Utc::now()).await?,
+            other => {
+                return Err(rotation::RotationError::UnknownStep(format!(
+                    "unrecognised trigger (source {other:?})"
+                )));
+            }
+        };
+        Ok(serde_json::json!({"alerts_sent": sent.iter().map(|a| &a.detector).collect::<Vec<_>>()}))
     }
 }

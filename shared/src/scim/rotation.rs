@@ -91,11 +91,15 @@ pub struct Rotator<'a, S, O, P, K, T> {
 
 const HOOK_SECRET_LENGTH: i64 = 64; // letters and digits: ~380 bits
 
-impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore> Rotator<'_, S, O, P, K, T> {
+impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
+    Rotator<'_, S, O, P, K, T>
+{
     pub async fn rotate(&self, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
         let result = self.step(event).await;
         match &result {
-            Ok(outcome) => tracing::info!(step = %event.step, version = %event.token, ?outcome, "rotation step"),
+            Ok(outcome) => {
+                tracing::info!(step = %event.step, version = %event.token, ?outcome, "rotation step")
+            }
             Err(e) => {
                 tracing::error!(step = %event.step, version = %event.token, error = %e, "rotation step failed; AWSCURRENT is unchanged");
                 if !matches!(e, RotationError::NeedsPerson(_)) {
@@ -106,12 +110,15 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore> Rota
                         Severity::High,
                         format!("Secret rotation failed at {}", event.step),
                         None,
-                        format!("{e}. The current credential still works; Secrets Manager retries the step."),
+                        format!(
+                            "{e}. The current credential still works; Secrets Manager retries the step."
+                        ),
                         json!({"secret": event.secret_id, "version": event.token, "step": event.step}),
                         vec![],
                         "Read the rotation function's log for the step. Fix the cause (Okta API token, hook or app id, SCIM endpoint), or cancel with `aws secretsmanager cancel-rotate-secret`.",
                     );
-                    if let Err(alert_error) = Alerts::new(self.sink, self.store).raise(&alert).await {
+                    if let Err(alert_error) = Alerts::new(self.sink, self.store).raise(&alert).await
+                    {
                         tracing::error!(error = %alert_error, "could not raise the rotation alert");
                     }
                 }
@@ -125,7 +132,10 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore> Rota
         if !d.rotation_enabled {
             return Err(RotationError::NotEnabled);
         }
-        let stages = d.versions.get(&event.token).ok_or_else(|| RotationError::UnknownVersion(event.token.clone()))?;
+        let stages = d
+            .versions
+            .get(&event.token)
+            .ok_or_else(|| RotationError::UnknownVersion(event.token.clone()))?;
         if stages.iter().any(|s| s == AWSCURRENT) {
             return Ok(StepOutcome::AlreadyCurrent);
         }
@@ -144,38 +154,51 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore> Rota
                 Ok(StepOutcome::Done)
             }
             (Some(KIND_EVENT_HOOK), "setSecret") => {
-                let hook = self.event_hook_id.ok_or(RotationError::Config("IDC_GUARD_OKTA_EVENT_HOOK_ID is not set"))?;
+                let hook = self
+                    .event_hook_id
+                    .ok_or(RotationError::Config("IDC_GUARD_OKTA_EVENT_HOOK_ID is not set"))?;
                 let value = self.required_pending(id, &event.token).await?;
                 self.okta.set_event_hook_secret(hook, &value).await?;
                 Ok(StepOutcome::Done)
             }
             (Some(KIND_EVENT_HOOK), "testSecret") => {
-                let hook = self.event_hook_id.ok_or(RotationError::Config("IDC_GUARD_OKTA_EVENT_HOOK_ID is not set"))?;
+                let hook = self
+                    .event_hook_id
+                    .ok_or(RotationError::Config("IDC_GUARD_OKTA_EVENT_HOOK_ID is not set"))?;
                 // Okta calls the hook with the pending value, which the hook accepts (AWSPENDING).
                 if self.okta.verify_event_hook(hook).await? {
                     Ok(StepOutcome::Done)
                 } else {
-                    Err(RotationError::Test("Okta did not verify the event hook with the pending value".into()))
+                    Err(RotationError::Test(
+                        "Okta did not verify the event hook with the pending value".into(),
+                    ))
                 }
             }
-            (Some(KIND_SCIM_TOKEN), "createSecret") => match self.pending_value(id, &event.token).await? {
-                Some(v) => {
-                    ScimSecret::parse(&v).map_err(RotationError::BadSecret)?;
-                    Ok(StepOutcome::AlreadyDone)
+            (Some(KIND_SCIM_TOKEN), "createSecret") => {
+                match self.pending_value(id, &event.token).await? {
+                    Some(v) => {
+                        ScimSecret::parse(&v).map_err(RotationError::BadSecret)?;
+                        Ok(StepOutcome::AlreadyDone)
+                    }
+                    None => {
+                        let message = "no SCIM token was staged for this rotation. Generate a token in the IAM Identity Center console (Settings > Identity source > Automatic provisioning > Generate token) and run `idc-guard scim-token stage`.";
+                        self.needs_person(&event.token, "stage", message).await?;
+                        Err(RotationError::NeedsPerson(message.into()))
+                    }
                 }
-                None => {
-                    let message = "no SCIM token was staged for this rotation. Generate a token in the IAM Identity Center console (Settings > Identity source > Automatic provisioning > Generate token) and run `idc-guard scim-token stage`.";
-                    self.needs_person(&event.token, "stage", message).await?;
-                    Err(RotationError::NeedsPerson(message.into()))
-                }
-            },
+            }
             (Some(KIND_SCIM_TOKEN), "setSecret") => {
-                let app = self.okta_app_id.ok_or(RotationError::Config("IDC_GUARD_OKTA_AWS_APP_ID is not set"))?;
-                let pending = ScimSecret::parse(&self.required_pending(id, &event.token).await?).map_err(RotationError::BadSecret)?;
+                let app = self
+                    .okta_app_id
+                    .ok_or(RotationError::Config("IDC_GUARD_OKTA_AWS_APP_ID is not set"))?;
+                let pending = ScimSecret::parse(&self.required_pending(id, &event.token).await?)
+                    .map_err(RotationError::BadSecret)?;
                 let token = SecretString::from(pending.token.clone());
                 match self.okta.set_app_provisioning_token(app, &token).await {
                     Ok(()) => Ok(StepOutcome::Done),
-                    Err(OktaError::Refused { status, .. }) if matches!(status, 400 | 403 | 404 | 405 | 501) => {
+                    Err(OktaError::Refused { status, .. })
+                        if matches!(status, 400 | 403 | 404 | 405 | 501) =>
+                    {
                         if self.store.get(STATE_PK, &confirmed_key(&event.token)).await?.is_some() {
                             return Ok(StepOutcome::AlreadyDone);
                         }
@@ -187,11 +210,20 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore> Rota
                 }
             }
             (Some(KIND_SCIM_TOKEN), "testSecret") => {
-                let pending = ScimSecret::parse(&self.required_pending(id, &event.token).await?).map_err(RotationError::BadSecret)?;
-                match self.probe.probe(&pending.scim_endpoint, &SecretString::from(pending.token.clone())).await {
+                let pending = ScimSecret::parse(&self.required_pending(id, &event.token).await?)
+                    .map_err(RotationError::BadSecret)?;
+                match self
+                    .probe
+                    .probe(&pending.scim_endpoint, &SecretString::from(pending.token.clone()))
+                    .await
+                {
                     Probe::Valid => Ok(StepOutcome::Done),
-                    Probe::Rejected(status) => Err(RotationError::Test(format!("the SCIM endpoint rejected the pending token ({status})"))),
-                    Probe::Inconclusive(why) => Err(RotationError::Test(format!("the SCIM endpoint could not be probed: {why}"))),
+                    Probe::Rejected(status) => Err(RotationError::Test(format!(
+                        "the SCIM endpoint rejected the pending token ({status})"
+                    ))),
+                    Probe::Inconclusive(why) => Err(RotationError::Test(format!(
+                        "the SCIM endpoint could not be probed: {why}"
+                    ))),
                 }
             }
             (Some(kind @ (KIND_EVENT_HOOK | KIND_SCIM_TOKEN)), "finishSecret") => {
@@ -221,25 +253,41 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore> Rota
                 }
                 Ok(StepOutcome::Done)
             }
-            (None | Some(_), step) if !matches!(step, "createSecret" | "setSecret" | "testSecret" | "finishSecret") => {
+            (None | Some(_), step)
+                if !matches!(
+                    step,
+                    "createSecret" | "setSecret" | "testSecret" | "finishSecret"
+                ) =>
+            {
                 Err(RotationError::UnknownStep(step.to_owned()))
             }
             (kind, _) => Err(RotationError::UnknownKind(kind.map(str::to_owned))),
         }
     }
 
-    async fn pending_value(&self, id: &str, token: &str) -> Result<Option<SecretString>, RotationError> {
+    async fn pending_value(
+        &self,
+        id: &str,
+        token: &str,
+    ) -> Result<Option<SecretString>, RotationError> {
         use crate::secret::ExposeSecret;
         Ok(self.secrets.version_value(id, token).await?.filter(|v| !v.expose_secret().is_empty()))
     }
 
     async fn required_pending(&self, id: &str, token: &str) -> Result<SecretString, RotationError> {
-        self.pending_value(id, token)
-            .await?
-            .ok_or_else(|| RotationError::BadSecret("the pending version has no value: createSecret has not completed".into()))
+        self.pending_value(id, token).await?.ok_or_else(|| {
+            RotationError::BadSecret(
+                "the pending version has no value: createSecret has not completed".into(),
+            )
+        })
     }
 
-    async fn needs_person(&self, token: &str, what: &str, message: &str) -> Result<(), RotationError> {
+    async fn needs_person(
+        &self,
+        token: &str,
+        what: &str,
+        message: &str,
+    ) -> Result<(), RotationError> {
         let alert = Alert::new(
             "scim-token-needs-person",
             &format!("{what}:{token}"),
