@@ -196,9 +196,7 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
                 let token = SecretString::from(pending.token.clone());
                 match self.okta.set_app_provisioning_token(app, &token).await {
                     Ok(()) => Ok(StepOutcome::Done),
-                    Err(OktaError::Refused { status, .. })
-                        if matches!(status, 400 | 403 | 404 | 405 | 501) =>
-                    {
+                    Err(OktaError::Refused { status: 400 | 403 | 404 | 405 | 501, .. }) => {
                         if self.store.get(STATE_PK, &confirmed_key(&event.token)).await?.is_some() {
                             return Ok(StepOutcome::AlreadyDone);
                         }
