@@ -5,6 +5,7 @@
 
 mod access;
 mod hook;
+mod scim;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +54,9 @@ enum Command {
     /// Okta event hook tools.
     #[command(subcommand)]
     Hook(HookCommand),
+    /// The IAM Identity Center SCIM token: status, stage a new one, confirm a manual step.
+    #[command(name = "scim-token", subcommand)]
+    ScimToken(scim::ScimCommand),
 }
 
 #[derive(Subcommand)]
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
                     Command::Review { args, mark_reviewed } => {
                         access::review(&args, &mark_reviewed).await
                     }
+                    Command::ScimToken(c) => scim::run(c).await,
                     Command::Hook(_) | Command::Policy(_) => unreachable!("handled above"),
                 }
             })
