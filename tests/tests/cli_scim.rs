@@ -88,7 +88,7 @@ async fn stage_from_stdin_then_status_and_confirm() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["age_days"], 30);
-    assert_eq!(status["pending_version"].as_str().is_some(), true);
+    assert!(status["pending_version"].as_str().is_some());
     assert!(!text(&out).contains("old-token-value") && !text(&out).contains(TOKEN));
 
     let out = run(idc_guard().args(["scim-token", "confirm", "--secret", &arn, "--no-rotate"]), "");
