@@ -307,3 +307,7 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
 pub fn confirmed_key(version: &str) -> String {
     format!("confirmed#{version}")
 }
+
+#[cfg(test)]
+#[path = "rotation_tests.rs"]
+mod tests;

@@ -1,0 +1,267 @@
+//! Rotation steps against an in-memory Secrets Manager that models what the local stand-in
+//! cannot: RotateSecret registers the new version id as AWSPENDING with no value yet.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::*;
+use crate::aws::{SecretDescription, SecretStore};
+use crate::scim::{KIND_EVENT_HOOK, KIND_SCIM_TOKEN, Probe, ScimProbe};
+use crate::secret::ExposeSecret;
+use crate::store::FileStateStore;
+
+#[derive(Default)]
+struct Versions {
+    enabled: bool,
+    kind: String,
+    /// version → (value, stages)
+    versions: BTreeMap<String, (Option<String>, Vec<String>)>,
+}
+
+struct FakeSecrets(Mutex<Versions>);
+
+impl FakeSecrets {
+    /// A secret with `current`, and a rotation started for version "v2" (AWSPENDING, no value).
+    fn rotating(kind: &str, current: &str) -> Self {
+        let mut v = Versions { enabled: true, kind: kind.into(), ..Default::default() };
+        v.versions.insert("v1".into(), (Some(current.into()), vec![AWSCURRENT.into()]));
+        v.versions.insert("v2".into(), (None, vec![AWSPENDING.into()]));
+        FakeSecrets(Mutex::new(v))
+    }
+    fn value(&self, version: &str) -> Option<String> {
+        self.0.lock().unwrap().versions.get(version).and_then(|(v, _)| v.clone())
+    }
+    fn current(&self) -> Option<String> {
+        let v = self.0.lock().unwrap();
+        v.versions
+            .values()
+            .find(|(_, s)| s.iter().any(|x| x == AWSCURRENT))
+            .and_then(|(v, _)| v.clone())
+    }
+}
+
+impl SecretStore for FakeSecrets {
+    async fn secret_string(&self, _: &str, stage: &str) -> Result<Option<SecretString>, AwsError> {
+        let v = self.0.lock().unwrap();
+        Ok(v.versions
+            .values()
+            .find(|(_, s)| s.iter().any(|x| x == stage))
+            .and_then(|(v, _)| v.clone())
+            .map(SecretString::from))
+    }
+}
+
+impl SecretAdmin for FakeSecrets {
+    async fn describe(&self, _: &str) -> Result<SecretDescription, AwsError> {
+        let v = self.0.lock().unwrap();
+        Ok(SecretDescription {
+            arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:s".into(),
+            rotation_enabled: v.enabled,
+            versions: v.versions.iter().map(|(k, (_, s))| (k.clone(), s.clone())).collect(),
+            tags: BTreeMap::from([(KIND_TAG.to_owned(), v.kind.clone())]),
+        })
+    }
+    async fn version_value(
+        &self,
+        _: &str,
+        version: &str,
+    ) -> Result<Option<SecretString>, AwsError> {
+        Ok(self.value(version).map(SecretString::from))
+    }
+    async fn put_pending(
+        &self,
+        _: &str,
+        version: &str,
+        value: &SecretString,
+    ) -> Result<(), AwsError> {
+        let mut v = self.0.lock().unwrap();
+        let entry = v.versions.entry(version.into()).or_insert((None, vec![]));
+        if entry.0.as_deref().is_some_and(|old| old != value.expose_secret()) {
+            return Err(AwsError::Permanent {
+                service: "secretsmanager",
+                operation: "PutSecretValue",
+                message: "ResourceExistsException".into(),
+            });
+        }
+        entry.0 = Some(value.expose_secret().to_owned());
+        entry.1 = vec![AWSPENDING.into()];
+        Ok(())
+    }
+    async fn promote(&self, _: &str, to: &str, from: Option<&str>) -> Result<(), AwsError> {
+        let mut v = self.0.lock().unwrap();
+        for (id, (_, stages)) in v.versions.iter_mut() {
+            stages.retain(|s| s != AWSPREVIOUS_LABEL);
+            if Some(id.as_str()) == from {
+                stages.retain(|s| s != AWSCURRENT);
+                stages.push(AWSPREVIOUS_LABEL.into());
+            }
+            if id == to {
+                stages.retain(|s| s != AWSPENDING);
+                stages.push(AWSCURRENT.into());
+            }
+        }
+        Ok(())
+    }
+    async fn random_password(&self, length: i64) -> Result<SecretString, AwsError> {
+        Ok(SecretString::from((0..length).map(|_| fastrand::alphanumeric()).collect::<String>()))
+    }
+    async fn start_rotation(&self, _: &str, _: &str) -> Result<(), AwsError> {
+        Ok(())
+    }
+}
+
+const AWSPREVIOUS_LABEL: &str = "AWSPREVIOUS";
+
+#[derive(Default)]
+struct FakeOkta {
+    hook_values: Mutex<Vec<String>>,
+}
+
+impl OktaApi for FakeOkta {
+    async fn set_event_hook_secret(&self, _: &str, value: &SecretString) -> Result<(), OktaError> {
+        self.hook_values.lock().unwrap().push(value.expose_secret().to_owned());
+        Ok(())
+    }
+    async fn verify_event_hook(&self, _: &str) -> Result<bool, OktaError> {
+        Ok(true)
+    }
+    async fn set_app_provisioning_token(&self, _: &str, _: &SecretString) -> Result<(), OktaError> {
+        Ok(())
+    }
+}
+
+struct ValidProbe;
+impl ScimProbe for ValidProbe {
+    async fn probe(&self, _: &str, _: &SecretString) -> Probe {
+        Probe::Valid
+    }
+}
+
+#[derive(Default)]
+struct Sink(Mutex<Vec<Alert>>);
+impl AlertSink for Sink {
+    async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
+        self.0.lock().unwrap().push(alert.clone());
+        Ok(())
+    }
+}
+
+fn store() -> FileStateStore {
+    let path = std::env::temp_dir().join(format!("idc-guard-rotation-{}.json", fastrand::u64(..)));
+    FileStateStore::open(path).unwrap()
+}
+
+fn event(step: &str, token: &str) -> RotationEvent {
+    RotationEvent { step: step.into(), secret_id: "s".into(), token: token.into() }
+}
+
+#[tokio::test]
+async fn the_event_hook_secret_is_generated_set_tested_and_promoted_each_step_repeatable() {
+    let secrets = FakeSecrets::rotating(KIND_EVENT_HOOK, "Bearer old");
+    let (okta, sink, store) = (FakeOkta::default(), Sink::default(), store());
+    let r = Rotator {
+        secrets: &secrets,
+        okta: &okta,
+        probe: &ValidProbe,
+        sink: &sink,
+        store: &store,
+        event_hook_id: Some("whk1"),
+        okta_app_id: None,
+    };
+    assert_eq!(r.rotate(&event("createSecret", "v2")).await.unwrap(), StepOutcome::Done);
+    let generated = secrets.value("v2").unwrap();
+    assert_eq!(generated.len(), 64);
+    assert!(generated.chars().all(|c| c.is_ascii_alphanumeric()));
+    assert_eq!(r.rotate(&event("createSecret", "v2")).await.unwrap(), StepOutcome::AlreadyDone);
+    assert_eq!(secrets.value("v2").unwrap(), generated, "a repeated createSecret keeps the value");
+    for step in ["setSecret", "setSecret", "testSecret", "testSecret"] {
+        assert_eq!(r.rotate(&event(step, "v2")).await.unwrap(), StepOutcome::Done);
+        assert_eq!(secrets.current().as_deref(), Some("Bearer old"));
+    }
+    assert_eq!(okta.hook_values.lock().unwrap().as_slice(), [generated.clone(), generated.clone()]);
+    assert_eq!(r.rotate(&event("finishSecret", "v2")).await.unwrap(), StepOutcome::Done);
+    assert_eq!(secrets.current(), Some(generated));
+    assert_eq!(r.rotate(&event("finishSecret", "v2")).await.unwrap(), StepOutcome::AlreadyCurrent);
+    assert!(sink.0.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_scim_rotation_with_nothing_staged_asks_a_person_once() {
+    let secrets = FakeSecrets::rotating(
+        KIND_SCIM_TOKEN,
+        r#"{"token":"t","scim_endpoint":"https://scim.us-east-1.amazonaws.com/x/scim/v2"}"#,
+    );
+    let (okta, sink, store) = (FakeOkta::default(), Sink::default(), store());
+    let r = Rotator {
+        secrets: &secrets,
+        okta: &okta,
+        probe: &ValidProbe,
+        sink: &sink,
+        store: &store,
+        event_hook_id: None,
+        okta_app_id: Some("0oa1"),
+    };
+    for _ in 0..2 {
+        let e = r.rotate(&event("createSecret", "v2")).await.unwrap_err();
+        assert!(e.to_string().contains("idc-guard scim-token stage"), "{e}");
+    }
+    let alerts = sink.0.lock().unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].detector, "scim-token-needs-person");
+    assert!(secrets.value("v2").is_none(), "nothing invented");
+}
+
+#[tokio::test]
+async fn the_protocol_preconditions_are_enforced() {
+    let secrets = FakeSecrets::rotating(KIND_EVENT_HOOK, "Bearer old");
+    let (okta, sink, store) = (FakeOkta::default(), Sink::default(), store());
+    let r = Rotator {
+        secrets: &secrets,
+        okta: &okta,
+        probe: &ValidProbe,
+        sink: &sink,
+        store: &store,
+        event_hook_id: Some("whk1"),
+        okta_app_id: None,
+    };
+    assert!(matches!(
+        r.rotate(&event("createSecret", "nope")).await,
+        Err(RotationError::UnknownVersion(_))
+    ));
+    assert!(matches!(r.rotate(&event("setSecret", "v1")).await, Ok(StepOutcome::AlreadyCurrent)));
+    secrets
+        .0
+        .lock()
+        .unwrap()
+        .versions
+        .insert("v0".into(), (Some("x".into()), vec![AWSPREVIOUS_LABEL.into()]));
+    assert!(matches!(r.rotate(&event("setSecret", "v0")).await, Err(RotationError::NotPending(_))));
+    assert!(matches!(
+        r.rotate(&event("dropSecret", "v2")).await,
+        Err(RotationError::UnknownStep(_))
+    ));
+    assert!(
+        matches!(r.rotate(&event("setSecret", "v2")).await, Err(RotationError::BadSecret(_))),
+        "set before create"
+    );
+    secrets.0.lock().unwrap().kind = "something-else".into();
+    assert!(matches!(
+        r.rotate(&event("createSecret", "v2")).await,
+        Err(RotationError::UnknownKind(_))
+    ));
+    secrets.0.lock().unwrap().enabled = false;
+    assert!(matches!(r.rotate(&event("createSecret", "v2")).await, Err(RotationError::NotEnabled)));
+    assert_eq!(secrets.current().as_deref(), Some("Bearer old"));
+    assert!(sink.0.lock().unwrap().iter().all(|a| a.detector == "secret-rotation-failed"));
+}
+
+#[test]
+fn reminder_thresholds() {
+    use crate::scim::health::reminder_threshold;
+    let due = chrono::Utc::now() + chrono::Duration::days(10);
+    let now = chrono::Utc::now();
+    assert_eq!(reminder_threshold(now, due, &[14, 7, 1]), Some(14));
+    assert_eq!(reminder_threshold(now + chrono::Duration::days(4), due, &[14, 7, 1]), Some(7));
+    assert_eq!(reminder_threshold(now - chrono::Duration::days(5), due, &[14, 7, 1]), None);
+    assert_eq!(reminder_threshold(now + chrono::Duration::days(11), due, &[14, 7, 1]), Some(0));
+}
