@@ -1,4 +1,5 @@
-//! The Okta Management API client: SSWS API token auth, rate-limit aware (429 → wait until
+//! The Okta Management API client: SSWS API token, or an OAuth 2.0 service app with a
+//! `private_key_jwt` client assertion (1-hour access tokens, cached), rate-limit aware (429 → wait until
 //! `X-Rate-Limit-Reset` + 1 s, a bounded number of times), `Link: <…>; rel="next"` pagination.
 //! Credentials never reach an error or a log: reqwest errors are stripped of their URL and the
 //! `Authorization` header is marked sensitive.
@@ -68,9 +69,21 @@ use std::future::Future;
 pub struct OktaClient {
     http: reqwest::Client,
     org_url: String,
-    authorization: SecretString,
+    auth: std::sync::Arc<Auth>,
     max_attempts: u32,
     max_wait: Duration,
+}
+
+enum Auth {
+    Ssws(SecretString),
+    /// OAuth 2.0 client credentials with a signed client assertion (`private_key_jwt`).
+    ServiceApp {
+        client_id: String,
+        key: jsonwebtoken::EncodingKey,
+        key_id: Option<String>,
+        scopes: String,
+        cached: tokio::sync::Mutex<Option<(SecretString, tokio::time::Instant)>>,
+    },
 }
 
 impl std::fmt::Debug for OktaClient {
@@ -94,26 +107,62 @@ pub fn validate_org_url(url: &str) -> Result<String, OktaError> {
 }
 
 impl OktaClient {
-    /// `credential` is the secret's value: an SSWS API token, or JSON `{"type":"ssws","token":…}`.
+    /// `credential` is the secret's value: an SSWS API token; or JSON, either
+    /// `{"type":"ssws","token":…}` or `{"type":"oauth","client_id":…,"private_key":"<PEM>",
+    /// "key_id":…(optional),"scopes":["okta.eventHooks.manage","okta.apps.manage"]}`.
     pub fn new(org_url: &str, credential: &SecretString) -> Result<Self, OktaError> {
         let org_url = validate_org_url(org_url)?;
         let raw = credential.expose_secret().trim();
-        let token = match serde_json::from_str::<Value>(raw) {
-            Ok(Value::Object(m)) => match (
-                m.get("type").and_then(Value::as_str),
-                m.get("token").and_then(Value::as_str),
-            ) {
-                (Some("ssws") | None, Some(t)) => t.to_owned(),
-                (Some(other), _) => {
+        let field = |m: &serde_json::Map<String, Value>, k: &str| {
+            m.get(k).and_then(Value::as_str).map(str::to_owned)
+        };
+        let auth = match serde_json::from_str::<Value>(raw) {
+            Ok(Value::Object(m)) => match m.get("type").and_then(Value::as_str) {
+                Some("ssws") | None => {
+                    Auth::Ssws(SecretString::from(field(&m, "token").ok_or_else(|| {
+                        OktaError::Config("the credential JSON has no token".into())
+                    })?))
+                }
+                Some("oauth") => {
+                    let client_id = field(&m, "client_id").ok_or_else(|| {
+                        OktaError::Config("the OAuth credential has no client_id".into())
+                    })?;
+                    let pem = field(&m, "private_key").ok_or_else(|| {
+                        OktaError::Config("the OAuth credential has no private_key".into())
+                    })?;
+                    let key =
+                        jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| {
+                            OktaError::Config(
+                                "the OAuth private_key is not an RSA private key in PEM".into(),
+                            )
+                        })?;
+                    let scopes: Vec<String> = m
+                        .get("scopes")
+                        .and_then(Value::as_array)
+                        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                        .unwrap_or_else(|| {
+                            vec!["okta.eventHooks.manage".into(), "okta.apps.manage".into()]
+                        });
+                    Auth::ServiceApp {
+                        client_id,
+                        key,
+                        key_id: field(&m, "key_id"),
+                        scopes: scopes.join(" "),
+                        cached: tokio::sync::Mutex::new(None),
+                    }
+                }
+                Some(other) => {
                     return Err(OktaError::Config(format!(
-                        "credential type {other:?} is not supported by this build (use an SSWS API token)"
+                        "unknown credential type {other:?} (ssws or oauth)"
                     )));
                 }
-                _ => return Err(OktaError::Config("the credential JSON has no token".into())),
             },
-            _ => raw.to_owned(),
+            _ if raw.is_empty() => return Err(OktaError::Config("empty API token".into())),
+            _ => Auth::Ssws(SecretString::from(raw.to_owned())),
         };
-        if token.is_empty() {
+        if let Auth::Ssws(t) = &auth
+            && t.expose_secret().is_empty()
+        {
             return Err(OktaError::Config("empty API token".into()));
         }
         let http = reqwest::Client::builder()
@@ -123,10 +172,79 @@ impl OktaClient {
         Ok(Self {
             http,
             org_url,
-            authorization: SecretString::from(format!("SSWS {token}")),
+            auth: std::sync::Arc::new(auth),
             max_attempts: 4,
             max_wait: Duration::from_secs(60),
         })
+    }
+
+    /// The `Authorization` value: `SSWS <token>`, or `Bearer <access token>` fetched (and cached
+    /// until a minute before it expires) with a signed client assertion.
+    async fn authorization(&self) -> Result<SecretString, OktaError> {
+        match self.auth.as_ref() {
+            Auth::Ssws(token) => Ok(SecretString::from(format!("SSWS {}", token.expose_secret()))),
+            Auth::ServiceApp { client_id, key, key_id, scopes, cached } => {
+                let mut cached = cached.lock().await;
+                if let Some((token, until)) = cached.as_ref()
+                    && tokio::time::Instant::now() < *until
+                {
+                    return Ok(SecretString::from(format!("Bearer {}", token.expose_secret())));
+                }
+                let token_url = format!("{}/oauth2/v1/token", self.org_url);
+                let now = chrono::Utc::now().timestamp();
+                let claims = serde_json::json!({
+                    "aud": token_url, "iss": client_id, "sub": client_id, "iat": now, "exp": now + 300,
+                    "jti": format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
+                });
+                let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+                header.kid = key_id.clone();
+                let assertion = jsonwebtoken::encode(&header, &claims, key).map_err(|e| {
+                    OktaError::Config(format!("cannot sign the client assertion: {e}"))
+                })?;
+                let form = [
+                    ("grant_type", "client_credentials"),
+                    ("scope", scopes.as_str()),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", assertion.as_str()),
+                ];
+                let response = self
+                    .http
+                    .post(&token_url)
+                    .header(http::header::ACCEPT, "application/json")
+                    .form(&form)
+                    .send()
+                    .await
+                    .map_err(|e| OktaError::Transport(e.without_url().to_string()))?;
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                if status != 200 {
+                    let summary = body["error_description"]
+                        .as_str()
+                        .or(body["error"].as_str())
+                        .unwrap_or("no description");
+                    return Err(OktaError::Refused {
+                        status,
+                        summary: format!("access token request: {summary}"),
+                    });
+                }
+                let access = body["access_token"]
+                    .as_str()
+                    .ok_or_else(|| {
+                        OktaError::BadReply("the token response has no access_token".into())
+                    })?
+                    .to_owned();
+                let lifetime = body["expires_in"].as_u64().unwrap_or(3600).saturating_sub(60);
+                let value = SecretString::from(format!("Bearer {access}"));
+                *cached = Some((
+                    SecretString::from(access),
+                    tokio::time::Instant::now() + Duration::from_secs(lifetime),
+                ));
+                Ok(value)
+            }
+        }
     }
 
     /// Bounds the 429 handling (attempts, and the longest single wait).
@@ -136,9 +254,10 @@ impl OktaClient {
         self
     }
 
-    fn headers(&self) -> Result<HeaderMap, OktaError> {
+    async fn headers(&self) -> Result<HeaderMap, OktaError> {
         let mut h = HeaderMap::new();
-        let mut auth = HeaderValue::from_str(self.authorization.expose_secret()).map_err(|_| {
+        let authorization = self.authorization().await?;
+        let mut auth = HeaderValue::from_str(authorization.expose_secret()).map_err(|_| {
             OktaError::Config("the API token has characters a header cannot carry".into())
         })?;
         auth.set_sensitive(true);
@@ -165,7 +284,8 @@ impl OktaClient {
             ));
         }
         for attempt in 1..=self.max_attempts {
-            let mut request = self.http.request(method.clone(), &url).headers(self.headers()?);
+            let mut request =
+                self.http.request(method.clone(), &url).headers(self.headers().await?);
             if let Some(b) = body {
                 request = request.json(b);
             }
@@ -467,5 +587,68 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn a_service_app_signs_a_client_assertion_and_caches_the_access_token() {
+        let server = MockServer::start().await;
+        let credential = serde_json::json!({
+            "type": "oauth", "client_id": "0oaServiceApp123", "key_id": "kid-1",
+            "private_key": include_str!("../../testdata/okta-service-app-test-key.pem"),
+            "scopes": ["okta.eventHooks.manage"],
+        });
+        Mock::given(method("POST"))
+            .and(path("/oauth2/v1/token"))
+            .and(wiremock::matchers::body_string_contains("grant_type=client_credentials"))
+            .and(wiremock::matchers::body_string_contains(
+                "client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer",
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "token_type": "Bearer", "expires_in": 3600, "access_token": "eyJ.access.token",
+                "scope": "okta.eventHooks.manage"})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/api/v1/eventHooks/whk1/lifecycle/verify"))
+            .and(header("authorization", "Bearer eyJ.access.token"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"verificationStatus": "VERIFIED"})),
+            )
+            .expect(2)
+            .mount(&server)
+            .await;
+        let c =
+            OktaClient::new(&server.uri(), &SecretString::from(credential.to_string())).unwrap();
+        assert!(c.verify_event_hook("whk1").await.unwrap());
+        assert!(c.verify_event_hook("whk1").await.unwrap(), "the access token is reused");
+        assert!(!format!("{c:?}").contains("PRIVATE KEY"));
+
+        // The assertion is an RS256 JWT for this org's token endpoint, signed with the app's key.
+        let requests = server.received_requests().await.unwrap();
+        let form = String::from_utf8(requests[0].body.clone()).unwrap();
+        let assertion =
+            form.split('&').find_map(|kv| kv.strip_prefix("client_assertion=")).unwrap();
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(include_bytes!(
+            "../../testdata/okta-service-app-test-key.pub.pem"
+        ))
+        .unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.set_audience(&[format!("{}/oauth2/v1/token", server.uri())]);
+        validation.set_issuer(&["0oaServiceApp123"]);
+        let decoded =
+            jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &validation).unwrap();
+        assert_eq!(decoded.claims["sub"], "0oaServiceApp123");
+        assert_eq!(decoded.header.kid.as_deref(), Some("kid-1"));
+    }
+
+    #[test]
+    fn unknown_credential_types_are_refused() {
+        let c = OktaClient::new(
+            "https://acme.okta.com",
+            &SecretString::from(r#"{"type":"saml"}"#.to_owned()),
+        );
+        assert!(c.is_err());
     }
 }
