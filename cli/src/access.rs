@@ -126,21 +126,8 @@ fn print_report(report: &Report, format: Format) {
     for e in &report.read_errors {
         println!("Read error: {e}");
     }
-    if let Some(reason) = &report.deletions_blocked {
-        println!("Deletions blocked: {reason}");
-    }
-    for f in &report.failures {
-        println!("Failed to {}: {} ({})", f.action, describe(&f.change), f.reason);
-    }
     if report.applied {
-        println!(
-            "Applied: {} created, {} deleted, {} failed ({} API calls, {} retries).",
-            report.created,
-            report.deleted,
-            report.failures.len(),
-            report.api_calls,
-            report.retries
-        );
+        print_outcome(report);
     } else if report.has_changes() {
         println!(
             "Plan: {} to create, {} to delete, {} permission set changes ({} API calls).",
@@ -154,6 +141,29 @@ fn print_report(report: &Report, format: Format) {
             "No changes: IAM Identity Center matches the policy ({} API calls).",
             report.api_calls
         );
+    }
+    if !report.applied
+        && let Some(reason) = &report.deletions_blocked
+    {
+        println!("Deletions blocked: {reason}");
+    }
+}
+
+/// What an applied run did: counts, failures, and why deletions were held back.
+fn print_outcome(report: &Report) {
+    println!(
+        "Applied: {} created, {} deleted, {} failed ({} API calls, {} retries).",
+        report.created,
+        report.deleted,
+        report.failures.len(),
+        report.api_calls,
+        report.retries
+    );
+    for f in &report.failures {
+        println!("Failed to {}: {} ({})", f.action, describe(&f.change), f.reason);
+    }
+    if let Some(reason) = &report.deletions_blocked {
+        println!("Deletions blocked: {reason}");
     }
 }
 
@@ -197,20 +207,7 @@ pub async fn apply(
     if args.format == Format::Json {
         print_report(&report, Format::Json);
     } else {
-        println!(
-            "Applied: {} created, {} deleted, {} failed ({} API calls, {} retries).",
-            report.created,
-            report.deleted,
-            report.failures.len(),
-            report.api_calls,
-            report.retries
-        );
-        for f in &report.failures {
-            println!("Failed to {}: {} ({})", f.action, describe(&f.change), f.reason);
-        }
-        if let Some(reason) = &report.deletions_blocked {
-            println!("Deletions blocked: {reason}");
-        }
+        print_outcome(&report);
     }
     Ok(if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
