@@ -23,7 +23,7 @@ trap cleanup EXIT
 moto_start
 eval "$("$VENV/bin/python" scripts/local_okta.py setup "$RUN_DIR")"
 port=$(free_port)
-setsid cargo lambda watch --release -A 127.0.0.1 -P "$port" \
+setsid cargo lambda watch --release --ignore-changes -A 127.0.0.1 -P "$port" \
   --env-var "IDC_GUARD_HOOK_SECRET_ARN=$SECRET_ARN" --env-var "IDC_GUARD_EVENT_QUEUE_URL=$QUEUE_URL" \
   --env-var "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL" --env-var "AWS_REGION=$AWS_REGION" \
   --env-var "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID" --env-var "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY" \
