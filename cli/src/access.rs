@@ -96,6 +96,7 @@ async fn setup(args: &AccessArgs, max_deletions: Option<usize>) -> anyhow::Resul
         policy,
         instance_arn: env(INSTANCE_ARN),
         limits: Limits::default(),
+        requeue: None,
     })
 }
 

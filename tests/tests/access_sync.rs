@@ -166,6 +166,7 @@ targets = {{ ous = ["{platform}"], accounts = ["{mgmt}"] }}
             policy,
             instance_arn: None,
             limits: fast_limits(),
+            requeue: None,
         }
     }
 
@@ -445,6 +446,7 @@ async fn a_group_renamed_out_of_its_pattern_loses_its_assignments() {
         policy: w.policy(20),
         instance_arn: None,
         limits: fast_limits(),
+        requeue: None,
     };
     let mut event = okta_event("okta/group-profile-update.json");
     event["target"][0]["displayName"] = json!("payments-team");
@@ -707,4 +709,79 @@ async fn declared_permission_sets_are_created_then_updated_and_reprovisioned() {
     assert_eq!(attached.len(), 2);
     // The inline policy of TeamDeveloper was written once and is not seen as drift.
     assert!(report.permission_set_changes.iter().all(|c| !c.contains("TeamDeveloper")));
+}
+
+#[tokio::test]
+async fn a_failed_record_returns_after_the_backoff_not_the_queue_timeout() {
+    use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+    let w = World::new().await;
+    let sqs = aws_sdk_sqs::Client::new(&w.sdk);
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("{}.fifo", unique("events")))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::VisibilityTimeout, "120")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let mut create = okta_event("okta/group-lifecycle-create.json");
+    create["target"][0]["displayName"] = json!("aws-team-newteam");
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(create.to_string())
+        .message_group_id("00g-new")
+        .message_deduplication_id("create-newteam")
+        .send()
+        .await
+        .unwrap();
+    let receive = || async {
+        sqs.receive_message()
+            .queue_url(&queue)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default()
+    };
+    let got = receive().await;
+    assert_eq!(got.len(), 1);
+    let m = &got[0];
+    let attrs: serde_json::Map<String, Value> = m
+        .attributes
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.as_str().to_owned(), json!(v)))
+        .collect();
+    let event: SqsEvent = serde_json::from_value(json!({"Records": [{
+        "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
+        "attributes": attrs, "messageAttributes": {}, "eventSource": "aws:sqs",
+        "eventSourceARN": arn, "awsRegion": "us-east-1"}]}))
+    .unwrap();
+
+    let mut sync = w.sync(w.policy(20));
+    let mut requeue = idc_guard::access::sync::SqsRequeue::new(&w.sdk);
+    requeue.base = Duration::from_secs(1);
+    assert_eq!(requeue.delay_for(1), Duration::from_secs(1));
+    assert_eq!(requeue.delay_for(3), Duration::from_secs(4));
+    sync.requeue = Some(requeue);
+    let response = sync.handle_queue(event).await;
+    assert_eq!(failed_ids(&response).len(), 1);
+    assert!(receive().await.is_empty(), "not visible again at once");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let again = receive().await;
+    assert_eq!(again.len(), 1, "back after the 1 s backoff, long before the queue's 120 s");
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use idc_guard::access::Policy;
 use idc_guard::access::reconcile::Limits;
-use idc_guard::access::sync::AccessSync;
+use idc_guard::access::sync::{AccessSync, SqsRequeue};
 use idc_guard::alert::{FanOut, SnsAlertSink, WebhookAlertSink};
 use idc_guard::aws::{
     AWSCURRENT, SdkIdentityCenter, SdkOrganizations, SecretStore, SecretsManagerStore,
@@ -42,6 +42,7 @@ async fn main() -> Result<(), Error> {
         policy,
         instance_arn: config.instance_arn,
         limits: Limits::default(),
+        requeue: Some(SqsRequeue::new(&sdk)),
     };
     let sync = &sync;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {

@@ -108,6 +108,71 @@ pub struct AccessSync<I, O, S, K> {
     pub policy: Policy,
     pub instance_arn: Option<String>,
     pub limits: Limits,
+    /// Delays the redelivery of failed queue records with exponential backoff (None: the
+    /// queue's visibility timeout decides).
+    pub requeue: Option<SqsRequeue>,
+}
+
+/// Shortens a failed record's visibility so it returns after an exponential backoff:
+/// `base × 2^(receive count − 1)`, at most `max`.
+#[derive(Clone, Debug)]
+pub struct SqsRequeue {
+    client: aws_sdk_sqs::Client,
+    pub base: std::time::Duration,
+    pub max: std::time::Duration,
+}
+
+impl SqsRequeue {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_sqs::Client::new(config),
+            base: std::time::Duration::from_secs(30),
+            max: std::time::Duration::from_secs(900),
+        }
+    }
+
+    pub fn delay_for(&self, receive_count: u32) -> std::time::Duration {
+        let factor = 2u32.saturating_pow(receive_count.saturating_sub(1).min(16));
+        self.base.saturating_mul(factor).min(self.max)
+    }
+
+    async fn delay(&self, record: &SqsMessage) -> Result<(), AwsError> {
+        let err = |op, e| AwsError::Permanent { service: "sqs", operation: op, message: e };
+        let arn = record
+            .event_source_arn
+            .as_deref()
+            .ok_or_else(|| err("ChangeMessageVisibility", "no eventSourceARN".into()))?;
+        let parts: Vec<&str> = arn.split(':').collect();
+        let (account, name) = match parts.as_slice() {
+            [_, _, "sqs", _, account, name] => (*account, *name),
+            _ => return Err(err("ChangeMessageVisibility", format!("not a queue ARN: {arn}"))),
+        };
+        let url = self
+            .client
+            .get_queue_url()
+            .queue_name(name)
+            .queue_owner_aws_account_id(account)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("sqs", "GetQueueUrl", e))?
+            .queue_url
+            .unwrap_or_default();
+        let count = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        let seconds = i32::try_from(self.delay_for(count).as_secs()).unwrap_or(900);
+        self.client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(record.receipt_handle.clone().unwrap_or_default())
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("sqs", "ChangeMessageVisibility", e))?;
+        Ok(())
+    }
 }
 
 impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSync<I, O, S, K> {
@@ -145,6 +210,15 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
                 tracing::error!(message_id = %id, error = %e, "queue record failed; it and the records after it will be retried");
                 failed = true;
                 failures.push(item_failure(id));
+            }
+        }
+        if let Some(requeue) = &self.requeue {
+            for record in event.records.iter().filter(|r| {
+                failures.iter().any(|f| Some(&f.item_identifier) == r.message_id.as_ref())
+            }) {
+                if let Err(e) = requeue.delay(record).await {
+                    tracing::warn!(error = %e, "could not set the retry delay; the queue's visibility timeout applies");
+                }
             }
         }
         let mut response = SqsBatchResponse::default();
