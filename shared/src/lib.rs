@@ -12,5 +12,6 @@ pub mod error;
 pub mod okta;
 pub mod scim;
 pub mod secret;
+pub mod signin;
 pub mod store;
 pub mod telemetry;
