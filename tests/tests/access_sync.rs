@@ -726,16 +726,7 @@ async fn a_failed_record_returns_after_the_backoff_not_the_queue_timeout() {
         .unwrap()
         .queue_url
         .unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
+    let arn = queue_arn(&w.sdk, &queue).await;
     let mut create = okta_event("okta/group-lifecycle-create.json");
     create["target"][0]["displayName"] = json!("aws-team-newteam");
     sqs.send_message()

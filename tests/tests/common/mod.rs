@@ -432,16 +432,7 @@ pub async fn alert_topic(sdk: &SdkConfig) -> (String, String) {
         .unwrap();
     let queue =
         sqs.create_queue().queue_name(unique("alerts")).send().await.unwrap().queue_url.unwrap();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
+    let queue_arn = queue_arn(sdk, &queue).await;
     sns.subscribe()
         .topic_arn(&topic)
         .protocol("sqs")
@@ -460,4 +451,19 @@ pub async fn alerts(sdk: &SdkConfig, queue: &str) -> Vec<serde_json::Value> {
         .into_iter()
         .map(|m| serde_json::from_str(&m.body).expect("alert JSON"))
         .collect()
+}
+
+/// The ARN of a queue.
+pub async fn queue_arn(sdk: &SdkConfig, queue_url: &str) -> String {
+    aws_sdk_sqs::Client::new(sdk)
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .unwrap_or_default()
+        .remove(&QueueAttributeName::QueueArn)
+        .expect("a queue ARN")
 }
