@@ -148,9 +148,14 @@ impl Env {
 }
 
 fn step(arn: &str, token: &str, name: &str) -> RotationEvent {
-    let mut e: RotationEvent =
-        serde_json::from_str(&event_file(&format!("secretsmanager/rotation-{name}-secret.json")))
-            .unwrap();
+    let file = match name {
+        "create" => "secretsmanager/rotation-create-secret.json",
+        "set" => "secretsmanager/rotation-set-secret.json",
+        "test" => "secretsmanager/rotation-test-secret.json",
+        "finish" => "secretsmanager/rotation-finish-secret.json",
+        other => panic!("no rotation step {other}"),
+    };
+    let mut e: RotationEvent = serde_json::from_str(&event_file(file)).unwrap();
     e.secret_id = arn.to_owned();
     e.token = token.to_owned();
     e
