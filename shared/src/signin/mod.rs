@@ -2,5 +2,6 @@
 //! both the 2025 `IdentityCenterUser` shape and the older `Unknown` shape, normalisation into
 //! [`model::Activity`], and the input formats `idc-guard scan` and the function read.
 
+pub mod detect;
 pub mod model;
 pub mod sources;
