@@ -77,6 +77,24 @@ impl AwsError {
     }
 }
 
+/// Defines `fn $name(op, sdk_error) -> AwsError` for one AWS service, so each adapter classifies
+/// its SDK errors in one line: `sdk_error_fn!(sso, "sso-admin", "ConflictException");`.
+macro_rules! sdk_error_fn {
+    ($name:ident, $service:literal $(, $retryable:literal)*) => {
+        fn $name<E, R>(
+            op: &'static str,
+            e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+        ) -> $crate::error::AwsError
+        where
+            E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+            R: std::fmt::Debug,
+        {
+            $crate::error::AwsError::from_sdk_with($service, op, e, &[$($retryable),*])
+        }
+    };
+}
+pub(crate) use sdk_error_fn;
+
 /// A capability that a later issue fills in. Returned by functions whose handler is wiring only,
 /// so an invocation fails loudly (and lands in the DLQ / shows in CloudWatch) instead of
 /// pretending to succeed.

@@ -29,27 +29,9 @@ impl SdkIdentityCenter {
     }
 }
 
-fn sso<E, R>(
-    op: &'static str,
-    e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> AwsError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    AwsError::from_sdk_with("sso-admin", op, e, &["ConflictException"])
-}
+crate::error::sdk_error_fn!(sso, "sso-admin", "ConflictException");
 
-fn ids<E, R>(
-    op: &'static str,
-    e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> AwsError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    AwsError::from_sdk("identitystore", op, e)
-}
+crate::error::sdk_error_fn!(ids, "identitystore");
 
 fn missing(service: &'static str, operation: &'static str, what: &str) -> AwsError {
     AwsError::Permanent { service, operation, message: format!("the reply has no {what}") }

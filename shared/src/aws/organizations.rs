@@ -24,16 +24,7 @@ impl SdkOrganizations {
     }
 }
 
-fn err<E, R>(
-    op: &'static str,
-    e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> AwsError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    AwsError::from_sdk("organizations", op, e)
-}
+crate::error::sdk_error_fn!(err, "organizations");
 
 fn status(a: &aws_sdk_organizations::types::Account) -> AccountStatus {
     match (a.state(), a.status()) {

@@ -110,13 +110,7 @@ pub trait SecretAdmin: SecretStore {
     ) -> impl std::future::Future<Output = Result<(), AwsError>> + Send;
 }
 
-fn sm<E, R>(op: &'static str, e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    AwsError::from_sdk("secretsmanager", op, e)
-}
+crate::error::sdk_error_fn!(sm, "secretsmanager");
 
 impl SecretAdmin for SecretsManagerStore {
     async fn describe(&self, secret_id: &str) -> Result<SecretDescription, AwsError> {

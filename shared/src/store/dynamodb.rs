@@ -19,16 +19,7 @@ impl DynamoStateStore {
     }
 }
 
-fn err<E, R>(
-    op: &'static str,
-    e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> AwsError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    AwsError::from_sdk("dynamodb", op, e)
-}
+crate::error::sdk_error_fn!(err, "dynamodb");
 
 fn to_attributes(item: &Item) -> HashMap<String, AttributeValue> {
     let mut m = HashMap::from([
