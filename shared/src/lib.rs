@@ -9,6 +9,7 @@ pub mod alert;
 pub mod aws;
 pub mod config;
 pub mod error;
+pub mod geo;
 pub mod okta;
 pub mod scim;
 pub mod secret;
