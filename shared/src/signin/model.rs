@@ -4,34 +4,224 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-/// The CloudTrail fields the sign-in checks read. Unknown fields are ignored.
+/// The CloudTrail fields the sign-in checks read, parsed straight from JSON (no intermediate
+/// tree: this is the scan's hot path). Unknown fields are ignored and a field of the wrong JSON
+/// type reads as absent, so one odd field never loses a record.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Record {
+    #[serde(default, deserialize_with = "lenient::time")]
     pub event_time: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "lenient::string")]
     pub event_source: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
     pub event_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
     pub event_type: Option<String>,
-    #[serde(rename = "eventID")]
+    #[serde(rename = "eventID", default, deserialize_with = "lenient::string")]
     pub event_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
     pub aws_region: Option<String>,
-    #[serde(rename = "sourceIPAddress")]
+    #[serde(rename = "sourceIPAddress", default, deserialize_with = "lenient::string")]
     pub source_ip_address: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
     pub user_agent: Option<String>,
-    #[serde(default)]
-    pub user_identity: Value,
-    #[serde(default)]
-    pub additional_event_data: Value,
-    #[serde(default)]
-    pub service_event_details: Value,
-    #[serde(default)]
-    pub response_elements: Value,
-    #[serde(default)]
-    pub request_parameters: Value,
+    #[serde(default, deserialize_with = "lenient::object")]
+    pub user_identity: UserIdentity,
+    #[serde(default, deserialize_with = "lenient::object")]
+    pub additional_event_data: AdditionalEventData,
+    #[serde(default, deserialize_with = "lenient::object")]
+    pub service_event_details: ServiceEventDetails,
+    #[serde(default, deserialize_with = "lenient::object")]
+    pub response_elements: ResponseElements,
+    #[serde(default, deserialize_with = "lenient::object")]
+    pub request_parameters: RequestParameters,
+    #[serde(default, deserialize_with = "lenient::string")]
     pub error_code: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
     pub recipient_account_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserIdentity {
+    #[serde(rename = "type", default, deserialize_with = "lenient::string")]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub user_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub principal_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub credential_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::object")]
+    pub on_behalf_of: OnBehalfOf,
+    #[serde(default, deserialize_with = "lenient::object")]
+    pub session_context: SessionContext,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OnBehalfOf {
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub user_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub identity_store_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionContext {
+    #[serde(default, deserialize_with = "lenient::object")]
+    pub session_issuer: SessionIssuer,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionIssuer {
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub user_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AdditionalEventData {
+    #[serde(rename = "CredentialType", default, deserialize_with = "lenient::string")]
+    pub credential_type: Option<String>,
+    #[serde(rename = "UserName", default, deserialize_with = "lenient::string")]
+    pub user_name: Option<String>,
+    #[serde(rename = "MFAUsed", default, deserialize_with = "lenient::string")]
+    pub mfa_used: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ServiceEventDetails {
+    #[serde(rename = "UserAuthentication", default, deserialize_with = "lenient::string")]
+    pub user_authentication: Option<String>,
+    #[serde(rename = "CredentialChallenge", default, deserialize_with = "lenient::string")]
+    pub credential_challenge: Option<String>,
+    #[serde(rename = "CredentialVerification", default, deserialize_with = "lenient::string")]
+    pub credential_verification: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub account_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub role_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ResponseElements {
+    #[serde(rename = "ConsoleLogin", default, deserialize_with = "lenient::string")]
+    pub console_login: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestParameters {
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub account_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub role_name: Option<String>,
+}
+
+/// Field deserializers that read a value of the wrong JSON type as absent instead of failing.
+mod lenient {
+    use std::fmt;
+
+    use chrono::{DateTime, Utc};
+    use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    struct StringOrNothing;
+
+    impl<'de> Visitor<'de> for StringOrNothing {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok((!v.is_empty()).then(|| v.to_owned()))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok((!v.is_empty()).then_some(v))
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    }
+
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        d.deserialize_any(StringOrNothing)
+    }
+
+    pub fn time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Ok(string(d)?.and_then(|s| DateTime::parse_from_rfc3339(&s).ok()).map(|t| t.to_utc()))
+    }
+
+    struct ObjectOrDefault<T>(std::marker::PhantomData<T>);
+
+    impl<'de, T: de::Deserialize<'de> + Default> Visitor<'de> for ObjectOrDefault<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(T::default())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<T, E> {
+            Ok(T::default())
+        }
+    }
+
+    pub fn object<'de, D, T>(d: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: de::Deserialize<'de> + Default,
+    {
+        d.deserialize_any(ObjectOrDefault(std::marker::PhantomData))
+    }
 }
 
 /// What a record means for sign-in analysis.
@@ -83,10 +273,11 @@ pub struct Activity {
     pub source_ip: Option<IpAddr>,
     pub user_agent: Option<String>,
     pub account_id: Option<String>,
-}
-
-fn s(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).filter(|x| !x.is_empty()).map(str::to_owned)
+    /// Identity store of the user (2025 shape), for resolving `user_id` to a user name.
+    pub identity_store_id: Option<String>,
+    /// The IdC permission set in use (portal role credentials, or an `AWSReservedSSO_*` console
+    /// session).
+    pub permission_set: Option<String>,
 }
 
 /// Why a record was skipped.
@@ -99,61 +290,82 @@ pub enum Skip {
 }
 
 impl Record {
-    pub fn from_value(v: Value) -> Result<Record, Skip> {
-        if !v.is_object() {
+    /// Parses one record from its JSON text.
+    pub fn from_json(text: &str) -> Result<Record, Skip> {
+        if !text.trim_start().starts_with('{') {
             return Err(Skip::Malformed("not a JSON object".into()));
         }
-        serde_json::from_value(v).map_err(|e| Skip::Malformed(e.to_string()))
+        serde_json::from_str(text).map_err(|e| Skip::Malformed(e.to_string()))
     }
 
     /// Normalises the record. Every record with a time becomes an [`Activity`] (`Kind::Other`
     /// for those that are not sign-in related).
-    pub fn activity(&self) -> Result<Activity, Skip> {
+    pub fn activity(self) -> Result<Activity, Skip> {
         let time = self.event_time.ok_or(Skip::NoTime)?;
         let source = self.event_source.as_deref().unwrap_or_default();
         let name = self.event_name.as_deref().unwrap_or_default();
         let ui = &self.user_identity;
         let extra = &self.additional_event_data;
-        let identity_type = s(ui, "type").unwrap_or_default();
+        let details = &self.service_event_details;
+        let identity_type = ui.kind.as_deref().unwrap_or_default();
         let kind = match (source, name) {
             ("signin.amazonaws.com", "UserAuthentication") => Kind::IdcSignIn {
-                success: self.service_event_details["UserAuthentication"] == "Success"
+                success: details.user_authentication.as_deref() == Some("Success")
                     && self.error_code.is_none(),
-                credential_type: s(extra, "CredentialType"),
+                credential_type: extra.credential_type.clone(),
             },
             ("signin.amazonaws.com", step @ ("CredentialChallenge" | "CredentialVerification")) => {
+                let outcome = if step == "CredentialChallenge" {
+                    &details.credential_challenge
+                } else {
+                    &details.credential_verification
+                };
                 Kind::Credential {
                     step: step.to_owned(),
                     success: self.error_code.is_none()
-                        && self.service_event_details.get(step).is_none_or(|v| v == "Success"),
+                        && outcome.as_deref().is_none_or(|v| v == "Success"),
                 }
             }
             ("signin.amazonaws.com", "ConsoleLogin") => {
-                let issuer =
-                    ui["sessionContext"]["sessionIssuer"]["userName"].as_str().unwrap_or_default();
+                let issuer = ui.session_context.session_issuer.user_name.as_deref();
                 Kind::ConsoleLogin {
-                    success: self.response_elements["ConsoleLogin"] == "Success",
-                    mfa_used: extra["MFAUsed"] == "Yes",
+                    success: self.response_elements.console_login.as_deref() == Some("Success"),
+                    mfa_used: extra.mfa_used.as_deref() == Some("Yes"),
                     root: identity_type == "Root",
                     iam_user: identity_type == "IAMUser",
-                    identity_center_role: issuer.starts_with("AWSReservedSSO_"),
+                    identity_center_role: issuer.is_some_and(|i| i.starts_with("AWSReservedSSO_")),
                 }
             }
             ("sso.amazonaws.com", action) => Kind::Portal {
                 action: action.to_owned(),
-                account_id: s(&self.service_event_details, "account_id")
-                    .or_else(|| s(&self.request_parameters, "accountId")),
-                role_name: s(&self.service_event_details, "role_name")
-                    .or_else(|| s(&self.request_parameters, "roleName")),
+                account_id: details
+                    .account_id
+                    .clone()
+                    .or_else(|| self.request_parameters.account_id.clone()),
+                role_name: details
+                    .role_name
+                    .clone()
+                    .or_else(|| self.request_parameters.role_name.clone()),
             },
             ("sts.amazonaws.com", "AssumeRoleWithSAML") => Kind::AssumeRoleWithSaml,
             _ => Kind::Other,
         };
+        // The permission set behind an IdC console session: AWSReservedSSO_<name>_<hash>.
+        let permission_set = match &kind {
+            Kind::Portal { role_name, .. } => role_name.clone(),
+            Kind::ConsoleLogin { identity_center_role: true, .. } => ui
+                .session_context
+                .session_issuer
+                .user_name
+                .as_deref()
+                .and_then(|i| i.strip_prefix("AWSReservedSSO_"))
+                .map(|rest| rest.rsplit_once('_').map_or(rest, |(name, _)| name).to_owned()),
+            _ => None,
+        };
         // The user: the 2025 shape names the identity-store user; sign-ins carry the user name.
-        let user_name = s(extra, "UserName").or_else(|| s(ui, "userName")).or_else(|| {
-            s(ui, "principalId").and_then(|p| p.split_once(':').map(|(_, n)| n.to_owned()))
+        let user_name = extra.user_name.clone().or_else(|| ui.user_name.clone()).or_else(|| {
+            ui.principal_id.as_deref().and_then(|p| p.split_once(':').map(|(_, n)| n.to_owned()))
         });
-        let user_id = s(&ui["onBehalfOf"], "userId");
         // AWS-made calls: the SAML role assumption (source is the IdC service) and any record
         // whose source is a service name rather than an address.
         let source_ip = match kind {
@@ -162,14 +374,21 @@ impl Record {
         };
         Ok(Activity {
             time,
-            event_id: self.event_id.clone().unwrap_or_default(),
+            event_id: self.event_id.unwrap_or_default(),
             kind,
             user_name,
-            user_id,
-            session_id: s(ui, "credentialId"),
+            user_id: ui.on_behalf_of.user_id.clone(),
+            identity_store_id: ui
+                .on_behalf_of
+                .identity_store_arn
+                .as_deref()
+                .and_then(|a| a.rsplit_once('/'))
+                .map(|(_, id)| id.to_owned()),
+            session_id: ui.credential_id.clone(),
             source_ip,
-            user_agent: self.user_agent.clone(),
-            account_id: self.recipient_account_id.clone(),
+            user_agent: self.user_agent,
+            account_id: self.recipient_account_id,
+            permission_set,
         })
     }
 }

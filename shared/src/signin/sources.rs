@@ -1,111 +1,185 @@
 //! CloudTrail input formats: S3 log files (`{"Records": [...]}`, plain or gzip), JSON lines,
 //! EventBridge envelopes (`detail` is the record), and `LookupEvents` output (each event's
 //! `CloudTrailEvent` is the record as a JSON string). Malformed input is counted and skipped.
+//!
+//! Large inputs stream: JSON lines are read a line at a time, so memory stays flat however long
+//! the file is.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::model::{Activity, Record, Skip};
 
-/// What one input yielded.
-#[derive(Debug, Default)]
-pub struct Parsed {
-    pub activities: Vec<Activity>,
+/// Counts of what an input yielded.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub records: usize,
     /// Records that could not be used, with the first few reasons.
     pub skipped: usize,
     pub reasons: Vec<String>,
 }
 
-impl Parsed {
+impl Stats {
     fn skip(&mut self, why: impl std::fmt::Display) {
         self.skipped += 1;
         if self.reasons.len() < 5 {
             self.reasons.push(why.to_string());
         }
     }
+}
 
-    fn record(&mut self, v: Value) {
-        match Record::from_value(v).and_then(|r| r.activity()) {
-            Ok(a) => self.activities.push(a),
-            Err(e) => self.skip(e),
+/// What one small input yielded (see [`parse`]).
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub activities: Vec<Activity>,
+    pub skipped: usize,
+    pub reasons: Vec<String>,
+}
+
+/// The top level of a JSON document, whatever its shape.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "Records", borrow, default)]
+    records: Option<&'a RawValue>,
+    #[serde(rename = "Events", borrow, default)]
+    events: Option<&'a RawValue>,
+    #[serde(rename = "detail-type", borrow, default)]
+    detail_type: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    detail: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct LookupEvent {
+    #[serde(rename = "CloudTrailEvent", default)]
+    cloud_trail_event: Option<String>,
+}
+
+/// Feeds activities found in JSON text to `out`.
+pub struct Reader<'o, F: FnMut(Activity)> {
+    pub stats: Stats,
+    out: &'o mut F,
+}
+
+impl<'o, F: FnMut(Activity)> Reader<'o, F> {
+    pub fn new(out: &'o mut F) -> Self {
+        Reader { stats: Stats::default(), out }
+    }
+
+    fn record(&mut self, text: &str) {
+        self.stats.records += 1;
+        match Record::from_json(text).and_then(Record::activity) {
+            Ok(a) => (self.out)(a),
+            Err(e) => self.stats.skip(e),
+        }
+    }
+
+    fn list(&mut self, raw: &RawValue, what: &str, each: impl Fn(&mut Self, &RawValue)) {
+        match serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
+            Ok(items) => items.into_iter().for_each(|i| each(self, i)),
+            Err(_) => self.stats.skip(Skip::Malformed(format!("{what} is not a list"))),
         }
     }
 
     /// One JSON value in any of the supported shapes.
-    fn value(&mut self, v: Value) {
-        if let Some(records) = v.get("Records") {
-            match records {
-                Value::Array(items) => items.iter().cloned().for_each(|r| self.record(r)),
-                _ => self.skip(Skip::Malformed("Records is not a list".into())),
+    pub fn document(&mut self, text: &str) {
+        let trimmed = text.trim_start();
+        if trimmed.starts_with('[') {
+            match serde_json::from_str::<Vec<&RawValue>>(trimmed) {
+                Ok(items) => items.into_iter().for_each(|i| self.document(i.get())),
+                Err(e) => self.stats.skip(Skip::Malformed(e.to_string())),
             }
-        } else if let Some(events) = v.get("Events") {
-            match events {
-                Value::Array(items) => {
-                    for e in items {
-                        match e
-                            .get("CloudTrailEvent")
-                            .and_then(Value::as_str)
-                            .map(serde_json::from_str::<Value>)
-                        {
-                            Some(Ok(r)) => self.record(r),
-                            _ => self.skip(Skip::Malformed(
-                                "a LookupEvents event without a CloudTrailEvent".into(),
-                            )),
-                        }
-                    }
+            return;
+        }
+        let envelope = match serde_json::from_str::<Envelope>(trimmed) {
+            Ok(e) => e,
+            Err(e) => return self.stats.skip(Skip::Malformed(e.to_string())),
+        };
+        if let Some(records) = envelope.records {
+            self.list(records, "Records", |r, i| r.record(i.get()));
+        } else if let Some(events) = envelope.events {
+            self.list(events, "Events", |r, e| match serde_json::from_str::<LookupEvent>(e.get()) {
+                Ok(LookupEvent { cloud_trail_event: Some(text) }) => r.record(&text),
+                _ => {
+                    r.stats.records += 1;
+                    r.stats.skip(Skip::Malformed(
+                        "a LookupEvents event without a CloudTrailEvent".into(),
+                    ))
                 }
-                _ => self.skip(Skip::Malformed("Events is not a list".into())),
+            });
+        } else if envelope.detail_type.is_some() {
+            match envelope.detail {
+                Some(d) if d.get().starts_with('{') => self.record(d.get()),
+                _ => self.stats.skip(Skip::Malformed("an EventBridge envelope without detail".into())),
             }
-        } else if v.get("detail-type").is_some() {
-            match v.get("detail") {
-                Some(d) if d.is_object() => self.record(d.clone()),
-                _ => self.skip(Skip::Malformed("an EventBridge envelope without detail".into())),
-            }
-        } else if let Value::Array(items) = v {
-            items.into_iter().for_each(|i| self.value(i));
         } else {
-            self.record(v);
+            self.record(trimmed);
+        }
+    }
+
+    /// Reads a whole input (file or stdin): gzip or plain, one JSON document or JSON lines.
+    pub fn read(&mut self, input: impl Read) -> std::io::Result<()> {
+        let mut input = BufReader::with_capacity(1 << 16, input);
+        let gzip = input.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+        if gzip {
+            let inner = BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(input));
+            return self.read_text(inner);
+        }
+        self.read_text(input)
+    }
+
+    fn read_text(&mut self, mut input: impl BufRead) -> std::io::Result<()> {
+        let mut first = Vec::new();
+        input.read_until(b'\n', &mut first)?;
+        let complete_line = std::str::from_utf8(&first)
+            .ok()
+            .filter(|l| !l.trim().is_empty())
+            .is_some_and(|l| serde_json::from_str::<serde::de::IgnoredAny>(l).is_ok());
+        if !complete_line {
+            // One JSON document spread over lines (an S3 log file, pretty-printed output).
+            input.read_to_end(&mut first)?;
+            return Ok(self.text(&first, |r, t| r.document(t)));
+        }
+        let mut line = first;
+        let mut n = 1;
+        loop {
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                self.text(&line, |r, t| match serde_json::from_str::<serde::de::IgnoredAny>(t) {
+                    Ok(_) => r.document(t),
+                    Err(e) => {
+                        r.stats.records += 1;
+                        r.stats.skip(format!("line {n}: {e}"))
+                    }
+                });
+            }
+            line.clear();
+            n += 1;
+            if input.read_until(b'\n', &mut line)? == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    fn text(&mut self, bytes: &[u8], then: impl FnOnce(&mut Self, &str)) {
+        match std::str::from_utf8(bytes) {
+            Ok(t) => then(self, t),
+            Err(_) => self.stats.skip("not UTF-8 text"),
         }
     }
 }
 
-/// Parses one input (a file's bytes), whatever its format.
+/// Parses one small input (a file's bytes), whatever its format, into memory.
 pub fn parse(bytes: &[u8]) -> Parsed {
-    let mut parsed = Parsed::default();
-    let decompressed;
-    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        match flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out) {
-            Ok(_) => {
-                decompressed = out;
-                decompressed.as_slice()
-            }
-            Err(e) => {
-                parsed.skip(format!("not a readable gzip file: {e}"));
-                return parsed;
-            }
-        }
-    } else {
-        bytes
-    };
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        parsed.skip("not UTF-8 text");
-        return parsed;
-    };
-    // A whole JSON document, else JSON lines.
-    match serde_json::from_str::<Value>(text) {
-        Ok(v) => parsed.value(v),
-        Err(_) => {
-            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                match serde_json::from_str::<Value>(line) {
-                    Ok(v) => parsed.value(v),
-                    Err(e) => parsed.skip(format!("line {}: {e}", n + 1)),
-                }
-            }
-        }
+    let mut activities = Vec::new();
+    let mut push = |a| activities.push(a);
+    let mut reader = Reader::new(&mut push);
+    if let Err(e) = reader.read(bytes) {
+        reader.stats.skip(format!("unreadable input: {e}"));
     }
-    parsed
+    let stats = reader.stats;
+    Parsed { activities, skipped: stats.skipped, reasons: stats.reasons }
 }
 
 #[cfg(test)]
@@ -178,7 +252,7 @@ mod tests {
 
     #[test]
     fn every_input_format_is_read_and_malformed_records_are_counted() {
-        let records: Vec<Value> =
+        let records: Vec<serde_json::Value> =
             [NEW, OLD, PORTAL].iter().map(|t| serde_json::from_str(t).unwrap()).collect();
         let s3 = serde_json::json!({"Records": records}).to_string();
         assert_eq!(parse(s3.as_bytes()).activities.len(), 3);
