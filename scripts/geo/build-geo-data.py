@@ -72,14 +72,19 @@ def main(ip_pkg, country_pkg, out_dir):
     src = country_pkg / "src"
     boxes = {d["country"]: d for d in json.load(open(src / "country-by-geo-coordinates.json"))}
     codes = {d["country"]: d["abbreviation"] for d in json.load(open(src / "country-by-abbreviation.json"))}
-    lines = ["# cc\tsouth\tnorth\twest\teast  (degrees; from country-json, MIT)"]
-    for name, box in sorted(boxes.items(), key=lambda kv: codes.get(kv[0]) or ""):
-        cc = codes.get(name)
-        if not cc or any(box.get(k) is None for k in ("north", "south", "west", "east")):
+    lines = ["# cc\tsouth\tnorth\twest\teast\tname  (degrees, empty when unknown; from country-json, MIT)"]
+    # country-json uses a few codes that are not ISO 3166-1 alpha-2.
+    fixes = {"UK": "GB", "TP": "TL"}
+    for name, cc in sorted(codes.items(), key=lambda kv: (kv[1], kv[0])):
+        cc = fixes.get(cc.upper(), cc.upper())
+        if len(cc) != 2 or name in ("England", "Scotland", "Wales", "Northern Ireland"):
             continue
-        lines.append(f"{cc.upper()}\t{box['south']}\t{box['north']}\t{box['west']}\t{box['east']}")
+        box = boxes.get(name, {})
+        edges = [box.get(k) for k in ("south", "north", "west", "east")]
+        cells = "\t".join("" if v is None else str(v) for v in edges) if None not in edges else "\t\t\t"
+        lines.append(f"{cc}\t{cells}\t{name}")
     (out_dir / "country-boxes.tsv").write_text("\n".join(lines) + "\n")
-    print(f"{len(v4)} IPv4 and {len(v6)} IPv6 ranges, {len(lines) - 1} country boxes", file=sys.stderr)
+    print(f"{len(v4)} IPv4 and {len(v6)} IPv6 ranges, {len(lines) - 1} countries", file=sys.stderr)
 
 
 if __name__ == "__main__":

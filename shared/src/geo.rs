@@ -34,6 +34,17 @@ impl Country {
         }
     }
 
+    /// A country from its English name (`"United States"`) or its code.
+    pub fn from_name(name: &str) -> Option<Country> {
+        let lower = name.trim().to_lowercase();
+        table().names.get(&lower).copied().or_else(|| match lower.as_str() {
+            "united states of america" | "usa" => Country::parse("US"),
+            "russian federation" => Country::parse("RU"),
+            "south korea" | "republic of korea" | "korea, republic of" => Country::parse("KR"),
+            _ => Country::parse(name.trim()),
+        })
+    }
+
     pub fn as_str(&self) -> &str {
         // Only ASCII letters are ever stored.
         std::str::from_utf8(&self.0).unwrap_or("??")
@@ -99,6 +110,8 @@ struct CountryTable {
     v6_starts: Vec<u128>,
     v6_codes: Vec<[u8; 2]>,
     boxes: HashMap<Country, GeoBox>,
+    /// Lower-case English names (as Okta's `geographicalContext.country` gives them) → code.
+    names: HashMap<String, Country>,
 }
 
 fn table() -> &'static CountryTable {
@@ -132,17 +145,20 @@ fn decode_table(raw: &[u8]) -> Option<CountryTable> {
         v6_starts.push(u128::from_be_bytes(take(16)?.try_into().ok()?));
         v6_codes.push(take(2)?.try_into().ok()?);
     }
-    let boxes = BOXES_TSV
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let mut f = l.split('\t');
-            let cc = Country::parse(f.next()?)?;
-            let mut n = || f.next()?.parse::<f64>().ok();
-            Some((cc, GeoBox { south: n()?, north: n()?, west: n()?, east: n()? }))
-        })
-        .collect();
-    Some(CountryTable { v4_starts, v4_codes, v6_starts, v6_codes, boxes })
+    let mut boxes = HashMap::new();
+    let mut names = HashMap::new();
+    for line in BOXES_TSV.lines().filter(|l| !l.starts_with('#')) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [cc, south, north, west, east, name] = f[..] else { continue };
+        let Some(cc) = Country::parse(cc) else { continue };
+        names.insert(name.to_lowercase(), cc);
+        let edges: Option<Vec<f64>> =
+            [south, north, west, east].iter().map(|v| v.parse().ok()).collect();
+        if let Some([south, north, west, east]) = edges.as_deref() {
+            boxes.insert(cc, GeoBox { south: *south, north: *north, west: *west, east: *east });
+        }
+    }
+    Some(CountryTable { v4_starts, v4_codes, v6_starts, v6_codes, boxes, names })
 }
 
 fn range_lookup<T: Ord + Copy>(starts: &[T], codes: &[[u8; 2]], ip: T) -> Option<Country> {
@@ -392,6 +408,10 @@ mod tests {
         assert!(table().v4_starts.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
         assert!(table().v6_starts.windows(2).all(|w| w[0] < w[1]));
         assert!(table().boxes.len() > 200);
+        assert_eq!(Country::from_name("United Kingdom"), Country::parse("GB"));
+        assert_eq!(Country::from_name("germany"), Country::parse("DE"));
+        assert_eq!(Country::from_name("Russia"), Country::parse("RU"));
+        assert_eq!(Country::from_name("Atlantis"), None);
     }
 
     #[test]

@@ -27,6 +27,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::pattern::{GroupPattern, placeholders};
+use crate::geo::Country;
+use crate::signin::settings::SigninSettings;
+use chrono::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -147,6 +150,8 @@ pub struct Rule {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     pub settings: Settings,
+    /// The `[signin]` table: sign-in anomaly thresholds, business hours, allow-lists.
+    pub signin: SigninSettings,
     pub permission_sets: Vec<PermissionSetSpec>,
     pub rules: Vec<Rule>,
 }
@@ -162,6 +167,31 @@ struct RawPolicy {
     permission_sets: Vec<Spanned<RawPermissionSet>>,
     #[serde(default, rename = "rule")]
     rules: Vec<Spanned<RawRule>>,
+    #[serde(default)]
+    signin: RawSignin,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSignin {
+    max_speed_kmh: Option<Spanned<f64>>,
+    min_travel_km: Option<Spanned<f64>>,
+    baseline_days: Option<Spanned<i64>>,
+    replay_window: Option<Spanned<String>>,
+    brute_force_failures: Option<Spanned<i64>>,
+    brute_force_window: Option<Spanned<String>>,
+    okta_window: Option<Spanned<String>>,
+    okta_failures: Option<Spanned<i64>>,
+    okta_failures_window: Option<Spanned<String>>,
+    business_hours: Option<Spanned<String>>,
+    business_days: Option<Vec<Spanned<String>>>,
+    time_zone: Option<Spanned<String>>,
+    #[serde(default)]
+    privileged_permission_sets: Vec<String>,
+    #[serde(default)]
+    allow_networks: Vec<Spanned<String>>,
+    #[serde(default)]
+    allow_countries: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -370,6 +400,7 @@ impl Policy {
             }
         };
         let settings = settings(&mut c, raw.settings);
+        let signin = signin_settings(&mut c, raw.signin);
         let mut permission_sets = Vec::new();
         let mut names = BTreeSet::new();
         for ps in raw.permission_sets {
@@ -394,17 +425,144 @@ impl Policy {
         }
         let ok = !c.diagnostics.iter().any(|d| d.severity == Severity::Error);
         c.diagnostics.sort_by_key(|d| (d.line, d.column));
-        (ok.then_some(Policy { settings, permission_sets, rules }), c.diagnostics)
+        (ok.then_some(Policy { settings, signin, permission_sets, rules }), c.diagnostics)
     }
 
     pub fn permission_set(&self, name: &str) -> Option<&PermissionSetSpec> {
         self.permission_sets.iter().find(|p| p.name == name)
     }
 
+    /// Permission sets whose use is privileged: those granted by rules of a privileged tier,
+    /// plus `[signin] privileged_permission_sets`.
+    pub fn privileged_permission_sets(&self) -> BTreeSet<String> {
+        let tiers = &self.settings.privileged_tiers;
+        self.rules
+            .iter()
+            .filter(|r| r.tier.as_ref().is_some_and(|t| tiers.contains(t)))
+            .flat_map(|r| r.permission_sets.iter().cloned())
+            .chain(self.signin.privileged_permission_sets.iter().cloned())
+            .collect()
+    }
+
     /// Every permission set name the policy declares (the only ones idc-guard assigns or removes).
     pub fn permission_set_names(&self) -> BTreeSet<&str> {
         self.permission_sets.iter().map(|p| p.name.as_str()).collect()
     }
+}
+
+fn signin_settings(c: &mut Checker<'_>, raw: RawSignin) -> SigninSettings {
+    use crate::signin::settings::{parse_duration, parse_hours, parse_weekday};
+    let mut s = SigninSettings::default();
+    let positive = |c: &mut Checker<'_>, v: Option<Spanned<f64>>, name: &str, into: &mut f64| {
+        if let Some(v) = v {
+            match *v.get_ref() {
+                x if x > 0.0 && x.is_finite() => *into = x,
+                _ => c.error(v.span().start, format!("{name} must be a positive number")),
+            }
+        }
+    };
+    positive(c, raw.max_speed_kmh, "max_speed_kmh", &mut s.max_speed_kmh);
+    positive(c, raw.min_travel_km, "min_travel_km", &mut s.min_travel_km);
+    let count = |c: &mut Checker<'_>, v: Option<Spanned<i64>>, name: &str, into: &mut usize| {
+        if let Some(v) = v {
+            match usize::try_from(*v.get_ref()) {
+                Ok(x) if x > 0 => *into = x,
+                _ => c.error(v.span().start, format!("{name} must be 1 or more")),
+            }
+        }
+    };
+    let mut days = 0usize;
+    count(c, raw.baseline_days, "baseline_days", &mut days);
+    if days > 0 {
+        s.baseline_days = days as i64;
+    }
+    count(c, raw.brute_force_failures, "brute_force_failures", &mut s.brute_force_failures);
+    count(c, raw.okta_failures, "okta_failures", &mut s.okta_failures);
+    let duration = |c: &mut Checker<'_>,
+                    v: Option<Spanned<String>>,
+                    name: &str,
+                    into: &mut Duration| {
+        if let Some(v) = v {
+            match parse_duration(v.get_ref()) {
+                Some(d) => *into = d,
+                None => c.error(
+                    v.span().start,
+                    format!(
+                        "{name} {:?} must be a duration such as \"30s\", \"10m\", \"2h\" or \"1d\"",
+                        v.get_ref()
+                    ),
+                ),
+            }
+        }
+    };
+    duration(c, raw.replay_window, "replay_window", &mut s.replay_window);
+    duration(c, raw.brute_force_window, "brute_force_window", &mut s.brute_force_window);
+    duration(c, raw.okta_window, "okta_window", &mut s.okta_window);
+    duration(c, raw.okta_failures_window, "okta_failures_window", &mut s.okta_failures_window);
+    if let Some(h) = raw.business_hours {
+        match parse_hours(h.get_ref()) {
+            Some((start, end)) => (s.business_hours.start, s.business_hours.end) = (start, end),
+            None => c.error(
+                h.span().start,
+                format!(
+                    "business_hours {:?} must look like \"08:00-18:00\" (start before end)",
+                    h.get_ref()
+                ),
+            ),
+        }
+    }
+    if let Some(days) = raw.business_days {
+        s.business_hours.days.clear();
+        for d in days {
+            match parse_weekday(d.get_ref()) {
+                Some(n) => {
+                    s.business_hours.days.insert(n);
+                }
+                None => c.error(
+                    d.span().start,
+                    format!("{:?} is not a day of the week (mon … sun)", d.get_ref()),
+                ),
+            }
+        }
+    }
+    if let Some(tz) = raw.time_zone {
+        match tz.get_ref().parse() {
+            Ok(z) => s.business_hours.time_zone = z,
+            Err(_) => c.error(
+                tz.span().start,
+                format!(
+                    "time_zone {:?} is not an IANA time zone such as \"Europe/Berlin\"",
+                    tz.get_ref()
+                ),
+            ),
+        }
+    }
+    s.privileged_permission_sets = raw.privileged_permission_sets.into_iter().collect();
+    for n in raw.allow_networks {
+        match n
+            .get_ref()
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| n.get_ref().parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        {
+            Ok(net) => s.allow_networks.push(net.trunc()),
+            Err(_) => c.error(
+                n.span().start,
+                format!("{:?} is not an address or CIDR network", n.get_ref()),
+            ),
+        }
+    }
+    for cc in raw.allow_countries {
+        match Country::parse(cc.get_ref()) {
+            Some(country) => {
+                s.allow_countries.insert(country);
+            }
+            None => c.error(
+                cc.span().start,
+                format!("{:?} is not a two-letter country code", cc.get_ref()),
+            ),
+        }
+    }
+    s
 }
 
 fn settings(c: &mut Checker<'_>, raw: RawSettings) -> Settings {

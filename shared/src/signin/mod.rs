@@ -4,4 +4,5 @@
 
 pub mod detect;
 pub mod model;
+pub mod settings;
 pub mod sources;

@@ -100,19 +100,23 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
         if let Some(records) = envelope.records {
             self.list(records, "Records", |r, i| r.record(i.get()));
         } else if let Some(events) = envelope.events {
-            self.list(events, "Events", |r, e| match serde_json::from_str::<LookupEvent>(e.get()) {
-                Ok(LookupEvent { cloud_trail_event: Some(text) }) => r.record(&text),
-                _ => {
-                    r.stats.records += 1;
-                    r.stats.skip(Skip::Malformed(
-                        "a LookupEvents event without a CloudTrailEvent".into(),
-                    ))
+            self.list(events, "Events", |r, e| {
+                match serde_json::from_str::<LookupEvent>(e.get()) {
+                    Ok(LookupEvent { cloud_trail_event: Some(text) }) => r.record(&text),
+                    _ => {
+                        r.stats.records += 1;
+                        r.stats.skip(Skip::Malformed(
+                            "a LookupEvents event without a CloudTrailEvent".into(),
+                        ))
+                    }
                 }
             });
         } else if envelope.detail_type.is_some() {
             match envelope.detail {
                 Some(d) if d.get().starts_with('{') => self.record(d.get()),
-                _ => self.stats.skip(Skip::Malformed("an EventBridge envelope without detail".into())),
+                _ => self
+                    .stats
+                    .skip(Skip::Malformed("an EventBridge envelope without detail".into())),
             }
         } else {
             self.record(trimmed);
