@@ -478,12 +478,10 @@ fn signin_settings(c: &mut Checker<'_>, raw: RawSignin) -> SigninSettings {
     }
     count(c, raw.brute_force_failures, "brute_force_failures", &mut s.brute_force_failures);
     count(c, raw.okta_failures, "okta_failures", &mut s.okta_failures);
-    let duration = |c: &mut Checker<'_>,
-                    v: Option<Spanned<String>>,
-                    name: &str,
-                    into: &mut Duration| {
-        if let Some(v) = v {
-            match parse_duration(v.get_ref()) {
+    let duration =
+        |c: &mut Checker<'_>, v: Option<Spanned<String>>, name: &str, into: &mut Duration| {
+            if let Some(v) = v {
+                match parse_duration(v.get_ref()) {
                 Some(d) => *into = d,
                 None => c.error(
                     v.span().start,
@@ -493,8 +491,8 @@ fn signin_settings(c: &mut Checker<'_>, raw: RawSignin) -> SigninSettings {
                     ),
                 ),
             }
-        }
-    };
+            }
+        };
     duration(c, raw.replay_window, "replay_window", &mut s.replay_window);
     duration(c, raw.brute_force_window, "brute_force_window", &mut s.brute_force_window);
     duration(c, raw.okta_window, "okta_window", &mut s.okta_window);

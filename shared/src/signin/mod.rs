@@ -3,6 +3,9 @@
 //! [`model::Activity`], and the input formats `idc-guard scan` and the function read.
 
 pub mod detect;
+pub mod engine;
 pub mod model;
+pub mod okta;
+pub mod scan;
 pub mod settings;
 pub mod sources;

@@ -353,7 +353,7 @@ impl Record {
         // The permission set behind an IdC console session: AWSReservedSSO_<name>_<hash>.
         let permission_set = match &kind {
             Kind::Portal { role_name, .. } => role_name.clone(),
-            Kind::ConsoleLogin { identity_center_role: true, .. } => ui
+            Kind::ConsoleLogin { identity_center_role: true, .. } | Kind::Other => ui
                 .session_context
                 .session_issuer
                 .user_name

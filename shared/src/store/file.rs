@@ -89,6 +89,17 @@ impl StateStore for FileStateStore {
         self.save(&items)
     }
 
+    async fn put_many(&self, batch: Vec<Item>) -> Result<(), AwsError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut items = self.lock();
+        for item in batch {
+            items.insert((item.pk.clone(), item.sk.clone()), to_stored(item));
+        }
+        self.save(&items)
+    }
+
     async fn put_if_absent(&self, item: Item) -> Result<bool, AwsError> {
         let mut items = self.lock();
         let key = (item.pk.clone(), item.sk.clone());
@@ -103,7 +114,12 @@ impl StateStore for FileStateStore {
     async fn query(&self, pk: &str) -> Result<Vec<Item>, AwsError> {
         let now = now_epoch();
         let items = self.lock();
-        Ok(items.values().filter(|i| i.pk == pk).map(to_item).filter(|i| i.is_live(now)).collect())
+        Ok(items
+            .range((pk.to_owned(), String::new())..)
+            .take_while(|((p, _), _)| p == pk)
+            .map(|(_, i)| to_item(i))
+            .filter(|i| i.is_live(now))
+            .collect())
     }
 
     async fn delete(&self, pk: &str, sk: &str) -> Result<(), AwsError> {

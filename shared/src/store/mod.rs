@@ -48,6 +48,15 @@ pub trait StateStore: Send + Sync {
         sk: &str,
     ) -> impl Future<Output = Result<Option<Item>, AwsError>> + Send;
     fn put(&self, item: Item) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Writes several items (one file write for the file store).
+    fn put_many(&self, items: Vec<Item>) -> impl Future<Output = Result<(), AwsError>> + Send {
+        async move {
+            for item in items {
+                self.put(item).await?;
+            }
+            Ok(())
+        }
+    }
     /// Writes the item only if no live item has its key; `true` when it was written.
     fn put_if_absent(&self, item: Item) -> impl Future<Output = Result<bool, AwsError>> + Send;
     /// Live items of a partition, in sort-key order.
@@ -74,6 +83,12 @@ impl StateStore for AnyStore {
         match self {
             AnyStore::Dynamo(s) => s.put(item).await,
             AnyStore::File(s) => s.put(item).await,
+        }
+    }
+    async fn put_many(&self, items: Vec<Item>) -> Result<(), AwsError> {
+        match self {
+            AnyStore::Dynamo(s) => s.put_many(items).await,
+            AnyStore::File(s) => s.put_many(items).await,
         }
     }
     async fn put_if_absent(&self, item: Item) -> Result<bool, AwsError> {

@@ -1,0 +1,476 @@
+//! The sign-in detectors that need a user's history, geolocation or Okta's view:
+//! `impossible-travel`, `new-country`, `deactivated-user-activity`, `okta-ip-mismatch`,
+//! `okta-failures-then-success` and `privileged-off-hours`, together with the windowed ones in
+//! [`super::detect`]. State is per user (a baseline that is persisted, plus Okta context that is
+//! loaded), so memory grows with users, not with events.
+//!
+//! Alert ids derive from the events that make a finding (for travel, the sorted pair), so a
+//! re-scan of the same input raises the same ids, which the send-once dispatcher drops.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::detect::{Detectors, Thresholds, network};
+use super::model::{Activity, Kind};
+use super::okta::{Lifecycle, OktaFact, OktaSignin};
+use super::settings::SigninSettings;
+use crate::alert::{Alert, Severity};
+use crate::geo::{Country, Geo, Place, min_distance_km};
+
+/// Where and when a user was last seen (persisted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sighting {
+    pub time: DateTime<Utc>,
+    pub ip: IpAddr,
+    pub place: Place,
+    pub event_id: String,
+}
+
+/// A user's persisted baseline: countries seen (with when last seen) and the last sighting.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    #[serde(default)]
+    pub countries: BTreeMap<Country, DateTime<Utc>>,
+    #[serde(default)]
+    pub last: Option<Sighting>,
+}
+
+#[derive(Debug, Default)]
+struct UserState {
+    baseline: Baseline,
+    dirty: bool,
+    /// Okta sign-ins, in time order.
+    okta: Vec<OktaSignin>,
+    lifecycle: Option<Lifecycle>,
+    /// One `deactivated-user-activity` finding per deactivation.
+    reported_inactive: bool,
+    /// `privileged-off-hours` findings already made (permission set + local date).
+    reported_off_hours: BTreeSet<String>,
+}
+
+/// Everything the engine knows about a user before their activity is observed.
+#[derive(Debug, Default, Clone)]
+pub struct UserContext {
+    pub baseline: Baseline,
+    pub okta: Vec<OktaSignin>,
+    pub lifecycle: Option<Lifecycle>,
+}
+
+pub struct Engine {
+    settings: Arc<SigninSettings>,
+    privileged: BTreeSet<String>,
+    geo: Arc<Geo>,
+    windowed: Detectors,
+    users: HashMap<String, UserState>,
+    /// Identity-store user id → user name, learned from sign-ins that carry both.
+    names: HashMap<String, String>,
+    pub observed: u64,
+}
+
+/// The user an activity belongs to, as the engine keys it (lower-case user name, else the
+/// identity-store user id).
+pub fn user_key(a: &Activity, names: &HashMap<String, String>) -> Option<String> {
+    a.user_name
+        .as_deref()
+        .map(str::to_lowercase)
+        .or_else(|| a.user_id.as_ref().and_then(|id| names.get(id).cloned()))
+        .or_else(|| a.user_id.clone())
+}
+
+impl Engine {
+    /// `privileged` are the permission sets whose off-hours use is a finding (see
+    /// `Policy::privileged_permission_sets`).
+    pub fn new(settings: Arc<SigninSettings>, privileged: BTreeSet<String>, geo: Arc<Geo>) -> Self {
+        let windowed = Detectors::new(Thresholds {
+            brute_force_failures: settings.brute_force_failures,
+            brute_force_window: settings.brute_force_window,
+            replay_window: settings.replay_window,
+        });
+        let mut privileged = privileged;
+        privileged.extend(settings.privileged_permission_sets.iter().cloned());
+        Self {
+            settings,
+            privileged,
+            geo,
+            windowed,
+            users: HashMap::new(),
+            names: HashMap::new(),
+            observed: 0,
+        }
+    }
+
+    pub fn settings(&self) -> &SigninSettings {
+        &self.settings
+    }
+
+    /// The key this activity's user has, learning id ↔ name pairs as it goes.
+    pub fn resolve(&mut self, a: &Activity) -> Option<String> {
+        if let (Some(id), Some(name)) = (&a.user_id, &a.user_name) {
+            if !self.names.contains_key(id) {
+                self.names.insert(id.clone(), name.to_lowercase());
+            }
+        }
+        user_key(a, &self.names)
+    }
+
+    /// Teaches the engine a user name for an identity-store id (from identitystore).
+    pub fn learn_name(&mut self, user_id: &str, user_name: &str) {
+        self.names.insert(user_id.to_owned(), user_name.to_lowercase());
+    }
+
+    pub fn knows(&self, user: &str) -> bool {
+        self.users.contains_key(user)
+    }
+
+    /// Installs a user's persisted baseline and Okta context (before their first activity).
+    pub fn load(&mut self, user: &str, ctx: UserContext) {
+        let mut okta = ctx.okta;
+        okta.sort_by_key(|o| o.time);
+        self.users.insert(
+            user.to_owned(),
+            UserState {
+                baseline: ctx.baseline,
+                okta,
+                lifecycle: ctx.lifecycle,
+                ..Default::default()
+            },
+        );
+    }
+
+    /// Adds what Okta saw (CLI `--okta`, or events arriving while a scan runs).
+    pub fn okta(&mut self, login: &str, fact: OktaFact) {
+        let state = self.users.entry(login.to_lowercase()).or_default();
+        match fact {
+            OktaFact::Signin(s) => {
+                let at = state.okta.partition_point(|o| o.time <= s.time);
+                if !state.okta.iter().any(|o| o.event_id == s.event_id && !s.event_id.is_empty()) {
+                    state.okta.insert(at, s);
+                }
+            }
+            OktaFact::Lifecycle(l) => {
+                if state.lifecycle.as_ref().is_none_or(|old| old.at <= l.at) {
+                    state.lifecycle = Some(l);
+                }
+            }
+        }
+    }
+
+    /// Baselines changed since the last call, to persist.
+    pub fn take_dirty(&mut self) -> Vec<(String, Baseline)> {
+        self.users
+            .iter_mut()
+            .filter(|(_, s)| s.dirty)
+            .map(|(u, s)| {
+                s.dirty = false;
+                (u.clone(), s.baseline.clone())
+            })
+            .collect()
+    }
+
+    pub fn users(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Feeds one activity (in time order as far as the input allows); returns its findings.
+    pub fn observe(&mut self, mut a: Activity) -> Vec<Alert> {
+        self.observed += 1;
+        let user = self.resolve(&a);
+        if a.user_name.is_none() {
+            a.user_name = user.clone();
+        }
+        // Allow-listed networks (VPN, corporate egress) never make a session "replayed".
+        let allowed = a.source_ip.is_some_and(|ip| self.settings.network_allowed(ip));
+        let session = if allowed { a.session_id.take() } else { None };
+        let mut out = self.windowed.observe(&a);
+        if session.is_some() {
+            a.session_id = session;
+        }
+        let Some(user) = user else { return out };
+        if !is_user_activity(&a) {
+            return out;
+        }
+        let settings = Arc::clone(&self.settings);
+        let state = self.users.entry(user.clone()).or_default();
+
+        // deactivated-user-activity: anything the user does after Okta deactivated them.
+        if let Some(l) = &state.lifecycle
+            && l.is_inactive()
+            && a.time > l.at
+            && !state.reported_inactive
+        {
+            state.reported_inactive = true;
+            out.push(Alert::new(
+                "deactivated-user-activity",
+                &format!("{user}\n{}", l.event_id),
+                a.time,
+                Severity::Critical,
+                format!("{user} is {} in Okta but was active in AWS", l.status),
+                Some(user.clone()),
+                format!(
+                    "Okta marked the user {} at {}; AWS recorded {} at {} ({} later).",
+                    l.status,
+                    l.at.to_rfc3339(),
+                    describe(&a),
+                    a.time.to_rfc3339(),
+                    human(a.time - l.at)
+                ),
+                json!({"okta_status": l.status, "okta_event": l.event_id, "aws_event": a.event_id, "source_ip": a.source_ip, "account": a.account_id}),
+                vec![l.event_id.clone(), a.event_id.clone()],
+                "Revoke the user's active sessions in IAM Identity Center now (existing portal and role sessions outlive an Okta deactivation), check that SCIM removed the user, and review what the session did.",
+            ));
+        }
+
+        // privileged-off-hours
+        if let Some(ps) = a.permission_set.as_deref().filter(|p| self.privileged.contains(*p))
+            && !settings.business_hours.contains(a.time)
+            && state
+                .reported_off_hours
+                .insert(format!("{ps}\n{}", settings.business_hours.local_date(a.time)))
+        {
+            let day = settings.business_hours.local_date(a.time);
+            out.push(Alert::new(
+                "privileged-off-hours",
+                &format!("{user}\n{ps}\n{day}"),
+                a.time,
+                Severity::Medium,
+                format!("{user} used {ps} outside business hours"),
+                Some(user.clone()),
+                format!(
+                    "Privileged permission set {ps} used at {} ({}).",
+                    settings.business_hours.local_time(a.time),
+                    describe(&a)
+                ),
+                json!({"permission_set": ps, "account": a.account_id, "local_time": settings.business_hours.local_time(a.time), "source_ip": a.source_ip}),
+                vec![a.event_id.clone()],
+                "Confirm with the user (and any on-call or change record) that the privileged session was planned; if not, revoke the session and review its CloudTrail activity.",
+            ));
+        }
+
+        // Okta correlation on IdC sign-ins.
+        if matches!(a.kind, Kind::IdcSignIn { success: true, .. }) {
+            out.extend(okta_checks(&settings, &self.geo, &user, state, &a));
+        }
+
+        // Geo: never for AWS-made calls (no source address) or allow-listed networks.
+        let Some(ip) = a.source_ip else { return out };
+        if settings.network_allowed(ip) {
+            return out;
+        }
+        let mut place = self.geo.locate(ip);
+        // Okta geolocated the same address near this time: prefer its coordinates.
+        if place.point.is_none()
+            && let Some(o) = state.okta.iter().find(|o| {
+                o.ip == Some(ip)
+                    && o.place.point.is_some()
+                    && (o.time - a.time).abs() <= Duration::hours(1)
+            })
+        {
+            place.point = o.place.point;
+            place.city = o.place.city.clone();
+            place.country = place.country.or(o.place.country);
+        }
+        let Some(country) = place.country else { return out };
+        let allowed_country = settings.allow_countries.contains(&country);
+
+        // new-country
+        let horizon = a.time - Duration::days(settings.baseline_days);
+        let baseline = &mut state.baseline;
+        baseline.countries.retain(|_, seen| *seen >= horizon);
+        let known = baseline.countries.contains_key(&country);
+        if !known && !baseline.countries.is_empty() && !allowed_country {
+            let usual: Vec<String> = baseline.countries.keys().map(|c| c.to_string()).collect();
+            out.push(Alert::new(
+                "new-country",
+                &format!("{user}\n{country}\n{}", a.event_id),
+                a.time,
+                Severity::Medium,
+                format!("{user} active from {country} for the first time in {} days", settings.baseline_days),
+                Some(user.clone()),
+                format!("{} from {ip} ({country}); usual countries: {}.", describe(&a), usual.join(", ")),
+                json!({"country": country, "city": place.city, "source_ip": ip, "baseline": usual}),
+                vec![a.event_id.clone()],
+                "Ask the user whether they are travelling or using a new VPN; if not, revoke their IAM Identity Center sessions and reset their Okta credentials and factors.",
+            ));
+        }
+        let seen = baseline.countries.entry(country).or_insert(a.time);
+        *seen = (*seen).max(a.time);
+
+        // impossible-travel against the previous sighting.
+        if let Some(last) = &baseline.last
+            && last.event_id != a.event_id
+            && !allowed_country
+            && !last.place.country.is_some_and(|c| settings.allow_countries.contains(&c))
+            && let Some(km) = min_distance_km(&last.place, &place)
+            && km >= settings.min_travel_km
+        {
+            let hours = ((a.time - last.time).abs().num_seconds() as f64 / 3600.0).max(1.0 / 60.0);
+            let speed = km / hours;
+            if speed > settings.max_speed_kmh {
+                let mut pair = [last.event_id.clone(), a.event_id.clone()];
+                pair.sort();
+                out.push(Alert::new(
+                    "impossible-travel",
+                    &format!("{user}\n{}\n{}", pair[0], pair[1]),
+                    a.time,
+                    Severity::High,
+                    format!("{user}: {} → {} at {:.0} km/h or more", where_(&last.place), where_(&place), speed),
+                    Some(user.clone()),
+                    format!(
+                        "At least {km:.0} km between {} ({}) and {} ({}) in {}.",
+                        last.ip, last.time.to_rfc3339(), ip, a.time.to_rfc3339(), human((a.time - last.time).abs())
+                    ),
+                    json!({
+                        "from": {"ip": last.ip, "place": last.place, "time": last.time, "event": last.event_id},
+                        "to": {"ip": ip, "place": place, "time": a.time, "event": a.event_id},
+                        "min_distance_km": km.round(), "min_speed_kmh": speed.round(),
+                        "precision": if last.place.point.is_some() && place.point.is_some() { "city" } else { "country" },
+                    }),
+                    pair.to_vec(),
+                    "Ask the user whether both sessions were theirs (a VPN or a cloud desktop can explain it; add such networks to [signin] allow_networks). If not, revoke their sessions and reset credentials and factors.",
+                ));
+            }
+        }
+        if baseline.last.as_ref().is_none_or(|l| a.time >= l.time) {
+            baseline.last =
+                Some(Sighting { time: a.time, ip, place, event_id: a.event_id.clone() });
+        }
+        state.dirty = true;
+        out
+    }
+}
+
+/// Successful, user-driven activity (not failed attempts, not AWS's own calls).
+fn is_user_activity(a: &Activity) -> bool {
+    match &a.kind {
+        Kind::IdcSignIn { success, .. } => *success,
+        Kind::ConsoleLogin { success, root, .. } => *success && !root,
+        Kind::Portal { .. } => true,
+        Kind::Credential { .. } | Kind::AssumeRoleWithSaml => false,
+        // Other calls count only when made in an IdC permission-set session.
+        Kind::Other => a.permission_set.is_some(),
+    }
+}
+
+fn okta_checks(
+    settings: &SigninSettings,
+    geo: &Geo,
+    user: &str,
+    state: &UserState,
+    a: &Activity,
+) -> Vec<Alert> {
+    let mut out = Vec::new();
+    // okta-failures-then-success
+    let since = a.time - settings.okta_failures_window;
+    let failures: Vec<&OktaSignin> =
+        state.okta.iter().filter(|o| !o.success && o.time >= since && o.time <= a.time).collect();
+    if failures.len() >= settings.okta_failures {
+        let mut ids: Vec<String> = failures.iter().map(|o| o.event_id.clone()).collect();
+        ids.push(a.event_id.clone());
+        let reasons: BTreeSet<&str> = failures.iter().filter_map(|o| o.reason.as_deref()).collect();
+        out.push(Alert::new(
+            "okta-failures-then-success",
+            &a.event_id,
+            a.time,
+            Severity::High,
+            format!("{user}: {} Okta sign-in failures, then an AWS sign-in", failures.len()),
+            Some(user.to_owned()),
+            format!(
+                "{} failed Okta authentications within {} before the IAM Identity Center sign-in at {}.",
+                failures.len(),
+                human(settings.okta_failures_window),
+                a.time.to_rfc3339()
+            ),
+            json!({"failures": failures.len(), "reasons": reasons, "source_ip": a.source_ip}),
+            ids,
+            "Confirm with the user that they signed in; repeated failures then a success can be a guessed password with a pushed MFA prompt. If in doubt, revoke sessions and reset the password and factors.",
+        ));
+    }
+    // okta-ip-mismatch: the Okta SSO that should have led to this sign-in came from elsewhere.
+    let Some(ip) = a.source_ip else { return out };
+    if settings.network_allowed(ip) {
+        return out;
+    }
+    let near: Vec<&OktaSignin> = state
+        .okta
+        .iter()
+        .filter(|o| o.is_sso() && o.success && (o.time - a.time).abs() <= settings.okta_window)
+        .collect();
+    if near.is_empty() {
+        return out;
+    }
+    let aws_country = geo.locate(ip).country;
+    let matches = near.iter().any(|o| {
+        o.ip.is_some_and(|oip| network(oip) == network(ip))
+            || (aws_country.is_some() && o.place.country == aws_country)
+            || o.ip.is_some_and(|oip| settings.network_allowed(oip))
+    });
+    let comparable = near.iter().any(|o| o.ip.is_some() || o.place.country.is_some());
+    if !matches && comparable {
+        let okta: Vec<_> = near
+            .iter()
+            .map(|o| json!({"ip": o.ip, "country": o.place.country, "city": o.place.city, "time": o.time, "event": o.event_id}))
+            .collect();
+        let mut ids: Vec<String> = near.iter().map(|o| o.event_id.clone()).collect();
+        ids.push(a.event_id.clone());
+        out.push(Alert::new(
+            "okta-ip-mismatch",
+            &a.event_id,
+            a.time,
+            Severity::High,
+            format!("{user}: AWS sign-in from {ip}, Okta SSO from elsewhere"),
+            Some(user.to_owned()),
+            format!(
+                "IAM Identity Center sign-in from {ip} ({}), but Okta's SSO to AWS within {} came from {}.",
+                aws_country.map(|c| c.to_string()).unwrap_or_else(|| "unknown country".into()),
+                human(settings.okta_window),
+                near.iter().map(|o| o.ip.map(|i| i.to_string()).unwrap_or_else(|| "?".into())).collect::<Vec<_>>().join(", ")
+            ),
+            json!({"aws": {"ip": ip, "country": aws_country}, "okta": okta}),
+            ids,
+            "A SAML assertion used from a different network than the browser that obtained it can mean a stolen assertion or session. Ask the user, then revoke their IAM Identity Center sessions if unexplained.",
+        ));
+    }
+    out
+}
+
+fn where_(p: &Place) -> String {
+    match (&p.city, p.country) {
+        (Some(city), Some(c)) => format!("{city}, {c}"),
+        (None, Some(c)) => c.to_string(),
+        (Some(city), None) => city.clone(),
+        (None, None) => "?".into(),
+    }
+}
+
+fn describe(a: &Activity) -> String {
+    match &a.kind {
+        Kind::IdcSignIn { .. } => "an IAM Identity Center sign-in".into(),
+        Kind::Portal { action, account_id, role_name } => format!(
+            "portal {action}{}{}",
+            account_id.as_deref().map(|x| format!(" in {x}")).unwrap_or_default(),
+            role_name.as_deref().map(|x| format!(" as {x}")).unwrap_or_default()
+        ),
+        Kind::ConsoleLogin { .. } => "a console sign-in".into(),
+        _ => format!("an API call in account {}", a.account_id.as_deref().unwrap_or("?")),
+    }
+}
+
+/// `1h 5m`, `3m`, `45s`.
+pub fn human(d: Duration) -> String {
+    let s = d.num_seconds().abs();
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, _) => format!("{m}m"),
+        (h, 0, _) => format!("{h}h"),
+        (h, m, _) => format!("{h}h {m}m"),
+    }
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

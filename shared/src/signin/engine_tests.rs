@@ -1,0 +1,301 @@
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::*;
+use crate::signin::okta::{Lifecycle, OktaFact, OktaSignin, fact_of, read_events};
+use crate::signin::settings::SigninSettings;
+use crate::signin::sources::parse;
+
+// Addresses whose country the embedded table knows (see geo tests).
+const DE: &str = "5.44.46.10";
+const DE_SAME_NET: &str = "5.44.46.99";
+const AT: &str = "46.57.0.10";
+const AU: &str = "1.0.0.1";
+const US: &str = "5.83.131.10";
+
+const SIGNIN: &str = include_str!("../../../events/cloudtrail/idc-signin-2025-shape.json");
+const PORTAL: &str = include_str!("../../../events/cloudtrail/sso-get-role-credentials.json");
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+/// A successful IdC sign-in by alice from `ip` at `time`.
+fn signin(ip: &str, time: &str, id: &str) -> Activity {
+    let mut a = parse(SIGNIN.as_bytes()).activities.remove(0);
+    a.source_ip = Some(ip.parse().unwrap());
+    a.time = at(time);
+    a.event_id = id.into();
+    a
+}
+
+/// Alice's portal GetRoleCredentials for `permission_set`.
+fn portal(ip: &str, time: &str, id: &str, permission_set: &str) -> Activity {
+    let mut a = parse(PORTAL.as_bytes()).activities.remove(0);
+    a.user_name = Some("alice@acme.example".into());
+    a.source_ip = Some(ip.parse().unwrap());
+    a.time = at(time);
+    a.event_id = id.into();
+    a.permission_set = Some(permission_set.into());
+    if let Kind::Portal { role_name, .. } = &mut a.kind {
+        *role_name = Some(permission_set.into());
+    }
+    a
+}
+
+fn engine(settings: SigninSettings) -> Engine {
+    let privileged = BTreeSet::from(["AdministratorAccess".to_owned()]);
+    Engine::new(Arc::new(settings), privileged, Arc::new(Geo::default()))
+}
+
+fn run(e: &mut Engine, activities: Vec<Activity>) -> Vec<Alert> {
+    activities.into_iter().flat_map(|a| e.observe(a)).collect()
+}
+
+fn detectors(alerts: &[Alert]) -> Vec<&str> {
+    alerts.iter().map(|a| a.detector.as_str()).collect()
+}
+
+// A weekday inside business hours (Tue 2026-11-24, 10:00 UTC).
+const T0: &str = "2026-11-24T10:00:00Z";
+
+#[test]
+fn impossible_travel_fires_for_germany_then_australia_within_an_hour() {
+    let mut e = engine(SigninSettings::default());
+    let alerts = run(
+        &mut e,
+        vec![signin(DE, T0, "e1"), portal(AU, "2026-11-24T11:00:00Z", "e2", "ReadOnly")],
+    );
+    let travel: Vec<_> = alerts.iter().filter(|a| a.detector == "impossible-travel").collect();
+    assert_eq!(travel.len(), 1, "{alerts:#?}");
+    assert_eq!(travel[0].event_ids, ["e1", "e2"]);
+    assert!(travel[0].evidence["min_speed_kmh"].as_f64().unwrap() > 900.0);
+    assert_eq!(travel[0].evidence["precision"], "country");
+}
+
+#[test]
+fn travel_to_a_neighbour_or_at_airliner_speed_stays_quiet() {
+    let mut e = engine(SigninSettings::default());
+    // Germany → Austria in 10 minutes: neighbouring countries are 0 km apart at country level.
+    let near = run(&mut e, vec![signin(DE, T0, "e1"), signin(AT, "2026-11-24T10:10:00Z", "e2")]);
+    assert!(!detectors(&near).contains(&"impossible-travel"), "{near:#?}");
+    // Germany → Australia in 30 hours: a flight.
+    let mut e = engine(SigninSettings::default());
+    let flight = run(&mut e, vec![signin(DE, T0, "e1"), signin(AU, "2026-11-25T16:00:00Z", "e2")]);
+    assert!(!detectors(&flight).contains(&"impossible-travel"), "{flight:#?}");
+}
+
+#[test]
+fn allow_listed_networks_are_never_geo_findings() {
+    let settings = SigninSettings {
+        allow_networks: vec!["1.0.0.0/24".parse().unwrap()],
+        ..Default::default()
+    };
+    let mut e = engine(settings);
+    let alerts = run(&mut e, vec![signin(DE, T0, "e1"), signin(AU, "2026-11-24T10:30:00Z", "e2")]);
+    assert!(alerts.is_empty(), "{alerts:#?}");
+}
+
+#[test]
+fn new_country_fires_after_the_baseline_is_seeded() {
+    let mut e = engine(SigninSettings::default());
+    // First sighting seeds the baseline; the same country again is quiet.
+    let first =
+        run(&mut e, vec![signin(DE, T0, "e1"), signin(DE_SAME_NET, "2026-11-25T09:00:00Z", "e2")]);
+    assert!(first.is_empty(), "{first:#?}");
+    let alerts = run(&mut e, vec![signin(US, "2026-11-27T15:00:00Z", "e3")]);
+    assert_eq!(detectors(&alerts), ["new-country"]);
+    assert_eq!(alerts[0].evidence["country"], "US");
+    assert_eq!(alerts[0].evidence["baseline"], serde_json::json!(["DE"]));
+    // Now US is known.
+    assert!(run(&mut e, vec![signin(US, "2026-11-27T16:00:00Z", "e4")]).is_empty());
+}
+
+#[test]
+fn new_country_respects_the_allow_list_and_the_thirty_day_window() {
+    let allow = SigninSettings {
+        allow_countries: [crate::geo::Country::parse("US").unwrap()].into(),
+        ..Default::default()
+    };
+    let mut e = engine(allow);
+    assert!(
+        run(&mut e, vec![signin(DE, T0, "e1"), signin(US, "2026-11-27T15:00:00Z", "e2")])
+            .is_empty()
+    );
+    // DE seen 40 days ago only: it has left the baseline, so US is new, then DE again is new.
+    let mut e = engine(SigninSettings::default());
+    run(
+        &mut e,
+        vec![signin(DE, "2026-10-01T10:00:00Z", "e1"), signin(US, "2026-11-10T10:00:00Z", "e2")],
+    );
+    let alerts = run(&mut e, vec![signin(DE, "2026-11-24T10:00:00Z", "e3")]);
+    assert_eq!(detectors(&alerts), ["new-country"], "{alerts:#?}");
+}
+
+#[test]
+fn deactivated_user_activity_fires_once_after_deactivation_only() {
+    let mut e = engine(SigninSettings::default());
+    e.okta(
+        "alice@acme.example",
+        OktaFact::Lifecycle(Lifecycle {
+            status: "deactivated".into(),
+            at: at(T0),
+            event_id: "okta-1".into(),
+        }),
+    );
+    let before = run(&mut e, vec![signin(DE, "2026-11-24T09:50:00Z", "e0")]);
+    assert!(before.is_empty(), "{before:#?}");
+    let after = run(
+        &mut e,
+        vec![
+            portal(DE, "2026-11-24T10:05:00Z", "e1", "ReadOnly"),
+            portal(DE, "2026-11-24T10:06:00Z", "e2", "ReadOnly"),
+        ],
+    );
+    assert_eq!(detectors(&after), ["deactivated-user-activity"]);
+    assert_eq!(after[0].event_ids, ["okta-1", "e1"]);
+    // Reactivated: quiet.
+    let mut e = engine(SigninSettings::default());
+    e.okta(
+        "alice@acme.example",
+        OktaFact::Lifecycle(Lifecycle {
+            status: "deactivated".into(),
+            at: at(T0),
+            event_id: "o1".into(),
+        }),
+    );
+    e.okta(
+        "alice@acme.example",
+        OktaFact::Lifecycle(Lifecycle {
+            status: "active".into(),
+            at: at("2026-11-24T10:01:00Z"),
+            event_id: "o2".into(),
+        }),
+    );
+    assert!(run(&mut e, vec![signin(DE, "2026-11-24T10:05:00Z", "e1")]).is_empty());
+}
+
+#[test]
+fn deactivation_from_the_okta_fixture_applies_to_the_cloudtrail_user() {
+    let (events, bad) =
+        read_events(include_str!("../../../events/okta/user-lifecycle-deactivate.json"));
+    assert_eq!(bad, 0);
+    let (login, fact) = fact_of(&events[0]).unwrap();
+    let OktaFact::Lifecycle(l) = &fact else { panic!("{fact:?}") };
+    assert_eq!(l.status, "deactivated");
+    let mut e = engine(SigninSettings::default());
+    e.okta(&login, fact.clone());
+    let mut a = signin(DE, T0, "e1");
+    a.user_name = Some(login.to_uppercase()); // the SAML NameID's case does not matter
+    a.time = l.at + Duration::minutes(3);
+    assert_eq!(detectors(&e.observe(a)), ["deactivated-user-activity"]);
+}
+
+fn okta_sso(ip: &str, time: &str, id: &str, success: bool) -> OktaFact {
+    OktaFact::Signin(OktaSignin {
+        time: at(time),
+        event_type: if success { "user.authentication.sso" } else { "user.session.start" }.into(),
+        success,
+        reason: (!success).then(|| "INVALID_CREDENTIALS".into()),
+        ip: Some(ip.parse().unwrap()),
+        place: crate::geo::Place {
+            country: crate::geo::country_of(ip.parse().unwrap()),
+            ..Default::default()
+        },
+        app: Some("AWS IAM Identity Center".into()),
+        event_id: id.into(),
+    })
+}
+
+#[test]
+fn okta_ip_mismatch_fires_when_the_okta_sso_came_from_another_network_and_country() {
+    let mut e = engine(SigninSettings::default());
+    e.okta("alice@acme.example", okta_sso(DE, "2026-11-24T09:58:00Z", "o1", true));
+    let alerts = run(&mut e, vec![signin(AU, T0, "e1")]);
+    assert!(detectors(&alerts).contains(&"okta-ip-mismatch"), "{alerts:#?}");
+    // Benign: Okta saw the same /24; and with no Okta SSO nearby there is nothing to compare.
+    let mut e = engine(SigninSettings::default());
+    e.okta("alice@acme.example", okta_sso(DE_SAME_NET, "2026-11-24T09:58:00Z", "o1", true));
+    assert!(!detectors(&run(&mut e, vec![signin(DE, T0, "e1")])).contains(&"okta-ip-mismatch"));
+    let mut e = engine(SigninSettings::default());
+    e.okta("alice@acme.example", okta_sso(DE, "2026-11-24T09:30:00Z", "o1", true));
+    assert!(!detectors(&run(&mut e, vec![signin(AU, T0, "e1")])).contains(&"okta-ip-mismatch"));
+}
+
+#[test]
+fn okta_failures_then_success_needs_five_failures_within_thirty_minutes() {
+    let failures = |e: &mut Engine, n: usize, start: &str| {
+        for i in 0..n {
+            let t = (at(start) + Duration::minutes(i as i64)).to_rfc3339();
+            e.okta("alice@acme.example", okta_sso(DE, &t, &format!("f{i}"), false));
+        }
+    };
+    let mut e = engine(SigninSettings::default());
+    failures(&mut e, 5, "2026-11-24T09:40:00Z");
+    let alerts = run(&mut e, vec![signin(DE, T0, "e1")]);
+    assert_eq!(detectors(&alerts), ["okta-failures-then-success"]);
+    assert_eq!(alerts[0].event_ids.len(), 6);
+    let mut e = engine(SigninSettings::default());
+    failures(&mut e, 4, "2026-11-24T09:40:00Z");
+    assert!(run(&mut e, vec![signin(DE, T0, "e1")]).is_empty());
+    let mut e = engine(SigninSettings::default());
+    failures(&mut e, 5, "2026-11-24T08:00:00Z");
+    assert!(run(&mut e, vec![signin(DE, T0, "e1")]).is_empty());
+}
+
+#[test]
+fn privileged_off_hours_only_for_privileged_sets_outside_hours() {
+    let settings = SigninSettings {
+        business_hours: crate::signin::settings::BusinessHours {
+            time_zone: "Europe/Berlin".parse().unwrap(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut e = engine(settings);
+    // Saturday 03:00 in Berlin.
+    let night = "2026-11-28T02:00:00Z";
+    let alerts = run(
+        &mut e,
+        vec![
+            portal(DE, night, "e1", "AdministratorAccess"),
+            portal(DE, "2026-11-28T02:05:00Z", "e2", "AdministratorAccess"),
+            portal(DE, night, "e3", "ReadOnly"),
+        ],
+    );
+    assert_eq!(detectors(&alerts), ["privileged-off-hours"], "one per user, set and day");
+    assert!(alerts[0].summary.contains("Sat 2026-11-28 03:00 CET"), "{}", alerts[0].summary);
+    let mut e = engine(SigninSettings::default());
+    assert!(run(&mut e, vec![portal(DE, T0, "e1", "AdministratorAccess")]).is_empty());
+}
+
+#[test]
+fn aws_made_calls_and_failed_attempts_never_move_the_baseline() {
+    let mut e = engine(SigninSettings::default());
+    run(&mut e, vec![signin(DE, T0, "e1")]);
+    let mut saml = parse(
+        include_str!("../../../events/cloudtrail/assume-role-with-saml-by-idc.json").as_bytes(),
+    )
+    .activities
+    .remove(0);
+    saml.user_name = Some("alice@acme.example".into());
+    saml.time = at("2026-11-24T10:01:00Z");
+    assert!(e.observe(saml).is_empty());
+    let dirty = e.take_dirty();
+    assert_eq!(dirty.len(), 1);
+    assert_eq!(dirty[0].1.last.as_ref().unwrap().event_id, "e1");
+}
+
+#[test]
+fn a_portal_call_with_only_a_user_id_is_attributed_through_the_sign_in() {
+    let mut e = engine(SigninSettings::default());
+    let s = signin(DE, T0, "e1");
+    let mut p = portal(AU, "2026-11-24T10:20:00Z", "e2", "ReadOnly");
+    p.user_name = None;
+    p.user_id = s.user_id.clone();
+    let alerts = run(&mut e, vec![s, p]);
+    let travel = alerts.iter().find(|a| a.detector == "impossible-travel").unwrap();
+    assert_eq!(travel.user.as_deref(), Some("alice@acme.example"));
+}

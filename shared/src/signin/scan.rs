@@ -1,0 +1,129 @@
+//! The scan path shared by the function and the CLI: activities in, findings out, with each
+//! user's baseline and Okta context loaded from the state store before their first activity and
+//! changed baselines written back afterwards.
+
+use std::collections::HashSet;
+use std::future::Future;
+
+use serde_json::json;
+
+use super::engine::{Baseline, Engine, UserContext, user_key};
+use super::model::Activity;
+use super::okta::{lifecycle_from_item, signin_from_item};
+use crate::alert::Alert;
+use crate::error::AwsError;
+use crate::store::{Item, StateStore, now_epoch};
+
+/// Baselines outlive the 30-day window so a user back from 60 days off is not "new" everywhere.
+const BASELINE_KEEP_SECONDS: i64 = 180 * 24 * 3600;
+
+pub fn baseline_pk(user: &str) -> String {
+    format!("signin-user#{user}")
+}
+
+/// Resolves an identity-store user id to its user name (identitystore:DescribeUser in Lambda).
+pub trait UserDirectory: Send + Sync {
+    fn user_name(
+        &self,
+        identity_store_id: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+}
+
+/// No directory: user ids are resolved only from the events themselves.
+pub struct NoDirectory;
+
+impl UserDirectory for NoDirectory {
+    async fn user_name(&self, _: &str, _: &str) -> Result<Option<String>, AwsError> {
+        Ok(None)
+    }
+}
+
+pub struct Scanner<'a, S, D> {
+    pub engine: Engine,
+    store: Option<&'a S>,
+    directory: &'a D,
+    unresolvable: HashSet<String>,
+}
+
+impl<'a, S: StateStore, D: UserDirectory> Scanner<'a, S, D> {
+    /// `store: None` keeps everything in memory (a one-off scan).
+    pub fn new(engine: Engine, store: Option<&'a S>, directory: &'a D) -> Self {
+        Self { engine, store, directory, unresolvable: HashSet::new() }
+    }
+
+    /// Runs a batch of activities (any order; sorted here) through the detectors.
+    pub async fn process(&mut self, mut batch: Vec<Activity>) -> Result<Vec<Alert>, AwsError> {
+        batch.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.event_id.cmp(&b.event_id)));
+        // Learn id ↔ name pairs first, so a portal call early in the batch resolves too.
+        for a in &batch {
+            self.engine.resolve(a);
+        }
+        for a in &batch {
+            if a.user_name.is_none()
+                && let (Some(id), Some(store_id)) = (&a.user_id, &a.identity_store_id)
+                && self.engine.resolve(a).as_deref() == Some(id.as_str())
+                && !self.unresolvable.contains(id)
+            {
+                match self.directory.user_name(store_id, id).await? {
+                    Some(name) => self.engine.learn_name(id, &name),
+                    None => {
+                        self.unresolvable.insert(id.clone());
+                    }
+                }
+            }
+            if let Some(user) = self.engine.resolve(a)
+                && !self.engine.knows(&user)
+            {
+                let ctx = self.context(&user).await?;
+                self.engine.load(&user, ctx);
+            }
+        }
+        Ok(batch.into_iter().flat_map(|a| self.engine.observe(a)).collect())
+    }
+
+    async fn context(&self, user: &str) -> Result<UserContext, AwsError> {
+        let Some(store) = self.store else { return Ok(UserContext::default()) };
+        let baseline = store
+            .get(&baseline_pk(user), "baseline")
+            .await?
+            .and_then(|i| serde_json::from_value::<Baseline>(i.data).ok())
+            .unwrap_or_default();
+        let now = now_epoch();
+        let okta = store
+            .query(&format!("okta-signin#{user}"))
+            .await?
+            .iter()
+            .filter(|i| i.is_live(now))
+            .filter_map(signin_from_item)
+            .collect();
+        let lifecycle = store
+            .get(&format!("okta-user#{user}"), "lifecycle")
+            .await?
+            .as_ref()
+            .and_then(lifecycle_from_item);
+        Ok(UserContext { baseline, okta, lifecycle })
+    }
+
+    /// Writes changed baselines back. Call after the batch's alerts are dispatched.
+    pub async fn save(&mut self) -> Result<usize, AwsError> {
+        let dirty = self.engine.take_dirty();
+        let n = dirty.len();
+        if let Some(store) = self.store {
+            let expires = now_epoch() + BASELINE_KEEP_SECONDS;
+            let items = dirty
+                .into_iter()
+                .map(|(user, b)| {
+                    Item::new(baseline_pk(&user), "baseline", json!(b)).expiring_at(expires)
+                })
+                .collect();
+            store.put_many(items).await?;
+        }
+        Ok(n)
+    }
+}
+
+/// The user key an activity would get without directory help (for `diagnose`).
+pub fn plain_user(a: &Activity) -> Option<String> {
+    user_key(a, &Default::default())
+}
