@@ -144,7 +144,8 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
         if !complete_line {
             // One JSON document spread over lines (an S3 log file, pretty-printed output).
             input.read_to_end(&mut first)?;
-            return Ok(self.text(&first, |r, t| r.document(t)));
+            self.text(&first, |r, t| r.document(t));
+            return Ok(());
         }
         let mut line = first;
         let mut n = 1;
