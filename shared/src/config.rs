@@ -15,6 +15,7 @@ pub const OKTA_API_SECRET_ARN: &str = "IDC_GUARD_OKTA_API_SECRET_ARN";
 pub const OKTA_AWS_APP_ID: &str = "IDC_GUARD_OKTA_AWS_APP_ID";
 pub const OKTA_EVENT_HOOK_ID: &str = "IDC_GUARD_OKTA_EVENT_HOOK_ID";
 pub const SCIM_TOKEN_SECRET_ARN: &str = "IDC_GUARD_SCIM_TOKEN_SECRET_ARN";
+pub const GEO_CITY_DB: &str = "IDC_GUARD_GEO_CITY_DB";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -151,6 +152,34 @@ impl AccessSyncConfig {
             alert_webhook_secret_arn,
             policy_file,
             instance_arn,
+        })
+    }
+}
+
+/// Configuration of the `signin-anomaly` function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigninConfig {
+    pub state_table: String,
+    pub alert_topic_arn: String,
+    pub alert_webhook_secret_arn: Option<String>,
+    pub policy_file: std::path::PathBuf,
+    /// Optional city-level MMDB file for coordinates (the country table is built in).
+    pub city_db: Option<std::path::PathBuf>,
+}
+
+impl SigninConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Env)
+    }
+
+    pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
+        let base = AccessSyncConfig::from_vars(vars)?;
+        Ok(Self {
+            state_table: base.state_table,
+            alert_topic_arn: base.alert_topic_arn,
+            alert_webhook_secret_arn: base.alert_webhook_secret_arn,
+            policy_file: base.policy_file,
+            city_db: optional(vars, GEO_CITY_DB).map(std::path::PathBuf::from),
         })
     }
 }

@@ -1,13 +1,62 @@
-//! signin-anomaly: wiring only. Its capability (sign-in anomaly detection) arrives with its own issue;
-//! until then every invocation fails loudly with a typed `NotImplemented` error.
+//! signin-anomaly: wiring only. The logic is `idc_guard::signin`.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use idc_guard::access::Policy;
+use idc_guard::alert::{FanOut, SnsAlertSink, WebhookAlertSink};
+use idc_guard::aws::{
+    AWSCURRENT, CloudTrailLookup, IdentityStoreDirectory, S3LogObjects, SecretStore,
+    SecretsManagerStore, load_sdk_config,
+};
+use idc_guard::config::SigninConfig;
+use idc_guard::geo::{CityDb, Geo};
+use idc_guard::signin::function::SigninFunction;
+use idc_guard::signin::lookup::SweepSettings;
+use idc_guard::store::DynamoStateStore;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     idc_guard::telemetry::init_lambda();
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        idc_guard::error::not_implemented("sign-in anomaly detection", event)
+    let config = SigninConfig::from_env().inspect_err(|e| tracing::error!("{e}"))?;
+    let (policy, warnings) =
+        Policy::load(&config.policy_file).inspect_err(|e| tracing::error!("{e}"))?;
+    for w in warnings {
+        tracing::warn!(policy = %config.policy_file.display(), "{w}");
+    }
+    let geo = match &config.city_db {
+        Some(path) => {
+            Geo::with_city_db(CityDb::open(path).inspect_err(|e| tracing::error!("{e}"))?)
+        }
+        None => Geo::default(),
+    };
+    geo.warm();
+    let sdk = load_sdk_config(Duration::from_secs(20)).await;
+    let webhook = match &config.alert_webhook_secret_arn {
+        Some(arn) => {
+            let url = SecretsManagerStore::new(&sdk).secret_string(arn, AWSCURRENT).await?;
+            Some(WebhookAlertSink::new(url.ok_or("the alert webhook secret has no value")?))
+        }
+        None => None,
+    };
+    let function = SigninFunction {
+        lookup: CloudTrailLookup::new(aws_sdk_cloudtrail::Client::new(&sdk)),
+        objects: S3LogObjects::new(aws_sdk_s3::Client::new(&sdk)),
+        store: DynamoStateStore::new(&sdk, config.state_table),
+        directory: IdentityStoreDirectory::new(aws_sdk_identitystore::Client::new(&sdk)),
+        sink: FanOut {
+            primary: SnsAlertSink::new(&sdk, config.alert_topic_arn),
+            secondary: webhook,
+        },
+        privileged: policy.privileged_permission_sets(),
+        settings: Arc::new(policy.signin),
+        geo: Arc::new(geo),
+        sweep: SweepSettings::default(),
+    };
+    let function = &function;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        function.handle(event.payload).await
     }))
     .await
 }

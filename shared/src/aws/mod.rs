@@ -8,6 +8,7 @@ mod identity_center;
 mod organizations;
 mod secrets;
 mod sqs;
+mod trail;
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,6 +17,7 @@ pub use identity_center::SdkIdentityCenter;
 pub use organizations::SdkOrganizations;
 pub use secrets::{SecretAdmin, SecretDescription, SecretsManagerStore};
 pub use sqs::SqsQueue;
+pub use trail::{CloudTrailLookup, IdentityStoreDirectory, S3LogObjects};
 
 use std::collections::BTreeSet;
 

@@ -1,9 +1,12 @@
-//! CloudTrail sign-in activity (groundwork for the sign-in anomaly checks): the record model in
-//! both the 2025 `IdentityCenterUser` shape and the older `Unknown` shape, normalisation into
-//! [`model::Activity`], and the input formats `idc-guard scan` and the function read.
+//! CloudTrail-driven sign-in anomaly checks, correlated with what Okta saw: the record model in
+//! both the 2025 `IdentityCenterUser` shape and the older `Unknown` shape ([`model`]), input
+//! formats ([`sources`]), the detectors ([`detect`], [`engine`]) with per-user baselines in the
+//! state store ([`scan`]), the function's sources ([`lookup`]) and handler ([`function`]).
 
 pub mod detect;
 pub mod engine;
+pub mod function;
+pub mod lookup;
 pub mod model;
 pub mod okta;
 pub mod scan;

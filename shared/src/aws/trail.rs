@@ -1,0 +1,144 @@
+//! Adapters for the sign-in checks: CloudTrail `LookupEvents`, CloudTrail log objects in S3, and
+//! identitystore `DescribeUser` for resolving user ids.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+use chrono::{DateTime, Utc};
+
+use crate::error::AwsError;
+use crate::signin::lookup::{LogObjects, Page, TrailLookup};
+use crate::signin::scan::UserDirectory;
+
+crate::error::sdk_error_fn!(trail, "cloudtrail", "ThrottlingException");
+crate::error::sdk_error_fn!(s3, "s3");
+crate::error::sdk_error_fn!(ids, "identitystore");
+
+/// `LookupEvents` with one `EventSource` attribute, 50 events a page (the API's maximum).
+#[derive(Debug, Clone)]
+pub struct CloudTrailLookup {
+    client: aws_sdk_cloudtrail::Client,
+}
+
+impl CloudTrailLookup {
+    pub fn new(client: aws_sdk_cloudtrail::Client) -> Self {
+        Self { client }
+    }
+}
+
+fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_millis(t.timestamp_millis())
+}
+
+impl TrailLookup for CloudTrailLookup {
+    async fn page(
+        &self,
+        event_source: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        next_token: Option<String>,
+    ) -> Result<Page, AwsError> {
+        let attribute = LookupAttribute::builder()
+            .attribute_key(LookupAttributeKey::EventSource)
+            .attribute_value(event_source)
+            .build()
+            .map_err(|e| AwsError::Permanent {
+                service: "cloudtrail",
+                operation: "LookupEvents",
+                message: e.to_string(),
+            })?;
+        let out = self
+            .client
+            .lookup_events()
+            .lookup_attributes(attribute)
+            .start_time(smithy_time(start))
+            .end_time(smithy_time(end))
+            .max_results(50)
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(|e| trail("LookupEvents", e))?;
+        Ok(Page {
+            records: out
+                .events
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|e| e.cloud_trail_event)
+                .collect(),
+            next_token: out.next_token,
+        })
+    }
+}
+
+/// CloudTrail log objects in S3.
+#[derive(Debug, Clone)]
+pub struct S3LogObjects {
+    client: aws_sdk_s3::Client,
+}
+
+impl S3LogObjects {
+    pub fn new(client: aws_sdk_s3::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl LogObjects for S3LogObjects {
+    async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, AwsError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3("GetObject", e))?;
+        let body = out.body.collect().await.map_err(|e| AwsError::Retryable {
+            service: "s3",
+            operation: "GetObject",
+            message: e.to_string(),
+        })?;
+        Ok(body.into_bytes().to_vec())
+    }
+}
+
+/// identitystore `DescribeUser`, cached for the life of the process.
+#[derive(Debug)]
+pub struct IdentityStoreDirectory {
+    client: aws_sdk_identitystore::Client,
+    cache: Mutex<HashMap<String, Option<String>>>,
+}
+
+impl IdentityStoreDirectory {
+    pub fn new(client: aws_sdk_identitystore::Client) -> Self {
+        Self { client, cache: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl UserDirectory for IdentityStoreDirectory {
+    async fn user_name(&self, store_id: &str, user_id: &str) -> Result<Option<String>, AwsError> {
+        let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(user_id).cloned();
+        if let Some(hit) = cached {
+            return Ok(hit);
+        }
+        let name = match self
+            .client
+            .describe_user()
+            .identity_store_id(store_id)
+            .user_id(user_id)
+            .send()
+            .await
+        {
+            Ok(out) => out.user_name,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+                None
+            }
+            Err(e) => return Err(ids("DescribeUser", e)),
+        };
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(user_id.to_owned(), name.clone());
+        Ok(name)
+    }
+}

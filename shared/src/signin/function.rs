@@ -1,0 +1,94 @@
+//! The `signin-anomaly` handler: a schedule sweeps LookupEvents, an EventBridge CloudTrail event
+//! is checked at once, an S3 notification reads the new log files. Each invocation loads the
+//! users it sees from the state table and writes their baselines back.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::engine::Engine;
+use super::lookup::{
+    LogObjects, SweepSettings, TrailLookup, Trigger, classify, raise_all, read_objects, sweep,
+};
+use super::model::Record;
+use super::scan::{Scanner, UserDirectory};
+use super::settings::SigninSettings;
+use crate::alert::{AlertSink, Alerts};
+use crate::geo::Geo;
+use crate::store::StateStore;
+
+pub struct SigninFunction<L, O, S, D, K> {
+    pub lookup: L,
+    pub objects: O,
+    pub store: S,
+    pub directory: D,
+    pub sink: K,
+    pub settings: Arc<SigninSettings>,
+    pub privileged: BTreeSet<String>,
+    pub geo: Arc<Geo>,
+    pub sweep: SweepSettings,
+}
+
+impl<L, O, S, D, K> SigninFunction<L, O, S, D, K>
+where
+    L: TrailLookup,
+    O: LogObjects,
+    S: StateStore,
+    D: UserDirectory,
+    K: AlertSink,
+{
+    fn engine(&self) -> Engine {
+        Engine::new(Arc::clone(&self.settings), self.privileged.clone(), Arc::clone(&self.geo))
+    }
+
+    /// Handles one invocation. An unrecognised event is an error (it lands in the function's
+    /// error metrics); a malformed record inside a recognised one is counted and skipped.
+    pub async fn handle(&self, event: Value) -> Result<Value, lambda_runtime::Error> {
+        let mut scanner = Scanner::new(self.engine(), Some(&self.store), &self.directory);
+        let alerts = Alerts::new(&self.sink, &self.store);
+        let trigger = classify(event).map_err(|e| {
+            tracing::error!(reason = %e, "signin-anomaly: unrecognised event");
+            e
+        })?;
+        let summary = match trigger {
+            Trigger::Schedule => {
+                let reports = sweep(
+                    &self.lookup,
+                    &self.store,
+                    &mut scanner,
+                    &alerts,
+                    &self.sweep,
+                    chrono::Utc::now(),
+                )
+                .await?;
+                json!({"trigger": "schedule", "sources": reports})
+            }
+            Trigger::CloudTrail(detail) => {
+                let activity = serde_json::from_value::<Record>(detail)
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.activity().map_err(|e| e.to_string()));
+                match activity {
+                    Ok(a) => {
+                        let sent = raise_all(&mut scanner, &alerts, vec![a]).await?;
+                        json!({"trigger": "eventbridge", "records": 1, "alerts": sent})
+                    }
+                    Err(reason) => {
+                        tracing::warn!(%reason, "skipped a malformed CloudTrail record");
+                        json!({"trigger": "eventbridge", "records": 1, "skipped": 1})
+                    }
+                }
+            }
+            Trigger::Objects(keys) => {
+                let (activities, stats) = read_objects(&self.objects, &keys).await?;
+                let sent = raise_all(&mut scanner, &alerts, activities).await?;
+                if stats.skipped > 0 {
+                    tracing::warn!(skipped = stats.skipped, reasons = ?stats.reasons, "skipped malformed CloudTrail records");
+                }
+                json!({"trigger": "s3", "objects": keys.len(), "records": stats.records, "skipped": stats.skipped, "alerts": sent})
+            }
+        };
+        tracing::info!(%summary, "signin-anomaly done");
+        Ok(summary)
+    }
+}

@@ -1,0 +1,277 @@
+//! The function's sources: a scheduled `LookupEvents` sweep per event source since a checkpoint
+//! (≤ 2 requests/s, 50 events a page; the checkpoint moves only after its window is fully
+//! processed, alerts sent and baselines saved), EventBridge CloudTrail events, and S3
+//! `ObjectCreated` notifications for CloudTrail log files.
+
+use std::future::Future;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::model::{Activity, Record};
+use super::scan::{Scanner, UserDirectory};
+use super::sources::{Reader, Stats};
+use crate::alert::{AlertSink, Alerts};
+use crate::error::AwsError;
+use crate::store::{Item, StateStore};
+
+/// Event sources swept: sign-in (IdC, console) and the access portal.
+pub const SWEEP_SOURCES: &[&str] = &["signin.amazonaws.com", "sso.amazonaws.com"];
+/// EventBridge detail-types that carry CloudTrail records (AWS documents both console spellings).
+pub const CLOUDTRAIL_DETAIL_TYPES: &[&str] = &[
+    "AWS Console Sign In via CloudTrail",
+    "AWS Console Signin via CloudTrail",
+    "AWS Service Event via CloudTrail",
+    "AWS API Call via CloudTrail",
+];
+const CHECKPOINT_PK: &str = "signin-checkpoint";
+
+pub struct Page {
+    /// Each event's `CloudTrailEvent` (the record as JSON text).
+    pub records: Vec<String>,
+    pub next_token: Option<String>,
+}
+
+/// CloudTrail `LookupEvents` (the SDK adapter is `aws::CloudTrailLookup`).
+pub trait TrailLookup: Send + Sync {
+    fn page(
+        &self,
+        event_source: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        next_token: Option<String>,
+    ) -> impl Future<Output = Result<Page, AwsError>> + Send;
+}
+
+/// CloudTrail log objects (the SDK adapter is `aws::S3LogObjects`).
+pub trait LogObjects: Send + Sync {
+    fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Vec<u8>, AwsError>> + Send;
+}
+
+#[derive(Debug, Clone)]
+pub struct SweepSettings {
+    /// CloudTrail can take this long to make an event visible to LookupEvents: windows end this
+    /// far in the past.
+    pub settle: Duration,
+    /// Without a checkpoint (first run), look back this far.
+    pub first_window: Duration,
+    /// At most this much per source and run, so a long outage catches up over several runs.
+    pub max_window: Duration,
+    /// Minimum spacing between LookupEvents calls (the API allows 2 per second).
+    pub min_interval: std::time::Duration,
+}
+
+impl Default for SweepSettings {
+    fn default() -> Self {
+        Self {
+            settle: Duration::minutes(15),
+            first_window: Duration::hours(1),
+            max_window: Duration::hours(24),
+            min_interval: std::time::Duration::from_millis(500),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceReport {
+    pub source: String,
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    pub pages: usize,
+    pub records: usize,
+    pub skipped: usize,
+    pub alerts: usize,
+}
+
+/// Keeps LookupEvents calls at least `min_interval` apart.
+struct Pacer {
+    interval: std::time::Duration,
+    last: Option<tokio::time::Instant>,
+}
+
+impl Pacer {
+    async fn wait(&mut self) {
+        if let Some(last) = self.last {
+            tokio::time::sleep_until(last + self.interval).await;
+        }
+        self.last = Some(tokio::time::Instant::now());
+    }
+}
+
+/// Sweeps every source once. A failure leaves that source's checkpoint where it was, so the next
+/// run repeats the window (alerts already sent are not sent again).
+pub async fn sweep<L, S, D, K>(
+    lookup: &L,
+    store: &S,
+    scanner: &mut Scanner<'_, S, D>,
+    alerts: &Alerts<'_, K, S>,
+    settings: &SweepSettings,
+    now: DateTime<Utc>,
+) -> Result<Vec<SourceReport>, AwsError>
+where
+    L: TrailLookup,
+    S: StateStore,
+    D: UserDirectory,
+    K: AlertSink,
+{
+    let mut pacer = Pacer { interval: settings.min_interval, last: None };
+    let mut reports = Vec::new();
+    for source in SWEEP_SOURCES {
+        let mut report = SourceReport { source: (*source).to_owned(), ..Default::default() };
+        let checkpoint = store
+            .get(CHECKPOINT_PK, source)
+            .await?
+            .and_then(|i| i.data["until"].as_str().map(str::to_owned))
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.to_utc());
+        let latest = now - settings.settle;
+        let start = checkpoint.unwrap_or(latest - settings.first_window);
+        let end = latest.min(start + settings.max_window);
+        if end <= start {
+            reports.push(report);
+            continue;
+        }
+        (report.start, report.end) = (Some(start), Some(end));
+        let mut activities = Vec::new();
+        let mut stats = Stats::default();
+        let mut token = None;
+        loop {
+            pacer.wait().await;
+            let page = lookup.page(source, start, end, token.take()).await?;
+            report.pages += 1;
+            for text in &page.records {
+                stats.records += 1;
+                match Record::from_json(text).and_then(Record::activity) {
+                    Ok(a) => activities.push(a),
+                    Err(e) => {
+                        stats.skipped += 1;
+                        tracing::warn!(source, reason = %e, "skipped a malformed CloudTrail event");
+                    }
+                }
+            }
+            match page.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+        (report.records, report.skipped) = (stats.records, stats.skipped);
+        report.alerts = raise_all(scanner, alerts, activities).await?;
+        store.put(Item::new(CHECKPOINT_PK, *source, json!({"until": end.to_rfc3339()}))).await?;
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// Runs activities through the scanner, sends new alerts, then saves baselines. Returns the
+/// number of alerts sent now (repeats of earlier findings are not counted).
+pub async fn raise_all<S, D, K>(
+    scanner: &mut Scanner<'_, S, D>,
+    alerts: &Alerts<'_, K, S>,
+    activities: Vec<Activity>,
+) -> Result<usize, AwsError>
+where
+    S: StateStore,
+    D: UserDirectory,
+    K: AlertSink,
+{
+    let mut sent = 0;
+    for alert in scanner.process(activities).await? {
+        if alerts.raise(&alert).await? {
+            sent += 1;
+        }
+    }
+    scanner.save().await?;
+    Ok(sent)
+}
+
+/// What invoked the function.
+#[derive(Debug)]
+pub enum Trigger {
+    /// EventBridge schedule: sweep LookupEvents.
+    Schedule,
+    /// One CloudTrail record delivered by EventBridge.
+    CloudTrail(Value),
+    /// S3 notifications: (bucket, key) of new CloudTrail log objects.
+    Objects(Vec<(String, String)>),
+}
+
+pub fn classify(event: Value) -> Result<Trigger, String> {
+    if let Some(dt) = event.get("detail-type").and_then(Value::as_str) {
+        if dt == "Scheduled Event" {
+            return Ok(Trigger::Schedule);
+        }
+        if CLOUDTRAIL_DETAIL_TYPES.contains(&dt) {
+            return match event.get("detail") {
+                Some(d) if d.is_object() => Ok(Trigger::CloudTrail(d.clone())),
+                _ => Err("an EventBridge CloudTrail event without detail".into()),
+            };
+        }
+        return Err(format!("unexpected EventBridge detail-type {dt:?}"));
+    }
+    if let Some(records) = event.get("Records").and_then(Value::as_array) {
+        let mut objects = Vec::new();
+        for r in records {
+            let bucket = r.pointer("/s3/bucket/name").and_then(Value::as_str);
+            let key = r.pointer("/s3/object/key").and_then(Value::as_str);
+            match (bucket, key) {
+                (Some(b), Some(k)) => objects.push((b.to_owned(), decode_key(k))),
+                _ => return Err("an S3 notification record without bucket or key".into()),
+            }
+        }
+        return Ok(Trigger::Objects(objects));
+    }
+    Err("not a schedule, an EventBridge CloudTrail event or an S3 notification".into())
+}
+
+/// S3 notification keys are URL-encoded with `+` for spaces.
+pub fn decode_key(key: &str) -> String {
+    let bytes = key.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// CloudTrail log files (not digests, not other objects in the bucket).
+pub fn is_cloudtrail_log(key: &str) -> bool {
+    key.contains("/CloudTrail/") && key.ends_with(".json.gz")
+}
+
+/// Reads the named log objects (skipping anything that is not a CloudTrail log file).
+pub async fn read_objects<O: LogObjects>(
+    objects: &O,
+    keys: &[(String, String)],
+) -> Result<(Vec<Activity>, Stats), AwsError> {
+    let mut activities = Vec::new();
+    let mut push = |a| activities.push(a);
+    let mut reader = Reader::new(&mut push);
+    for (bucket, key) in keys.iter().filter(|(_, k)| is_cloudtrail_log(k)) {
+        let bytes = objects.get(bucket, key).await?;
+        if let Err(e) = reader.read(bytes.as_slice()) {
+            tracing::warn!(bucket, key, error = %e, "unreadable CloudTrail log object");
+        }
+    }
+    let stats = reader.stats;
+    Ok((activities, stats))
+}
