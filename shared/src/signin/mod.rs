@@ -4,6 +4,7 @@
 //! state store ([`scan`]), the function's sources ([`lookup`]) and handler ([`function`]).
 
 pub mod detect;
+pub mod diagnose;
 pub mod engine;
 pub mod function;
 pub mod lookup;

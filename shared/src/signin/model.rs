@@ -278,6 +278,10 @@ pub struct Activity {
     /// The IdC permission set in use (portal role credentials, or an `AWSReservedSSO_*` console
     /// session).
     pub permission_set: Option<String>,
+    /// `eventSource`/`eventName`, and the call's `errorCode` when it failed (for `diagnose`).
+    pub event_source: Option<String>,
+    pub event_name: Option<String>,
+    pub error_code: Option<String>,
 }
 
 /// Why a record was skipped.
@@ -389,6 +393,9 @@ impl Record {
             user_agent: self.user_agent,
             account_id: self.recipient_account_id,
             permission_set,
+            event_source: self.event_source,
+            event_name: self.event_name,
+            error_code: self.error_code,
         })
     }
 }
