@@ -6,6 +6,7 @@
 mod access;
 mod hook;
 mod scim;
+mod signin;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +52,10 @@ enum Command {
         #[arg(long, value_name = "GROUP")]
         mark_reviewed: Vec<String>,
     },
+    /// Check CloudTrail sign-in activity for anomalies, correlated with Okta (exit 2 on findings).
+    Scan(signin::ScanArgs),
+    /// One person's Okta and CloudTrail events around a time, and where their sign-in failed.
+    Diagnose(signin::DiagnoseArgs),
     /// Okta event hook tools.
     #[command(subcommand)]
     Hook(HookCommand),
@@ -105,6 +110,11 @@ fn main() -> ExitCode {
                         access::review(&args, &mark_reviewed).await
                     }
                     Command::ScimToken(c) => scim::run(c).await,
+                    Command::Scan(args) => {
+                        signin::check_state_path(args.state.as_deref())?;
+                        signin::scan(args).await
+                    }
+                    Command::Diagnose(args) => signin::diagnose_user(args).await,
                     Command::Hook(_) | Command::Policy(_) => unreachable!("handled above"),
                 }
             })

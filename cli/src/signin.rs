@@ -1,0 +1,319 @@
+//! `idc-guard scan` and `idc-guard diagnose`: the sign-in checks over local files.
+
+use std::collections::{BTreeSet, HashSet};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use clap::Args;
+use idc_guard::access::Policy;
+use idc_guard::alert::{Alert, AlertSink, Alerts};
+use idc_guard::config::{GEO_CITY_DB, POLICY_FILE};
+use idc_guard::error::AwsError;
+use idc_guard::geo::{CityDb, Geo};
+use idc_guard::signin::diagnose::diagnose;
+use idc_guard::signin::engine::Engine;
+use idc_guard::signin::model::Activity;
+use idc_guard::signin::okta::{OktaFact, fact_of, read_events};
+use idc_guard::signin::scan::{NoDirectory, Scanner, plain_user};
+use idc_guard::signin::settings::{SigninSettings, parse_duration};
+use idc_guard::signin::sources::{Reader, Stats};
+use idc_guard::store::FileStateStore;
+
+use crate::Format;
+
+#[derive(Args)]
+pub struct GeoArgs {
+    /// Access policy: its [signin] table and privileged tiers (defaults apply when the file is
+    /// absent).
+    #[arg(long, env = POLICY_FILE, default_value = "access-policy.toml")]
+    pub policy: PathBuf,
+    /// Optional city-level MMDB (GeoLite2-City / DB-IP City Lite) for coordinates.
+    #[arg(long, env = GEO_CITY_DB)]
+    pub geo_city_db: Option<PathBuf>,
+    /// Okta events: event-hook envelopes or a System Log export (JSON array or lines).
+    #[arg(long, value_name = "FILE")]
+    pub okta: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ScanArgs {
+    /// CloudTrail input: S3 log files (plain or .gz), JSON lines, EventBridge events or
+    /// LookupEvents output; - (or nothing) reads stdin.
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub common: GeoArgs,
+    /// Keep baselines and reported findings here, so the next scan continues from them and
+    /// repeats nothing.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Args)]
+pub struct DiagnoseArgs {
+    /// The user: IdC user name (the SAML NameID, usually the Okta login) or user id.
+    #[arg(long)]
+    pub user: String,
+    /// When the failure happened (RFC 3339, e.g. 2026-11-20T18:30:00Z).
+    #[arg(long)]
+    pub at: DateTime<Utc>,
+    /// How far either side of --at to look.
+    #[arg(long, default_value = "30m")]
+    pub window: String,
+    /// CloudTrail input, as for scan.
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub common: GeoArgs,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+fn settings(args: &GeoArgs) -> anyhow::Result<(SigninSettings, BTreeSet<String>)> {
+    if !args.policy.exists() {
+        return Ok((SigninSettings::default(), BTreeSet::new()));
+    }
+    let (policy, warnings) = Policy::load(&args.policy).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for w in warnings {
+        eprintln!("{}: {w}", args.policy.display());
+    }
+    Ok((policy.signin.clone(), policy.privileged_permission_sets()))
+}
+
+fn geo(args: &GeoArgs) -> anyhow::Result<Geo> {
+    Ok(match &args.geo_city_db {
+        Some(p) => Geo::with_city_db(CityDb::open(p)?),
+        None => Geo::default(),
+    })
+}
+
+fn okta_facts(files: &[PathBuf]) -> anyhow::Result<Vec<(String, OktaFact)>> {
+    let mut facts = Vec::new();
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let (events, bad) = read_events(&text);
+        if bad > 0 {
+            eprintln!("{}: skipped {bad} unreadable Okta event(s)", f.display());
+        }
+        facts.extend(events.iter().filter_map(fact_of));
+    }
+    Ok(facts)
+}
+
+/// Streams every input through `Reader` on a thread of its own, in chunks.
+fn read_inputs(
+    files: Vec<PathBuf>,
+    tx: tokio::sync::mpsc::Sender<Vec<Activity>>,
+) -> std::thread::JoinHandle<anyhow::Result<Stats>> {
+    std::thread::spawn(move || {
+        const CHUNK: usize = 20_000;
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let mut closed = false;
+        let mut send = |a: Activity| {
+            chunk.push(a);
+            if chunk.len() >= CHUNK && !closed {
+                closed = tx.blocking_send(std::mem::take(&mut chunk)).is_err();
+            }
+        };
+        let mut reader = Reader::new(&mut send);
+        let stdin = files.is_empty() || files.iter().any(|f| f.as_os_str() == "-");
+        for f in &files {
+            if f.as_os_str() == "-" {
+                continue;
+            }
+            let file =
+                std::fs::File::open(f).with_context(|| format!("opening {}", f.display()))?;
+            reader.read(file).with_context(|| format!("reading {}", f.display()))?;
+        }
+        if stdin {
+            reader.read(std::io::stdin().lock()).context("reading stdin")?;
+        }
+        let stats = reader.stats;
+        if !chunk.is_empty() {
+            let _ = tx.blocking_send(chunk);
+        }
+        Ok(stats)
+    })
+}
+
+/// Collects alerts instead of sending them (the CLI prints them).
+#[derive(Default)]
+struct Collect(std::sync::Mutex<Vec<Alert>>);
+
+impl AlertSink for Collect {
+    async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(alert.clone());
+        Ok(())
+    }
+}
+
+pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    let (settings, privileged) = settings(&args.common)?;
+    let geo = geo(&args.common)?;
+    let store = args.state.as_ref().map(FileStateStore::open).transpose()?;
+    let engine = Engine::new(Arc::new(settings), privileged, Arc::new(geo));
+    let mut scanner = Scanner::new(engine, store.as_ref(), &NoDirectory);
+    for (login, fact) in okta_facts(&args.common.okta)? {
+        scanner.engine.okta(&login, fact);
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let reader = read_inputs(args.files.clone(), tx);
+    let collect = Collect::default();
+    let started = std::time::Instant::now();
+    let progress = std::io::stderr().is_terminal();
+    let (mut findings, mut repeats, mut seen) = (Vec::new(), 0usize, HashSet::new());
+    let mut next_report = 500_000u64;
+    while let Some(chunk) = rx.recv().await {
+        let alerts = scanner.process(chunk).await?;
+        match &store {
+            Some(store) => {
+                let dispatcher = Alerts::new(&collect, store);
+                for a in &alerts {
+                    if !dispatcher.raise(a).await? {
+                        repeats += 1;
+                    }
+                }
+                findings.append(&mut collect.0.lock().unwrap_or_else(|p| p.into_inner()));
+                scanner.save().await?;
+            }
+            None => findings.extend(alerts.into_iter().filter(|a| seen.insert(a.id.clone()))),
+        }
+        if scanner.engine.observed >= next_report {
+            next_report += 500_000;
+            if progress || args.format == Format::Json {
+                eprintln!(
+                    "… {} events, {} users, {} findings ({:.0} events/s)",
+                    scanner.engine.observed,
+                    scanner.engine.users(),
+                    findings.len(),
+                    scanner.engine.observed as f64 / started.elapsed().as_secs_f64()
+                );
+            }
+        }
+    }
+    let stats = reader.join().map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
+    let elapsed = started.elapsed().as_secs_f64();
+    print_alerts(&findings, args.format)?;
+    eprintln!(
+        "scanned {} records ({} skipped), {} users, in {:.2} s: {} finding(s){}",
+        stats.records,
+        stats.skipped,
+        scanner.engine.users(),
+        elapsed,
+        findings.len(),
+        if repeats > 0 { format!(", {repeats} already reported before") } else { String::new() }
+    );
+    for r in &stats.reasons {
+        eprintln!("  skipped: {r}");
+    }
+    Ok(if findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+fn print_alerts(alerts: &[Alert], format: Format) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            for a in alerts {
+                writeln!(out, "{}", a.to_json())?;
+            }
+        }
+        Format::Table => {
+            if !alerts.is_empty() {
+                writeln!(
+                    out,
+                    "{:<9} {:<27} {:<20} {:<28} TITLE",
+                    "SEVERITY", "DETECTOR", "TIME", "USER"
+                )?;
+            }
+            for a in alerts {
+                writeln!(
+                    out,
+                    "{:<9} {:<27} {:<20} {:<28} {}",
+                    a.severity.as_str(),
+                    a.detector,
+                    a.time.format("%Y-%m-%d %H:%M:%S"),
+                    a.user.as_deref().unwrap_or("-"),
+                    a.title
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn diagnose_user(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
+    let window = parse_duration(&args.window)
+        .with_context(|| format!("--window {:?}: use e.g. 30m or 2h", args.window))?;
+    let user = args.user.to_lowercase();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let reader = read_inputs(args.files.clone(), tx);
+    let mut mine = Vec::new();
+    let mut names = std::collections::HashMap::new();
+    while let Some(chunk) = rx.recv().await {
+        for a in chunk {
+            if let (Some(id), Some(name)) = (&a.user_id, &a.user_name) {
+                names.insert(id.clone(), name.to_lowercase());
+            }
+            if (a.time - args.at).abs() <= window {
+                mine.push(a);
+            }
+        }
+    }
+    reader.join().map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
+    mine.retain(|a| {
+        plain_user(a).is_some_and(|u| u == user)
+            || a.user_id.as_ref().and_then(|id| names.get(id)).is_some_and(|n| *n == user)
+            || a.user_id.as_deref().is_some_and(|id| id.eq_ignore_ascii_case(&user))
+    });
+    let okta: Vec<_> = okta_facts(&args.common.okta)?
+        .into_iter()
+        .filter(|(login, _)| *login == user)
+        .filter_map(|(_, f)| match f {
+            OktaFact::Signin(s) => Some(s),
+            OktaFact::Lifecycle(_) => None,
+        })
+        .collect();
+    let d = diagnose(&args.user, args.at, window, &mine, &okta);
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string(&d)?)?,
+        Format::Table => {
+            writeln!(out, "{} around {} (±{})", d.user, d.at.to_rfc3339(), args.window)?;
+            for e in &d.timeline {
+                writeln!(
+                    out,
+                    "  {}  {:<4} {:<40} {:<22} {:<16} {}",
+                    e.time.format("%H:%M:%S"),
+                    e.source,
+                    e.event,
+                    e.outcome,
+                    e.ip.as_deref().unwrap_or("-"),
+                    e.detail
+                )?;
+            }
+            let stage = serde_json::to_value(d.verdict.stage)?;
+            writeln!(out, "\nverdict: {}", stage.as_str().unwrap_or_default())?;
+            writeln!(out, "  {}", d.verdict.explanation)?;
+            if !d.verdict.evidence.is_empty() {
+                writeln!(out, "  evidence: {}", d.verdict.evidence.join(", "))?;
+            }
+            writeln!(out, "  next: {}", d.verdict.next_steps)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses a state path that is a directory before any work is done.
+pub fn check_state_path(path: Option<&Path>) -> anyhow::Result<()> {
+    if let Some(p) = path
+        && p.is_dir()
+    {
+        bail!("--state {} is a directory; give a file path", p.display());
+    }
+    Ok(())
+}
