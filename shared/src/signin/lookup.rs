@@ -137,6 +137,13 @@ where
             continue;
         }
         (report.start, report.end) = (Some(start), Some(end));
+        if checkpoint.is_none() {
+            // Pin the first window's start, so a failure in it is retried from the same point
+            // rather than from a later "first window" that would skip the gap.
+            store
+                .put(Item::new(CHECKPOINT_PK, *source, json!({"until": start.to_rfc3339()})))
+                .await?;
+        }
         let mut activities = Vec::new();
         let mut stats = Stats::default();
         let mut token = None;
@@ -275,3 +282,7 @@ pub async fn read_objects<O: LogObjects>(
     let stats = reader.stats;
     Ok((activities, stats))
 }
+
+#[cfg(test)]
+#[path = "lookup_tests.rs"]
+mod tests;

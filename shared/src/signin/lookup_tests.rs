@@ -1,0 +1,234 @@
+//! The LookupEvents sweep against the real CloudTrail SDK client with `aws-smithy-mocks` (the
+//! local AWS stand-in has no LookupEvents).
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_cloudtrail::Client;
+use aws_sdk_cloudtrail::operation::lookup_events::{LookupEventsError, LookupEventsOutput};
+use aws_sdk_cloudtrail::types::{Event, LookupAttributeKey};
+use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::*;
+use crate::alert::Alert;
+use crate::aws::CloudTrailLookup;
+use crate::geo::Geo;
+use crate::signin::engine::Engine;
+use crate::signin::scan::NoDirectory;
+use crate::signin::settings::SigninSettings;
+use crate::store::FileStateStore;
+
+#[derive(Default)]
+struct Collect(Mutex<Vec<Alert>>);
+
+impl AlertSink for Collect {
+    async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
+        self.0.lock().unwrap().push(alert.clone());
+        Ok(())
+    }
+}
+
+fn temp_store() -> FileStateStore {
+    let path = std::env::temp_dir().join(format!("idc-guard-sweep-{}.json", fastrand::u64(..)));
+    FileStateStore::open(path).unwrap()
+}
+
+const NOW: &str = "2026-11-24T12:00:00Z";
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(NOW).unwrap().to_utc()
+}
+
+/// A sign-in by alice (2025 shape) from `ip` at `time`.
+fn signin_record(id: &str, ip: &str, time: &str) -> String {
+    let mut v: serde_json::Value =
+        serde_json::from_str(include_str!("../../../events/cloudtrail/idc-signin-2025-shape.json"))
+            .unwrap();
+    v["eventID"] = json!(id);
+    v["sourceIPAddress"] = json!(ip);
+    v["eventTime"] = json!(time);
+    v.to_string()
+}
+
+fn portal_record(id: &str, ip: &str, time: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../events/cloudtrail/sso-get-role-credentials.json"
+    ))
+    .unwrap();
+    v["eventID"] = json!(id);
+    v["sourceIPAddress"] = json!(ip);
+    v["eventTime"] = json!(time);
+    v.to_string()
+}
+
+fn page(records: Vec<String>, next: Option<&str>) -> LookupEventsOutput {
+    LookupEventsOutput::builder()
+        .set_events(Some(
+            records.into_iter().map(|r| Event::builder().cloud_trail_event(r).build()).collect(),
+        ))
+        .set_next_token(next.map(str::to_owned))
+        .build()
+}
+
+type Calls = Arc<Mutex<Vec<(tokio::time::Instant, String, Option<String>, i32, DateTime<Utc>)>>>;
+
+/// Two pages per source; the sso source's second page fails while `fail` is set.
+fn client(calls: Calls, fail: Arc<AtomicBool>) -> (Client, aws_smithy_mocks::Rule) {
+    let rule = mock!(Client::lookup_events).then_compute_response(move |req| {
+        let attr = &req.lookup_attributes()[0];
+        assert_eq!(attr.attribute_key(), &LookupAttributeKey::EventSource);
+        let source = attr.attribute_value().to_owned();
+        let token = req.next_token().map(str::to_owned);
+        let start = DateTime::from_timestamp_millis(req.start_time().unwrap().to_millis().unwrap())
+            .unwrap();
+        calls.lock().unwrap().push((
+            tokio::time::Instant::now(),
+            source.clone(),
+            token.clone(),
+            req.max_results().unwrap_or_default(),
+            start,
+        ));
+        match (source.as_str(), token.as_deref()) {
+            ("signin.amazonaws.com", None) => MockResponse::Output(page(
+                vec![signin_record("s1", "5.44.46.10", "2026-11-24T10:50:00Z"), "not json".into()],
+                Some("signin-2"),
+            )),
+            ("signin.amazonaws.com", Some(_)) => MockResponse::Output(page(
+                vec![signin_record("s2", "5.44.46.11", "2026-11-24T11:00:00Z")],
+                None,
+            )),
+            (_, None) => MockResponse::Output(page(
+                vec![portal_record("p1", "1.0.0.1", "2026-11-24T11:10:00Z")],
+                Some("sso-2"),
+            )),
+            (_, Some(_)) if fail.load(Ordering::SeqCst) => {
+                MockResponse::Error(LookupEventsError::InvalidNextTokenException(
+                    aws_sdk_cloudtrail::types::error::InvalidNextTokenException::builder()
+                        .message("boom")
+                        .build(),
+                ))
+            }
+            (_, Some(_)) => MockResponse::Output(page(
+                vec![portal_record("p2", "1.0.0.2", "2026-11-24T11:20:00Z")],
+                None,
+            )),
+        }
+    });
+    let client = mock_client!(aws_sdk_cloudtrail, RuleMode::MatchAny, [&rule]);
+    (client, rule)
+}
+
+fn scanner<'a>(store: &'a FileStateStore) -> Scanner<'a, FileStateStore, NoDirectory> {
+    let engine =
+        Engine::new(Arc::new(SigninSettings::default()), BTreeSet::new(), Arc::new(Geo::default()));
+    Scanner::new(engine, Some(store), &NoDirectory)
+}
+
+#[tokio::test(start_paused = true)]
+async fn sweep_pages_through_each_source_at_two_requests_a_second() {
+    let calls: Calls = Default::default();
+    let (client, _rule) = client(calls.clone(), Arc::new(AtomicBool::new(false)));
+    let lookup = CloudTrailLookup::new(client);
+    let store = temp_store();
+    let sink = Collect::default();
+    let alerts = Alerts::new(&sink, &store);
+    let mut scanner = scanner(&store);
+    let reports = sweep(&lookup, &store, &mut scanner, &alerts, &SweepSettings::default(), now())
+        .await
+        .unwrap();
+
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 4, "two pages per source");
+    assert!(calls.iter().all(|c| c.3 == 50), "50 events a page");
+    for pair in calls.windows(2) {
+        assert!(pair[1].0 - pair[0].0 >= std::time::Duration::from_millis(500), "≤ 2 requests/s");
+    }
+    // First run: the window is the last hour before the settle delay.
+    assert_eq!(calls[0].4, now() - chrono::Duration::minutes(75));
+    assert_eq!(reports[0].records, 3);
+    assert_eq!(reports[0].skipped, 1, "the malformed event is counted, not fatal");
+    assert_eq!(reports[1].records, 2);
+    // Germany then Australia 10 minutes later: impossible travel; the portal session moved
+    // networks: token replay.
+    let detectors: BTreeSet<String> =
+        sink.0.lock().unwrap().iter().map(|a| a.detector.clone()).collect();
+    assert!(detectors.contains("impossible-travel"), "{detectors:?}");
+    assert!(detectors.contains("token-replay"), "{detectors:?}");
+    // Checkpoints moved to the end of the window; the next sweep starts there.
+    let cp = store.get("signin-checkpoint", "sso.amazonaws.com").await.unwrap().unwrap();
+    assert_eq!(cp.data["until"], json!((now() - chrono::Duration::minutes(15)).to_rfc3339()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_mid_sweep_keeps_the_checkpoint_and_the_retry_alerts_nothing_twice() {
+    let calls: Calls = Default::default();
+    let fail = Arc::new(AtomicBool::new(true));
+    let (client, _rule) = client(calls.clone(), fail.clone());
+    let lookup = CloudTrailLookup::new(client);
+    let store = temp_store();
+    let sink = Collect::default();
+    let alerts = Alerts::new(&sink, &store);
+
+    let err =
+        sweep(&lookup, &store, &mut scanner(&store), &alerts, &SweepSettings::default(), now())
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("LookupEvents"), "{err}");
+    assert!(store.get("signin-checkpoint", "signin.amazonaws.com").await.unwrap().is_some());
+    let pinned = store.get("signin-checkpoint", "sso.amazonaws.com").await.unwrap().unwrap();
+    assert_eq!(
+        pinned.data["until"],
+        json!((now() - chrono::Duration::minutes(75)).to_rfc3339()),
+        "the failed source's checkpoint stays at its window's start"
+    );
+    let first: Vec<String> = sink.0.lock().unwrap().iter().map(|a| a.id.clone()).collect();
+
+    // Ten minutes later the page works again: the sso window is repeated from the same start.
+    fail.store(false, Ordering::SeqCst);
+    calls.lock().unwrap().clear();
+    let later = now() + chrono::Duration::minutes(10);
+    sweep(&lookup, &store, &mut scanner(&store), &alerts, &SweepSettings::default(), later)
+        .await
+        .unwrap();
+    let calls = calls.lock().unwrap().clone();
+    let sso_start = calls.iter().find(|c| c.1 == "sso.amazonaws.com").unwrap().4;
+    assert_eq!(sso_start, now() - chrono::Duration::minutes(75));
+    let signin_start = calls.iter().find(|c| c.1 == "signin.amazonaws.com").unwrap().4;
+    assert_eq!(
+        signin_start,
+        now() - chrono::Duration::minutes(15),
+        "continues from its checkpoint"
+    );
+    let all: Vec<String> = sink.0.lock().unwrap().iter().map(|a| a.id.clone()).collect();
+    let unique: BTreeSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), all.len(), "no alert id sent twice: {all:?}");
+    assert!(all.len() > first.len(), "the repeated window found what the failure hid");
+}
+
+#[test]
+fn triggers_are_recognised_and_keys_decoded() {
+    let read = |p: &str| serde_json::from_str::<serde_json::Value>(p).unwrap();
+    assert!(matches!(
+        classify(read(include_str!("../../../events/eventbridge/scheduled-signin-sweep.json"))),
+        Ok(Trigger::Schedule)
+    ));
+    let mut console =
+        read(include_str!("../../../events/eventbridge/cloudtrail-console-signin.json"));
+    assert!(matches!(classify(console.clone()), Ok(Trigger::CloudTrail(_))));
+    console["detail-type"] = json!("AWS Console Signin via CloudTrail");
+    assert!(matches!(classify(console), Ok(Trigger::CloudTrail(_))), "both spellings");
+    match classify(read(include_str!("../../../events/s3/cloudtrail-object-created.json"))) {
+        Ok(Trigger::Objects(keys)) => {
+            assert_eq!(keys.len(), 2);
+            assert!(is_cloudtrail_log(&keys[0].1));
+            assert!(!is_cloudtrail_log(&keys[1].1), "digest files are not logs");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(classify(json!({"hello": 1})).is_err());
+    assert_eq!(decode_key("a+b%2Fc%3D.json.gz"), "a b/c=.json.gz");
+    assert_eq!(decode_key("bad%zz%"), "bad%zz%");
+}
