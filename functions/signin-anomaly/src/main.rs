@@ -7,7 +7,7 @@ use idc_guard::access::Policy;
 use idc_guard::alert::{FanOut, SnsAlertSink, WebhookAlertSink};
 use idc_guard::aws::{
     AWSCURRENT, CloudTrailLookup, IdentityStoreDirectory, S3LogObjects, SecretStore,
-    SecretsManagerStore, load_sdk_config,
+    SecretsManagerStore, load_sdk_config, s3_client,
 };
 use idc_guard::config::SigninConfig;
 use idc_guard::geo::{CityDb, Geo};
@@ -42,7 +42,7 @@ async fn main() -> Result<(), Error> {
     };
     let function = SigninFunction {
         lookup: CloudTrailLookup::new(aws_sdk_cloudtrail::Client::new(&sdk)),
-        objects: S3LogObjects::new(aws_sdk_s3::Client::new(&sdk)),
+        objects: S3LogObjects::new(s3_client(&sdk)),
         store: DynamoStateStore::new(&sdk, config.state_table),
         directory: IdentityStoreDirectory::new(aws_sdk_identitystore::Client::new(&sdk)),
         sink: FanOut {

@@ -257,3 +257,12 @@ pub async fn load_sdk_config(operation_timeout: Duration) -> aws_config::SdkConf
         .load()
         .await
 }
+
+/// An S3 client. With a custom endpoint (`AWS_ENDPOINT_URL`, local runs) addressing is
+/// path-style, since a loopback endpoint has no per-bucket host names.
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let custom_endpoint = sdk.endpoint_url().is_some();
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk).force_path_style(custom_endpoint).build(),
+    )
+}
