@@ -4,18 +4,9 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use common::*;
-
-/// The CLI binary, built by the same `cargo test` / `cargo nextest` run as this test.
-fn idc_guard_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let bin = dir.join("idc-guard");
-    assert!(bin.exists(), "{} not built: run the tests for the whole workspace", bin.display());
-    bin
-}
 
 struct Cli {
     env: Vec<(&'static str, String)>,
@@ -24,22 +15,13 @@ struct Cli {
 
 impl Cli {
     fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(idc_guard_binary());
-        cmd.args(args)
-            .current_dir(&self.dir)
-            .env_remove("IDC_GUARD_STATE_TABLE")
-            .env_remove("IDC_GUARD_ALERT_TOPIC_ARN")
-            .env_remove("AWS_PROFILE")
-            .stdin(Stdio::null());
+        let mut cmd = idc_guard();
+        cmd.args(args).current_dir(&self.dir).stdin(Stdio::null());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
         cmd.output().unwrap()
     }
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 #[tokio::test]
@@ -153,18 +135,13 @@ fn policy_check_reports_errors_with_positions_and_exit_1() {
         "[[rule]]\ngroups = \"aws-{x\"\npermission_sets = [\"Missing\"]\n",
     )
     .unwrap();
-    let out = Command::new(idc_guard_binary())
-        .args(["policy", "check", "bad.toml"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
+    let out = idc_guard().args(["policy", "check", "bad.toml"]).current_dir(&dir).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let t = text(&out);
     assert!(t.contains("bad.toml:2:10: error: groups: unclosed '{'"), "{t}");
     assert!(t.contains("bad.toml:3:20: error: unknown permission set \"Missing\""), "{t}");
     let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../access-policy.example.toml");
-    let out =
-        Command::new(idc_guard_binary()).args(["policy", "check"]).arg(example).output().unwrap();
+    let out = idc_guard().args(["policy", "check"]).arg(example).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     std::fs::remove_dir_all(&dir).unwrap();
 }

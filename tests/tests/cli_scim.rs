@@ -3,37 +3,13 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-
 use common::*;
 
 const TOKEN: &str = "scim-token-Qw3Er5Ty7Ui9Op1";
 
-fn idc_guard() -> Command {
-    let exe = std::env::current_exe().unwrap();
-    let bin: PathBuf = exe.parent().and_then(|d| d.parent()).unwrap().join("idc-guard");
-    assert!(bin.exists(), "{} not built: run the tests for the whole workspace", bin.display());
-    let mut c = Command::new(bin);
-    c.env_remove("IDC_GUARD_STATE_TABLE").env_remove("AWS_PROFILE");
-    c
-}
-
-fn run(cmd: &mut Command, stdin: &str) -> Output {
-    let mut child =
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
 #[test]
 fn stage_refuses_a_token_on_the_command_line_without_echoing_it() {
-    let out = run(
+    let out = run_with_stdin(
         idc_guard().args([
             "scim-token",
             "stage",
@@ -59,7 +35,7 @@ async fn stage_from_stdin_then_status_and_confirm() {
     let arn = create_secret(&sdk, &current.to_string()).await;
     let table = create_state_table(&sdk).await;
 
-    let out = run(
+    let out = run_with_stdin(
         idc_guard().args(["scim-token", "stage", "--secret", &arn, "--no-rotate"]),
         &format!("{TOKEN}\n"),
     );
@@ -73,7 +49,7 @@ async fn stage_from_stdin_then_status_and_confirm() {
     assert_eq!(staged["scim_endpoint"], endpoint, "the endpoint defaults to the current token's");
     assert!(staged["expires_at"].as_str().unwrap() > staged["issued_at"].as_str().unwrap());
 
-    let out = run(
+    let out = run_with_stdin(
         idc_guard().args([
             "scim-token",
             "status",
@@ -91,9 +67,12 @@ async fn stage_from_stdin_then_status_and_confirm() {
     assert!(status["pending_version"].as_str().is_some());
     assert!(!text(&out).contains("old-token-value") && !text(&out).contains(TOKEN));
 
-    let out = run(idc_guard().args(["scim-token", "confirm", "--secret", &arn, "--no-rotate"]), "");
+    let out = run_with_stdin(
+        idc_guard().args(["scim-token", "confirm", "--secret", &arn, "--no-rotate"]),
+        "",
+    );
     assert_eq!(out.status.code(), Some(1), "needs the shared state table: {}", text(&out));
-    let out = run(
+    let out = run_with_stdin(
         idc_guard()
             .args(["scim-token", "confirm", "--secret", &arn, "--no-rotate"])
             .env("IDC_GUARD_STATE_TABLE", &table),
@@ -112,7 +91,8 @@ async fn stage_from_stdin_then_status_and_confirm() {
         .unwrap();
     assert!(item.item.is_some(), "the confirmation is where the rotation function looks");
 
-    let out = run(idc_guard().args(["scim-token", "stage", "--secret", &arn]), "two words\n");
+    let out =
+        run_with_stdin(idc_guard().args(["scim-token", "stage", "--secret", &arn]), "two words\n");
     assert_eq!(out.status.code(), Some(1));
     assert!(!text(&out).contains("two words"));
 }

@@ -76,15 +76,22 @@ async fn s3_log_objects_are_read_and_findings_alerted_once() {
         .identity_store_id(&idc.store_id)
         .user_name("carol@acme.example")
         .display_name("Carol")
-        .name(aws_sdk_identitystore::types::Name::builder().given_name("Carol").family_name("Example").build())
+        .name(
+            aws_sdk_identitystore::types::Name::builder()
+                .given_name("Carol")
+                .family_name("Example")
+                .build(),
+        )
         .send()
         .await
         .unwrap()
         .user_id;
-    let mut signin = record("cloudtrail/idc-signin-2025-shape.json", "e1", "5.44.46.10", "2026-11-24T10:00:00Z");
+    let mut signin =
+        record("cloudtrail/idc-signin-2025-shape.json", "e1", "5.44.46.10", "2026-11-24T10:00:00Z");
     signin["additionalEventData"]["UserName"] = json!("carol@acme.example");
     signin["userIdentity"]["onBehalfOf"]["userId"] = json!("some-other-id");
-    let mut portal = record("cloudtrail/sso-get-role-credentials.json", "e2", "1.0.0.1", "2026-11-24T10:20:00Z");
+    let mut portal =
+        record("cloudtrail/sso-get-role-credentials.json", "e2", "1.0.0.1", "2026-11-24T10:20:00Z");
     portal["userIdentity"] = json!({
         "type": "IdentityCenterUser",
         "accountId": "123456789012",
@@ -93,7 +100,8 @@ async fn s3_log_objects_are_read_and_findings_alerted_once() {
     });
     let log = json!({"Records": [signin, portal, {"eventName": "broken"}]});
 
-    let mut notification: Value = serde_json::from_str(&event_file("s3/cloudtrail-object-created.json")).unwrap();
+    let mut notification: Value =
+        serde_json::from_str(&event_file("s3/cloudtrail-object-created.json")).unwrap();
     let bucket = unique("trail").to_lowercase();
     let s3 = s3_client(&w.sdk);
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
@@ -107,12 +115,14 @@ async fn s3_log_objects_are_read_and_findings_alerted_once() {
     assert_eq!(summary["records"], 3, "the digest object is not read: {summary}");
     assert_eq!(summary["skipped"], 1, "the malformed record is counted: {summary}");
     let alerts = alerts(&w.sdk, &w.alert_queue).await;
-    let travel: Vec<&Value> = alerts.iter().filter(|a| a["detector"] == "impossible-travel").collect();
+    let travel: Vec<&Value> =
+        alerts.iter().filter(|a| a["detector"] == "impossible-travel").collect();
     assert_eq!(travel.len(), 1, "{alerts:#?}");
     assert_eq!(travel[0]["user"], "carol@acme.example", "resolved through identitystore");
 
     // The baseline is in DynamoDB.
-    let baseline = w.function.store.get("signin-user#carol@acme.example", "baseline").await.unwrap().unwrap();
+    let baseline =
+        w.function.store.get("signin-user#carol@acme.example", "baseline").await.unwrap().unwrap();
     assert_eq!(baseline.data["last"]["event_id"], "e2");
     assert!(baseline.data["countries"].get("AU").is_some());
     assert!(!w.table.is_empty());
@@ -130,13 +140,18 @@ async fn alerts_after(w: &World) -> Vec<Value> {
 #[tokio::test]
 async fn eventbridge_console_sign_in_of_root_raises_root_signin() {
     let w = world().await;
-    let event: Value = serde_json::from_str(&event_file("eventbridge/cloudtrail-console-signin.json")).unwrap();
+    let event: Value =
+        serde_json::from_str(&event_file("eventbridge/cloudtrail-console-signin.json")).unwrap();
     let summary = w.function.handle(event).await.unwrap();
     assert_eq!(summary["alerts"], 1, "{summary}");
     let alerts = alerts_after(&w).await;
     assert_eq!(alerts[0]["detector"], "root-signin");
     assert_eq!(alerts[0]["severity"], "high", "root with MFA");
 
-    let err = w.function.handle(json!({"detail-type": "Something Else", "detail": {}})).await.unwrap_err();
+    let err = w
+        .function
+        .handle(json!({"detail-type": "Something Else", "detail": {}}))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("Something Else"), "{err}");
 }

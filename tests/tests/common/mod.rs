@@ -467,3 +467,37 @@ pub async fn queue_arn(sdk: &SdkConfig, queue_url: &str) -> String {
         .remove(&QueueAttributeName::QueueArn)
         .expect("a queue ARN")
 }
+
+/// The CLI binary, built by the same `cargo test` / `cargo nextest` run as this test.
+pub fn idc_guard_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let bin = dir.join("idc-guard");
+    assert!(bin.exists(), "{} not built: run the tests for the whole workspace", bin.display());
+    bin
+}
+
+/// The CLI with no function configuration inherited from the environment.
+pub fn idc_guard() -> std::process::Command {
+    let mut c = std::process::Command::new(idc_guard_binary());
+    c.env_remove("IDC_GUARD_STATE_TABLE")
+        .env_remove("IDC_GUARD_ALERT_TOPIC_ARN")
+        .env_remove("IDC_GUARD_POLICY_FILE")
+        .env_remove("AWS_PROFILE");
+    c
+}
+
+/// Runs a command with `stdin` as its input.
+pub fn run_with_stdin(cmd: &mut std::process::Command, stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// stdout then stderr, as text.
+pub fn text(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}

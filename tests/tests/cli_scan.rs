@@ -1,0 +1,136 @@
+//! `idc-guard scan` and `idc-guard diagnose` through the real binary, on the fixtures under
+//! `events/`: findings as JSON lines, exit codes, state that makes a re-scan quiet, malformed
+//! input counted, stdin.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::Value;
+
+fn events(relative: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(relative).display().to_string()
+}
+
+fn cloudtrail_fixtures() -> Vec<String> {
+    [
+        "cloudtrail/idc-signin-2025-shape.json",
+        "cloudtrail/idc-signin-legacy-shape.json",
+        "cloudtrail/sso-get-role-credentials.json",
+        "cloudtrail/console-login-assumed-sso-role.json",
+        "cloudtrail/console-login-root.json",
+        "cloudtrail/assume-role-with-saml-by-idc.json",
+        "cloudtrail/api-call-access-denied.json",
+    ]
+    .iter()
+    .map(|f| events(f))
+    .collect()
+}
+
+fn temp_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(unique("idc-guard-scan"));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn alerts(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn scan_reports_findings_as_json_lines_and_a_rescan_with_state_repeats_nothing() {
+    let dir = temp_dir();
+    let state = dir.join("state.json");
+    let scan = || {
+        idc_guard()
+            .arg("scan")
+            .args(cloudtrail_fixtures())
+            .args(["--okta", &events("okta/user-lifecycle-deactivate.json")])
+            .args(["--state", state.to_str().unwrap(), "--format", "json"])
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    let first = scan();
+    assert_eq!(first.status.code(), Some(2), "{}", text(&first));
+    let found = alerts(&first.stdout);
+    let detectors: Vec<&str> = found.iter().filter_map(|a| a["detector"].as_str()).collect();
+    assert!(detectors.contains(&"root-signin"), "{detectors:?}");
+    assert!(detectors.contains(&"deactivated-user-activity"), "{detectors:?}");
+    for a in &found {
+        for key in [
+            "id",
+            "time",
+            "detector",
+            "severity",
+            "title",
+            "summary",
+            "evidence",
+            "event_ids",
+            "runbook",
+        ] {
+            assert!(a.get(key).is_some(), "{key} missing in {a}");
+        }
+    }
+    let second = scan();
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert!(second.stdout.is_empty(), "no new alert ids: {}", text(&second));
+    assert!(text(&second).contains("already reported before"), "{}", text(&second));
+    let state_text = std::fs::read_to_string(&state).unwrap();
+    assert!(state_text.contains("\"pk\": \"alert\""), "reported findings kept in the state file");
+}
+
+#[test]
+fn malformed_input_is_counted_and_stdin_is_read() {
+    let dir = temp_dir();
+    let junk = dir.join("junk.json");
+    std::fs::write(&junk, "{\"Records\": [{\"eventName\": \"x\"}, 5]}\n").unwrap();
+    let out = idc_guard().arg("scan").arg(&junk).current_dir(&dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("2 skipped"), "{}", text(&out));
+
+    let root = std::fs::read_to_string(events("cloudtrail/console-login-root.json")).unwrap();
+    let line: Value = serde_json::from_str(&root).unwrap();
+    let out = run_with_stdin(
+        idc_guard().args(["scan", "-", "--format", "table"]).current_dir(&dir),
+        &format!("{line}\nnot json\n"),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("root-signin"), "{stdout}");
+    assert!(text(&out).contains("1 skipped"), "{}", text(&out));
+
+    let missing = idc_guard().args(["scan", "/nonexistent/trail.json"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing).contains("/nonexistent/trail.json"), "{}", text(&missing));
+}
+
+#[test]
+fn diagnose_explains_where_the_sign_in_failed() {
+    let out = idc_guard()
+        .args(["diagnose", "--user", "alice@acme.example", "--at", "2026-11-20T18:31:00Z"])
+        .args(cloudtrail_fixtures())
+        .args(["--okta", &events("okta/user-authentication-sso-success.json")])
+        .args(["--policy", "/nonexistent/policy.toml", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["verdict"]["stage"], "permission-evaluation", "{d:#}");
+    let sources: Vec<&str> =
+        d["timeline"].as_array().unwrap().iter().filter_map(|e| e["source"].as_str()).collect();
+    assert!(sources.contains(&"okta") && sources.contains(&"aws"), "{sources:?}");
+
+    let okta_failure = idc_guard()
+        .args(["diagnose", "--user", "bob@acme.example", "--at", "2026-11-20T18:32:00Z"])
+        .args(["--okta", &events("okta/user-authentication-sso-failure.json"), "-"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text_out = text(&okta_failure);
+    assert!(text_out.contains("verdict: okta-authentication"), "{text_out}");
+}
