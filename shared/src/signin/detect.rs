@@ -47,11 +47,29 @@ pub fn network(ip: IpAddr) -> String {
     }
 }
 
+/// [`network`] as a number: an IPv4 /24 tagged by the top bit, or an IPv6 /48 prefix.
+fn network_key(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => (1u128 << 127) | u128::from(u32::from(v4) & 0xffff_ff00),
+        IpAddr::V6(v6) => u128::from(v6) >> 80,
+    }
+}
+
+fn network_of_key(key: u128) -> String {
+    if key >> 127 == 1 {
+        network(IpAddr::V4(std::net::Ipv4Addr::from(key as u32)))
+    } else {
+        network(IpAddr::V6(std::net::Ipv6Addr::from(key << 80)))
+    }
+}
+
 #[derive(Default)]
 pub struct Detectors {
     pub thresholds: Thresholds,
     failures: HashMap<String, VecDeque<(DateTime<Utc>, String)>>,
-    sessions: HashMap<String, Vec<(DateTime<Utc>, String, String)>>,
+    /// Per portal session: (last use, network key, first event id) per network.
+    sessions: HashMap<String, Vec<(DateTime<Utc>, u128, String)>>,
+    observed: u64,
     replayed: BTreeSet<String>,
 }
 
@@ -63,7 +81,7 @@ impl Detectors {
     /// Feeds one activity (in time order); returns the findings it completes.
     pub fn observe(&mut self, a: &Activity) -> Vec<Alert> {
         let mut out = Vec::new();
-        let user = a.user_name.clone().or_else(|| a.user_id.clone());
+        let user = a.user_name.as_deref().or(a.user_id.as_deref());
         match &a.kind {
             Kind::ConsoleLogin { success: true, root: true, mfa_used, .. } => out.push(Alert::new(
                 "root-signin",
@@ -87,8 +105,8 @@ impl Detectors {
                     &a.event_id,
                     a.time,
                     Severity::Medium,
-                    format!("IAM user {} signed in to the console without MFA", user.as_deref().unwrap_or("?")),
-                    user.clone(),
+                    format!("IAM user {} signed in to the console without MFA", user.unwrap_or("?")),
+                    user.map(str::to_owned),
                     "An IAM user (not an IAM Identity Center session) signed in to the console without MFA.".to_owned(),
                     json!({"source_ip": a.source_ip, "account": a.account_id}),
                     vec![a.event_id.clone()],
@@ -96,9 +114,9 @@ impl Detectors {
                 ));
             }
             Kind::Credential { success: false, .. } => {
-                if let Some(u) = &user {
+                if let Some(u) = user {
                     let window = self.thresholds.brute_force_window;
-                    let q = self.failures.entry(u.clone()).or_default();
+                    let q = self.failures.entry(u.to_owned()).or_default();
                     q.push_back((a.time, a.event_id.clone()));
                     while q.front().is_some_and(|(t, _)| a.time - *t > window) {
                         q.pop_front();
@@ -112,7 +130,7 @@ impl Detectors {
                             a.time,
                             Severity::High,
                             format!("{} failed IAM Identity Center credential checks for {u}", q.len()),
-                            Some(u.clone()),
+                            Some(u.to_owned()),
                             format!("{} failures within {} minutes.", q.len(), window.num_minutes()),
                             json!({"failures": q.len(), "source_ip": a.source_ip}),
                             ids,
@@ -126,20 +144,34 @@ impl Detectors {
         }
         if let (Some(session), Some(ip)) = (&a.session_id, a.source_ip) {
             let window = self.thresholds.replay_window;
-            let seen = self.sessions.entry(session.clone()).or_default();
+            let net = network_key(ip);
+            self.observed += 1;
+            if self.observed.is_multiple_of(100_000) {
+                // Forget sessions idle for longer than the window: memory follows live sessions.
+                self.sessions.retain(|_, seen| seen.iter().any(|(t, _, _)| a.time - *t <= window));
+            }
+            let seen = match self.sessions.get_mut(session) {
+                Some(seen) => seen,
+                None => self.sessions.entry(session.clone()).or_default(),
+            };
             seen.retain(|(t, _, _)| a.time - *t <= window);
-            seen.push((a.time, network(ip), a.event_id.clone()));
-            let networks: BTreeSet<&str> = seen.iter().map(|(_, n, _)| n.as_str()).collect();
-            if networks.len() >= 2 && self.replayed.insert(session.clone()) {
+            // One entry per network (its latest use; the first event id as evidence).
+            match seen.iter_mut().find(|(_, n, _)| *n == net) {
+                Some(entry) => entry.0 = a.time,
+                None => seen.push((a.time, net, a.event_id.clone())),
+            }
+            if seen.len() >= 2 && self.replayed.insert(session.clone()) {
+                let networks: BTreeSet<String> =
+                    seen.iter().map(|(_, n, _)| network_of_key(*n)).collect();
                 let ids: Vec<String> = seen.iter().map(|(_, _, id)| id.clone()).collect();
                 out.push(Alert::new(
                     "token-replay",
                     session,
                     a.time,
                     Severity::High,
-                    format!("One portal session of {} used from {} networks", user.as_deref().unwrap_or("a user"), networks.len()),
-                    user.clone(),
-                    format!("Portal session used from {} within {} hours.", networks.iter().copied().collect::<Vec<_>>().join(", "), window.num_hours()),
+                    format!("One portal session of {} used from {} networks", user.unwrap_or("a user"), networks.len()),
+                    user.map(str::to_owned),
+                    format!("Portal session used from {} within {} hours.", networks.iter().cloned().collect::<Vec<_>>().join(", "), window.num_hours()),
                     json!({"networks": networks, "session": session}),
                     ids,
                     "Sign the user out of all sessions in IAM Identity Center and ask whether both networks were theirs; a stolen portal token is the usual cause.",

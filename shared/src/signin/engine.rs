@@ -195,7 +195,10 @@ impl Engine {
             return out;
         }
         let settings = Arc::clone(&self.settings);
-        let state = self.users.entry(user.clone()).or_default();
+        let state = match self.users.get_mut(&user) {
+            Some(state) => state,
+            None => self.users.entry(user.clone()).or_default(),
+        };
 
         // deactivated-user-activity: anything the user does after Okta deactivated them.
         if let Some(l) = &state.lifecycle

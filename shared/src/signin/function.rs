@@ -65,9 +65,8 @@ where
                 json!({"trigger": "schedule", "sources": reports})
             }
             Trigger::CloudTrail(detail) => {
-                let activity = serde_json::from_value::<Record>(detail)
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.activity().map_err(|e| e.to_string()));
+                let text = detail.to_string();
+                let activity = Record::from_json(&text).and_then(Record::activity);
                 match activity {
                     Ok(a) => {
                         let sent = raise_all(&mut scanner, &alerts, vec![a]).await?;

@@ -13,3 +13,4 @@ pub mod okta;
 pub mod scan;
 pub mod settings;
 pub mod sources;
+pub mod synth;

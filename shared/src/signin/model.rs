@@ -2,128 +2,147 @@
 
 use std::net::IpAddr;
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// The CloudTrail fields the sign-in checks read, parsed straight from JSON (no intermediate
 /// tree: this is the scan's hot path). Unknown fields are ignored and a field of the wrong JSON
 /// type reads as absent, so one odd field never loses a record.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Record {
+pub struct Record<'a> {
     #[serde(default, deserialize_with = "lenient::time")]
     pub event_time: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub event_source: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub event_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub event_type: Option<String>,
-    #[serde(rename = "eventID", default, deserialize_with = "lenient::string")]
-    pub event_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub aws_region: Option<String>,
-    #[serde(rename = "sourceIPAddress", default, deserialize_with = "lenient::string")]
-    pub source_ip_address: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub user_agent: Option<String>,
-    #[serde(default, deserialize_with = "lenient::object")]
-    pub user_identity: UserIdentity,
-    #[serde(default, deserialize_with = "lenient::object")]
-    pub additional_event_data: AdditionalEventData,
-    #[serde(default, deserialize_with = "lenient::object")]
-    pub service_event_details: ServiceEventDetails,
-    #[serde(default, deserialize_with = "lenient::object")]
-    pub response_elements: ResponseElements,
-    #[serde(default, deserialize_with = "lenient::object")]
-    pub request_parameters: RequestParameters,
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub error_code: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub recipient_account_id: Option<String>,
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub event_source: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub event_name: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub event_type: Option<Cow<'a, str>>,
+    #[serde(rename = "eventID", default, borrow, deserialize_with = "lenient::string")]
+    pub event_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub aws_region: Option<Cow<'a, str>>,
+    #[serde(rename = "sourceIPAddress", default, borrow, deserialize_with = "lenient::string")]
+    pub source_ip_address: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub user_agent: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::object")]
+    pub user_identity: UserIdentity<'a>,
+    #[serde(default, borrow, deserialize_with = "lenient::object")]
+    pub additional_event_data: AdditionalEventData<'a>,
+    #[serde(default, borrow, deserialize_with = "lenient::object")]
+    pub service_event_details: ServiceEventDetails<'a>,
+    #[serde(default, borrow, deserialize_with = "lenient::object")]
+    pub response_elements: ResponseElements<'a>,
+    #[serde(default, borrow, deserialize_with = "lenient::object")]
+    pub request_parameters: RequestParameters<'a>,
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub error_code: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub recipient_account_id: Option<Cow<'a, str>>,
+    /// Envelope fields, so one pass tells a record from a container of records: an S3 log
+    /// file's `Records`, LookupEvents output's `Events`, an EventBridge event's `detail`.
+    #[serde(rename = "Records", default, borrow)]
+    pub records: Option<Vec<&'a RawValue>>,
+    #[serde(rename = "Events", default, borrow)]
+    pub events: Option<Vec<&'a RawValue>>,
+    #[serde(rename = "detail-type", default, borrow, deserialize_with = "lenient::string")]
+    pub detail_type: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub detail: Option<&'a RawValue>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UserIdentity {
-    #[serde(rename = "type", default, deserialize_with = "lenient::string")]
-    pub kind: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub user_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub principal_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub credential_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::object")]
-    pub on_behalf_of: OnBehalfOf,
-    #[serde(default, deserialize_with = "lenient::object")]
-    pub session_context: SessionContext,
+pub struct UserIdentity<'a> {
+    #[serde(rename = "type", default, borrow, deserialize_with = "lenient::string")]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub user_name: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub principal_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub credential_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::object")]
+    pub on_behalf_of: OnBehalfOf<'a>,
+    #[serde(default, borrow, deserialize_with = "lenient::object")]
+    pub session_context: SessionContext<'a>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct OnBehalfOf {
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub user_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub identity_store_arn: Option<String>,
+pub struct OnBehalfOf<'a> {
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub user_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub identity_store_arn: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SessionContext {
-    #[serde(default, deserialize_with = "lenient::object")]
-    pub session_issuer: SessionIssuer,
+pub struct SessionContext<'a> {
+    #[serde(default, borrow, deserialize_with = "lenient::object")]
+    pub session_issuer: SessionIssuer<'a>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SessionIssuer {
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub user_name: Option<String>,
+pub struct SessionIssuer<'a> {
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub user_name: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct AdditionalEventData {
-    #[serde(rename = "CredentialType", default, deserialize_with = "lenient::string")]
-    pub credential_type: Option<String>,
-    #[serde(rename = "UserName", default, deserialize_with = "lenient::string")]
-    pub user_name: Option<String>,
-    #[serde(rename = "MFAUsed", default, deserialize_with = "lenient::string")]
-    pub mfa_used: Option<String>,
+pub struct AdditionalEventData<'a> {
+    #[serde(rename = "CredentialType", default, borrow, deserialize_with = "lenient::string")]
+    pub credential_type: Option<Cow<'a, str>>,
+    #[serde(rename = "UserName", default, borrow, deserialize_with = "lenient::string")]
+    pub user_name: Option<Cow<'a, str>>,
+    #[serde(rename = "MFAUsed", default, borrow, deserialize_with = "lenient::string")]
+    pub mfa_used: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ServiceEventDetails {
-    #[serde(rename = "UserAuthentication", default, deserialize_with = "lenient::string")]
-    pub user_authentication: Option<String>,
-    #[serde(rename = "CredentialChallenge", default, deserialize_with = "lenient::string")]
-    pub credential_challenge: Option<String>,
-    #[serde(rename = "CredentialVerification", default, deserialize_with = "lenient::string")]
-    pub credential_verification: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub account_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub role_name: Option<String>,
+pub struct ServiceEventDetails<'a> {
+    #[serde(rename = "UserAuthentication", default, borrow, deserialize_with = "lenient::string")]
+    pub user_authentication: Option<Cow<'a, str>>,
+    #[serde(rename = "CredentialChallenge", default, borrow, deserialize_with = "lenient::string")]
+    pub credential_challenge: Option<Cow<'a, str>>,
+    #[serde(
+        rename = "CredentialVerification",
+        default,
+        borrow,
+        deserialize_with = "lenient::string"
+    )]
+    pub credential_verification: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub account_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub role_name: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ResponseElements {
-    #[serde(rename = "ConsoleLogin", default, deserialize_with = "lenient::string")]
-    pub console_login: Option<String>,
+pub struct ResponseElements<'a> {
+    #[serde(rename = "ConsoleLogin", default, borrow, deserialize_with = "lenient::string")]
+    pub console_login: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RequestParameters {
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub account_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string")]
-    pub role_name: Option<String>,
+pub struct RequestParameters<'a> {
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub account_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub role_name: Option<Cow<'a, str>>,
 }
 
 /// Field deserializers that read a value of the wrong JSON type as absent instead of failing.
 mod lenient {
+    use std::borrow::Cow;
     use std::fmt;
 
     use chrono::{DateTime, Utc};
@@ -132,15 +151,18 @@ mod lenient {
     struct StringOrNothing;
 
     impl<'de> Visitor<'de> for StringOrNothing {
-        type Value = Option<String>;
+        type Value = Option<Cow<'de, str>>;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("any JSON value")
         }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok((!v.is_empty()).then_some(Cow::Borrowed(v)))
+        }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok((!v.is_empty()).then(|| v.to_owned()))
+            Ok((!v.is_empty()).then(|| Cow::Owned(v.to_owned())))
         }
         fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-            Ok((!v.is_empty()).then_some(v))
+            Ok((!v.is_empty()).then_some(Cow::Owned(v)))
         }
         fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
             Ok(None)
@@ -170,7 +192,7 @@ mod lenient {
         }
     }
 
-    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
         d.deserialize_any(StringOrNothing)
     }
 
@@ -293,9 +315,9 @@ pub enum Skip {
     NoTime,
 }
 
-impl Record {
+impl<'a> Record<'a> {
     /// Parses one record from its JSON text.
-    pub fn from_json(text: &str) -> Result<Record, Skip> {
+    pub fn from_json(text: &'a str) -> Result<Record<'a>, Skip> {
         if !text.trim_start().starts_with('{') {
             return Err(Skip::Malformed("not a JSON object".into()));
         }
@@ -316,7 +338,7 @@ impl Record {
             ("signin.amazonaws.com", "UserAuthentication") => Kind::IdcSignIn {
                 success: details.user_authentication.as_deref() == Some("Success")
                     && self.error_code.is_none(),
-                credential_type: extra.credential_type.clone(),
+                credential_type: own(&extra.credential_type),
             },
             ("signin.amazonaws.com", step @ ("CredentialChallenge" | "CredentialVerification")) => {
                 let outcome = if step == "CredentialChallenge" {
@@ -342,14 +364,10 @@ impl Record {
             }
             ("sso.amazonaws.com", action) => Kind::Portal {
                 action: action.to_owned(),
-                account_id: details
-                    .account_id
-                    .clone()
-                    .or_else(|| self.request_parameters.account_id.clone()),
-                role_name: details
-                    .role_name
-                    .clone()
-                    .or_else(|| self.request_parameters.role_name.clone()),
+                account_id: own(&details.account_id)
+                    .or_else(|| own(&self.request_parameters.account_id)),
+                role_name: own(&details.role_name)
+                    .or_else(|| own(&self.request_parameters.role_name)),
             },
             ("sts.amazonaws.com", "AssumeRoleWithSAML") => Kind::AssumeRoleWithSaml,
             _ => Kind::Other,
@@ -367,7 +385,7 @@ impl Record {
             _ => None,
         };
         // The user: the 2025 shape names the identity-store user; sign-ins carry the user name.
-        let user_name = extra.user_name.clone().or_else(|| ui.user_name.clone()).or_else(|| {
+        let user_name = own(&extra.user_name).or_else(|| own(&ui.user_name)).or_else(|| {
             ui.principal_id.as_deref().and_then(|p| p.split_once(':').map(|(_, n)| n.to_owned()))
         });
         // AWS-made calls: the SAML role assumption (source is the IdC service) and any record
@@ -378,24 +396,28 @@ impl Record {
         };
         Ok(Activity {
             time,
-            event_id: self.event_id.unwrap_or_default(),
+            event_id: self.event_id.map(Cow::into_owned).unwrap_or_default(),
             kind,
             user_name,
-            user_id: ui.on_behalf_of.user_id.clone(),
+            user_id: own(&ui.on_behalf_of.user_id),
             identity_store_id: ui
                 .on_behalf_of
                 .identity_store_arn
                 .as_deref()
                 .and_then(|a| a.rsplit_once('/'))
                 .map(|(_, id)| id.to_owned()),
-            session_id: ui.credential_id.clone(),
+            session_id: own(&ui.credential_id),
             source_ip,
-            user_agent: self.user_agent,
-            account_id: self.recipient_account_id,
+            user_agent: own(&self.user_agent),
+            account_id: own(&self.recipient_account_id),
             permission_set,
-            event_source: self.event_source,
-            event_name: self.event_name,
-            error_code: self.error_code,
+            event_source: own(&self.event_source),
+            event_name: own(&self.event_name),
+            error_code: own(&self.error_code),
         })
     }
+}
+
+fn own(v: &Option<Cow<'_, str>>) -> Option<String> {
+    v.as_deref().map(str::to_owned)
 }

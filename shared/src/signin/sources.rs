@@ -38,19 +38,6 @@ pub struct Parsed {
     pub reasons: Vec<String>,
 }
 
-/// The top level of a JSON document, whatever its shape.
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(rename = "Records", borrow, default)]
-    records: Option<&'a RawValue>,
-    #[serde(rename = "Events", borrow, default)]
-    events: Option<&'a RawValue>,
-    #[serde(rename = "detail-type", borrow, default)]
-    detail_type: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    detail: Option<&'a RawValue>,
-}
-
 #[derive(Deserialize)]
 struct LookupEvent {
     #[serde(rename = "CloudTrailEvent", default)]
@@ -61,65 +48,79 @@ struct LookupEvent {
 pub struct Reader<'o, F: FnMut(Activity)> {
     pub stats: Stats,
     out: &'o mut F,
+    /// The line being read (JSON lines), for skip reasons.
+    line: Option<usize>,
 }
 
 impl<'o, F: FnMut(Activity)> Reader<'o, F> {
     pub fn new(out: &'o mut F) -> Self {
-        Reader { stats: Stats::default(), out }
+        Reader { stats: Stats::default(), out, line: None }
     }
 
     fn record(&mut self, text: &str) {
         self.stats.records += 1;
         match Record::from_json(text).and_then(Record::activity) {
             Ok(a) => (self.out)(a),
-            Err(e) => self.stats.skip(e),
+            Err(e) => self.skip(e),
         }
     }
 
-    fn list(&mut self, raw: &RawValue, what: &str, each: impl Fn(&mut Self, &RawValue)) {
-        match serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
-            Ok(items) => items.into_iter().for_each(|i| each(self, i)),
-            Err(_) => self.stats.skip(Skip::Malformed(format!("{what} is not a list"))),
+    fn skip(&mut self, why: impl std::fmt::Display) {
+        match self.line {
+            Some(n) => self.stats.skip(format!("line {n}: {why}")),
+            None => self.stats.skip(why),
         }
     }
 
-    /// One JSON value in any of the supported shapes.
+    /// One JSON value in any of the supported shapes, parsed once: a record is told from a
+    /// container of records by the container's own fields.
     pub fn document(&mut self, text: &str) {
         let trimmed = text.trim_start();
         if trimmed.starts_with('[') {
             match serde_json::from_str::<Vec<&RawValue>>(trimmed) {
                 Ok(items) => items.into_iter().for_each(|i| self.document(i.get())),
-                Err(e) => self.stats.skip(Skip::Malformed(e.to_string())),
+                Err(e) => {
+                    self.stats.records += 1;
+                    self.skip(Skip::Malformed(e.to_string()))
+                }
             }
             return;
         }
-        let envelope = match serde_json::from_str::<Envelope>(trimmed) {
-            Ok(e) => e,
-            Err(e) => return self.stats.skip(Skip::Malformed(e.to_string())),
+        let record = match Record::from_json(trimmed) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.records += 1;
+                return self.skip(e);
+            }
         };
-        if let Some(records) = envelope.records {
-            self.list(records, "Records", |r, i| r.record(i.get()));
-        } else if let Some(events) = envelope.events {
-            self.list(events, "Events", |r, e| {
+        if let Some(records) = &record.records {
+            records.iter().for_each(|r| self.record(r.get()));
+        } else if let Some(events) = &record.events {
+            for e in events {
                 match serde_json::from_str::<LookupEvent>(e.get()) {
-                    Ok(LookupEvent { cloud_trail_event: Some(text) }) => r.record(&text),
+                    Ok(LookupEvent { cloud_trail_event: Some(text) }) => self.record(&text),
                     _ => {
-                        r.stats.records += 1;
-                        r.stats.skip(Skip::Malformed(
+                        self.stats.records += 1;
+                        self.skip(Skip::Malformed(
                             "a LookupEvents event without a CloudTrailEvent".into(),
                         ))
                     }
                 }
-            });
-        } else if envelope.detail_type.is_some() {
-            match envelope.detail {
+            }
+        } else if record.detail_type.is_some() {
+            match record.detail {
                 Some(d) if d.get().starts_with('{') => self.record(d.get()),
-                _ => self
-                    .stats
-                    .skip(Skip::Malformed("an EventBridge envelope without detail".into())),
+                _ => {
+                    self.stats.records += 1;
+                    self.skip(Skip::Malformed("an EventBridge envelope without detail".into()))
+                }
             }
         } else {
-            self.record(trimmed);
+            self.stats.records += 1;
+            match record.activity() {
+                Ok(a) => (self.out)(a),
+                Err(e) => self.skip(e),
+            }
         }
     }
 
@@ -151,13 +152,9 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
         let mut n = 1;
         loop {
             if !line.iter().all(u8::is_ascii_whitespace) {
-                self.text(&line, |r, t| match serde_json::from_str::<serde::de::IgnoredAny>(t) {
-                    Ok(_) => r.document(t),
-                    Err(e) => {
-                        r.stats.records += 1;
-                        r.stats.skip(format!("line {n}: {e}"))
-                    }
-                });
+                self.line = Some(n);
+                self.text(&line, |r, t| r.document(t));
+                self.line = None;
             }
             line.clear();
             n += 1;
@@ -170,7 +167,10 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
     fn text(&mut self, bytes: &[u8], then: impl FnOnce(&mut Self, &str)) {
         match std::str::from_utf8(bytes) {
             Ok(t) => then(self, t),
-            Err(_) => self.stats.skip("not UTF-8 text"),
+            Err(_) => {
+                self.stats.records += 1;
+                self.skip("not UTF-8 text")
+            }
         }
     }
 }
