@@ -110,10 +110,10 @@ impl Engine {
 
     /// The key this activity's user has, learning id ↔ name pairs as it goes.
     pub fn resolve(&mut self, a: &Activity) -> Option<String> {
-        if let (Some(id), Some(name)) = (&a.user_id, &a.user_name) {
-            if !self.names.contains_key(id) {
-                self.names.insert(id.clone(), name.to_lowercase());
-            }
+        if let (Some(id), Some(name)) = (&a.user_id, &a.user_name)
+            && !self.names.contains_key(id)
+        {
+            self.names.insert(id.clone(), name.to_lowercase());
         }
         user_key(a, &self.names)
     }

@@ -78,7 +78,7 @@ impl Synth {
         let ip = self.ip(u);
         let roll = self.rng.u8(..100);
         // Administrators are few.
-        let ps = if u % 50 == 0 { PERMISSION_SETS[2] } else { PERMISSION_SETS[u % 2] };
+        let ps = if u.is_multiple_of(50) { PERMISSION_SETS[2] } else { PERMISSION_SETS[u % 2] };
         let id = format!("{:08x}-{:04x}-4000-8000-{:012x}", self.n, u, self.rng.u64(..1 << 48));
         match roll {
             0..10 => signin(&id, t, u, &ip),
