@@ -200,7 +200,7 @@ pub async fn apply(
         }
     }
     let progress = |done: usize, total: usize| {
-        if total >= 20 && (done % 10 == 0 || done == total) {
+        if total >= 20 && (done.is_multiple_of(10) || done == total) {
             eprintln!("  {done}/{total} assignment operations finished");
         }
     };
