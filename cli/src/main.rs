@@ -99,6 +99,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Hook(HookCommand::Inspect { files, format }) => hook::inspect(&files, format),
         Command::Policy(PolicyCommand::Check { file, format }) => access::check(&file, format),
+        Command::Scan(args) => {
+            signin::check_state_path(args.state.as_deref()).and_then(|()| signin::scan(args))
+        }
+        Command::Diagnose(args) => signin::diagnose_user(args),
         command => runtime().and_then(|rt| {
             rt.block_on(async move {
                 match command {
@@ -110,12 +114,10 @@ fn main() -> ExitCode {
                         access::review(&args, &mark_reviewed).await
                     }
                     Command::ScimToken(c) => scim::run(c).await,
-                    Command::Scan(args) => {
-                        signin::check_state_path(args.state.as_deref())?;
-                        signin::scan(args).await
-                    }
-                    Command::Diagnose(args) => signin::diagnose_user(args).await,
-                    Command::Hook(_) | Command::Policy(_) => unreachable!("handled above"),
+                    Command::Hook(_)
+                    | Command::Policy(_)
+                    | Command::Scan(_)
+                    | Command::Diagnose(_) => unreachable!("handled above"),
                 }
             })
         }),

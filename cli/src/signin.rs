@@ -105,40 +105,18 @@ fn okta_facts(files: &[PathBuf]) -> anyhow::Result<Vec<(String, OktaFact)>> {
     Ok(facts)
 }
 
-/// Streams every input through `Reader` on a thread of its own, in chunks.
-fn read_inputs(
-    files: Vec<PathBuf>,
-    tx: tokio::sync::mpsc::Sender<Vec<Activity>>,
-) -> std::thread::JoinHandle<anyhow::Result<Stats>> {
-    std::thread::spawn(move || {
-        const CHUNK: usize = 20_000;
-        let mut chunk = Vec::with_capacity(CHUNK);
-        let mut closed = false;
-        let mut send = |a: Activity| {
-            chunk.push(a);
-            if chunk.len() >= CHUNK && !closed {
-                closed = tx.blocking_send(std::mem::take(&mut chunk)).is_err();
-            }
-        };
-        let mut reader = Reader::new(&mut send);
-        let stdin = files.is_empty() || files.iter().any(|f| f.as_os_str() == "-");
-        for f in &files {
-            if f.as_os_str() == "-" {
-                continue;
-            }
-            let file =
-                std::fs::File::open(f).with_context(|| format!("opening {}", f.display()))?;
-            reader.read(file).with_context(|| format!("reading {}", f.display()))?;
-        }
-        if stdin {
-            reader.read(std::io::stdin().lock()).context("reading stdin")?;
-        }
-        let stats = reader.stats;
-        if !chunk.is_empty() {
-            let _ = tx.blocking_send(chunk);
-        }
-        Ok(stats)
-    })
+/// Reads every input (files, `-` or nothing for stdin) through one streaming `Reader`.
+fn read_inputs(files: &[PathBuf], on: &mut impl FnMut(Activity)) -> anyhow::Result<Stats> {
+    let mut reader = Reader::new(on);
+    let stdin = files.is_empty() || files.iter().any(|f| f.as_os_str() == "-");
+    for f in files.iter().filter(|f| f.as_os_str() != "-") {
+        let file = std::fs::File::open(f).with_context(|| format!("opening {}", f.display()))?;
+        reader.read(file).with_context(|| format!("reading {}", f.display()))?;
+    }
+    if stdin {
+        reader.read(std::io::stdin().lock()).context("reading stdin")?;
+    }
+    Ok(reader.stats)
 }
 
 /// Collects alerts instead of sending them (the CLI prints them).
@@ -152,7 +130,65 @@ impl AlertSink for Collect {
     }
 }
 
-pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
+/// The scan's running state: findings so far, and where they go.
+struct Scan<'a> {
+    scanner: Scanner<'a, FileStateStore, NoDirectory>,
+    store: Option<&'a FileStateStore>,
+    collect: Collect,
+    findings: Vec<Alert>,
+    seen: HashSet<String>,
+    repeats: usize,
+    error: Option<anyhow::Error>,
+    started: std::time::Instant,
+    next_report: u64,
+    progress: bool,
+}
+
+impl Scan<'_> {
+    /// Runs a chunk through the detectors. The state store is a local file, so the store's
+    /// futures complete at once: the scan runs on this one thread, parsing and detecting in turn.
+    fn chunk(&mut self, chunk: Vec<Activity>) {
+        if self.error.is_some() || chunk.is_empty() {
+            return;
+        }
+        if let Err(e) = futures::executor::block_on(self.process(chunk)) {
+            self.error = Some(e);
+        }
+        let observed = self.scanner.engine.observed;
+        if self.progress && observed >= self.next_report {
+            self.next_report += 500_000;
+            eprintln!(
+                "… {observed} events, {} users, {} findings ({:.0} events/s)",
+                self.scanner.engine.users(),
+                self.findings.len(),
+                observed as f64 / self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    async fn process(&mut self, chunk: Vec<Activity>) -> anyhow::Result<()> {
+        let alerts = self.scanner.process(chunk).await?;
+        match self.store {
+            Some(store) => {
+                let dispatcher = Alerts::new(&self.collect, store);
+                for a in &alerts {
+                    if !dispatcher.raise(a).await? {
+                        self.repeats += 1;
+                    }
+                }
+                self.findings.append(&mut self.collect.0.lock().unwrap_or_else(|p| p.into_inner()));
+                self.scanner.save().await?;
+            }
+            None => {
+                self.findings.extend(alerts.into_iter().filter(|a| self.seen.insert(a.id.clone())))
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    const CHUNK: usize = 20_000;
     let (settings, privileged) = settings(&args.common)?;
     let geo = geo(&args.common)?;
     let store = args.state.as_ref().map(FileStateStore::open).transpose()?;
@@ -161,57 +197,47 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     for (login, fact) in okta_facts(&args.common.okta)? {
         scanner.engine.okta(&login, fact);
     }
-    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
-    let reader = read_inputs(args.files.clone(), tx);
-    let collect = Collect::default();
-    let started = std::time::Instant::now();
-    let progress = std::io::stderr().is_terminal();
-    let (mut findings, mut repeats, mut seen) = (Vec::new(), 0usize, HashSet::new());
-    let mut next_report = 500_000u64;
-    while let Some(chunk) = rx.recv().await {
-        let alerts = scanner.process(chunk).await?;
-        match &store {
-            Some(store) => {
-                let dispatcher = Alerts::new(&collect, store);
-                for a in &alerts {
-                    if !dispatcher.raise(a).await? {
-                        repeats += 1;
-                    }
-                }
-                findings.append(&mut collect.0.lock().unwrap_or_else(|p| p.into_inner()));
-                scanner.save().await?;
-            }
-            None => findings.extend(alerts.into_iter().filter(|a| seen.insert(a.id.clone()))),
+    let mut run = Scan {
+        scanner,
+        store: store.as_ref(),
+        collect: Collect::default(),
+        findings: Vec::new(),
+        seen: HashSet::new(),
+        repeats: 0,
+        error: None,
+        started: std::time::Instant::now(),
+        next_report: 500_000,
+        progress: std::io::stderr().is_terminal() || args.format == Format::Json,
+    };
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let stats = read_inputs(&args.files, &mut |a| {
+        chunk.push(a);
+        if chunk.len() >= CHUNK {
+            run.chunk(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)));
         }
-        if scanner.engine.observed >= next_report {
-            next_report += 500_000;
-            if progress || args.format == Format::Json {
-                eprintln!(
-                    "… {} events, {} users, {} findings ({:.0} events/s)",
-                    scanner.engine.observed,
-                    scanner.engine.users(),
-                    findings.len(),
-                    scanner.engine.observed as f64 / started.elapsed().as_secs_f64()
-                );
-            }
-        }
+    })?;
+    run.chunk(chunk);
+    if let Some(e) = run.error {
+        return Err(e);
     }
-    let stats = reader.join().map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
-    let elapsed = started.elapsed().as_secs_f64();
-    print_alerts(&findings, args.format)?;
+    print_alerts(&run.findings, args.format)?;
     eprintln!(
         "scanned {} records ({} skipped), {} users, in {:.2} s: {} finding(s){}",
         stats.records,
         stats.skipped,
-        scanner.engine.users(),
-        elapsed,
-        findings.len(),
-        if repeats > 0 { format!(", {repeats} already reported before") } else { String::new() }
+        run.scanner.engine.users(),
+        run.started.elapsed().as_secs_f64(),
+        run.findings.len(),
+        if run.repeats > 0 {
+            format!(", {} already reported before", run.repeats)
+        } else {
+            String::new()
+        }
     );
     for r in &stats.reasons {
         eprintln!("  skipped: {r}");
     }
-    Ok(if findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if run.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 
 fn print_alerts(alerts: &[Alert], format: Format) -> anyhow::Result<()> {
@@ -246,25 +272,20 @@ fn print_alerts(alerts: &[Alert], format: Format) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn diagnose_user(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
+pub fn diagnose_user(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let window = parse_duration(&args.window)
         .with_context(|| format!("--window {:?}: use e.g. 30m or 2h", args.window))?;
     let user = args.user.to_lowercase();
-    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
-    let reader = read_inputs(args.files.clone(), tx);
     let mut mine = Vec::new();
     let mut names = std::collections::HashMap::new();
-    while let Some(chunk) = rx.recv().await {
-        for a in chunk {
-            if let (Some(id), Some(name)) = (&a.user_id, &a.user_name) {
-                names.insert(id.clone(), name.to_lowercase());
-            }
-            if (a.time - args.at).abs() <= window {
-                mine.push(a);
-            }
+    read_inputs(&args.files, &mut |a: Activity| {
+        if let (Some(id), Some(name)) = (&a.user_id, &a.user_name) {
+            names.insert(id.clone(), name.to_lowercase());
         }
-    }
-    reader.join().map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
+        if (a.time - args.at).abs() <= window {
+            mine.push(a);
+        }
+    })?;
     mine.retain(|a| {
         plain_user(a).is_some_and(|u| u == user)
             || a.user_id.as_ref().and_then(|id| names.get(id)).is_some_and(|n| *n == user)

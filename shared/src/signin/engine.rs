@@ -110,11 +110,21 @@ impl Engine {
 
     /// The key this activity's user has, learning id ↔ name pairs as it goes.
     pub fn resolve(&mut self, a: &Activity) -> Option<String> {
+        self.learn(a);
+        self.key(a)
+    }
+
+    /// Learns the id ↔ name pair a sign-in carries.
+    pub fn learn(&mut self, a: &Activity) {
         if let (Some(id), Some(name)) = (&a.user_id, &a.user_name)
             && !self.names.contains_key(id)
         {
             self.names.insert(id.clone(), name.to_lowercase());
         }
+    }
+
+    /// The key of this activity's user with what is known so far.
+    pub fn key(&self, a: &Activity) -> Option<String> {
         user_key(a, &self.names)
     }
 

@@ -57,22 +57,26 @@ impl<'a, S: StateStore, D: UserDirectory> Scanner<'a, S, D> {
         batch.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.event_id.cmp(&b.event_id)));
         // Learn id ↔ name pairs first, so a portal call early in the batch resolves too.
         for a in &batch {
-            self.engine.resolve(a);
+            self.engine.learn(a);
         }
         for a in &batch {
+            let mut user = self.engine.key(a);
             if a.user_name.is_none()
                 && let (Some(id), Some(store_id)) = (&a.user_id, &a.identity_store_id)
-                && self.engine.resolve(a).as_deref() == Some(id.as_str())
+                && user.as_deref() == Some(id.as_str())
                 && !self.unresolvable.contains(id)
             {
                 match self.directory.user_name(store_id, id).await? {
-                    Some(name) => self.engine.learn_name(id, &name),
+                    Some(name) => {
+                        self.engine.learn_name(id, &name);
+                        user = self.engine.key(a);
+                    }
                     None => {
                         self.unresolvable.insert(id.clone());
                     }
                 }
             }
-            if let Some(user) = self.engine.resolve(a)
+            if let Some(user) = user
                 && !self.engine.knows(&user)
             {
                 let ctx = self.context(&user).await?;

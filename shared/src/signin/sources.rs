@@ -145,7 +145,9 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
         if !complete_line {
             // One JSON document spread over lines (an S3 log file, pretty-printed output).
             input.read_to_end(&mut first)?;
-            self.text(&first, |r, t| r.document(t));
+            if !first.iter().all(u8::is_ascii_whitespace) {
+                self.text(&first, |r, t| r.document(t));
+            }
             return Ok(());
         }
         let mut line = first;
