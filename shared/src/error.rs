@@ -95,33 +95,9 @@ macro_rules! sdk_error_fn {
 }
 pub(crate) use sdk_error_fn;
 
-/// A capability that a later issue fills in. Returned by functions whose handler is wiring only,
-/// so an invocation fails loudly (and lands in the DLQ / shows in CloudWatch) instead of
-/// pretending to succeed.
-#[derive(Debug, thiserror::Error)]
-#[error("{capability} is not implemented in this build of idc-guard")]
-pub struct NotImplemented {
-    pub capability: &'static str,
-}
-
-impl From<NotImplemented> for Diagnostic {
-    fn from(e: NotImplemented) -> Self {
-        Diagnostic { error_type: "NotImplemented".into(), error_message: e.to_string() }
-    }
-}
-
 impl From<AwsError> for Diagnostic {
     fn from(e: AwsError) -> Self {
         let error_type = if e.is_retryable() { "AwsRetryable" } else { "AwsPermanent" };
         Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
     }
-}
-
-/// The handler of a function whose capability is not built yet: every invocation fails with
-/// [`NotImplemented`], so the trigger retries and the DLQ / CloudWatch show it.
-pub async fn not_implemented(
-    capability: &'static str,
-    _event: lambda_runtime::LambdaEvent<serde_json::Value>,
-) -> Result<serde_json::Value, NotImplemented> {
-    Err(NotImplemented { capability })
 }

@@ -296,14 +296,10 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
                     .await?;
                 self.raise(provisioning_failure(event, key)).await
             }
-            "user.lifecycle.deactivate"
-            | "user.lifecycle.suspend"
-            | "user.lifecycle.unsuspend"
-            | "user.lifecycle.reactivate"
-            | "user.lifecycle.delete.initiated" => {
+            t if crate::signin::okta::lifecycle_status(t).is_some() => {
                 self.record_lifecycle(event, event_type, key).await
             }
-            "user.authentication.sso" | "user.session.start" => {
+            t if crate::signin::okta::SIGNIN_EVENT_TYPES.contains(&t) => {
                 self.record_signin(event, key).await
             }
             _ => {
@@ -469,12 +465,7 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
         let Some(login) = user.alternate_id.as_deref().map(str::to_lowercase) else {
             return Ok(());
         };
-        let status = match event_type {
-            "user.lifecycle.deactivate" => "deactivated",
-            "user.lifecycle.suspend" => "suspended",
-            "user.lifecycle.delete.initiated" => "deleted",
-            _ => "active",
-        };
+        let status = crate::signin::okta::lifecycle_status(event_type).unwrap_or("active");
         let item = Item::new(
             format!("okta-user#{login}"),
             "lifecycle",
