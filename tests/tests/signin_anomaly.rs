@@ -131,6 +131,25 @@ async fn s3_log_objects_are_read_and_findings_alerted_once() {
     let again = w.function.handle(notification).await.unwrap();
     assert_eq!(again["alerts"], 0, "{again}");
     assert!(alerts_after(&w).await.is_empty());
+
+    // The EventBridge route for a new log object (a root console sign-in).
+    let mut created: Value =
+        serde_json::from_str(&event_file("eventbridge/s3-object-created-cloudtrail.json")).unwrap();
+    created["detail"]["bucket"]["name"] = json!(bucket);
+    created["detail"]["object"]["key"] =
+        json!("AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/24/root.json.gz");
+    let root =
+        record("cloudtrail/console-login-root.json", "r1", "5.83.131.10", "2026-11-24T11:00:00Z");
+    s3.put_object()
+        .bucket(&bucket)
+        .key("AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/24/root.json.gz")
+        .body(gzip(&json!({"Records": [root]})).into())
+        .send()
+        .await
+        .unwrap();
+    let summary = w.function.handle(created).await.unwrap();
+    assert_eq!(summary["alerts"], 1, "{summary}");
+    assert_eq!(alerts_after(&w).await[0]["detector"], "root-signin");
 }
 
 async fn alerts_after(w: &World) -> Vec<Value> {

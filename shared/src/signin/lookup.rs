@@ -212,6 +212,15 @@ pub fn classify(event: Value) -> Result<Trigger, String> {
         if dt == "Scheduled Event" {
             return Ok(Trigger::Schedule);
         }
+        if dt == "Object Created" {
+            // S3 via EventBridge: one object, key not URL-encoded.
+            let bucket = event.pointer("/detail/bucket/name").and_then(Value::as_str);
+            let key = event.pointer("/detail/object/key").and_then(Value::as_str);
+            return match (bucket, key) {
+                (Some(b), Some(k)) => Ok(Trigger::Objects(vec![(b.to_owned(), k.to_owned())])),
+                _ => Err("an S3 Object Created event without bucket or key".into()),
+            };
+        }
         if CLOUDTRAIL_DETAIL_TYPES.contains(&dt) {
             return match event.get("detail") {
                 Some(d) if d.is_object() => Ok(Trigger::CloudTrail(d.clone())),

@@ -228,6 +228,15 @@ fn triggers_are_recognised_and_keys_decoded() {
         }
         other => panic!("{other:?}"),
     }
+    match classify(read(include_str!(
+        "../../../events/eventbridge/s3-object-created-cloudtrail.json"
+    ))) {
+        Ok(Trigger::Objects(keys)) => {
+            assert_eq!(keys[0].0, "acme-org-cloudtrail");
+            assert!(is_cloudtrail_log(&keys[0].1));
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(classify(json!({"hello": 1})).is_err());
     assert_eq!(decode_key("a+b%2Fc%3D.json.gz"), "a b/c=.json.gz");
     assert_eq!(decode_key("bad%zz%"), "bad%zz%");
