@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on local stand-ins: moto server for AWS, `cargo lambda watch` for
 # Lambda, this script for Okta. Verifies the hook, delivers every fixture, shows the queue, then
-# runs access-sync: a full reconcile of the access policy, the queued Okta events, alerts.
+# runs access-sync: a full reconcile of the access policy, the queued Okta events, alerts; then
+# signin-anomaly on a CloudTrail log file in S3, and `idc-guard scan` / `diagnose` on fixtures.
 # Everything listens on 127.0.0.1 only and is stopped (by PID) when the script ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ cleanup() {
 trap cleanup EXIT
 
 log "building the functions and the CLI"
-cargo build --quiet -p okta-event-hook -p access-sync -p idc-guard
+cargo build --quiet -p okta-event-hook -p access-sync -p signin-anomaly -p idc-guard
 
 moto_start
 eval "$("$VENV/bin/python" scripts/local_okta.py setup "$RUN_DIR")"
@@ -56,4 +57,12 @@ wait_http "http://127.0.0.1:$port/" 1 || { cat "$RUN_DIR/watch.log" >&2; exit 1;
 
 log "idc-guard plan against the same estate (exit 2 would mean drift)"
 IDC_GUARD_STATE_TABLE="$STATE_TABLE" target/debug/idc-guard plan --policy "$POLICY_FILE"
-log "done: hook → queue → access-sync → assignments and alerts (function log: .run/watch.log)"
+log "idc-guard scan: the CloudTrail fixtures with the Okta deactivation (exit 2: findings)"
+status=0
+target/debug/idc-guard scan events/cloudtrail/*.json --okta events/okta/user-lifecycle-deactivate.json \
+  --policy "$POLICY_FILE" || status=$?
+[ "$status" -eq 2 ] || { echo "expected findings (exit 2), got $status" >&2; exit 1; }
+log "idc-guard diagnose: where did alice's session fail?"
+target/debug/idc-guard diagnose --user alice@acme.example --at 2026-11-20T18:31:00Z \
+  events/cloudtrail/*.json --okta events/okta/user-authentication-sso-success.json --policy "$POLICY_FILE"
+log "done: hook → queue → access-sync → assignments, alerts → sign-in checks (function log: .run/watch.log)"

@@ -6,7 +6,8 @@ Used by scripts/demo.sh. Talks only to 127.0.0.1 (moto server and `cargo lambda 
                                 Identity Center groups, the state table, the alert topic, and
                                 an access policy for them (RUN_DIR/access-policy.toml)
   local_okta.py play BASE       verify the hook, deliver every fixture, hand the queue to
-                                access-sync, show assignments and alerts (BASE: cargo lambda watch)
+                                access-sync, show assignments and alerts, then run signin-anomaly
+                                on a CloudTrail log file in S3 (BASE: cargo lambda watch)
 """
 import glob
 import json
@@ -225,6 +226,54 @@ def play(base, secret_arn, queue_url, alert_inbox):
     signins = [i for i in state if i["pk"]["S"].startswith("okta-signin#")]
     lifecycle = [i for i in state if i["pk"]["S"].startswith("okta-user#")]
     print(f"\nRecorded for the sign-in checks: {len(signins)} Okta sign-ins, {len(lifecycle)} lifecycle changes.")
+    signin_checks(base, alert_inbox)
+
+
+def fixture(*path):
+    with open(os.path.join(ROOT, "events", *path)) as f:
+        return json.load(f)
+
+
+def drain_alerts(alert_inbox):
+    sqs_client, alerts = aws("sqs"), []
+    while True:
+        got = sqs_client.receive_message(QueueUrl=alert_inbox, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return alerts
+        for m in got:
+            alerts.append(json.loads(m["Body"]))
+            sqs_client.delete_message(QueueUrl=alert_inbox, ReceiptHandle=m["ReceiptHandle"])
+
+
+def signin_checks(base, alert_inbox):
+    """signin-anomaly on a CloudTrail log file in S3, correlated with what the hook recorded."""
+    import gzip
+    signin = fixture("cloudtrail", "idc-signin-2025-shape.json")      # alice signs in from Germany
+    signin["sourceIPAddress"] = "5.44.46.10"
+    portal = fixture("cloudtrail", "sso-get-role-credentials.json")
+    portal.update({"eventID": "demo-portal-au", "eventTime": "2026-11-20T18:52:00Z", "sourceIPAddress": "1.0.0.1"})
+    portal["userIdentity"] = signin["userIdentity"]                   # her portal session, from Australia
+    bob = fixture("cloudtrail", "idc-signin-legacy-shape.json")        # bob, after Okta deactivated him
+    root = fixture("cloudtrail", "console-login-root.json")
+    body = gzip.compress(json.dumps({"Records": [signin, portal, bob, root, {"eventName": "garbled"}]}).encode())
+    s3 = aws("s3")
+    s3.create_bucket(Bucket="acme-org-cloudtrail")
+    notification = fixture("s3", "cloudtrail-object-created.json")
+    for r in notification["Records"]:
+        s3.put_object(Bucket="acme-org-cloudtrail", Key=r["s3"]["object"]["key"], Body=body)
+
+    print("\nsignin-anomaly: CloudTrail log objects arrive in S3 (one log file, one digest):")
+    print(f"  {invoke(base, 'signin-anomaly', notification)}")
+    alerts = drain_alerts(alert_inbox)
+    for a in sorted(alerts, key=lambda a: a["time"]):
+        print(f"  [{a['severity']:<8}] {a['detector']:<26} {a['title']}")
+    found = {a["detector"] for a in alerts}
+    for expected in ["impossible-travel", "token-replay", "deactivated-user-activity", "root-signin"]:
+        assert expected in found, (expected, found)
+    print("S3 delivers at least once: the same notification again:")
+    print(f"  {invoke(base, 'signin-anomaly', notification)}")
+    assert not drain_alerts(alert_inbox), "no alert twice"
+    print("  no new alerts (alert ids are stable; each is sent once)")
 
 
 if __name__ == "__main__":
