@@ -279,7 +279,8 @@ mod tests {
         assert_eq!(mk("e1").id, mk("e1").id);
         assert_ne!(mk("e1").id, mk("e2").id);
         let v: serde_json::Value = serde_json::from_str(&mk("e1").to_json()).unwrap();
-        let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+        let mut keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
         assert_eq!(
             keys,
             [

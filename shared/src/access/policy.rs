@@ -702,9 +702,25 @@ fn permission_set(
     ok.then_some(spec)
 }
 
+/// A JSON value with every object's keys sorted, whatever map type serde_json was built with
+/// (`preserve_order` keeps source order): two documents that mean the same compare equal.
+pub fn canonical_json(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> =
+                map.into_iter().map(|(k, v)| (k, canonical_json(v))).collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical_json).collect()),
+        other => other,
+    }
+}
+
 fn normalise_json(c: &mut Checker<'_>, offset: usize, text: &str, what: &str) -> Option<String> {
     match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(v) if v.is_object() => Some(v.to_string()),
+        Ok(v) if v.is_object() => Some(canonical_json(v).to_string()),
         Ok(_) => {
             c.error(offset, format!("{what}: an IAM policy document must be a JSON object"));
             None
@@ -870,6 +886,15 @@ mod tests {
             team.inline_policy.as_deref().unwrap().starts_with(r#"{"Statement":"#),
             "normalised JSON"
         );
+    }
+
+    #[test]
+    fn inline_policies_compare_by_meaning_not_key_order() {
+        let a = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+        let b = r#"{"Statement":[{"Resource":"*","Action":"s3:*","Effect":"Allow"}],"Version":"2012-10-17"}"#;
+        let canon = |t: &str| canonical_json(serde_json::from_str(t).unwrap()).to_string();
+        assert_eq!(canon(a), canon(b));
+        assert!(canon(a).starts_with(r#"{"Statement":[{"Action""#), "{}", canon(a));
     }
 
     fn errors(text: &str) -> Vec<String> {

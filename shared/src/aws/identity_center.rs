@@ -253,7 +253,9 @@ impl IdentityCenter for SdkIdentityCenter {
             .await
             .map_err(|e| sso("GetInlinePolicyForPermissionSet", e))?;
         p.inline = inline.inline_policy.filter(|s| !s.is_empty()).map(|s| {
-            serde_json::from_str::<serde_json::Value>(&s).map(|v| v.to_string()).unwrap_or(s)
+            serde_json::from_str::<serde_json::Value>(&s)
+                .map(|v| crate::access::policy::canonical_json(v).to_string())
+                .unwrap_or(s)
         });
         if read_boundary {
             let b = self
