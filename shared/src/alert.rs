@@ -203,6 +203,36 @@ pub struct FanOut<A, B> {
     pub secondary: Option<B>,
 }
 
+/// The sink every function sends to: SNS, plus the Slack-compatible webhook when its secret is
+/// configured (read once, at cold start).
+pub type FunctionSink = FanOut<SnsAlertSink, WebhookAlertSink>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkSetupError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("the alert webhook secret has no value")]
+    EmptyWebhookSecret,
+}
+
+pub async fn function_sink(
+    sdk: &aws_config::SdkConfig,
+    topic_arn: &str,
+    webhook_secret_arn: Option<&str>,
+) -> Result<FunctionSink, SinkSetupError> {
+    use crate::aws::{AWSCURRENT, SecretStore, SecretsManagerStore};
+    let secondary = match webhook_secret_arn {
+        Some(arn) => Some(WebhookAlertSink::new(
+            SecretsManagerStore::new(sdk)
+                .secret_string(arn, AWSCURRENT)
+                .await?
+                .ok_or(SinkSetupError::EmptyWebhookSecret)?,
+        )),
+        None => None,
+    };
+    Ok(FanOut { primary: SnsAlertSink::new(sdk, topic_arn), secondary })
+}
+
 impl<A: AlertSink, B: AlertSink> AlertSink for FanOut<A, B> {
     async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
         self.primary.send(alert).await?;

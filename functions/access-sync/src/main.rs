@@ -5,11 +5,8 @@ use std::time::Duration;
 use idc_guard::access::Policy;
 use idc_guard::access::reconcile::Limits;
 use idc_guard::access::sync::{AccessSync, SqsRequeue};
-use idc_guard::alert::{FanOut, SnsAlertSink, WebhookAlertSink};
-use idc_guard::aws::{
-    AWSCURRENT, SdkIdentityCenter, SdkOrganizations, SecretStore, SecretsManagerStore,
-    load_sdk_config,
-};
+use idc_guard::alert::function_sink;
+use idc_guard::aws::{SdkIdentityCenter, SdkOrganizations, load_sdk_config};
 use idc_guard::config::AccessSyncConfig;
 use idc_guard::store::DynamoStateStore;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -24,21 +21,14 @@ async fn main() -> Result<(), Error> {
         tracing::warn!(policy = %config.policy_file.display(), "{w}");
     }
     let sdk = load_sdk_config(Duration::from_secs(20)).await;
-    let webhook = match &config.alert_webhook_secret_arn {
-        Some(arn) => {
-            let url = SecretsManagerStore::new(&sdk).secret_string(arn, AWSCURRENT).await?;
-            Some(WebhookAlertSink::new(url.ok_or("the alert webhook secret has no value")?))
-        }
-        None => None,
-    };
+    let sink =
+        function_sink(&sdk, &config.alert_topic_arn, config.alert_webhook_secret_arn.as_deref())
+            .await?;
     let sync = AccessSync {
         idc: SdkIdentityCenter::new(&sdk),
         org: SdkOrganizations::new(&sdk),
         store: DynamoStateStore::new(&sdk, config.state_table),
-        sink: FanOut {
-            primary: SnsAlertSink::new(&sdk, config.alert_topic_arn),
-            secondary: webhook,
-        },
+        sink,
         policy,
         instance_arn: config.instance_arn,
         limits: Limits::default(),

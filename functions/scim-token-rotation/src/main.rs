@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use idc_guard::alert::{FanOut, SnsAlertSink, WebhookAlertSink};
+use idc_guard::alert::function_sink;
 use idc_guard::aws::{AWSCURRENT, SecretStore, SecretsManagerStore, load_sdk_config};
 use idc_guard::config::ScimRotationConfig;
 use idc_guard::okta::client::OktaClient;
@@ -22,17 +22,9 @@ async fn main() -> Result<(), Error> {
         .await?
         .ok_or("the Okta API credential secret has no value")?;
     let okta = OktaClient::new(&config.okta_org_url, &okta_credential)?;
-    let webhook = match &config.alert_webhook_secret_arn {
-        Some(arn) => Some(WebhookAlertSink::new(
-            secrets
-                .secret_string(arn, AWSCURRENT)
-                .await?
-                .ok_or("the alert webhook secret has no value")?,
-        )),
-        None => None,
-    };
     let sink =
-        FanOut { primary: SnsAlertSink::new(&sdk, &config.alert_topic_arn), secondary: webhook };
+        function_sink(&sdk, &config.alert_topic_arn, config.alert_webhook_secret_arn.as_deref())
+            .await?;
     let store = DynamoStateStore::new(&sdk, &config.state_table);
     let probe = HttpScimProbe::default();
     let function = ScimFunction {

@@ -4,10 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use idc_guard::access::Policy;
-use idc_guard::alert::{FanOut, SnsAlertSink, WebhookAlertSink};
+use idc_guard::alert::function_sink;
 use idc_guard::aws::{
-    AWSCURRENT, CloudTrailLookup, IdentityStoreDirectory, S3LogObjects, SecretStore,
-    SecretsManagerStore, load_sdk_config, s3_client,
+    CloudTrailLookup, IdentityStoreDirectory, S3LogObjects, load_sdk_config, s3_client,
 };
 use idc_guard::config::SigninConfig;
 use idc_guard::geo::{CityDb, Geo};
@@ -33,22 +32,15 @@ async fn main() -> Result<(), Error> {
     };
     geo.warm();
     let sdk = load_sdk_config(Duration::from_secs(20)).await;
-    let webhook = match &config.alert_webhook_secret_arn {
-        Some(arn) => {
-            let url = SecretsManagerStore::new(&sdk).secret_string(arn, AWSCURRENT).await?;
-            Some(WebhookAlertSink::new(url.ok_or("the alert webhook secret has no value")?))
-        }
-        None => None,
-    };
+    let sink =
+        function_sink(&sdk, &config.alert_topic_arn, config.alert_webhook_secret_arn.as_deref())
+            .await?;
     let function = SigninFunction {
         lookup: CloudTrailLookup::new(aws_sdk_cloudtrail::Client::new(&sdk)),
         objects: S3LogObjects::new(s3_client(&sdk)),
         store: DynamoStateStore::new(&sdk, config.state_table),
         directory: IdentityStoreDirectory::new(aws_sdk_identitystore::Client::new(&sdk)),
-        sink: FanOut {
-            primary: SnsAlertSink::new(&sdk, config.alert_topic_arn),
-            secondary: webhook,
-        },
+        sink,
         privileged: policy.privileged_permission_sets(),
         settings: Arc::new(policy.signin),
         geo: Arc::new(geo),
