@@ -258,6 +258,77 @@ mod tests {
     }
 
     #[test]
+    fn every_cloudtrail_fixture_normalises_to_its_kind() {
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            (NEW, "idc-sign-in", Some("alice@acme.example")),
+            (OLD, "idc-sign-in", Some("bob@acme.example")),
+            (PORTAL, "portal", None),
+            (CONSOLE, "console-login", Some("alice@acme.example")),
+            (ROOT, "console-login", None),
+            (SAML, "assume-role-with-saml", Some("alice@acme.example")),
+            (
+                include_str!("../../../events/cloudtrail/api-call-access-denied.json"),
+                "other",
+                Some("alice@acme.example"),
+            ),
+            (
+                include_str!(
+                    "../../../events/cloudtrail/credential-verification-failure-legacy-shape.json"
+                ),
+                "credential",
+                Some("carol"),
+            ),
+            (
+                include_str!("../../../events/cloudtrail/credential-challenge-2025-shape.json"),
+                "credential",
+                Some("carol"),
+            ),
+            (
+                include_str!("../../../events/cloudtrail/sso-federate-legacy-shape.json"),
+                "portal",
+                Some("bob@acme.example"),
+            ),
+        ];
+        for (text, kind, user) in cases {
+            let a = one(text);
+            let v = serde_json::to_value(&a.kind).unwrap();
+            assert_eq!(v["kind"], *kind, "{a:?}");
+            if let Some(u) = user {
+                assert_eq!(a.user_name.as_deref(), Some(*u), "{a:?}");
+            }
+        }
+        let failed = one(include_str!(
+            "../../../events/cloudtrail/credential-verification-failure-legacy-shape.json"
+        ));
+        assert!(matches!(failed.kind, Kind::Credential { success: false, .. }));
+        let challenge =
+            one(include_str!("../../../events/cloudtrail/credential-challenge-2025-shape.json"));
+        assert!(matches!(challenge.kind, Kind::Credential { success: true, .. }));
+        let federate =
+            one(include_str!("../../../events/cloudtrail/sso-federate-legacy-shape.json"));
+        assert_eq!(federate.permission_set.as_deref(), Some("ReadOnly"));
+        let denied = one(include_str!("../../../events/cloudtrail/api-call-access-denied.json"));
+        assert_eq!(
+            denied.permission_set.as_deref(),
+            Some("TeamDeveloper"),
+            "AWSReservedSSO_ session"
+        );
+        assert_eq!(denied.error_code.as_deref(), Some("AccessDenied"));
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_reads_as_absent_not_as_a_lost_record() {
+        let mut v: serde_json::Value = serde_json::from_str(NEW).unwrap();
+        v["sourceIPAddress"] = serde_json::json!(12345);
+        v["userIdentity"] = serde_json::json!("weird");
+        v["serviceEventDetails"] = serde_json::json!(["x"]);
+        let a = one(&v.to_string());
+        assert_eq!(a.source_ip, None);
+        assert_eq!(a.user_name.as_deref(), Some("alice@acme.example"), "from additionalEventData");
+        assert!(matches!(a.kind, Kind::IdcSignIn { success: false, .. }));
+    }
+
+    #[test]
     fn every_input_format_is_read_and_malformed_records_are_counted() {
         let records: Vec<serde_json::Value> =
             [NEW, OLD, PORTAL].iter().map(|t| serde_json::from_str(t).unwrap()).collect();
