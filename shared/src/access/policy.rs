@@ -189,6 +189,8 @@ struct RawSignin {
     #[serde(default)]
     privileged_permission_sets: Vec<String>,
     #[serde(default)]
+    okta_aws_apps: Vec<String>,
+    #[serde(default)]
     allow_networks: Vec<Spanned<String>>,
     #[serde(default)]
     allow_countries: Vec<Spanned<String>>,
@@ -536,6 +538,7 @@ fn signin_settings(c: &mut Checker<'_>, raw: RawSignin) -> SigninSettings {
         }
     }
     s.privileged_permission_sets = raw.privileged_permission_sets.into_iter().collect();
+    s.okta_aws_apps = raw.okta_aws_apps;
     for n in raw.allow_networks {
         match n
             .get_ref()
@@ -901,6 +904,82 @@ mod tests {
         let (p, d) = Policy::check(text, None);
         assert!(p.is_none() || d.iter().all(|d| d.severity == Severity::Warning));
         d.iter().map(|d| d.to_string()).collect()
+    }
+
+    const ADMIN_RULE: &str = r#"
+[[permission_set]]
+name = "AdministratorAccess"
+managed_policies = ["arn:aws:iam::aws:policy/AdministratorAccess"]
+
+[[rule]]
+groups = "aws-admin-*"
+permission_sets = ["AdministratorAccess"]
+targets = { all_accounts = true }
+tier = "admin"
+"#;
+
+    #[test]
+    fn the_signin_table_sets_thresholds_hours_and_allow_lists() {
+        let text = format!(
+            r#"[signin]
+max_speed_kmh = 1000
+baseline_days = 45
+replay_window = "90m"
+business_hours = "08:00-18:00"
+business_days = ["mon", "tue", "wed", "thu"]
+time_zone = "Europe/Berlin"
+allow_networks = ["203.0.113.0/24", "2001:db8::1"]
+allow_countries = ["de"]
+privileged_permission_sets = ["BreakGlass"]
+okta_aws_apps = ["AWS IAM Identity Center"]
+{ADMIN_RULE}"#
+        );
+        let (p, d) = Policy::check(&text, None);
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
+        assert_eq!(p.signin.max_speed_kmh, 1000.0);
+        assert_eq!(p.signin.baseline_days, 45);
+        assert_eq!(p.signin.replay_window, chrono::Duration::minutes(90));
+        assert_eq!(p.signin.business_hours.days.len(), 4);
+        assert_eq!(p.signin.business_hours.time_zone.name(), "Europe/Berlin");
+        assert_eq!(p.signin.allow_networks.len(), 2);
+        assert!(p.signin.allow_countries.contains(&Country::parse("DE").unwrap()));
+        assert_eq!(
+            p.privileged_permission_sets(),
+            BTreeSet::from(["AdministratorAccess".to_owned(), "BreakGlass".to_owned()]),
+            "admin-tier sets plus the extra ones"
+        );
+        // Defaults without the table.
+        let (p, _) = Policy::check(ADMIN_RULE, None);
+        assert_eq!(p.unwrap().signin, SigninSettings::default());
+    }
+
+    #[test]
+    fn signin_mistakes_are_reported_with_line_and_column() {
+        let e = errors(&format!(
+            r#"[signin]
+max_speed_kmh = -5
+okta_window = "ten minutes"
+business_hours = "18:00-08:00"
+business_days = ["someday"]
+time_zone = "Mars/Olympus"
+allow_networks = ["10.0.0.0/33"]
+allow_countries = ["Germany"]
+{ADMIN_RULE}"#
+        ));
+        let joined = e.join("\n");
+        for expected in [
+            "2:17: error: max_speed_kmh must be a positive number",
+            "3:15: error: okta_window \"ten minutes\"",
+            "4:18: error: business_hours \"18:00-08:00\"",
+            "5:18: error: \"someday\" is not a day of the week",
+            "6:13: error: time_zone \"Mars/Olympus\"",
+            "7:19: error: \"10.0.0.0/33\" is not an address or CIDR network",
+            "8:20: error: \"Germany\" is not a two-letter country code",
+        ] {
+            assert!(joined.contains(expected), "missing {expected:?} in\n{joined}");
+        }
+        let unknown = errors(&format!("[signin]\nspeed = 3\n{ADMIN_RULE}"));
+        assert!(unknown[0].contains("unknown field `speed`"), "{unknown:?}");
     }
 
     #[test]

@@ -495,7 +495,9 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
         let published = event.published.unwrap_or_else(Utc::now);
         let client = event.client.clone().unwrap_or_default();
         let geo = client.geographical_context.clone().unwrap_or_default();
-        let app = event.target_of_type("AppInstance").and_then(|a| a.display_name.clone());
+        let app_target = event.target_of_type("AppInstance");
+        let app = app_target.and_then(|a| a.display_name.clone());
+        let app_id = app_target.and_then(|a| a.id.clone());
         let item = Item::new(
             format!("okta-signin#{login}"),
             format!("{}#{key}", published.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
@@ -512,6 +514,7 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
                 "lat": geo.geolocation.map(|g| g.lat),
                 "lon": geo.geolocation.map(|g| g.lon),
                 "app": app,
+                "app_id": app_id,
                 "event_id": key,
             }),
         )

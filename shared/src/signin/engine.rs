@@ -411,7 +411,11 @@ fn okta_checks(
     let near: Vec<&OktaSignin> = state
         .okta
         .iter()
-        .filter(|o| o.is_sso() && o.success && (o.time - a.time).abs() <= settings.okta_window)
+        .filter(|o| {
+            o.is_aws_sso(&settings.okta_aws_apps)
+                && o.success
+                && (o.time - a.time).abs() <= settings.okta_window
+        })
         .collect();
     if near.is_empty() {
         return out;

@@ -205,6 +205,7 @@ fn okta_sso(ip: &str, time: &str, id: &str, success: bool) -> OktaFact {
             ..Default::default()
         },
         app: Some("AWS IAM Identity Center".into()),
+        app_id: Some("0oa1b2c3d4e5AWSidc".into()),
         event_id: id.into(),
     })
 }
@@ -222,6 +223,17 @@ fn okta_ip_mismatch_fires_when_the_okta_sso_came_from_another_network_and_countr
     let mut e = engine(SigninSettings::default());
     e.okta("alice@acme.example", okta_sso(DE, "2026-11-24T09:30:00Z", "o1", true));
     assert!(!detectors(&run(&mut e, vec![signin(AU, T0, "e1")])).contains(&"okta-ip-mismatch"));
+    // An SSO into another app (not the AWS one) from elsewhere says nothing about this sign-in.
+    let only_slack =
+        SigninSettings { okta_aws_apps: vec!["0oaSomeOtherApp".into()], ..Default::default() };
+    let mut e = engine(only_slack);
+    e.okta("alice@acme.example", okta_sso(DE, "2026-11-24T09:58:00Z", "o1", true));
+    assert!(!detectors(&run(&mut e, vec![signin(AU, T0, "e1")])).contains(&"okta-ip-mismatch"));
+    let by_id =
+        SigninSettings { okta_aws_apps: vec!["0oa1b2c3d4e5AWSidc".into()], ..Default::default() };
+    let mut e = engine(by_id);
+    e.okta("alice@acme.example", okta_sso(DE, "2026-11-24T09:58:00Z", "o1", true));
+    assert!(detectors(&run(&mut e, vec![signin(AU, T0, "e1")])).contains(&"okta-ip-mismatch"));
 }
 
 #[test]

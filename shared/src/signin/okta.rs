@@ -43,13 +43,28 @@ pub struct OktaSignin {
     /// Okta's geolocation of the client.
     pub place: Place,
     pub app: Option<String>,
+    pub app_id: Option<String>,
     pub event_id: String,
 }
 
 impl OktaSignin {
-    /// Single sign-on into an app (the AWS IAM Identity Center app, for the checks here).
+    /// Single sign-on into an app.
     pub fn is_sso(&self) -> bool {
         self.event_type == "user.authentication.sso"
+    }
+
+    /// Single sign-on into the AWS app: one of `aws_apps` (display names or app ids), or, when
+    /// none are configured, an app whose name mentions AWS.
+    pub fn is_aws_sso(&self, aws_apps: &[String]) -> bool {
+        self.is_sso()
+            && if aws_apps.is_empty() {
+                self.app.as_deref().is_some_and(|a| a.to_ascii_lowercase().contains("aws"))
+            } else {
+                aws_apps.iter().any(|x| {
+                    Some(x.as_str()) == self.app.as_deref()
+                        || Some(x.as_str()) == self.app_id.as_deref()
+                })
+            }
     }
 }
 
@@ -92,6 +107,7 @@ pub fn signin_from_item(item: &Item) -> Option<OktaSignin> {
             d["lon"].as_f64(),
         ),
         app: d["app"].as_str().map(str::to_owned),
+        app_id: d["app_id"].as_str().map(str::to_owned),
         event_id: d["event_id"].as_str().unwrap_or_default().to_owned(),
     })
 }
@@ -137,6 +153,7 @@ pub fn fact_of(event: &OktaEvent) -> Option<(String, OktaFact)> {
                     geo.geolocation.map(|g| g.lon),
                 ),
                 app: event.target_of_type("AppInstance").and_then(|a| a.display_name.clone()),
+                app_id: event.target_of_type("AppInstance").and_then(|a| a.id.clone()),
                 event_id,
             }),
         ));

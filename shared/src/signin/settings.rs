@@ -67,6 +67,9 @@ pub struct SigninSettings {
     pub brute_force_window: Duration,
     /// `okta-ip-mismatch`: Okta SSO to the AWS app within ± this of the IdC sign-in.
     pub okta_window: Duration,
+    /// The Okta app(s) that sign in to AWS (display names or app ids); empty: any app whose
+    /// name mentions AWS.
+    pub okta_aws_apps: Vec<String>,
     /// `okta-failures-then-success`: this many Okta authentication failures...
     pub okta_failures: usize,
     /// ...then an IdC sign-in within this window.
@@ -91,6 +94,7 @@ impl Default for SigninSettings {
             brute_force_failures: 10,
             brute_force_window: Duration::minutes(6),
             okta_window: Duration::minutes(10),
+            okta_aws_apps: Vec::new(),
             okta_failures: 5,
             okta_failures_window: Duration::minutes(30),
             business_hours: BusinessHours::default(),
