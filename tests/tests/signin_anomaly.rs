@@ -174,3 +174,19 @@ async fn eventbridge_console_sign_in_of_root_raises_root_signin() {
         .unwrap_err();
     assert!(err.to_string().contains("Something Else"), "{err}");
 }
+
+#[tokio::test]
+async fn baselines_are_written_in_batches_and_read_back() {
+    use idc_guard::store::Item;
+    let (sdk, _) = isolated_account().await;
+    let table = create_state_table(&sdk).await;
+    let store = DynamoStateStore::new(&sdk, table);
+    let items: Vec<Item> = (0..60)
+        .map(|i| Item::new(format!("signin-user#u{i:02}"), "baseline", json!({"n": i})))
+        .collect();
+    store.put_many(items).await.unwrap();
+    for i in [0, 24, 25, 59] {
+        let got = store.get(&format!("signin-user#u{i:02}"), "baseline").await.unwrap().unwrap();
+        assert_eq!(got.data["n"], i, "item {i} of a 60-item put_many (three batches)");
+    }
+}

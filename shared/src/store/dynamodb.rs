@@ -72,6 +72,56 @@ impl StateStore for DynamoStateStore {
         Ok(())
     }
 
+    /// BatchWriteItem, 25 items a request; unprocessed items are retried with backoff.
+    async fn put_many(&self, items: Vec<Item>) -> Result<(), AwsError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        for chunk in items.chunks(25) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|i| {
+                    PutRequest::builder()
+                        .set_item(Some(to_attributes(i)))
+                        .build()
+                        .map(|p| WriteRequest::builder().put_request(p).build())
+                        .map_err(|e| AwsError::Permanent {
+                            service: "dynamodb",
+                            operation: "BatchWriteItem",
+                            message: e.to_string(),
+                        })
+                })
+                .collect::<Result<_, _>>()?;
+            for attempt in 0u32.. {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| err("BatchWriteItem", e))?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt >= 5 {
+                    return Err(AwsError::Retryable {
+                        service: "dynamodb",
+                        operation: "BatchWriteItem",
+                        message: format!("{} items still unprocessed after retries", pending.len()),
+                    });
+                }
+                let wait = 50u64 << attempt;
+                tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(
+                    wait / 2..=wait,
+                )))
+                .await;
+            }
+        }
+        Ok(())
+    }
+
     async fn put_if_absent(&self, item: Item) -> Result<bool, AwsError> {
         let result = self
             .client
