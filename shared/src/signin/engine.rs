@@ -133,28 +133,26 @@ impl Engine {
         self.names.insert(user_id.to_owned(), user_name.to_lowercase());
     }
 
-    pub fn knows(&self, user: &str) -> bool {
-        self.users.contains_key(user)
-    }
-
-    /// Installs a user's persisted baseline and Okta context (before their first activity).
+    /// Installs a user's persisted baseline and Okta context (before their first activity),
+    /// merged with any Okta facts already given for them.
     pub fn load(&mut self, user: &str, ctx: UserContext) {
-        let mut okta = ctx.okta;
-        okta.sort_by_key(|o| o.time);
-        self.users.insert(
-            user.to_owned(),
-            UserState {
-                baseline: ctx.baseline,
-                okta,
-                lifecycle: ctx.lifecycle,
-                ..Default::default()
-            },
-        );
+        let state = self.users.entry(user.to_owned()).or_default();
+        state.baseline = ctx.baseline;
+        for s in ctx.okta {
+            Self::add_okta(state, OktaFact::Signin(s));
+        }
+        if let Some(l) = ctx.lifecycle {
+            Self::add_okta(state, OktaFact::Lifecycle(l));
+        }
     }
 
     /// Adds what Okta saw (CLI `--okta`, or events arriving while a scan runs).
     pub fn okta(&mut self, login: &str, fact: OktaFact) {
         let state = self.users.entry(login.to_lowercase()).or_default();
+        Self::add_okta(state, fact);
+    }
+
+    fn add_okta(state: &mut UserState, fact: OktaFact) {
         match fact {
             OktaFact::Signin(s) => {
                 let at = state.okta.partition_point(|o| o.time <= s.time);

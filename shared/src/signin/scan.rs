@@ -44,12 +44,14 @@ pub struct Scanner<'a, S, D> {
     store: Option<&'a S>,
     directory: &'a D,
     unresolvable: HashSet<String>,
+    /// Users whose stored context has been loaded.
+    loaded: HashSet<String>,
 }
 
 impl<'a, S: StateStore, D: UserDirectory> Scanner<'a, S, D> {
     /// `store: None` keeps everything in memory (a one-off scan).
     pub fn new(engine: Engine, store: Option<&'a S>, directory: &'a D) -> Self {
-        Self { engine, store, directory, unresolvable: HashSet::new() }
+        Self { engine, store, directory, unresolvable: HashSet::new(), loaded: HashSet::new() }
     }
 
     /// Runs a batch of activities (any order; sorted here) through the detectors.
@@ -77,10 +79,11 @@ impl<'a, S: StateStore, D: UserDirectory> Scanner<'a, S, D> {
                 }
             }
             if let Some(user) = user
-                && !self.engine.knows(&user)
+                && !self.loaded.contains(&user)
             {
                 let ctx = self.context(&user).await?;
                 self.engine.load(&user, ctx);
+                self.loaded.insert(user);
             }
         }
         Ok(batch.into_iter().flat_map(|a| self.engine.observe(a)).collect())
@@ -130,4 +133,65 @@ impl<'a, S: StateStore, D: UserDirectory> Scanner<'a, S, D> {
 /// The user key an activity would get without directory help (for `diagnose`).
 pub fn plain_user(a: &Activity) -> Option<String> {
     user_key(a, &Default::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::geo::Geo;
+    use crate::signin::okta::{Lifecycle, OktaFact};
+    use crate::signin::settings::SigninSettings;
+    use crate::signin::sources::parse;
+    use crate::store::FileStateStore;
+
+    fn signin(ip: &str, time: &str, id: &str) -> Activity {
+        let mut a =
+            parse(include_str!("../../../events/cloudtrail/idc-signin-2025-shape.json").as_bytes())
+                .activities
+                .remove(0);
+        a.source_ip = Some(ip.parse().unwrap());
+        a.time = chrono::DateTime::parse_from_rfc3339(time).unwrap().to_utc();
+        a.event_id = id.into();
+        a
+    }
+
+    fn engine() -> Engine {
+        Engine::new(Arc::new(SigninSettings::default()), BTreeSet::new(), Arc::new(Geo::default()))
+    }
+
+    #[tokio::test]
+    async fn stored_baselines_load_even_for_users_okta_facts_arrived_for_first() {
+        let path = std::env::temp_dir().join(format!("idc-guard-scan-{}.json", fastrand::u64(..)));
+        let store = FileStateStore::open(&path).unwrap();
+        // Day one: alice in Germany; the baseline is saved.
+        let mut first = Scanner::new(engine(), Some(&store), &NoDirectory);
+        assert!(
+            first
+                .process(vec![signin("5.44.46.10", "2026-11-20T10:00:00Z", "e1")])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(first.save().await.unwrap(), 1);
+        // Day two, a new scan that is first told an (unrelated) Okta fact about alice.
+        let mut second = Scanner::new(engine(), Some(&store), &NoDirectory);
+        second.engine.okta(
+            "alice@acme.example",
+            OktaFact::Lifecycle(Lifecycle {
+                status: "active".into(),
+                at: chrono::DateTime::parse_from_rfc3339("2026-11-19T00:00:00Z").unwrap().to_utc(),
+                event_id: "o1".into(),
+            }),
+        );
+        let alerts = second
+            .process(vec![signin("5.83.131.10", "2026-11-22T10:00:00Z", "e2")])
+            .await
+            .unwrap();
+        let detectors: Vec<&str> = alerts.iter().map(|a| a.detector.as_str()).collect();
+        assert_eq!(detectors, ["new-country"], "the stored DE baseline was loaded: US is new");
+        let _ = std::fs::remove_file(path);
+    }
 }
