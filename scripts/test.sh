@@ -13,10 +13,7 @@ cargo fmt --all --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-log "template checks: cfn-lint and sam validate"
-"$VENV/bin/cfn-lint" template.yaml
-AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing SAM_CLI_TELEMETRY=0 \
-  "$VENV/bin/sam" validate --region us-east-1 --template template.yaml
+template_checks
 
 trap moto_stop EXIT
 moto_start
