@@ -42,7 +42,7 @@ ensure_checkov() {
 }
 
 # Template checks that moto cannot make: cfn-lint, sam validate, IAM action/resource lint
-# (parliament, after resolving intrinsics), checkov. Zero findings, or a finding kept in the
+# (parliament, after resolving intrinsics), what the deployment ships (static), checkov. Zero findings, or a finding kept in the
 # template or the lint with its written reason.
 template_checks() {
   log "template checks: cfn-lint, sam validate, IAM lint (parliament), checkov"
@@ -51,6 +51,7 @@ template_checks() {
     "$VENV/bin/sam" validate --region us-east-1 --template template.yaml
   "$VENV/bin/python" scripts/iam_lint.py --self-test
   "$VENV/bin/python" scripts/iam_lint.py template.yaml
+  "$VENV/bin/python" scripts/check_deploy.py --static
   ensure_checkov
   "$CHECKOV_VENV/bin/checkov" -f template.yaml --framework cloudformation --compact --quiet \
     --skip-download 2>/dev/null || {

@@ -29,7 +29,7 @@ use crate::Format;
 pub struct GeoArgs {
     /// Access policy: its [signin] table and privileged tiers (defaults apply when the file is
     /// absent).
-    #[arg(long, env = POLICY_FILE, default_value = "access-policy.toml")]
+    #[arg(long, env = POLICY_FILE, default_value = "policy/access-policy.toml")]
     pub policy: PathBuf,
     /// Optional city-level MMDB (GeoLite2-City / DB-IP City Lite) for coordinates.
     #[arg(long, env = GEO_CITY_DB)]

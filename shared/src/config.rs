@@ -9,6 +9,9 @@ pub const STATE_TABLE: &str = "IDC_GUARD_STATE_TABLE";
 pub const ALERT_TOPIC_ARN: &str = "IDC_GUARD_ALERT_TOPIC_ARN";
 pub const ALERT_WEBHOOK_SECRET_ARN: &str = "IDC_GUARD_ALERT_WEBHOOK_SECRET_ARN";
 pub const POLICY_FILE: &str = "IDC_GUARD_POLICY_FILE";
+/// Where a function reads the access policy when `IDC_GUARD_POLICY_FILE` is unset: the policy
+/// layer's mount point (Lambda extracts layers under `/opt`).
+pub const DEFAULT_POLICY_FILE: &str = "/opt/access-policy.toml";
 pub const INSTANCE_ARN: &str = "IDC_GUARD_INSTANCE_ARN";
 pub const OKTA_ORG_URL: &str = "IDC_GUARD_OKTA_ORG_URL";
 pub const OKTA_API_SECRET_ARN: &str = "IDC_GUARD_OKTA_API_SECRET_ARN";
@@ -138,14 +141,10 @@ impl AccessSyncConfig {
         if let Some(v) = &instance_arn {
             check_arn(INSTANCE_ARN, v, "sso")?;
         }
-        // Default: access-policy.toml next to the binary (deployed with it).
-        let policy_file = match optional(vars, POLICY_FILE) {
-            Some(p) => std::path::PathBuf::from(p),
-            None => std::env::current_exe()
-                .ok()
-                .and_then(|exe| exe.parent().map(|d| d.join("access-policy.toml")))
-                .unwrap_or_else(|| std::path::PathBuf::from("access-policy.toml")),
-        };
+        // Default: where the policy layer (template.yaml's AccessPolicyLayer) puts it.
+        let policy_file = optional(vars, POLICY_FILE)
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_POLICY_FILE));
         Ok(Self {
             state_table,
             alert_topic_arn,
@@ -281,6 +280,19 @@ mod tests {
             (INSTANCE_ARN, "ssoins-123"),
         ]);
         assert!(AccessSyncConfig::from_vars(&vars).unwrap_err().to_string().contains(INSTANCE_ARN));
+    }
+
+    #[test]
+    fn the_policy_defaults_to_the_policy_layer_and_a_missing_one_names_the_path() {
+        let topic = "arn:aws:sns:us-east-1:123456789012:idc-guard-alerts";
+        let vars = HashMap::from([(STATE_TABLE, "t"), (ALERT_TOPIC_ARN, topic)]);
+        let c = AccessSyncConfig::from_vars(&vars).unwrap();
+        assert_eq!(c.policy_file, std::path::PathBuf::from("/opt/access-policy.toml"));
+        let missing = std::env::temp_dir().join("idc-guard-no-such-dir/access-policy.toml");
+        let err = crate::access::Policy::load(&missing).unwrap_err().to_string();
+        assert!(err.contains(&missing.display().to_string()), "{err}");
+        assert!(err.contains("cannot read the policy file"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
     }
 
     #[test]

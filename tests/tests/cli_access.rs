@@ -64,9 +64,10 @@ async fn policy_check_plan_apply_and_review() {
         .await;
 
     let dir = std::env::temp_dir().join(unique("idc-guard-cli"));
-    std::fs::create_dir_all(&dir).unwrap();
+    // The default policy path is the deployed layer's folder: policy/access-policy.toml.
+    std::fs::create_dir_all(dir.join("policy")).unwrap();
     std::fs::write(
-        dir.join("access-policy.toml"),
+        dir.join("policy/access-policy.toml"),
         r#"
 [[permission_set]]
 name = "TeamDeveloper"
@@ -87,7 +88,7 @@ targets = { tags = { team = "{team}" } }
     env.push(("AWS_REGION", "us-east-1".into()));
     let cli = Cli { env, dir: dir.clone() };
 
-    let out = cli.run(&["policy", "check", "access-policy.toml"]);
+    let out = cli.run(&["policy", "check", "policy/access-policy.toml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("ok (1 permission sets, 1 rules, 0 warnings)"));
 
