@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use idc_guard::access::policy::{Diagnostic, Policy, Severity};
 use idc_guard::access::reconcile::{Change, Limits, Report, Scope};
-use idc_guard::access::sync::AccessSync;
+use idc_guard::access::sync::{AccessSync, Confirmed};
 use idc_guard::alert::{FanOut, LogAlertSink, SnsAlertSink};
 use idc_guard::aws::{IdentityCenter, SdkIdentityCenter, SdkOrganizations, load_sdk_config};
 use idc_guard::config::{ALERT_TOPIC_ARN, INSTANCE_ARN, POLICY_FILE, STATE_TABLE};
@@ -23,7 +23,7 @@ use crate::Format;
 #[derive(Args, Clone)]
 pub struct AccessArgs {
     /// The access policy.
-    #[arg(long, env = POLICY_FILE, default_value = "access-policy.toml")]
+    #[arg(long, env = POLICY_FILE, default_value = "policy/access-policy.toml")]
     pub policy: PathBuf,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -127,6 +127,9 @@ fn print_report(report: &Report, format: Format) {
     for e in &report.read_errors {
         println!("Read error: {e}");
     }
+    for h in &report.held {
+        println!("Held (never deleted): {} ({})", describe(&h.change), h.reason);
+    }
     if report.applied {
         print_outcome(report);
     } else if report.has_changes() {
@@ -172,6 +175,7 @@ pub async fn plan(args: &AccessArgs) -> anyhow::Result<ExitCode> {
     let sync = setup(args, None).await?;
     let report = sync.run(Scope::All, false, None).await?;
     print_report(&report, args.format);
+    policy_errors(&report)?;
     Ok(if report.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
@@ -181,9 +185,10 @@ pub async fn apply(
     max_deletions: Option<usize>,
 ) -> anyhow::Result<ExitCode> {
     let sync = setup(args, max_deletions).await?;
-    let planned = sync.run(Scope::All, false, None).await?;
-    print_report(&planned, Format::Table);
-    if !planned.has_changes() {
+    let planned = sync.prepare(Scope::All).await?;
+    print_report(&planned.report, Format::Table);
+    policy_errors(&planned.report)?;
+    if !planned.report.has_changes() {
         return Ok(ExitCode::SUCCESS);
     }
     if !yes {
@@ -204,13 +209,33 @@ pub async fn apply(
             eprintln!("  {done}/{total} assignment operations finished");
         }
     };
-    let report = sync.run(Scope::All, true, Some(&progress)).await?;
+    let report = match sync.apply_confirmed(&planned, Some(&progress)).await? {
+        Confirmed::Applied(report) => report,
+        Confirmed::Changed(new_plan) => {
+            println!(
+                "IAM Identity Center or the organisation changed after the plan was shown: nothing was applied. The new plan:"
+            );
+            print_report(&new_plan, Format::Table);
+            bail!("not applying a plan nobody confirmed; run apply again to review the new plan");
+        }
+    };
     if args.format == Format::Json {
         print_report(&report, Format::Json);
     } else {
         print_outcome(&report);
     }
     Ok(if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// A policy that cannot be applied as written is an error of `plan` and `apply`.
+fn policy_errors(report: &Report) -> anyhow::Result<()> {
+    if report.policy_errors.is_empty() {
+        return Ok(());
+    }
+    for e in &report.policy_errors {
+        eprintln!("error: {e}");
+    }
+    bail!("the policy cannot be applied as written ({} error(s))", report.policy_errors.len())
 }
 
 const REVIEW_PK: &str = "review";

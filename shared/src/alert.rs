@@ -83,9 +83,31 @@ impl Alert {
     }
 }
 
-/// Somewhere alerts go.
+/// Somewhere alerts go. A fan-out is several sinks: [`AlertSink::parts`] names them and
+/// [`AlertSink::send_part`] sends to one, so delivery can be tracked per sink.
 pub trait AlertSink: Send + Sync {
+    /// Sends to every part.
     fn send(&self, alert: &Alert) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// This sink's name in delivery records (`sns`, `webhook`, `log`).
+    fn name(&self) -> &'static str {
+        "sink"
+    }
+
+    /// The names of the sinks this one delivers to.
+    fn parts(&self) -> Vec<&'static str> {
+        vec![self.name()]
+    }
+
+    /// Sends to the part named `part` only.
+    fn send_part(
+        &self,
+        part: &str,
+        alert: &Alert,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send {
+        let _ = part;
+        self.send(alert)
+    }
 }
 
 /// Publishes the alert JSON to an SNS topic, with `detector` and `severity` as message
@@ -103,6 +125,10 @@ impl SnsAlertSink {
 }
 
 impl AlertSink for SnsAlertSink {
+    fn name(&self) -> &'static str {
+        "sns"
+    }
+
     async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
         let attr = |v: &str| {
             aws_sdk_sns::types::MessageAttributeValue::builder()
@@ -176,6 +202,10 @@ impl std::fmt::Debug for WebhookAlertSink {
 }
 
 impl AlertSink for WebhookAlertSink {
+    fn name(&self) -> &'static str {
+        "webhook"
+    }
+
     async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
         use crate::secret::ExposeSecret;
         let failed = |message: String| AwsError::Retryable {
@@ -241,6 +271,22 @@ impl<A: AlertSink, B: AlertSink> AlertSink for FanOut<A, B> {
         }
         Ok(())
     }
+
+    fn parts(&self) -> Vec<&'static str> {
+        let mut parts = self.primary.parts();
+        parts.extend(self.secondary.iter().flat_map(|s| s.parts()));
+        parts
+    }
+
+    async fn send_part(&self, part: &str, alert: &Alert) -> Result<(), AwsError> {
+        if self.primary.parts().contains(&part) {
+            return self.primary.send_part(part, alert).await;
+        }
+        match &self.secondary {
+            Some(s) => s.send_part(part, alert).await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// Writes the alert as one structured log line.
@@ -248,14 +294,23 @@ impl<A: AlertSink, B: AlertSink> AlertSink for FanOut<A, B> {
 pub struct LogAlertSink;
 
 impl AlertSink for LogAlertSink {
+    fn name(&self) -> &'static str {
+        "log"
+    }
+
     async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
         tracing::warn!(alert = %alert.to_json(), detector = %alert.detector, severity = alert.severity.as_str(), "alert");
         Ok(())
     }
 }
 
-/// Sends each alert id once: a marker in the state store is written first and removed again if
-/// the sink fails, so the retry sends it.
+/// Delivers each alert id to every sink at least once, and once per sink in the normal path.
+///
+/// A delivery record (`alert#<id>`) holds the alert and each sink's state, `pending` or `sent`.
+/// It is written before the first send; each sink is marked `sent` right after it accepted.
+/// When a sink fails, the others still get the alert and `raise` returns the error: the caller's
+/// retry raises the same alert again and only the pending sinks are sent to. A crash between a
+/// send and its mark repeats that one sink's send on retry, never loses it.
 pub struct Alerts<'a, K, S> {
     sink: &'a K,
     store: &'a S,
@@ -263,31 +318,179 @@ pub struct Alerts<'a, K, S> {
 
 const ALERT_PK: &str = "alert";
 const ALERT_KEEP_SECONDS: i64 = 90 * 24 * 3600;
+const SENT: &str = "sent";
+const PENDING: &str = "pending";
 
 impl<'a, K: AlertSink, S: StateStore> Alerts<'a, K, S> {
     pub fn new(sink: &'a K, store: &'a S) -> Self {
         Self { sink, store }
     }
 
-    /// `true` when sent now, `false` when this id was sent before.
+    fn record(alert: &Alert, sinks: &serde_json::Map<String, serde_json::Value>) -> Item {
+        Item::new(
+            ALERT_PK,
+            alert.id.clone(),
+            serde_json::json!({"detector": alert.detector, "sinks": sinks, "alert": alert}),
+        )
+        .expiring_at(now_epoch() + ALERT_KEEP_SECONDS)
+    }
+
+    /// `true` when some sink was sent to now, `false` when every sink had it already.
     pub async fn raise(&self, alert: &Alert) -> Result<bool, AwsError> {
-        let marker =
-            Item::new(ALERT_PK, alert.id.clone(), serde_json::json!({"detector": alert.detector}))
-                .expiring_at(now_epoch() + ALERT_KEEP_SECONDS);
-        if !self.store.put_if_absent(marker).await? {
+        let parts = self.sink.parts();
+        let fresh: serde_json::Map<String, serde_json::Value> =
+            parts.iter().map(|p| ((*p).to_owned(), PENDING.into())).collect();
+        let mut states = if self.store.put_if_absent(Self::record(alert, &fresh)).await? {
+            fresh
+        } else {
+            let existing = self.store.get(ALERT_PK, &alert.id).await?;
+            let mut states = fresh;
+            if let Some(sinks) = existing.as_ref().and_then(|i| i.data["sinks"].as_object()) {
+                for (name, state) in sinks {
+                    if let Some(slot) = states.get_mut(name) {
+                        *slot = state.clone();
+                    }
+                }
+            } else if existing.is_some() {
+                // A record from before per-sink tracking: it was sent to every sink.
+                return Ok(false);
+            }
+            states
+        };
+        let pending: Vec<&'static str> = parts
+            .iter()
+            .copied()
+            .filter(|p| states.get(*p).and_then(|v| v.as_str()) != Some(SENT))
+            .collect();
+        if pending.is_empty() {
             return Ok(false);
         }
-        if let Err(e) = self.sink.send(alert).await {
-            self.store.delete(ALERT_PK, &alert.id).await?;
-            return Err(e);
+        let mut first_error = None;
+        for part in pending {
+            match self.sink.send_part(part, alert).await {
+                Ok(()) => {
+                    states.insert(part.to_owned(), SENT.into());
+                    self.store.put(Self::record(alert, &states)).await?;
+                }
+                Err(e) => {
+                    tracing::warn!(alert_id = %alert.id, sink = part, error = %e, "alert sink failed; it stays pending");
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        Ok(true)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(true),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A sink that counts what it accepted and fails while `fail` is set.
+    struct Flaky {
+        name: &'static str,
+        fail: AtomicUsize,
+        sent: Mutex<Vec<String>>,
+    }
+
+    impl Flaky {
+        fn new(name: &'static str, failures: usize) -> Self {
+            Self { name, fail: AtomicUsize::new(failures), sent: Mutex::new(Vec::new()) }
+        }
+        fn sent(&self) -> usize {
+            self.sent.lock().unwrap().len()
+        }
+    }
+
+    impl AlertSink for Flaky {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
+            if self.fail.load(Ordering::SeqCst) > 0 {
+                self.fail.fetch_sub(1, Ordering::SeqCst);
+                return Err(AwsError::Retryable {
+                    service: "test",
+                    operation: "send",
+                    message: "down".into(),
+                });
+            }
+            self.sent.lock().unwrap().push(alert.id.clone());
+            Ok(())
+        }
+    }
+
+    impl AlertSink for &Flaky {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
+            (*self).send(alert).await
+        }
+    }
+
+    fn alert(key: &str) -> Alert {
+        Alert::new(
+            "mfa-weakened",
+            key,
+            Utc::now(),
+            Severity::High,
+            "t",
+            None,
+            "s",
+            serde_json::json!({}),
+            vec![],
+            "r",
+        )
+    }
+
+    #[tokio::test]
+    async fn a_failed_webhook_never_resends_sns_and_the_retry_reaches_the_webhook() {
+        let dir = std::env::temp_dir().join(format!("idc-guard-alerts-{}", uuid_like()));
+        let store = crate::store::FileStateStore::open(dir.join("state.json")).unwrap();
+        let sns = Flaky::new("sns", 0);
+        let webhook = Flaky::new("webhook", 1);
+        let sink = FanOut { primary: &sns, secondary: Some(&webhook) };
+        let alerts = Alerts::new(&sink, &store);
+        let a = alert("e1");
+        assert!(alerts.raise(&a).await.is_err(), "the webhook failure is reported");
+        assert_eq!((sns.sent(), webhook.sent()), (1, 0));
+        assert!(alerts.raise(&a).await.unwrap(), "the retry sends what was pending");
+        assert_eq!((sns.sent(), webhook.sent()), (1, 1), "SNS is not sent twice");
+        assert!(!alerts.raise(&a).await.unwrap(), "nothing is pending any more");
+        assert_eq!((sns.sent(), webhook.sent()), (1, 1));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_failed_send_is_never_lost_even_when_every_later_write_fails() {
+        // The old dispatcher wrote its marker first and deleted it on failure: when that delete
+        // failed too, the alert was marked sent and never delivered. Now the record says pending.
+        let dir = std::env::temp_dir().join(format!("idc-guard-alerts-{}", uuid_like()));
+        let store = crate::store::FileStateStore::open(dir.join("state.json")).unwrap();
+        let sns = Flaky::new("sns", 2);
+        let sink = FanOut::<&Flaky, &Flaky> { primary: &sns, secondary: None };
+        let alerts = Alerts::new(&sink, &store);
+        let a = alert("e2");
+        assert!(alerts.raise(&a).await.is_err());
+        assert!(alerts.raise(&a).await.is_err());
+        assert_eq!(sns.sent(), 0);
+        assert!(alerts.raise(&a).await.unwrap());
+        assert_eq!(sns.sent(), 1);
+        let record = store.get(ALERT_PK, &a.id).await.unwrap().unwrap();
+        assert_eq!(record.data["sinks"]["sns"], "sent");
+        assert_eq!(record.data["alert"]["id"], a.id.as_str());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn uuid_like() -> String {
+        format!("{}-{}", std::process::id(), fastrand::u64(..))
+    }
 
     #[test]
     fn ids_are_stable_per_finding_and_the_json_has_the_schema() {

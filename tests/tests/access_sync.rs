@@ -10,7 +10,7 @@ use aws_lambda_events::sqs::SqsEvent;
 use common::*;
 use idc_guard::access::Policy;
 use idc_guard::access::reconcile::{Limits, Reconciler, RunOptions, Scope};
-use idc_guard::access::sync::AccessSync;
+use idc_guard::access::sync::{AccessSync, Confirmed};
 use idc_guard::alert::SnsAlertSink;
 use idc_guard::aws::{IdentityCenter, SdkIdentityCenter, SdkOrganizations};
 use idc_guard::store::DynamoStateStore;
@@ -158,8 +158,16 @@ targets = {{ ous = ["{platform}"], accounts = ["{mgmt}"] }}
         &self,
         policy: Policy,
     ) -> AccessSync<SdkIdentityCenter, SdkOrganizations, DynamoStateStore, SnsAlertSink> {
+        self.sync_with(SdkIdentityCenter::new(&self.sdk), policy)
+    }
+
+    fn sync_with<I: IdentityCenter>(
+        &self,
+        idc: I,
+        policy: Policy,
+    ) -> AccessSync<I, SdkOrganizations, DynamoStateStore, SnsAlertSink> {
         AccessSync {
-            idc: SdkIdentityCenter::new(&self.sdk),
+            idc,
             org: SdkOrganizations::new(&self.sdk),
             store: DynamoStateStore::new(&self.sdk, &self.table),
             sink: SnsAlertSink::new(&self.sdk, &self.topic),
@@ -275,10 +283,13 @@ async fn a_full_reconcile_grants_every_target_kind_and_the_second_run_changes_no
 
 /// The stand-in has no UpdateGroup: this view of the real identity store renames one group, as
 /// SCIM does when an Okta group is renamed. Everything else goes to the real adapter.
+/// The real IdC adapter, with one group shown under another name, and optionally a process
+/// that dies right after its first assignment was created (as a Lambda timeout would).
 struct Renamed<'a> {
     inner: &'a SdkIdentityCenter,
     id: String,
     name: String,
+    hang_after_create: bool,
 }
 
 impl IdentityCenter for Renamed<'_> {
@@ -409,7 +420,11 @@ impl IdentityCenter for Renamed<'_> {
         p: &str,
         a: &str,
     ) -> Result<(String, idc_guard::aws::OperationStatus), idc_guard::error::AwsError> {
-        self.inner.create_assignment(i, g, p, a).await
+        let created = self.inner.create_assignment(i, g, p, a).await;
+        if self.hang_after_create {
+            std::future::pending::<()>().await;
+        }
+        created
     }
     async fn delete_assignment(
         &self,
@@ -437,7 +452,12 @@ async fn a_group_renamed_out_of_its_pattern_loses_its_assignments() {
     assert_eq!(w.idc.assignments(&w.payments).await.len(), 2);
 
     let real = SdkIdentityCenter::new(&w.sdk);
-    let renamed = Renamed { inner: &real, id: w.payments.clone(), name: "payments-team".into() };
+    let renamed = Renamed {
+        inner: &real,
+        id: w.payments.clone(),
+        name: "payments-team".into(),
+        hang_after_create: false,
+    };
     let sync = AccessSync {
         idc: renamed,
         org: SdkOrganizations::new(&w.sdk),
@@ -775,4 +795,113 @@ async fn a_failed_record_returns_after_the_backoff_not_the_queue_timeout() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let again = receive().await;
     assert_eq!(again.len(), 1, "back after the 1 s backoff, long before the queue's 120 s");
+}
+
+#[tokio::test]
+async fn a_crash_right_after_the_first_create_never_orphans_the_access() {
+    // Defect: assignments were created before the group was remembered as managed. A timeout
+    // between the two, then a rename out of the rule's pattern, left the access forever.
+    let w = World::new().await;
+    let real = SdkIdentityCenter::new(&w.sdk);
+    let crashing =
+        Renamed { inner: &real, id: String::new(), name: String::new(), hang_after_create: true };
+    let sync = w.sync_with(crashing, w.policy(20));
+    let run = tokio::time::timeout(
+        Duration::from_secs(5),
+        sync.reconcile(Scope::Groups([w.payments.clone()].into())),
+    );
+    assert!(run.await.is_err(), "the run died mid-apply");
+    assert!(!w.idc.assignments(&w.payments).await.is_empty(), "one assignment was made");
+
+    // The group is renamed out of aws-team-* in Okta; the next event reconciles it.
+    let renamed = Renamed {
+        inner: &real,
+        id: w.payments.clone(),
+        name: "payments-team".into(),
+        hang_after_create: false,
+    };
+    let sync = w.sync_with(renamed, w.policy(20));
+    let mut event = okta_event("okta/group-profile-update.json");
+    event["target"][0]["displayName"] = json!("payments-team");
+    let response = sync.handle_queue(sqs_event(&[event])).await;
+    assert!(failed_ids(&response).is_empty());
+    assert!(w.idc.assignments(&w.payments).await.is_empty(), "the orphan-to-be was removed");
+}
+
+#[tokio::test]
+async fn a_persistent_policy_error_blocks_deletions_visibly_and_alerts_once() {
+    // Defect: a `managed = false` permission set IdC lacks blocked every deletion on every run
+    // while the run reported success.
+    let w = World::new().await;
+    w.sync(w.policy(20)).reconcile(Scope::All).await.unwrap();
+    w.idc.assign(&w.core, "ReadOnly", &w.sandbox).await; // drift a healthy run deletes
+    let text = format!(
+        "{}\n[[permission_set]]\nname = \"BreakGlass\"\nmanaged = false\n",
+        w.policy_text(20, "PT1H", false)
+    );
+    let (policy, d) = Policy::check(&text, None);
+    let sync = w.sync(policy.unwrap_or_else(|| panic!("{d:?}")));
+    let plan = sync.run(Scope::All, false, None).await.unwrap();
+    assert_eq!(plan.policy_errors.len(), 1, "plan shows it: {:?}", plan.policy_errors);
+    assert!(plan.policy_errors[0].contains("BreakGlass"));
+    for _ in 0..2 {
+        let report = sync.reconcile(Scope::All).await.unwrap();
+        assert_eq!(report.deleted, 0);
+        assert!(report.deletions_blocked.as_deref().unwrap_or("").contains("BreakGlass"));
+    }
+    assert!(w.idc.assignments(&w.core).await.contains(&("ReadOnly".into(), w.sandbox.clone())));
+    let alerts = alerts(&w.sdk, &w.alert_queue).await;
+    let blocked: Vec<_> = alerts.iter().filter(|a| a["detector"] == "deletions-blocked").collect();
+    assert_eq!(blocked.len(), 1, "once per distinct cause: {alerts:?}");
+    assert!(blocked[0]["title"].as_str().unwrap().contains("BreakGlass"));
+    assert_eq!(blocked[0]["evidence"]["groups_waiting"], json!(["aws-core-readers"]));
+}
+
+#[tokio::test]
+async fn nothing_is_deleted_in_the_management_account_or_an_account_that_is_not_active() {
+    let w = World::new().await;
+    w.sync(w.policy(20)).reconcile(Scope::All).await.unwrap();
+    // Drift in protected accounts: the core group is not meant to be in the management account
+    // (no rule names it for core), the data team not in the closed account.
+    w.idc.assign(&w.core, "ReadOnly", &w.org.management).await;
+    w.idc.assign(&w.data, "TeamDeveloper", &w.suspended).await;
+    let report = w.sync(w.policy(20)).reconcile(Scope::All).await.unwrap();
+    assert_eq!(report.deleted, 0, "{:?}", report.deletes);
+    assert_eq!(report.held.len(), 2, "{:?}", report.held);
+    assert!(report.held.iter().any(|h| h.reason.contains("management account")));
+    assert!(report.held.iter().any(|h| h.reason.contains("SUSPENDED")
+        || h.reason.contains("CLOSED")
+        || h.reason.contains("PENDING")));
+    assert!(
+        w.idc.assignments(&w.core).await.contains(&("ReadOnly".into(), w.org.management.clone()))
+    );
+    assert!(
+        w.idc.assignments(&w.data).await.contains(&("TeamDeveloper".into(), w.suspended.clone()))
+    );
+}
+
+#[tokio::test]
+async fn apply_applies_the_confirmed_plan_or_nothing_when_the_estate_changed() {
+    let w = World::new().await;
+    let sync = w.sync(w.policy(20));
+    // The permission sets and the core group's access exist; the rest is to be planned.
+    sync.reconcile(Scope::Groups([w.core.clone()].into())).await.unwrap();
+    let confirmed = sync.prepare(Scope::All).await.unwrap();
+    assert!(!confirmed.report.creates.is_empty());
+    // Someone changes IdC between the plan shown and the "yes".
+    w.idc.assign(&w.data, "TeamDeveloper", &w.pay_prod).await;
+    let Confirmed::Changed(new_plan) = sync.apply_confirmed(&confirmed, None).await.unwrap() else {
+        panic!("applied a plan nobody confirmed")
+    };
+    assert!(new_plan.deletes.iter().any(|d| d.group_id == w.data && d.account_id == w.pay_prod));
+    assert!(w.idc.assignments(&w.payments).await.is_empty(), "nothing applied");
+
+    // Confirmed again, unchanged: exactly that plan is applied.
+    let confirmed = sync.prepare(Scope::All).await.unwrap();
+    let Confirmed::Applied(report) = sync.apply_confirmed(&confirmed, None).await.unwrap() else {
+        panic!("the estate did not change")
+    };
+    assert_eq!(report.created, confirmed.report.creates.len());
+    assert_eq!(report.deleted, confirmed.report.deletes.len());
+    w.assert_full_state().await;
 }

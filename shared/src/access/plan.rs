@@ -23,6 +23,21 @@ pub enum AccountStatus {
     PendingClosure,
     PendingActivation,
     Closed,
+    /// Organizations gave no state or one this version does not know.
+    Unknown,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "ACTIVE",
+            AccountStatus::Suspended => "SUSPENDED",
+            AccountStatus::PendingClosure => "PENDING_CLOSURE",
+            AccountStatus::PendingActivation => "PENDING_ACTIVATION",
+            AccountStatus::Closed => "CLOSED",
+            AccountStatus::Unknown => "of unknown status",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -324,11 +324,11 @@ pub fn is_ou_or_root_id(s: &str) -> bool {
 
 /// `90d`, `2w` → days.
 pub fn parse_review_interval(s: &str) -> Option<u32> {
-    let (n, unit) = s.split_at(s.len().checked_sub(1)?);
+    let (n, unit) = crate::signin::settings::split_unit(s)?;
     let n: u32 = n.parse().ok().filter(|n| *n > 0)?;
     match unit {
-        "d" => Some(n),
-        "w" => n.checked_mul(7),
+        'd' => Some(n),
+        'w' => n.checked_mul(7),
         _ => None,
     }
 }
@@ -1036,6 +1036,53 @@ exclude = { accounts = ["111111111111"] }
         assert!(p.is_some());
         let w: Vec<_> = d.iter().map(|d| (d.severity, d.line)).collect();
         assert_eq!(w, [(Severity::Warning, 3), (Severity::Warning, 9)]);
+    }
+
+    /// A policy whose every duration-like field holds `value`.
+    fn policy_with_durations(value: &str) -> String {
+        let v = serde_json::to_string(value).unwrap(); // a JSON string is a TOML basic string
+        format!(
+            "[[permission_set]]\nname = \"A\"\nsession_duration = {v}\n\n[[rule]]\nname = \"r\"\ngroups = \"aws-core-*\"\npermission_sets = [\"A\"]\ntargets = {{ all_accounts = true }}\ntier = \"core\"\nreview_every = {v}\n\n[signin]\nreplay_window = {v}\nbusiness_hours = {v}\n"
+        )
+    }
+
+    #[test]
+    fn multi_byte_and_huge_durations_are_errors_with_positions_not_crashes() {
+        for value in [
+            "10é",
+            "é",
+            "1€",
+            "99999999999999999999d",
+            "9223372036854775807s",
+            "9223372036854775807d",
+            "4294967295w",
+            "",
+        ] {
+            let (policy, diagnostics) = Policy::check(&policy_with_durations(value), None);
+            assert!(policy.is_none(), "{value:?} accepted");
+            let errors: Vec<_> =
+                diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
+            assert!(errors.len() >= 3, "{value:?}: {diagnostics:?}");
+            assert!(
+                errors.iter().all(|d| d.line > 0 && d.column > 0),
+                "{value:?}: {diagnostics:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_duration_text_crashes_the_check(value in "\\PC{0,12}") {
+            let _ = Policy::check(&policy_with_durations(&value), None);
+            let _ = crate::signin::settings::parse_duration(&value);
+            let _ = parse_review_interval(&value);
+            let _ = parse_session_duration(&value);
+        }
+
+        #[test]
+        fn no_policy_text_crashes_the_check(text in "\\PC{0,200}") {
+            let _ = Policy::check(&text, None);
+        }
     }
 
     #[test]

@@ -113,6 +113,87 @@ pub struct Change {
     pub account: String,
 }
 
+/// A deletion that is reported, never made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Held {
+    pub change: Change,
+    pub reason: String,
+}
+
+/// What [`Reconciler::prepare`] read and decided, ready for [`Reconciler::apply`]: applying a
+/// `Prepared` makes exactly the changes its report lists.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub report: Report,
+    instance_arn: String,
+    ps_arns: BTreeMap<String, String>,
+    actual: BTreeSet<Assignment>,
+    unreadable: BTreeSet<String>,
+    managed_groups: BTreeMap<String, ManagedGroup>,
+    scope: Scope,
+    previously_managed: BTreeSet<String>,
+}
+
+impl Prepared {
+    /// The part of the estate this plan covers.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// The plan as a report, nothing applied.
+    pub fn into_report(mut self) -> Report {
+        self.report.managed_groups = self.managed_groups;
+        self.report
+    }
+
+    /// Groups this plan will give assignments to: remembered as managed *before* applying
+    /// (write-ahead), so a crash between the two never leaves access nobody manages.
+    pub fn groups_to_remember(&self) -> BTreeMap<String, String> {
+        self.report
+            .creates
+            .iter()
+            .map(|c| (c.group_id.clone(), c.group.clone()))
+            .chain(self.managed_groups.iter().map(|(id, g)| (id.clone(), g.display_name.clone())))
+            .collect()
+    }
+
+    /// The changes a person confirms: permission-set changes, creates, deletes and whether the
+    /// deletions would be made. Two plans with equal keys make the same changes.
+    pub fn change_key(&self) -> (Vec<String>, Vec<Change>, Vec<Change>, bool) {
+        (
+            self.report.permission_set_changes.clone(),
+            self.report.creates.clone(),
+            self.report.deletes.clone(),
+            self.report.deletions_blocked.is_none(),
+        )
+    }
+}
+
+/// Phase guard: decides whether this run may delete. Any failed read or policy error blocks
+/// every deletion; `prune = false` reports only; more than `max_deletions` trips the guard.
+fn guard(policy: &Policy, report: &mut Report) {
+    report.deletion_guard_tripped = false;
+    report.deletions_blocked = if !report.policy_errors.is_empty() {
+        Some(format!(
+            "the policy cannot be applied ({}): no deletions in this run",
+            report.policy_errors.join("; ")
+        ))
+    } else if !report.read_errors.is_empty() {
+        Some(format!("{} read(s) failed: no deletions in this run", report.read_errors.len()))
+    } else if !policy.settings.prune && !report.deletes.is_empty() {
+        Some("prune = false: drift reported, nothing deleted".into())
+    } else if report.deletes.len() > policy.settings.max_deletions {
+        report.deletion_guard_tripped = true;
+        Some(format!(
+            "{} deletions exceed max_deletions = {}: nothing deleted",
+            report.deletes.len(),
+            policy.settings.max_deletions
+        ))
+    } else {
+        None
+    };
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
     pub change: Change,
@@ -127,10 +208,17 @@ pub struct Report {
     pub deletes: Vec<Change>,
     /// What the managed groups hold now (of the policy's permission sets), before this run's changes.
     pub current: Vec<Change>,
+    /// Deletions the guard never makes: in the management account (unless a rule names it) and
+    /// in accounts that are not ACTIVE. Reported only.
+    pub held: Vec<Held>,
     /// Why deletions were not made, when they were not.
     pub deletions_blocked: Option<String>,
     pub deletion_guard_tripped: bool,
+    /// Reads that failed: each blocks every deletion of the run (`deletions-blocked`).
     pub read_errors: Vec<String>,
+    /// The policy cannot be applied as written (e.g. an unmanaged permission set IdC lacks):
+    /// `plan` and `apply` stop with an error; access-sync blocks deletions and alerts.
+    pub policy_errors: Vec<String>,
     pub applied: bool,
     pub created: usize,
     pub deleted: usize,
@@ -150,6 +238,12 @@ impl Report {
         !self.permission_set_changes.is_empty()
             || !self.creates.is_empty()
             || !self.deletes.is_empty()
+    }
+
+    /// Deletions are blocked by something that will not go away by itself (a failed read or a
+    /// policy error), as opposed to the guard or `prune = false`: `deletions-blocked`.
+    pub fn deletions_blocked_by_errors(&self) -> bool {
+        !self.read_errors.is_empty() || !self.policy_errors.is_empty()
     }
 }
 
@@ -233,22 +327,38 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
         }
     }
 
+    /// Reads, plans and guards; when `options.apply`, then applies: [`Self::prepare`] followed
+    /// by [`Self::apply`].
     pub async fn run(
         &self,
         policy: &Policy,
         options: &RunOptions,
         progress: Option<Progress<'_>>,
     ) -> Result<Report, ReconcileError> {
+        let prepared = self.prepare(policy, options).await?;
+        if !options.apply {
+            return Ok(prepared.into_report());
+        }
+        Ok(self.apply(policy, prepared, progress).await)
+    }
+
+    /// Phases read, plan and guard: what exists, what the policy wants, and which deletions may
+    /// be made. Changes nothing, whatever `options.apply` says.
+    pub async fn prepare(
+        &self,
+        policy: &Policy,
+        options: &RunOptions,
+    ) -> Result<Prepared, ReconcileError> {
         let mut report = Report::default();
         let instance =
             self.call(|| self.idc.instance(self.instance_arn.as_deref())).await.map_err(
                 |source| ReconcileError::Read { what: "the IAM Identity Center instance", source },
             )?;
-        let arn = instance.instance_arn.as_str();
+        let arn = instance.instance_arn.clone();
 
         // Permission sets: what exists, and what the policy wants of the managed ones.
         let existing = self
-            .call(|| self.idc.list_permission_sets(arn))
+            .call(|| self.idc.list_permission_sets(&arn))
             .await
             .map_err(|source| ReconcileError::Read { what: "permission sets", source })?;
         self.calls.fetch_add(existing.len(), Ordering::Relaxed); // one DescribePermissionSet each
@@ -258,39 +368,27 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
             match (found, spec.managed) {
                 (Some(info), true) => {
                     ps_arns.insert(spec.name.clone(), info.arn.clone());
-                    match self.sync_permission_set(arn, spec, info, options.apply).await {
+                    match self.sync_permission_set(&arn, spec, info, false).await {
                         Ok(changes) => report.permission_set_changes.extend(changes),
                         Err(e) => {
                             report.read_errors.push(format!("permission set {}: {e}", spec.name))
                         }
                     }
                 }
-                (None, true) => {
-                    report
-                        .permission_set_changes
-                        .push(format!("create permission set {}", spec.name));
-                    if options.apply {
-                        match self.create_permission_set(arn, spec).await {
-                            Ok(new_arn) => {
-                                ps_arns.insert(spec.name.clone(), new_arn);
-                            }
-                            Err(e) => report
-                                .read_errors
-                                .push(format!("creating permission set {}: {e}", spec.name)),
-                        }
-                    }
-                }
+                (None, true) => report
+                    .permission_set_changes
+                    .push(format!("create permission set {}", spec.name)),
                 (Some(info), false) => {
                     ps_arns.insert(spec.name.clone(), info.arn.clone());
                 }
-                (None, false) => report.read_errors.push(format!(
-                    "permission set {} (managed = false) does not exist in IAM Identity Center",
+                (None, false) => report.policy_errors.push(format!(
+                    "permission set {} is declared managed = false but does not exist in IAM Identity Center: create it there or remove managed = false",
                     spec.name
                 )),
             }
         }
-        let ps_names: BTreeMap<&str, &str> =
-            ps_arns.iter().map(|(n, a)| (a.as_str(), n.as_str())).collect();
+        let ps_names: BTreeMap<String, String> =
+            ps_arns.iter().map(|(n, a)| (a.clone(), n.clone())).collect();
 
         // Inventory. Without groups or accounts nothing can be planned: stop here.
         let groups = self
@@ -306,10 +404,11 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
             source,
         })?;
         self.calls.fetch_add(org.calls, Ordering::Relaxed);
-        let account_names: BTreeMap<String, String> =
-            org.accounts.iter().map(|a| (a.id.clone(), a.name.clone())).collect();
+        let accounts: BTreeMap<String, super::plan::Account> =
+            org.accounts.iter().map(|a| (a.id.clone(), a.clone())).collect();
         let group_names: BTreeMap<String, String> =
             groups.iter().map(|g| (g.id.clone(), g.display_name.clone())).collect();
+        let management_account_id = org.management_account_id.clone();
         let inventory = Inventory {
             groups,
             accounts: org.accounts,
@@ -335,9 +434,13 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
 
         // Actual assignments of those groups, restricted to the policy's permission sets.
         let reads = futures::stream::iter(managed.iter().cloned())
-            .map(|group_id| async move {
-                let result = self.call(|| self.idc.list_group_assignments(arn, &group_id)).await;
-                (group_id, result)
+            .map(|group_id| {
+                let arn = arn.as_str();
+                async move {
+                    let result =
+                        self.call(|| self.idc.list_group_assignments(arn, &group_id)).await;
+                    (group_id, result)
+                }
             })
             .buffer_unordered(self.limits.max_outstanding.max(1))
             .collect::<Vec<_>>()
@@ -349,10 +452,10 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
                 Ok((list, pages)) => {
                     self.calls.fetch_add(pages.saturating_sub(1), Ordering::Relaxed);
                     for a in list {
-                        if let Some(name) = ps_names.get(a.permission_set_arn.as_str()) {
+                        if let Some(name) = ps_names.get(&a.permission_set_arn) {
                             actual.insert(Assignment {
                                 group_id: group_id.clone(),
-                                permission_set: (*name).to_owned(),
+                                permission_set: name.clone(),
                                 account_id: a.account_id,
                             });
                         }
@@ -373,7 +476,7 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
                 .unwrap_or_else(|| format!("(deleted group {})", a.group_id)),
             permission_set: a.permission_set.clone(),
             account_id: a.account_id.clone(),
-            account: account_names.get(&a.account_id).cloned().unwrap_or_default(),
+            account: accounts.get(&a.account_id).map(|a| a.name.clone()).unwrap_or_default(),
         };
         let considered = |a: &Assignment| {
             managed.contains(&a.group_id)
@@ -383,88 +486,164 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
         report.current = actual.iter().filter(|a| considered(a)).map(change).collect();
         report.creates =
             desired.difference(&actual).filter(|a| considered(a)).map(change).collect();
-        report.deletes =
-            actual.difference(&desired).filter(|a| considered(a)).map(change).collect();
 
-        if !report.read_errors.is_empty() {
-            report.deletions_blocked = Some(format!(
-                "{} read(s) failed: no deletions in this run",
-                report.read_errors.len()
-            ));
-        } else if !policy.settings.prune && !report.deletes.is_empty() {
-            report.deletions_blocked =
-                Some("prune = false: drift reported, nothing deleted".into());
-        } else if report.deletes.len() > policy.settings.max_deletions {
-            report.deletion_guard_tripped = true;
-            report.deletions_blocked = Some(format!(
-                "{} deletions exceed max_deletions = {}: nothing deleted",
-                report.deletes.len(),
-                policy.settings.max_deletions
-            ));
+        // Protected accounts: never delete in the management account unless a rule names it,
+        // and never in an account that is not ACTIVE (or whose status is unknown): report only.
+        // (permission set, account) pairs some rule names by account id.
+        let named: BTreeSet<(&str, &str)> = policy
+            .rules
+            .iter()
+            .flat_map(|r| {
+                r.targets.accounts.iter().flat_map(move |acc| {
+                    r.permission_sets.iter().map(move |ps| (ps.as_str(), acc.as_str()))
+                })
+            })
+            .collect();
+        for a in actual.difference(&desired).filter(|a| considered(a)) {
+            let reason = if management_account_id.as_deref() == Some(a.account_id.as_str())
+                && !named.contains(&(a.permission_set.as_str(), a.account_id.as_str()))
+            {
+                Some(
+                    "the management account (a rule must name it by id for this permission set)"
+                        .to_owned(),
+                )
+            } else {
+                match accounts.get(&a.account_id).map(|acc| acc.status) {
+                    Some(super::plan::AccountStatus::Active) | None => None,
+                    Some(status) => Some(format!("the account is {}", status.as_str())),
+                }
+            };
+            match reason {
+                Some(reason) => report.held.push(Held { change: change(a), reason }),
+                None => report.deletes.push(change(a)),
+            }
+        }
+        guard(policy, &mut report);
+
+        Ok(Prepared {
+            report,
+            instance_arn: arn,
+            ps_arns,
+            actual,
+            unreadable,
+            managed_groups,
+            scope: options.scope.clone(),
+            previously_managed: options.previously_managed.clone(),
+        })
+    }
+
+    /// Phases apply and remember: permission sets first, then the assignment operations (at
+    /// most `max_outstanding` at once); deletions only when the guard allowed them.
+    pub async fn apply(
+        &self,
+        policy: &Policy,
+        prepared: Prepared,
+        progress: Option<Progress<'_>>,
+    ) -> Report {
+        let Prepared {
+            mut report,
+            instance_arn,
+            mut ps_arns,
+            mut actual,
+            unreadable,
+            managed_groups,
+            scope,
+            previously_managed,
+        } = prepared;
+        let arn = instance_arn.as_str();
+        report.applied = true;
+
+        // Permission sets: bring the managed ones in line, create the missing ones.
+        if !report.permission_set_changes.is_empty() {
+            let mut applied = Vec::new();
+            match self.call(|| self.idc.list_permission_sets(arn)).await {
+                Ok(existing) => {
+                    for spec in policy.permission_sets.iter().filter(|s| s.managed) {
+                        let result = match existing.iter().find(|p| p.name == spec.name) {
+                            Some(info) => self
+                                .sync_permission_set(arn, spec, info, true)
+                                .await
+                                .map(|changes| applied.extend(changes)),
+                            None => self.create_permission_set(arn, spec).await.map(|new_arn| {
+                                applied.push(format!("create permission set {}", spec.name));
+                                ps_arns.insert(spec.name.clone(), new_arn);
+                            }),
+                        };
+                        if let Err(e) = result {
+                            report.read_errors.push(format!("permission set {}: {e}", spec.name));
+                        }
+                    }
+                }
+                Err(e) => report.read_errors.push(format!("permission sets: {e}")),
+            }
+            report.permission_set_changes = applied;
+            guard(policy, &mut report);
         }
 
-        if options.apply {
-            report.applied = true;
-            let deletes: &[Change] =
-                if report.deletions_blocked.is_some() { &[] } else { &report.deletes };
-            let total = report.creates.len() + deletes.len();
-            let done = AtomicUsize::new(0);
-            let ops = report
-                .creates
-                .iter()
-                .map(|c| (c, true))
-                .chain(deletes.iter().map(|c| (c, false)))
-                .filter_map(|(c, create)| {
-                    ps_arns.get(&c.permission_set).map(|ps| (c, ps.as_str(), create))
-                });
-            let results = futures::stream::iter(ops)
-                .map(|(c, ps_arn, create)| {
-                    let done = &done;
-                    async move {
-                        let result = self.assignment_operation(arn, c, ps_arn, create).await;
-                        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                        if let Some(p) = progress {
-                            p(n, total);
-                        }
-                        (c, create, result)
+        let deletes: &[Change] =
+            if report.deletions_blocked.is_some() { &[] } else { &report.deletes };
+        let total = report.creates.len() + deletes.len();
+        let done = AtomicUsize::new(0);
+        let ops = report
+            .creates
+            .iter()
+            .map(|c| (c, true))
+            .chain(deletes.iter().map(|c| (c, false)))
+            .filter_map(|(c, create)| {
+                ps_arns.get(&c.permission_set).map(|ps| (c, ps.as_str(), create))
+            });
+        let results = futures::stream::iter(ops)
+            .map(|(c, ps_arn, create)| {
+                let done = &done;
+                async move {
+                    let result = self.assignment_operation(arn, c, ps_arn, create).await;
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    if let Some(p) = progress {
+                        p(n, total);
                     }
-                })
-                .buffer_unordered(self.limits.max_outstanding.max(1))
-                .collect::<Vec<_>>()
-                .await;
-            for (c, create, result) in results {
-                match result {
-                    Ok(()) if create => report.created += 1,
-                    Ok(()) => {
-                        report.deleted += 1;
-                        actual.remove(&Assignment {
-                            group_id: c.group_id.clone(),
-                            permission_set: c.permission_set.clone(),
-                            account_id: c.account_id.clone(),
-                        });
-                    }
-                    Err(reason) => report.failures.push(Failure {
-                        change: c.clone(),
-                        action: if create { "create" } else { "delete" },
-                        reason,
-                    }),
+                    (c, create, result)
                 }
-            }
-            // Creates for a permission set that could not be created count as failures.
-            for c in report.creates.iter().filter(|c| !ps_arns.contains_key(&c.permission_set)) {
-                report.failures.push(Failure {
+            })
+            .buffer_unordered(self.limits.max_outstanding.max(1))
+            .collect::<Vec<_>>()
+            .await;
+        let mut failures = Vec::new();
+        for (c, create, result) in results {
+            match result {
+                Ok(()) if create => report.created += 1,
+                Ok(()) => {
+                    report.deleted += 1;
+                    actual.remove(&Assignment {
+                        group_id: c.group_id.clone(),
+                        permission_set: c.permission_set.clone(),
+                        account_id: c.account_id.clone(),
+                    });
+                }
+                Err(reason) => failures.push(Failure {
                     change: c.clone(),
-                    action: "create",
-                    reason: format!("permission set {} does not exist", c.permission_set),
-                });
+                    action: if create { "create" } else { "delete" },
+                    reason,
+                }),
             }
+        }
+        report.failures = failures;
+        // Creates for a permission set that could not be created count as failures.
+        for c in report.creates.iter().filter(|c| !ps_arns.contains_key(&c.permission_set)) {
+            report.failures.push(Failure {
+                change: c.clone(),
+                action: "create",
+                reason: format!("permission set {} does not exist", c.permission_set),
+            });
         }
 
         // What to remember as managed: groups matched now, and earlier ones that still hold
         // assignments of the policy's permission sets (or that this run did not look at).
+        let in_scope = |group_id: &str| match &scope {
+            Scope::Groups(ids) => ids.contains(group_id),
+            _ => true,
+        };
         let still_holding: BTreeSet<&str> = actual.iter().map(|a| a.group_id.as_str()).collect();
-        report.managed_after = options
-            .previously_managed
+        report.managed_after = previously_managed
             .iter()
             .filter(|g| {
                 !in_scope(g) || unreadable.contains(*g) || still_holding.contains(g.as_str())
@@ -475,7 +654,7 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
         report.managed_groups = managed_groups;
         report.api_calls = self.calls.load(Ordering::Relaxed);
         report.retries = self.retries.load(Ordering::Relaxed);
-        Ok(report)
+        report
     }
 
     /// Creates or deletes one assignment and waits until IdC reports it finished.

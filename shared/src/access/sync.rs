@@ -9,7 +9,9 @@ use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 
 use super::policy::Policy;
-use super::reconcile::{Limits, Progress, ReconcileError, Reconciler, Report, RunOptions, Scope};
+use super::reconcile::{
+    Limits, Prepared, Progress, ReconcileError, Reconciler, Report, RunOptions, Scope,
+};
 use crate::alert::{Alert, AlertSink, Alerts, Severity};
 use crate::aws::{IdentityCenter, Organizations};
 use crate::error::AwsError;
@@ -50,6 +52,14 @@ impl From<SyncError> for Diagnostic {
         };
         Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
     }
+}
+
+/// The outcome of [`AccessSync::apply_confirmed`].
+#[derive(Debug)]
+pub enum Confirmed {
+    Applied(Box<Report>),
+    /// The estate changed since the plan was shown: nothing applied; this is the new plan.
+    Changed(Box<Report>),
 }
 
 /// What invoked the function.
@@ -376,30 +386,84 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
         apply: bool,
         progress: Option<Progress<'_>>,
     ) -> Result<Report, SyncError> {
-        let before = self.managed_groups().await?;
-        let reconciler = Reconciler::new(&self.idc, &self.org, self.limits.clone())
-            .with_instance_arn(self.instance_arn.clone());
-        let options =
-            RunOptions { scope, apply, previously_managed: before.keys().cloned().collect() };
-        let report = reconciler.run(&self.policy, &options, progress).await?;
+        let prepared = self.prepare(scope).await?;
         if !apply {
-            return Ok(report);
+            return Ok(prepared.into_report());
         }
+        self.apply_prepared(prepared, progress).await
+    }
+
+    fn reconciler(&self) -> Reconciler<'_, I, O> {
+        Reconciler::new(&self.idc, &self.org, self.limits.clone())
+            .with_instance_arn(self.instance_arn.clone())
+    }
+
+    /// Reads and plans with the remembered managed groups; changes nothing.
+    pub async fn prepare(&self, scope: Scope) -> Result<Prepared, SyncError> {
+        let before = self.managed_groups().await?;
+        let options = RunOptions {
+            scope,
+            apply: false,
+            previously_managed: before.keys().cloned().collect(),
+        };
+        Ok(self.reconciler().prepare(&self.policy, &options).await?)
+    }
+
+    /// Applies what a person confirmed, and only that: the estate is read again, and when the
+    /// changes it calls for differ from the confirmed ones (IdC or the org changed meanwhile),
+    /// nothing is applied and the new plan is returned as [`Confirmed::Changed`].
+    pub async fn apply_confirmed(
+        &self,
+        confirmed: &Prepared,
+        progress: Option<Progress<'_>>,
+    ) -> Result<Confirmed, SyncError> {
+        let fresh = self.prepare(confirmed.scope().clone()).await?;
+        if fresh.change_key() != confirmed.change_key() {
+            return Ok(Confirmed::Changed(Box::new(fresh.into_report())));
+        }
+        Ok(Confirmed::Applied(Box::new(self.apply_prepared(fresh, progress).await?)))
+    }
+
+    /// Applies a prepared plan: remembers its groups first (write-ahead), applies, then saves
+    /// the new managed set and raises the run's alerts.
+    pub async fn apply_prepared(
+        &self,
+        prepared: Prepared,
+        progress: Option<Progress<'_>>,
+    ) -> Result<Report, SyncError> {
+        let before = self.managed_groups().await?;
+        let reconciler = self.reconciler();
+        // Write-ahead: every group this run gives access to is remembered as managed before
+        // the first assignment is created, so a crash or timeout between the two can never
+        // leave access that a later rename would orphan.
+        let mut remembered = before.clone();
+        for (id, name) in prepared.groups_to_remember() {
+            if remembered.get(&id) != Some(&name) {
+                self.store
+                    .put(Item::new(MANAGED_GROUP_PK, id.clone(), json!({"display_name": name})))
+                    .await?;
+                remembered.insert(id, name);
+            }
+        }
+        let report = reconciler.apply(&self.policy, prepared, progress).await;
         for id in &report.managed_after {
             let name = report
                 .managed_groups
                 .get(id)
                 .map(|g| g.display_name.clone())
-                .or_else(|| before.get(id).cloned())
+                .or_else(|| remembered.get(id).cloned())
                 .unwrap_or_default();
-            if before.get(id) != Some(&name) {
+            if remembered.get(id) != Some(&name) {
                 self.store
                     .put(Item::new(MANAGED_GROUP_PK, id.clone(), json!({"display_name": name})))
                     .await?;
             }
         }
-        for id in before.keys().filter(|id| !report.managed_after.contains(*id)) {
+        for id in remembered.keys().filter(|id| !report.managed_after.contains(*id)) {
             self.store.delete(MANAGED_GROUP_PK, id).await?;
+        }
+        if report.deletions_blocked_by_errors() {
+            self.raise(deletions_blocked(&report)).await?;
         }
         if report.deletion_guard_tripped {
             self.raise(deletion_guard(&report)).await?;
@@ -637,6 +701,51 @@ fn deletion_guard(r: &Report) -> Alert {
         json!({"deletes": r.deletes.iter().take(50).collect::<Vec<_>>(), "total": r.deletes.len()}),
         vec![],
         "Review the deletions with `idc-guard plan`. If they are intended, raise max_deletions in the policy for one run (or apply with the CLI); if not, fix the policy or the group names in Okta.",
+    )
+}
+
+/// Deletions blocked by a failed read or a policy error: raised once per distinct cause (which
+/// read or which policy error, not the error's wording), with the removals that wait.
+fn deletions_blocked(r: &Report) -> Alert {
+    let mut causes: Vec<String> = r
+        .policy_errors
+        .iter()
+        .chain(r.read_errors.iter())
+        .map(|e| e.split(':').next().unwrap_or(e).trim().to_owned())
+        .collect();
+    causes.sort();
+    causes.dedup();
+    let waiting: BTreeSet<String> = r.deletes.iter().map(|d| d.group.clone()).collect();
+    Alert::new(
+        "deletions-blocked",
+        &causes.join("\n"),
+        Utc::now(),
+        Severity::High,
+        format!(
+            "Access removals are blocked: {} ({} removal(s) waiting)",
+            causes.join("; "),
+            r.deletes.len()
+        ),
+        None,
+        format!(
+            "No assignment is deleted while this lasts, on every run: {}",
+            r.policy_errors
+                .iter()
+                .chain(r.read_errors.iter())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        json!({
+            "causes": causes,
+            "policy_errors": r.policy_errors,
+            "read_errors": r.read_errors,
+            "groups_waiting": waiting,
+            "removals_waiting": r.deletes.iter().take(50).collect::<Vec<_>>(),
+            "total_waiting": r.deletes.len(),
+        }),
+        vec![],
+        "Fix the cause: create the permission set the policy names (or remove `managed = false`), or grant access-sync the permission it lacks. Until then access that should be removed stays. `idc-guard plan` shows the same.",
     )
 }
 

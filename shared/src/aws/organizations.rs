@@ -35,8 +35,9 @@ fn status(a: &aws_sdk_organizations::types::Account) -> AccountStatus {
         (Some(AccountState::Closed), _) => AccountStatus::Closed,
         (_, Some(SdkStatus::Active)) => AccountStatus::Active,
         (_, Some(SdkStatus::PendingClosure)) => AccountStatus::PendingClosure,
-        // Unknown or missing: treat as not active, so it is never targeted implicitly.
-        _ => AccountStatus::Suspended,
+        // Unknown or missing: not SUSPENDED, but not known to be active either, so it is never
+        // targeted implicitly and nothing is deleted in it.
+        _ => AccountStatus::Unknown,
     }
 }
 

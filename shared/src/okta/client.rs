@@ -95,15 +95,48 @@ impl std::fmt::Debug for OktaClient {
     }
 }
 
-/// Okta org URLs must be https; plain http is accepted for loopback only (tests, local mocks).
-pub fn validate_org_url(url: &str) -> Result<String, OktaError> {
-    let trimmed = url.trim_end_matches('/');
-    let loopback =
-        trimmed.starts_with("http://127.0.0.1") || trimmed.starts_with("http://localhost");
-    if !(trimmed.starts_with("https://") || loopback) || trimmed.contains(' ') {
-        return Err(OktaError::Config(format!("{url:?} is not an https Okta org URL")));
+/// The domains Okta serves orgs from. A custom URL domain is not accepted: the credential would
+/// be sent to whatever host the URL names, so use the org's own URL (e.g. `acme.okta.com`).
+pub const OKTA_DOMAINS: &[&str] =
+    &["okta.com", "oktapreview.com", "okta-emea.com", "okta-gov.com", "okta.mil"];
+
+/// True for the loopback hosts plain http is accepted on (tests, local mocks).
+pub(crate) fn is_loopback_host(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
-    Ok(trimmed.to_owned())
+}
+
+/// Okta org URLs are parsed, not matched by prefix: `https://<org>.<Okta domain>` with nothing
+/// but an optional `/` after the host, no user info, query or fragment; plain http only on a
+/// loopback host. Returns the origin (`https://acme.okta.com`, with a port when given).
+pub fn validate_org_url(url: &str) -> Result<String, OktaError> {
+    let bad = || {
+        OktaError::Config(format!("{url:?} is not an https Okta org URL (https://<org>.okta.com)"))
+    };
+    let parsed = reqwest::Url::parse(url.trim()).map_err(|_| bad())?;
+    let host = parsed.host_str().ok_or_else(bad)?.to_ascii_lowercase();
+    let okta_host = parsed.scheme() == "https"
+        && matches!(parsed.host(), Some(url::Host::Domain(_)))
+        && OKTA_DOMAINS.iter().any(|d| {
+            host.strip_suffix(d)
+                .and_then(|org| org.strip_suffix('.'))
+                .is_some_and(|org| !org.is_empty() && !org.contains('.'))
+        });
+    let loopback = parsed.scheme() == "http" && is_loopback_host(&parsed);
+    if !(okta_host || loopback)
+        || !parsed.username().is_empty()
+        || parsed.password().is_some()
+        || !(parsed.path() == "/" || parsed.path().is_empty())
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+    {
+        return Err(bad());
+    }
+    Ok(parsed.origin().ascii_serialization())
 }
 
 impl OktaClient {
@@ -273,15 +306,17 @@ impl OktaClient {
         path_or_url: &str,
         body: Option<&Value>,
     ) -> Result<reqwest::Response, OktaError> {
-        let url = if path_or_url.starts_with("http") {
-            path_or_url.to_owned()
-        } else {
+        // A path is joined to the org; an absolute URL (a pagination link) must keep the org's
+        // origin exactly (scheme, host and port), or the credential would go elsewhere.
+        let url = if path_or_url.starts_with('/') {
             format!("{}{path_or_url}", self.org_url)
+        } else {
+            path_or_url.to_owned()
         };
-        if !url.starts_with(&self.org_url) {
-            return Err(OktaError::BadReply(
-                "a pagination link points outside the Okta org".into(),
-            ));
+        let same_origin = reqwest::Url::parse(&url)
+            .is_ok_and(|u| u.origin().ascii_serialization() == self.org_url);
+        if !same_origin {
+            return Err(OktaError::BadReply("a link points outside the Okta org".into()));
         }
         for attempt in 1..=self.max_attempts {
             let mut request =
@@ -518,6 +553,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_pagination_link_to_another_origin_is_refused_even_with_the_same_prefix() {
+        // The org is http://127.0.0.1:PORT; a link to http://127.0.0.1:PORT0/ or to
+        // http://127.0.0.1:PORT.evil.com/ starts with the org's text but is another host or port.
+        let server = MockServer::start().await;
+        for next in [
+            format!("<{}0/api/v1/groups?after=x>; rel=\"next\"", server.uri()),
+            format!("<{}.evil.com/api/v1/groups?after=x>; rel=\"next\"", server.uri()),
+            "<https://acme.okta.com.evil/api/v1/groups?after=x>; rel=\"next\"".to_owned(),
+        ] {
+            server.reset().await;
+            Mock::given(method("GET"))
+                .and(path("/api/v1/groups"))
+                .respond_with(
+                    ResponseTemplate::new(200)
+                        .insert_header("link", next.as_str())
+                        .set_body_json(serde_json::json!([{"id": "g1"}])),
+                )
+                .mount(&server)
+                .await;
+            let err = client(&server).get_all("/api/v1/groups").await.unwrap_err();
+            assert!(err.to_string().contains("outside the Okta org"), "{next}: {err}");
+            assert_eq!(server.received_requests().await.unwrap().len(), 1, "{next}");
+        }
+    }
+
+    #[tokio::test]
     async fn errors_carry_okta_summaries_but_never_the_token() {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
@@ -577,9 +638,32 @@ mod tests {
 
     #[test]
     fn org_urls_must_be_https_except_on_loopback() {
-        assert!(validate_org_url("https://acme.okta.com/").is_ok());
-        assert!(validate_org_url("http://127.0.0.1:8080").is_ok());
-        assert!(validate_org_url("http://acme.okta.com").is_err());
+        assert_eq!(validate_org_url("https://acme.okta.com/").unwrap(), "https://acme.okta.com");
+        assert_eq!(
+            validate_org_url("https://ACME.oktapreview.com").unwrap(),
+            "https://acme.oktapreview.com"
+        );
+        assert_eq!(validate_org_url("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");
+        assert!(validate_org_url("http://localhost:9").is_ok());
+        for bad in [
+            "http://acme.okta.com",
+            "https://acme.okta.com.evil/",
+            "https://acme.okta.com.evil",
+            "http://localhost.evil.com",
+            "http://127.0.0.1.evil.com",
+            "https://evil.com/acme.okta.com",
+            "https://evil.com?.okta.com",
+            "https://acme.okta.com@evil.com",
+            "https://user@acme.okta.com",
+            "https://okta.com",
+            "https://a.b.okta.com",
+            "https://acme.okta.com/api/v1",
+            "https://acme.okta.com#x",
+            "acme.okta.com",
+            "",
+        ] {
+            assert!(validate_org_url(bad).is_err(), "{bad} accepted");
+        }
         assert!(
             OktaClient::new(
                 "https://acme.okta.com",

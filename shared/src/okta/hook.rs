@@ -55,6 +55,11 @@ pub enum HookError {
     Unavailable(#[source] AwsError),
     #[error("temporarily unavailable, retry later")]
     NotStored { stored: usize, total: usize, codes: Vec<String> },
+    /// The presented value matches no cached value and the re-read budget is spent: the cache
+    /// may predate a rotation, so this is no ground for a 401 (Okta never retries a 4xx). 503
+    /// lets Okta retry once the secret can be read again.
+    #[error("temporarily unavailable, retry later")]
+    NotVerifiedYet,
 }
 
 impl HookError {
@@ -66,7 +71,7 @@ impl HookError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             HookError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            HookError::Unavailable(_) | HookError::NotStored { .. } => {
+            HookError::Unavailable(_) | HookError::NotStored { .. } | HookError::NotVerifiedYet => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         }
@@ -212,15 +217,29 @@ fn is_attribute_value(s: &str) -> bool {
 
 /// Checks the `Authorization` header against the hook secret's AWSCURRENT and AWSPENDING values.
 ///
-/// Only SHA-256 digests of the values are kept, for at most `ttl`. On a mismatch the secret is
-/// read again once (at most once per `reread_interval`) before answering 401: Okta does not retry
-/// a 4xx, so a rotation that just finished must never cost a delivery.
+/// Only SHA-256 digests of the values are kept, for at most `ttl`. A 401 is answered only on a
+/// read of the secret made after the presented value could have been staged: on a mismatch
+/// with cached values the secret is read again, within a budget of `REREAD_BURST` re-reads
+/// refilled one per `reread_interval`; a value refused on such a fresh read is remembered (a
+/// random 64-character rotation never produces it later) and refused again without a read.
+/// When the budget is spent, an unknown value gets 503, never 401: Okta does not retry a 4xx,
+/// so a value from a rotation a moment ago must never be refused on an older view.
 pub struct HookAuthenticator<S> {
     store: S,
     secret_id: String,
     ttl: Duration,
     reread_interval: Duration,
-    cache: Mutex<Option<Accepted>>,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    accepted: Option<Accepted>,
+    /// Digests refused on a fresh read (bounded; cleared when full).
+    refused: Vec<SecretDigest>,
+    /// Re-read budget: tokens, and when they were last counted.
+    tokens: f64,
+    counted_at: Option<Instant>,
 }
 
 struct Accepted {
@@ -235,6 +254,36 @@ impl Accepted {
     }
 }
 
+const REREAD_BURST: f64 = 3.0;
+const REFUSED_MEMO: usize = 256;
+
+impl Cache {
+    fn take_token(&mut self, now: Instant, interval: Duration) -> bool {
+        let elapsed = self.counted_at.map(|t| now.duration_since(t)).unwrap_or(Duration::MAX);
+        let refill = if interval.is_zero() {
+            REREAD_BURST
+        } else {
+            elapsed.as_secs_f64() / interval.as_secs_f64()
+        };
+        self.tokens = (self.tokens + refill).min(REREAD_BURST);
+        self.counted_at = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn refuse(&mut self, presented: SecretDigest) -> Result<(), HookError> {
+        if self.refused.len() >= REFUSED_MEMO {
+            self.refused.clear();
+        }
+        self.refused.push(presented);
+        Err(HookError::Unauthorized)
+    }
+}
+
 impl<S: SecretStore> HookAuthenticator<S> {
     pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
     pub const DEFAULT_REREAD_INTERVAL: Duration = Duration::from_secs(5);
@@ -245,12 +294,12 @@ impl<S: SecretStore> HookAuthenticator<S> {
             secret_id: secret_id.into(),
             ttl: Self::DEFAULT_TTL,
             reread_interval: Self::DEFAULT_REREAD_INTERVAL,
-            cache: Mutex::new(None),
+            cache: Mutex::new(Cache::default()),
         }
     }
 
-    /// Sets how long values are cached (at most 5 minutes is the contract) and how often a
-    /// mismatch may trigger a fresh read.
+    /// Sets how long values are cached (at most 5 minutes is the contract) and how fast the
+    /// re-read budget refills.
     pub fn with_timing(mut self, ttl: Duration, reread_interval: Duration) -> Self {
         self.ttl = ttl;
         self.reread_interval = reread_interval;
@@ -265,24 +314,28 @@ impl<S: SecretStore> HookAuthenticator<S> {
         };
         let mut cache = self.cache.lock().await;
         let now = Instant::now();
-        let cached_at =
-            cache.as_ref().map(|c| c.loaded_at).filter(|at| now.duration_since(*at) < self.ttl);
-        let loaded_now = cached_at.is_none();
-        if loaded_now {
-            *cache = Some(self.load().await?);
-        }
-        if cache.as_ref().is_some_and(|c| c.accepts(&presented)) {
-            return Ok(());
-        }
-        let may_reread = cached_at.is_some_and(|at| now.duration_since(at) >= self.reread_interval);
-        if may_reread {
-            tracing::info!("authorization mismatch: re-reading the hook secret once");
-            *cache = Some(self.load().await?);
-            if cache.as_ref().is_some_and(|c| c.accepts(&presented)) {
-                return Ok(());
+        let usable = cache.accepted.as_ref().filter(|c| now.duration_since(c.loaded_at) < self.ttl);
+        match usable {
+            Some(accepted) if accepted.accepts(&presented) => return Ok(()),
+            Some(_) => {
+                if cache.refused.iter().any(|r| r.ct_eq(&presented)) {
+                    return Err(HookError::Unauthorized);
+                }
+                if !cache.take_token(now, self.reread_interval) {
+                    tracing::info!(
+                        "authorization mismatch on a cached view; re-read budget spent: 503"
+                    );
+                    return Err(HookError::NotVerifiedYet);
+                }
+                tracing::info!("authorization mismatch: re-reading the hook secret");
             }
+            None => {}
         }
-        Err(HookError::Unauthorized)
+        // A fresh read: its verdict is final.
+        let fresh = self.load().await?;
+        let accepted = fresh.accepts(&presented);
+        cache.accepted = Some(fresh);
+        if accepted { Ok(()) } else { cache.refuse(presented) }
     }
 
     async fn load(&self) -> Result<Accepted, HookError> {

@@ -434,31 +434,84 @@ async fn values_are_cached_for_the_ttl_and_reread_once_on_a_mismatch() {
     auth.authenticate(Some(CURRENT.as_bytes())).await.unwrap();
     assert_eq!(reads(), 2, "served from the cache");
 
-    // A wrong value right after a read is refused without another read (bounded re-reads).
+    // A wrong value is judged on a fresh read (401), and then remembered: refused again
+    // without another read.
     assert!(matches!(auth.authenticate(Some(b"wrong")).await, Err(HookError::Unauthorized)));
-    assert_eq!(reads(), 2);
+    assert_eq!(reads(), 4);
+    assert!(matches!(auth.authenticate(Some(b"wrong")).await, Err(HookError::Unauthorized)));
+    assert_eq!(reads(), 4, "a value refused on a fresh read needs no second read");
+    // Re-reads are bounded: a flood of distinct unknown values spends the budget, after which
+    // the answer is 503 (Okta retries), never a 401 on the cached view.
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let value = format!("guess-{i}");
+        statuses.push(auth.authenticate(Some(value.as_bytes())).await.unwrap_err().status());
+    }
+    assert_eq!(statuses[..2], [StatusCode::UNAUTHORIZED; 2], "{statuses:?}");
+    assert!(statuses[2..].iter().all(|s| *s == StatusCode::SERVICE_UNAVAILABLE), "{statuses:?}");
+    assert_eq!(reads(), 8, "2 more re-reads, then none");
+    tokio::time::advance(Duration::from_secs(15)).await;
 
     // The secret rotates. The old value stays cached (still accepted) until a mismatch...
     secrets.set(AWSCURRENT, Some(PENDING));
     tokio::time::advance(Duration::from_secs(6)).await;
     auth.authenticate(Some(CURRENT.as_bytes())).await.unwrap();
-    assert_eq!(reads(), 2);
+    assert_eq!(reads(), 8);
     // ...and the new value is accepted at once: the mismatch triggers one re-read.
     auth.authenticate(Some(PENDING.as_bytes())).await.unwrap();
-    assert_eq!(reads(), 4);
+    assert_eq!(reads(), 10);
     // The cache was replaced: the rotated-out value is now refused.
     tokio::time::advance(Duration::from_secs(6)).await;
     assert!(auth.authenticate(Some(CURRENT.as_bytes())).await.is_err());
-    assert_eq!(reads(), 6);
+    assert_eq!(reads(), 12);
 
     // After the TTL everything is read again, even for a matching value.
     tokio::time::advance(HookAuthenticator::<&FakeSecrets>::DEFAULT_TTL).await;
     auth.authenticate(Some(PENDING.as_bytes())).await.unwrap();
-    assert_eq!(reads(), 8);
+    assert_eq!(reads(), 14);
 
     // A missing header never causes a read.
     assert!(auth.authenticate(None).await.is_err());
-    assert_eq!(reads(), 8);
+    assert_eq!(reads(), 14);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_value_from_a_rotation_a_moment_ago_is_never_refused_with_401() {
+    // Defect: with the cache fresh and a re-read "not allowed yet", the value Okta got from a
+    // rotation a moment ago was refused with 401, and Okta never retries a 4xx.
+    let secrets = FakeSecrets::with(Some(CURRENT), None);
+    let queue = FakeQueue::default();
+    let svc = service(&secrets, &queue);
+    let body = fixture("group-user-membership-add");
+    let post = |value: &'static str| {
+        let svc = &svc;
+        async move {
+            svc.handle(&Method::POST, &headers(&[("authorization", value)]), body.as_bytes())
+                .await
+                .status
+        }
+    };
+    assert_eq!(post(CURRENT).await, StatusCode::OK);
+    // Someone probes with wrong values, spending the re-read budget...
+    for wrong in ["x1", "x2", "x3", "x4"] {
+        assert_ne!(post(wrong).await, StatusCode::OK);
+    }
+    // ...then the rotation stages AWSPENDING and Okta delivers with it a second later.
+    secrets.set(AWSPENDING, Some(PENDING));
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(post(PENDING).await, StatusCode::SERVICE_UNAVAILABLE, "never 401 on a stale view");
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert_eq!(post(PENDING).await, StatusCode::OK, "Okta's retry is accepted");
+    // Without a spent budget the new value is accepted at once (a fresh re-read).
+    let secrets = FakeSecrets::with(Some(CURRENT), None);
+    let svc = service(&secrets, &queue);
+    let first =
+        svc.handle(&Method::POST, &headers(&[("authorization", CURRENT)]), body.as_bytes()).await;
+    assert_eq!(first.status, StatusCode::OK);
+    secrets.set(AWSPENDING, Some(PENDING));
+    let r =
+        svc.handle(&Method::POST, &headers(&[("authorization", PENDING)]), body.as_bytes()).await;
+    assert_eq!(r.status, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -65,14 +65,40 @@ impl ScimSecret {
     }
 }
 
-/// `https://scim.<region>.amazonaws.com/<tenant-id>/scim/v2` (http on loopback for tests).
+/// `https://scim.<region>.amazonaws.com/<tenant-id>/scim/v2` (plain http on a loopback host, for
+/// tests). The URL is parsed and the host compared exactly: the token is sent to it.
 pub fn validate_scim_endpoint(url: &str) -> Result<(), String> {
-    let loopback = url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost");
-    let aws = url.starts_with("https://scim.") && url.contains(".amazonaws.com/");
-    if !(aws || loopback) || !url.trim_end_matches('/').ends_with("/scim/v2") {
-        return Err(format!(
+    let bad = || {
+        format!(
             "{url:?} is not an IAM Identity Center SCIM endpoint (https://scim.<region>.amazonaws.com/<tenant>/scim/v2)"
-        ));
+        )
+    };
+    let parsed = reqwest::Url::parse(url.trim()).map_err(|_| bad())?;
+    let aws_host = parsed.scheme() == "https"
+        && parsed.port().is_none()
+        && parsed
+            .host_str()
+            .and_then(|h| h.strip_prefix("scim."))
+            .and_then(|h| h.strip_suffix(".amazonaws.com"))
+            .is_some_and(|region| {
+                !region.is_empty()
+                    && region
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            });
+    let loopback = parsed.scheme() == "http" && crate::okta::client::is_loopback_host(&parsed);
+    let segments: Vec<&str> =
+        parsed.path_segments().map(|s| s.filter(|p| !p.is_empty()).collect()).unwrap_or_default();
+    let path_ok = aws_host && matches!(segments.as_slice(), [_tenant, "scim", "v2"])
+        || loopback && segments.ends_with(&["scim", "v2"]);
+    if !(aws_host || loopback)
+        || !path_ok
+        || !parsed.username().is_empty()
+        || parsed.password().is_some()
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+    {
+        return Err(bad());
     }
     Ok(())
 }
@@ -169,5 +195,38 @@ where
             }
         };
         Ok(serde_json::json!({"alerts_sent": sent.iter().map(|a| &a.detector).collect::<Vec<_>>()}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_scim_endpoint;
+
+    #[test]
+    fn scim_endpoints_are_parsed_and_their_host_compared_exactly() {
+        for good in [
+            "https://scim.us-east-1.amazonaws.com/a1b2c3d4-5678/scim/v2",
+            "https://scim.eu-central-1.amazonaws.com/a1b2c3d4-5678/scim/v2/",
+            "http://127.0.0.1:8080/tenant/scim/v2",
+            "http://localhost:9/scim/v2",
+        ] {
+            assert!(validate_scim_endpoint(good).is_ok(), "{good} refused");
+        }
+        for bad in [
+            "https://scim.evil.com/.amazonaws.com/scim/v2",
+            "https://scim.us-east-1.amazonaws.com.evil.com/t/scim/v2",
+            "https://scim.us-east-1.amazonaws.com@evil.com/t/scim/v2",
+            "https://scim.us-east-1.amazonaws.com:8443/t/scim/v2",
+            "http://scim.us-east-1.amazonaws.com/t/scim/v2",
+            "http://localhost.evil.com/scim/v2",
+            "http://127.0.0.1.evil.com/scim/v2",
+            "https://scim.us-east-1.amazonaws.com/t/scim/v2?x=1",
+            "https://scim.us-east-1.amazonaws.com/scim/v2",
+            "https://scim.us-east-1.amazonaws.com/a/b/scim/v2",
+            "https://scim..amazonaws.com/t/scim/v2",
+            "",
+        ] {
+            assert!(validate_scim_endpoint(bad).is_err(), "{bad} accepted");
+        }
     }
 }

@@ -113,15 +113,21 @@ impl SigninSettings {
 
 /// `30s`, `10m`, `2h`, `1d` → a duration.
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let (n, unit) = s.trim().split_at(s.trim().len().checked_sub(1)?);
+    let (n, unit) = split_unit(s.trim())?;
     let n: i64 = n.parse().ok().filter(|n| *n > 0)?;
     match unit {
-        "s" => Some(Duration::seconds(n)),
-        "m" => Duration::try_minutes(n),
-        "h" => Duration::try_hours(n),
-        "d" => Duration::try_days(n),
+        's' => Duration::try_seconds(n),
+        'm' => Duration::try_minutes(n),
+        'h' => Duration::try_hours(n),
+        'd' => Duration::try_days(n),
         _ => None,
     }
+}
+
+/// `"10m"` → (`"10"`, `'m'`): the last character is the unit, whatever its width in bytes.
+pub fn split_unit(s: &str) -> Option<(&str, char)> {
+    let (at, unit) = s.char_indices().next_back()?;
+    Some((&s[..at], unit))
 }
 
 /// `08:00-18:00` → (start, end), start before end.
