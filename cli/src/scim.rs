@@ -15,7 +15,9 @@ use idc_guard::aws::{
 use idc_guard::config::{SCIM_TOKEN_SECRET_ARN, STATE_TABLE};
 use idc_guard::scim::health::HealthCheck;
 use idc_guard::scim::rotation::{STATE_PK, confirmed_key};
-use idc_guard::scim::{HttpScimProbe, ScimSecret, TOKEN_LIFETIME_DAYS, validate_scim_endpoint};
+use idc_guard::scim::{
+    HttpScimProbe, Probe, ScimProbe, ScimSecret, TOKEN_LIFETIME_DAYS, validate_scim_endpoint,
+};
 use idc_guard::secret::{ExposeSecret, SecretString};
 use idc_guard::store::{AnyStore, DynamoStateStore, FileStateStore, Item, StateStore};
 
@@ -141,6 +143,16 @@ pub async fn run(command: ScimCommand) -> anyhow::Result<ExitCode> {
                 }
             };
             validate_scim_endpoint(&endpoint).map_err(anyhow::Error::msg)?;
+            // Refuse a token the endpoint rejects before it is staged (and handed to Okta).
+            match HttpScimProbe::default().probe(&endpoint, &token).await {
+                Probe::Valid => eprintln!("the SCIM endpoint accepts the token"),
+                Probe::Rejected(status) => bail!(
+                    "the SCIM endpoint rejected this token ({status}): nothing staged. Generate a new token in the IAM Identity Center console"
+                ),
+                Probe::Inconclusive(why) => bail!(
+                    "the token could not be tested against the SCIM endpoint ({why}): nothing staged; try again"
+                ),
+            }
             let now = Utc::now();
             let value = ScimSecret {
                 token: token.expose_secret().to_owned(),

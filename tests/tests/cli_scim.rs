@@ -28,12 +28,41 @@ fn stage_refuses_a_token_on_the_command_line_without_echoing_it() {
 #[tokio::test]
 async fn stage_from_stdin_then_status_and_confirm() {
     let sdk = local_aws().await;
-    let endpoint = "https://scim.us-east-1.amazonaws.com/a1b2c3d4-tenant/scim/v2";
+    // The SCIM endpoint (stood in for on loopback): stage probes the token before staging it.
+    let scim = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path(
+        "/a1b2c3d4-tenant/scim/v2/ServiceProviderConfig",
+    ))
+    .and(wiremock::matchers::header("authorization", format!("Bearer {TOKEN}").as_str()))
+    .respond_with(wiremock::ResponseTemplate::new(200))
+    .mount(&scim)
+    .await;
+    wiremock::Mock::given(wiremock::matchers::path(
+        "/a1b2c3d4-tenant/scim/v2/ServiceProviderConfig",
+    ))
+    .respond_with(wiremock::ResponseTemplate::new(401))
+    .mount(&scim)
+    .await;
+    let endpoint = format!("{}/a1b2c3d4-tenant/scim/v2", scim.uri());
+    let endpoint = endpoint.as_str();
     let issued = chrono::Utc::now() - chrono::Duration::days(30);
     let current = serde_json::json!({"token": "old-token-value", "scim_endpoint": endpoint, "issued_at": issued,
         "expires_at": issued + chrono::Duration::days(365)});
     let arn = create_secret(&sdk, &current.to_string()).await;
     let table = create_state_table(&sdk).await;
+
+    // A token the endpoint rejects is refused, and nothing is staged.
+    let out = run_with_stdin(
+        idc_guard().args(["scim-token", "stage", "--secret", &arn, "--no-rotate"]),
+        "a-revoked-token\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("rejected this token (401): nothing staged"), "{}", text(&out));
+    assert!(!text(&out).contains("a-revoked-token"));
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    assert!(
+        sm.get_secret_value().secret_id(&arn).version_stage("AWSPENDING").send().await.is_err()
+    );
 
     let out = run_with_stdin(
         idc_guard().args(["scim-token", "stage", "--secret", &arn, "--no-rotate"]),

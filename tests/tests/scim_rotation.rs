@@ -254,6 +254,7 @@ async fn okta_refusing_the_token_waits_for_a_person_then_confirm_lets_it_finish(
     let env = Env::new().await;
     let (arn, token) =
         env.secret("scim-token", &env.scim_json(OLD_TOKEN, 85), &env.scim_json(NEW_TOKEN, 0)).await;
+    mock_scim(&env.scim, NEW_TOKEN, 200).await; // the staged token is valid: only Okta refuses
     Mock::given(method("POST"))
         .and(path(format!("/api/v1/apps/{APP}/connections/default")))
         .respond_with(ResponseTemplate::new(403).set_body_json(
@@ -293,6 +294,20 @@ async fn a_token_the_scim_endpoint_rejects_fails_testsecret_and_current_stays() 
     assert!(env.current(&arn).await.contains(OLD_TOKEN));
     let alerts = env.alerts().await;
     assert_eq!(alerts[0]["detector"], "secret-rotation-failed");
+}
+
+#[tokio::test]
+async fn a_staged_token_the_scim_endpoint_rejects_never_reaches_okta() {
+    // Defect: setSecret handed the staged token to Okta before anything had tested it.
+    let env = Env::new().await;
+    let (arn, token) =
+        env.secret("scim-token", &env.scim_json(OLD_TOKEN, 85), &env.scim_json(NEW_TOKEN, 0)).await;
+    mock_scim(&env.scim, NEW_TOKEN, 401).await;
+    let err = env.rotator().rotate(&step(&arn, &token, "set")).await.unwrap_err();
+    assert!(err.to_string().contains("rejected the pending token (401)"), "{err}");
+    let okta_calls = env.okta.received_requests().await.unwrap_or_default();
+    assert!(okta_calls.is_empty(), "Okta received {} request(s)", okta_calls.len());
+    assert!(env.current(&arn).await.contains(OLD_TOKEN));
 }
 
 #[tokio::test]

@@ -193,6 +193,10 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
                     .ok_or(RotationError::Config("IDC_GUARD_OKTA_AWS_APP_ID is not set"))?;
                 let pending = ScimSecret::parse(&self.required_pending(id, &event.token).await?)
                     .map_err(RotationError::BadSecret)?;
+                // The token reaches Okta only once the SCIM endpoint has accepted it: a bad
+                // token handed to Okta would stop provisioning, and Okta's 400 for it would
+                // read as "use the console".
+                self.probe_pending(&pending).await?;
                 let token = SecretString::from(pending.token.clone());
                 match self.okta.set_app_provisioning_token(app, &token).await {
                     Ok(()) => Ok(StepOutcome::Done),
@@ -210,19 +214,8 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
             (Some(KIND_SCIM_TOKEN), "testSecret") => {
                 let pending = ScimSecret::parse(&self.required_pending(id, &event.token).await?)
                     .map_err(RotationError::BadSecret)?;
-                match self
-                    .probe
-                    .probe(&pending.scim_endpoint, &SecretString::from(pending.token.clone()))
-                    .await
-                {
-                    Probe::Valid => Ok(StepOutcome::Done),
-                    Probe::Rejected(status) => Err(RotationError::Test(format!(
-                        "the SCIM endpoint rejected the pending token ({status})"
-                    ))),
-                    Probe::Inconclusive(why) => Err(RotationError::Test(format!(
-                        "the SCIM endpoint could not be probed: {why}"
-                    ))),
-                }
+                self.probe_pending(&pending).await?;
+                Ok(StepOutcome::Done)
             }
             (Some(kind @ (KIND_EVENT_HOOK | KIND_SCIM_TOKEN)), "finishSecret") => {
                 let previous = d.version_with(AWSCURRENT).map(str::to_owned);
@@ -260,6 +253,23 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
                 Err(RotationError::UnknownStep(step.to_owned()))
             }
             (kind, _) => Err(RotationError::UnknownKind(kind.map(str::to_owned))),
+        }
+    }
+
+    /// The staged token against the SCIM endpoint: anything but an accepted probe is an error.
+    async fn probe_pending(&self, pending: &ScimSecret) -> Result<(), RotationError> {
+        match self
+            .probe
+            .probe(&pending.scim_endpoint, &SecretString::from(pending.token.clone()))
+            .await
+        {
+            Probe::Valid => Ok(()),
+            Probe::Rejected(status) => Err(RotationError::Test(format!(
+                "the SCIM endpoint rejected the pending token ({status}): stage a token generated in the IAM Identity Center console"
+            ))),
+            Probe::Inconclusive(why) => {
+                Err(RotationError::Test(format!("the SCIM endpoint could not be probed: {why}")))
+            }
         }
     }
 
