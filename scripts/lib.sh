@@ -9,41 +9,37 @@ mkdir -p "$RUN_DIR"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# Installs the pinned Python tools (moto server, cfn-lint, SAM CLI, cargo-lambda) into .venv.
-# Re-installs only when the requirement files change.
-ensure_venv() {
-  local stamp want
-  want=$(cat "$ROOT/scripts/python-requirements.txt" "$ROOT/scripts/python-constraints.txt" | sha256sum | cut -d' ' -f1)
-  stamp="$VENV/.idc-guard-requirements"
-  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+# Makes a venv at DIR holding exactly the pinned requirements REQS (constraints CONS); installs
+# again only when those files change.
+pinned_venv() {
+  local dir=$1 reqs=$2 cons=$3 label=$4 stamp want
+  want=$(cat "$reqs" "$cons" | sha256sum | cut -d' ' -f1)
+  stamp="$dir/.idc-guard-requirements"
+  if [ -x "$dir/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     return 0
   fi
-  log "installing pinned Python tools into .venv (moto, cfn-lint, aws-sam-cli, cargo-lambda)"
-  python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -r "$ROOT/scripts/python-requirements.txt" -c "$ROOT/scripts/python-constraints.txt"
+  log "installing pinned Python tools into ${dir#"$ROOT"/} ($label)"
+  python3 -m venv "$dir"
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check -r "$reqs" -c "$cons"
   echo "$want" > "$stamp"
+}
+
+# The project's Python tools: moto server, cfn-lint, SAM CLI, cargo-lambda, parliament.
+ensure_venv() {
+  pinned_venv "$VENV" "$ROOT/scripts/python-requirements.txt" \
+    "$ROOT/scripts/python-constraints.txt" "moto, cfn-lint, aws-sam-cli, cargo-lambda, parliament"
 }
 
 # checkov pins a boto3 that conflicts with moto's, so it has a venv of its own inside .venv.
 CHECKOV_VENV="$VENV/checkov"
 ensure_checkov() {
-  local stamp want
-  want=$(sha256sum "$ROOT/scripts/checkov-constraints.txt" | cut -d' ' -f1)
-  stamp="$CHECKOV_VENV/.idc-guard-requirements"
-  if [ -x "$CHECKOV_VENV/bin/checkov" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-    return 0
-  fi
-  log "installing pinned checkov into .venv/checkov"
-  python3 -m venv "$CHECKOV_VENV"
-  "$CHECKOV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    checkov==3.3.30 -c "$ROOT/scripts/checkov-constraints.txt"
-  echo "$want" > "$stamp"
+  pinned_venv "$CHECKOV_VENV" "$ROOT/scripts/checkov-requirements.txt" \
+    "$ROOT/scripts/checkov-constraints.txt" "checkov"
 }
 
 # Template checks that moto cannot make: cfn-lint, sam validate, IAM action/resource lint
-# (parliament, after resolving intrinsics), what the deployment ships (static), checkov. Zero findings, or a finding kept in the
-# template or the lint with its written reason.
+# (parliament, after resolving intrinsics), what the deployment ships (static), checkov.
+# Zero findings, or a finding kept in the template or the lint with its written reason.
 template_checks() {
   log "template checks: cfn-lint, sam validate, IAM lint (parliament), checkov"
   "$VENV/bin/cfn-lint" template.yaml

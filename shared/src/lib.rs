@@ -1,8 +1,19 @@
 //! idc-guard's domain logic, shared by the Lambda functions and the `idc-guard` CLI.
 //!
-//! The layout follows `DESIGN.md`: `okta` (event hooks and the Okta API), `aws` (ports over the
-//! AWS APIs and their SDK-backed adapters), `config`, `error` and `telemetry`. Handlers are generic
-//! over the ports in [`aws`], so tests run them against the local AWS endpoint or in-memory fakes.
+//! `ARCHITECTURE.md` at the repository root has the data flow from each trigger, the invariants
+//! and how to extend the crate. Modules:
+//! - [`okta`]: the event-hook envelope and event model, the hook endpoint, the Okta API client;
+//! - [`access`]: the access policy, the planner, the reconciler and the `access-sync` handler;
+//! - [`scim`]: SCIM token and hook secret rotation, the SCIM probe, the daily token check;
+//! - [`signin`]: CloudTrail sign-in records, detectors, the sweep, `scan` and `diagnose`;
+//! - [`alert`]: the one Alert type, its sinks and per-sink delivery;
+//! - [`store`]: the state store port and its DynamoDB and file implementations;
+//! - [`aws`]: ports over the AWS APIs and their SDK-backed adapters;
+//! - [`geo`]: offline geolocation; [`secret`]: values that never print;
+//! - [`config`], [`error`], [`telemetry`]: configuration, shared errors, logging.
+//!
+//! Handlers are generic over the ports, so tests run them against the local AWS endpoint, fakes
+//! or HTTP mocks.
 
 pub mod access;
 pub mod alert;

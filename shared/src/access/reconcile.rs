@@ -1,6 +1,6 @@
 //! The reconciler: read what exists, diff against the plan, and apply within IdC's quotas.
 //!
-//! Safety rules (FACTS.md, "Peers' hard lessons"):
+//! Safety rules (ARCHITECTURE.md, "Invariants"):
 //! - only groups a rule matches (or that idc-guard managed before) and permission sets the policy
 //!   declares are ever touched;
 //! - any failed read → no deletions in that run; a run that would delete more than

@@ -290,7 +290,7 @@ impl IdentityCenter for SdkIdentityCenter {
             .instance_arn(instance)
             .name(&spec.name)
             .set_description(spec.description.clone())
-            // Always sent: the local stand-in's reply cannot be parsed without it (FACTS.md).
+            // Always sent: the local stand-in's reply cannot be parsed without it (ARCHITECTURE.md, "What the local stand-in cannot check").
             .session_duration(&spec.session_duration)
             .set_relay_state(spec.relay_state.clone())
             .send()

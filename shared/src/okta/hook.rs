@@ -1,7 +1,7 @@
 //! The Okta event-hook endpoint: one-time verification, authenticated delivery, durable hand-off
 //! to an SQS FIFO queue.
 //!
-//! Contract (DESIGN.md, "Okta event hook"): `GET` + `x-okta-verification-challenge` → `200
+//! Contract (README, "The endpoint's contract"): `GET` + `x-okta-verification-challenge` → `200
 //! {"verification": ...}`; `POST` of an envelope → every event enqueued, then `200` with an empty
 //! body; `401` on a missing or wrong `Authorization`; `400` on a malformed envelope; `413` over
 //! 1 MiB; `405` for other methods; `503` whenever an event could not be stored, so Okta retries.

@@ -1,7 +1,7 @@
 //! The SCIM bearer token and the event-hook secret: Secrets Manager rotation for both, the SCIM
 //! endpoint probe, and the daily token health check.
 //!
-//! IAM Identity Center has no API that creates a SCIM token (FACTS.md): a person generates it in
+//! IAM Identity Center has no API that creates a SCIM token: a person generates it in
 //! the console and stages it (`idc-guard scim-token stage`); every other step is automatic.
 
 pub mod health;
