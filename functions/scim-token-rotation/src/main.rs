@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use idc_guard::alert::function_sink;
-use idc_guard::aws::{AWSCURRENT, SecretStore, SecretsManagerStore, load_sdk_config};
+use idc_guard::aws::{SecretsManagerStore, load_sdk_config};
 use idc_guard::config::ScimRotationConfig;
-use idc_guard::okta::client::OktaClient;
+use idc_guard::okta::client::LazyOktaClient;
 use idc_guard::scim::rotation::Rotator;
 use idc_guard::scim::{HttpScimProbe, ScimFunction};
 use idc_guard::store::DynamoStateStore;
@@ -17,11 +17,9 @@ async fn main() -> Result<(), Error> {
     let config = ScimRotationConfig::from_env().inspect_err(|e| tracing::error!("{e}"))?;
     let sdk = load_sdk_config(Duration::from_secs(10)).await;
     let secrets = SecretsManagerStore::new(&sdk);
-    let okta_credential = secrets
-        .secret_string(&config.okta_api_secret_arn, AWSCURRENT)
-        .await?
-        .ok_or("the Okta API credential secret has no value")?;
-    let okta = OktaClient::new(&config.okta_org_url, &okta_credential)?;
+    // Read on first use: the daily token check must run even when the Okta credential is bad.
+    let okta =
+        LazyOktaClient::new(secrets.clone(), &config.okta_api_secret_arn, &config.okta_org_url)?;
     let sink =
         function_sink(&sdk, &config.alert_topic_arn, config.alert_webhook_secret_arn.as_deref())
             .await?;

@@ -462,6 +462,70 @@ impl OktaApi for OktaClient {
     }
 }
 
+/// The Okta client, built on first use from the credential secret: a function that does not
+/// need Okta for an invocation (the daily SCIM token check) never depends on it, and a missing
+/// or bad credential fails only the steps that call Okta, with the reason. A failed read is
+/// tried again on the next use.
+pub struct LazyOktaClient<S> {
+    secrets: S,
+    secret_id: String,
+    org_url: String,
+    client: tokio::sync::OnceCell<OktaClient>,
+}
+
+impl<S: crate::aws::SecretStore> LazyOktaClient<S> {
+    /// Checks the org URL now (configuration); reads the credential only when Okta is called.
+    pub fn new(secrets: S, secret_id: impl Into<String>, org_url: &str) -> Result<Self, OktaError> {
+        Ok(Self {
+            secrets,
+            secret_id: secret_id.into(),
+            org_url: validate_org_url(org_url)?,
+            client: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    async fn client(&self) -> Result<&OktaClient, OktaError> {
+        self.client
+            .get_or_try_init(|| async {
+                let credential = self
+                    .secrets
+                    .secret_string(&self.secret_id, crate::aws::AWSCURRENT)
+                    .await
+                    .map_err(|e| {
+                        OktaError::Config(format!("the Okta API credential could not be read: {e}"))
+                    })?
+                    .filter(|c| !c.expose_secret().trim().is_empty())
+                    .ok_or_else(|| {
+                        OktaError::Config("the Okta API credential secret has no value".into())
+                    })?;
+                OktaClient::new(&self.org_url, &credential)
+            })
+            .await
+    }
+}
+
+impl<S: crate::aws::SecretStore> OktaApi for LazyOktaClient<S> {
+    async fn set_event_hook_secret(
+        &self,
+        hook_id: &str,
+        value: &SecretString,
+    ) -> Result<(), OktaError> {
+        self.client().await?.set_event_hook_secret(hook_id, value).await
+    }
+
+    async fn verify_event_hook(&self, hook_id: &str) -> Result<bool, OktaError> {
+        self.client().await?.verify_event_hook(hook_id).await
+    }
+
+    async fn set_app_provisioning_token(
+        &self,
+        app_id: &str,
+        token: &SecretString,
+    ) -> Result<(), OktaError> {
+        self.client().await?.set_app_provisioning_token(app_id, token).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,6 +533,52 @@ mod tests {
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const TOKEN: &str = "00aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789abcd";
+
+    /// A credential secret that is empty until set, counting its reads.
+    #[derive(Default)]
+    struct Credential(std::sync::Mutex<Option<String>>, std::sync::atomic::AtomicUsize);
+
+    impl crate::aws::SecretStore for &Credential {
+        async fn secret_string(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<SecretString>, crate::error::AwsError> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(self.0.lock().unwrap().clone().map(SecretString::from))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_lazy_client_reads_the_credential_only_when_okta_is_called() {
+        // Defect: scim-token-rotation read the Okta credential at cold start, so a missing one
+        // stopped the daily SCIM expiry check, which never calls Okta.
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/api/v1/eventHooks/whk1/lifecycle/verify"))
+            .and(header("authorization", format!("SSWS {TOKEN}").as_str()))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"verificationStatus": "VERIFIED"})),
+            )
+            .mount(&server)
+            .await;
+        let credential = Credential::default();
+        let lazy = LazyOktaClient::new(&credential, "okta-api", &server.uri()).unwrap();
+        assert_eq!(credential.1.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing read");
+        let err = lazy.verify_event_hook("whk1").await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Okta configuration: the Okta API credential secret has no value"
+        );
+        *credential.0.lock().unwrap() = Some(TOKEN.to_owned());
+        assert!(lazy.verify_event_hook("whk1").await.unwrap(), "read again after a failure");
+        assert!(lazy.verify_event_hook("whk1").await.unwrap());
+        assert_eq!(credential.1.load(std::sync::atomic::Ordering::SeqCst), 2, "built once");
+        assert!(
+            LazyOktaClient::new(&credential, "okta-api", "https://acme.okta.com.evil/").is_err()
+        );
+    }
 
     fn client(server: &MockServer) -> OktaClient {
         OktaClient::new(&server.uri(), &SecretString::from(TOKEN.to_owned()))

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{KIND_EVENT_HOOK, KIND_SCIM_TOKEN, KIND_TAG, Probe, ScimProbe, ScimSecret};
 use crate::alert::{Alert, AlertSink, Alerts, Severity};
-use crate::aws::{AWSCURRENT, AWSPENDING, SecretAdmin};
+use crate::aws::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretAdmin};
 use crate::error::AwsError;
 use crate::okta::client::{OktaApi, OktaError};
 use crate::secret::SecretString;
@@ -136,13 +136,21 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
             .versions
             .get(&event.token)
             .ok_or_else(|| RotationError::UnknownVersion(event.token.clone()))?;
+        let kind = d.tags.get(KIND_TAG).map(String::as_str);
         if stages.iter().any(|s| s == AWSCURRENT) {
+            // A finishSecret retried after its promote but before its bookkeeping finished (a
+            // crash or a failed write): finish the bookkeeping, which is idempotent.
+            if event.step == "finishSecret"
+                && kind == Some(KIND_SCIM_TOKEN)
+                && self.finish_scim_bookkeeping(&event.token, d.version_with(AWSPREVIOUS)).await?
+            {
+                return Ok(StepOutcome::AlreadyDone);
+            }
             return Ok(StepOutcome::AlreadyCurrent);
         }
         if !stages.iter().any(|s| s == AWSPENDING) {
             return Err(RotationError::NotPending(event.token.clone()));
         }
-        let kind = d.tags.get(KIND_TAG).map(String::as_str);
         let id = d.arn.as_str();
         match (kind, event.step.as_str()) {
             (Some(KIND_EVENT_HOOK), "createSecret") => {
@@ -221,26 +229,7 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
                 let previous = d.version_with(AWSCURRENT).map(str::to_owned);
                 self.secrets.promote(id, &event.token, previous.as_deref()).await?;
                 if kind == KIND_SCIM_TOKEN {
-                    self.store
-                        .put(Item::new(
-                            STATE_PK,
-                            "rotation",
-                            json!({"version": event.token, "previous": previous, "finished_at": Utc::now()}),
-                        ))
-                        .await?;
-                    let alert = Alert::new(
-                        "scim-token-needs-person",
-                        &format!("delete-old:{}", event.token),
-                        Utc::now(),
-                        Severity::Info,
-                        "SCIM token rotated: delete the old token in IAM Identity Center",
-                        None,
-                        "The new SCIM token is current and provisioning uses it. IAM Identity Center allows two tokens: delete the previous one now.",
-                        json!({"version": event.token, "previous_version": previous}),
-                        vec![],
-                        "IAM Identity Center console > Settings > Identity source > Automatic provisioning > Manage tokens: delete the older token. The daily check alerts if it still works after 24 hours.",
-                    );
-                    Alerts::new(self.sink, self.store).raise(&alert).await?;
+                    self.finish_scim_bookkeeping(&event.token, previous.as_deref()).await?;
                 }
                 Ok(StepOutcome::Done)
             }
@@ -254,6 +243,44 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
             }
             (kind, _) => Err(RotationError::UnknownKind(kind.map(str::to_owned))),
         }
+    }
+
+    /// After a SCIM token became AWSCURRENT: the rotation record the daily check reads, and the
+    /// reminder to delete the old token. Idempotent; `true` when it had anything left to do.
+    async fn finish_scim_bookkeeping(
+        &self,
+        version: &str,
+        previous: Option<&str>,
+    ) -> Result<bool, RotationError> {
+        let recorded = self.store.get(STATE_PK, "rotation").await?;
+        let record_done = recorded.as_ref().is_some_and(|r| r.data["version"] == version);
+        let previous = match (&recorded, previous) {
+            (Some(r), _) if record_done => r.data["previous"].as_str().map(str::to_owned),
+            (_, p) => p.map(str::to_owned),
+        };
+        if !record_done {
+            self.store
+                .put(Item::new(
+                    STATE_PK,
+                    "rotation",
+                    json!({"version": version, "previous": previous, "finished_at": Utc::now()}),
+                ))
+                .await?;
+        }
+        let alert = Alert::new(
+            "scim-token-needs-person",
+            &format!("delete-old:{version}"),
+            Utc::now(),
+            Severity::Info,
+            "SCIM token rotated: delete the old token in IAM Identity Center",
+            None,
+            "The new SCIM token is current and provisioning uses it. IAM Identity Center allows two tokens: delete the previous one now.",
+            json!({"version": version, "previous_version": previous}),
+            vec![],
+            "IAM Identity Center console > Settings > Identity source > Automatic provisioning > Manage tokens: delete the older token. The daily check alerts if it still works after 24 hours.",
+        );
+        let sent = Alerts::new(self.sink, self.store).raise(&alert).await?;
+        Ok(!record_done || sent)
     }
 
     /// The staged token against the SCIM endpoint: anything but an accepted probe is an error.

@@ -90,10 +90,10 @@ impl SecretAdmin for FakeSecrets {
     async fn promote(&self, _: &str, to: &str, from: Option<&str>) -> Result<(), AwsError> {
         let mut v = self.0.lock().unwrap();
         for (id, (_, stages)) in v.versions.iter_mut() {
-            stages.retain(|s| s != AWSPREVIOUS_LABEL);
+            stages.retain(|s| s != AWSPREVIOUS);
             if Some(id.as_str()) == from {
                 stages.retain(|s| s != AWSCURRENT);
-                stages.push(AWSPREVIOUS_LABEL.into());
+                stages.push(AWSPREVIOUS.into());
             }
             if id == to {
                 stages.retain(|s| s != AWSPENDING);
@@ -109,8 +109,6 @@ impl SecretAdmin for FakeSecrets {
         Ok(())
     }
 }
-
-const AWSPREVIOUS_LABEL: &str = "AWSPREVIOUS";
 
 #[derive(Default)]
 struct FakeOkta {
@@ -234,7 +232,7 @@ async fn the_protocol_preconditions_are_enforced() {
         .lock()
         .unwrap()
         .versions
-        .insert("v0".into(), (Some("x".into()), vec![AWSPREVIOUS_LABEL.into()]));
+        .insert("v0".into(), (Some("x".into()), vec![AWSPREVIOUS.into()]));
     assert!(matches!(r.rotate(&event("setSecret", "v0")).await, Err(RotationError::NotPending(_))));
     assert!(matches!(
         r.rotate(&event("dropSecret", "v2")).await,
@@ -253,6 +251,65 @@ async fn the_protocol_preconditions_are_enforced() {
     assert!(matches!(r.rotate(&event("createSecret", "v2")).await, Err(RotationError::NotEnabled)));
     assert_eq!(secrets.current().as_deref(), Some("Bearer old"));
     assert!(sink.0.lock().unwrap().iter().all(|a| a.detector == "secret-rotation-failed"));
+}
+
+/// A sink that refuses its first `n` alerts.
+struct FailFirst(std::sync::atomic::AtomicUsize, Sink);
+impl AlertSink for FailFirst {
+    async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
+        use std::sync::atomic::Ordering;
+        if self.0.load(Ordering::SeqCst) > 0 {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+            return Err(AwsError::Retryable {
+                service: "sns",
+                operation: "Publish",
+                message: "down".into(),
+            });
+        }
+        self.1.send(alert).await
+    }
+}
+
+#[tokio::test]
+async fn finish_secret_retried_after_a_half_done_promote_completes_its_bookkeeping() {
+    // Defect: the promote succeeded, the bookkeeping after it failed (here: the alert sink is
+    // down), and the retry saw the version already AWSCURRENT and skipped the bookkeeping: no
+    // rotation record for the daily check, no "delete the old token" reminder.
+    let secrets = FakeSecrets::rotating(
+        KIND_SCIM_TOKEN,
+        r#"{"token":"old","scim_endpoint":"https://scim.us-east-1.amazonaws.com/x/scim/v2"}"#,
+    );
+    let staged =
+        r#"{"token":"new","scim_endpoint":"https://scim.us-east-1.amazonaws.com/x/scim/v2"}"#;
+    secrets.put_pending("s", "v2", &SecretString::from(staged.to_owned())).await.unwrap();
+    let (okta, store) = (FakeOkta::default(), store());
+    let sink = FailFirst(std::sync::atomic::AtomicUsize::new(2), Sink::default());
+    let r = Rotator {
+        secrets: &secrets,
+        okta: &okta,
+        probe: &ValidProbe,
+        sink: &sink,
+        store: &store,
+        event_hook_id: None,
+        okta_app_id: Some("0oa1"),
+    };
+    assert!(
+        r.rotate(&event("finishSecret", "v2")).await.is_err(),
+        "the reminder could not be sent"
+    );
+    assert_eq!(secrets.current().as_deref(), Some(staged), "the promote itself happened");
+    assert_eq!(
+        r.rotate(&event("finishSecret", "v2")).await.unwrap(),
+        StepOutcome::AlreadyDone,
+        "the retry finishes the bookkeeping"
+    );
+    let record = store.get(STATE_PK, "rotation").await.unwrap().unwrap();
+    assert_eq!(record.data["version"], "v2");
+    assert_eq!(record.data["previous"], "v1");
+    let reminders: Vec<_> = sink.1.0.lock().unwrap().iter().map(|a| a.detector.clone()).collect();
+    assert_eq!(reminders, ["scim-token-needs-person"]);
+    assert_eq!(r.rotate(&event("finishSecret", "v2")).await.unwrap(), StepOutcome::AlreadyCurrent);
+    assert_eq!(sink.1.0.lock().unwrap().len(), 1, "sent once");
 }
 
 #[test]
