@@ -31,6 +31,9 @@ pub struct AccessArgs {
     /// IDC_GUARD_STATE_TABLE names the functions' DynamoDB table, which is then shared.
     #[arg(long, default_value = ".idc-guard/state.json")]
     pub state: PathBuf,
+    /// Treat targets the organisation lacks (OU or account ids, tag values) as errors.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 fn print_diagnostics(file: &Path, diagnostics: &[Diagnostic], format: Format) {
@@ -175,7 +178,7 @@ pub async fn plan(args: &AccessArgs) -> anyhow::Result<ExitCode> {
     let sync = setup(args, None).await?;
     let report = sync.run(Scope::All, false, None).await?;
     print_report(&report, args.format);
-    policy_errors(&report)?;
+    policy_errors(&report, args.strict)?;
     Ok(if report.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
@@ -187,7 +190,7 @@ pub async fn apply(
     let sync = setup(args, max_deletions).await?;
     let planned = sync.prepare(Scope::All).await?;
     print_report(&planned.report, Format::Table);
-    policy_errors(&planned.report)?;
+    policy_errors(&planned.report, args.strict)?;
     if !planned.report.has_changes() {
         return Ok(ExitCode::SUCCESS);
     }
@@ -227,8 +230,19 @@ pub async fn apply(
     Ok(if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-/// A policy that cannot be applied as written is an error of `plan` and `apply`.
-fn policy_errors(report: &Report) -> anyhow::Result<()> {
+/// A policy that cannot be applied as written is an error of `plan` and `apply`; targets the
+/// organisation lacks are warnings, or errors with `--strict`.
+fn policy_errors(report: &Report, strict: bool) -> anyhow::Result<()> {
+    let level = if strict { "error" } else { "warning" };
+    for u in &report.unknown_targets {
+        eprintln!("{level}: {u}");
+    }
+    if strict && !report.unknown_targets.is_empty() {
+        bail!(
+            "{} target(s) the organisation does not have (--strict)",
+            report.unknown_targets.len()
+        );
+    }
     if report.policy_errors.is_empty() {
         return Ok(());
     }

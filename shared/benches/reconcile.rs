@@ -297,6 +297,7 @@ impl Organizations for Org {
         Ok(OrgSnapshot {
             accounts: self.accounts.clone(),
             management_account_id: Some("000000000000".into()),
+            organizational_units: Default::default(),
             calls,
         })
     }

@@ -674,7 +674,13 @@ async fn a_group_not_yet_in_identity_center_is_retried_and_later_records_wait() 
         w.idc.assignments(&team).await,
         vec![("TeamDeveloper".to_string(), w.data_prod.clone())]
     );
-    assert_eq!(alerts(&w.sdk, &w.alert_queue).await.len(), 1);
+    let alerts = alerts(&w.sdk, &w.alert_queue).await;
+    let detectors: Vec<_> = alerts.iter().map(|a| a["detector"].as_str().unwrap()).collect();
+    assert_eq!(detectors.iter().filter(|d| **d == "mfa-weakened").count(), 1, "{detectors:?}");
+    // Retagging data-prod for the new team left aws-team-data without an account: named too.
+    let unknown: Vec<_> = alerts.iter().filter(|a| a["detector"] == "unknown-target").collect();
+    assert_eq!(unknown.len(), 1, "{detectors:?}");
+    assert!(unknown[0]["summary"].as_str().unwrap().contains("team=data"));
 }
 
 #[tokio::test]
@@ -904,4 +910,31 @@ async fn apply_applies_the_confirmed_plan_or_nothing_when_the_estate_changed() {
     assert_eq!(report.created, confirmed.report.creates.len());
     assert_eq!(report.deleted, confirmed.report.deletes.len());
     w.assert_full_state().await;
+}
+
+#[tokio::test]
+async fn targets_the_organisation_lacks_are_named_and_alerted_once() {
+    // Defect: the example policy's placeholder OU and account ids gave silent non-assignment.
+    let w = World::new().await;
+    let text = format!(
+        "{}\n[[rule]]\nname = \"placeholder\"\ngroups = \"aws-core-*\"\npermission_sets = [\"ReadOnly\"]\ntargets = {{ ous = [\"ou-abcd-12345678\"], accounts = [\"123456789012\"] }}\n",
+        w.policy_text(20, "PT1H", false)
+    );
+    let (policy, d) = Policy::check(&text, None);
+    let sync = w.sync(policy.unwrap_or_else(|| panic!("{d:?}")));
+    let plan = sync.run(Scope::All, false, None).await.unwrap();
+    assert_eq!(
+        plan.unknown_targets,
+        [
+            "rule placeholder: targets OU ou-abcd-12345678 is not in the organisation",
+            "rule placeholder: targets account 123456789012 is not in the organisation",
+        ]
+    );
+    sync.reconcile(Scope::All).await.unwrap();
+    sync.reconcile(Scope::All).await.unwrap();
+    w.assert_full_state().await;
+    let alerts = alerts(&w.sdk, &w.alert_queue).await;
+    let unknown: Vec<_> = alerts.iter().filter(|a| a["detector"] == "unknown-target").collect();
+    assert_eq!(unknown.len(), 1, "raised once: {alerts:?}");
+    assert_eq!(unknown[0]["evidence"]["unknown_targets"].as_array().unwrap().len(), 2);
 }

@@ -56,6 +56,8 @@ pub struct Inventory {
     pub groups: Vec<Group>,
     pub accounts: Vec<Account>,
     pub management_account_id: Option<String>,
+    /// Every root and OU id of the organisation (OUs without accounts included).
+    pub organizational_units: BTreeSet<String>,
 }
 
 /// One account assignment: a group holds a permission set (by name) in an account.
@@ -113,6 +115,58 @@ pub fn plan(policy: &Policy, inventory: &Inventory) -> Desired {
         }
     }
     desired
+}
+
+/// Targets the policy names that the organisation does not have: account ids and OU (or root)
+/// ids in `targets` or `exclude`, and tag values no account carries (rendered per matching
+/// group when they use captures). Each is a sentence naming the rule; nothing is ever assigned
+/// for them, which is usually a placeholder or a typo.
+pub fn unknown_targets(policy: &Policy, inventory: &Inventory) -> Vec<String> {
+    let accounts: BTreeSet<&str> = inventory.accounts.iter().map(|a| a.id.as_str()).collect();
+    let ous: BTreeSet<&str> = inventory
+        .organizational_units
+        .iter()
+        .map(String::as_str)
+        .chain(inventory.accounts.iter().flat_map(|a| a.ou_path.iter().map(String::as_str)))
+        .collect();
+    let mut found = BTreeSet::new();
+    for rule in &policy.rules {
+        for (what, t) in [("targets", &rule.targets), ("exclude", &rule.exclude)] {
+            for id in t.accounts.iter().filter(|id| !accounts.contains(id.as_str())) {
+                found.insert(format!(
+                    "rule {}: {what} account {id} is not in the organisation",
+                    rule.name
+                ));
+            }
+            for id in t.ous.iter().filter(|id| !ous.contains(id.as_str())) {
+                found.insert(format!(
+                    "rule {}: {what} OU {id} is not in the organisation",
+                    rule.name
+                ));
+            }
+        }
+        if rule.targets.tags.is_empty() {
+            continue;
+        }
+        for group in &inventory.groups {
+            let Some(captures) = rule.groups.matches(&group.display_name) else { continue };
+            let tags = rendered(&rule.targets, &captures);
+            if !inventory
+                .accounts
+                .iter()
+                .any(|a| tags.iter().all(|(k, v)| a.tags.get(k) == Some(v)))
+            {
+                let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                found.insert(format!(
+                    "rule {}: no account has the tags {} (group {})",
+                    rule.name,
+                    pairs.join(", "),
+                    group.display_name
+                ));
+            }
+        }
+    }
+    found.into_iter().collect()
 }
 
 fn rendered(t: &Targets, captures: &BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -225,7 +279,46 @@ targets = { ous = ["ou-root-platform"], accounts = ["999999999999"] }
                 account("999999999999", &[], &[], AccountStatus::Active),
             ],
             management_account_id: Some("999999999999".into()),
+            organizational_units: BTreeSet::new(),
         }
+    }
+
+    #[test]
+    fn targets_the_organisation_lacks_are_named_per_rule() {
+        let text = r#"
+[[permission_set]]
+name = "ReadOnly"
+[[rule]]
+name = "core"
+groups = "aws-core-*"
+permission_sets = ["ReadOnly"]
+targets = { ous = ["ou-ab12-workload", "ou-abcd-placeholder"], accounts = ["111111111111", "123456789012"] }
+exclude = { ous = ["ou-ab12-sandbox1", "ou-abcd-emptyunit"] }
+[[rule]]
+name = "team"
+groups = "aws-team-{team}"
+permission_sets = ["ReadOnly"]
+targets = { tags = { team = "{team}" } }
+"#;
+        let (p, d) = Policy::check(text, None);
+        let policy = p.unwrap_or_else(|| panic!("{d:?}"));
+        let mut inv = inventory();
+        for a in &mut inv.accounts {
+            a.ou_path = a.ou_path.iter().map(|o| o.replace("ou-root-", "ou-ab12-")).collect();
+        }
+        inv.groups.push(Group { id: "g-x".into(), display_name: "aws-team-nobody".into() });
+        inv.organizational_units.insert("ou-abcd-emptyunit".into()); // an OU without accounts exists
+        assert_eq!(
+            unknown_targets(&policy, &inv),
+            [
+                "rule core: targets OU ou-abcd-placeholder is not in the organisation",
+                "rule core: targets account 123456789012 is not in the organisation",
+                "rule team: no account has the tags team=nobody (group aws-team-nobody)",
+            ]
+        );
+        assert!(
+            unknown_targets(&self::policy(), &inventory()).iter().all(|u| !u.contains("payments"))
+        );
     }
 
     fn set(desired: &Desired) -> Vec<(String, String, String)> {

@@ -216,6 +216,8 @@ pub struct Report {
     pub deletion_guard_tripped: bool,
     /// Reads that failed: each blocks every deletion of the run (`deletions-blocked`).
     pub read_errors: Vec<String>,
+    /// Targets the policy names that the organisation lacks (warnings; `--strict`: errors).
+    pub unknown_targets: Vec<String>,
     /// The policy cannot be applied as written (e.g. an unmanaged permission set IdC lacks):
     /// `plan` and `apply` stop with an error; access-sync blocks deletions and alerts.
     pub policy_errors: Vec<String>,
@@ -413,8 +415,10 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
             groups,
             accounts: org.accounts,
             management_account_id: org.management_account_id,
+            organizational_units: org.organizational_units,
         };
         let Desired { assignments: desired, managed_groups } = plan(policy, &inventory);
+        report.unknown_targets = super::plan::unknown_targets(policy, &inventory);
 
         // The groups this run looks at.
         let in_scope = |group_id: &str| match &options.scope {

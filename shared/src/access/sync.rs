@@ -465,6 +465,9 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
         if report.deletions_blocked_by_errors() {
             self.raise(deletions_blocked(&report)).await?;
         }
+        if !report.unknown_targets.is_empty() {
+            self.raise(unknown_targets(&report)).await?;
+        }
         if report.deletion_guard_tripped {
             self.raise(deletion_guard(&report)).await?;
         }
@@ -746,6 +749,25 @@ fn deletions_blocked(r: &Report) -> Alert {
         }),
         vec![],
         "Fix the cause: create the permission set the policy names (or remove `managed = false`), or grant access-sync the permission it lacks. Until then access that should be removed stays. `idc-guard plan` shows the same.",
+    )
+}
+
+/// Targets the policy names that the organisation lacks: raised once per set of them.
+fn unknown_targets(r: &Report) -> Alert {
+    Alert::new(
+        "unknown-target",
+        &r.unknown_targets.join("\n"),
+        Utc::now(),
+        Severity::Medium,
+        format!(
+            "The access policy names {} target(s) the organisation does not have",
+            r.unknown_targets.len()
+        ),
+        None,
+        format!("Nothing is assigned for them: {}", r.unknown_targets.join("; ")),
+        json!({"unknown_targets": r.unknown_targets}),
+        vec![],
+        "Replace placeholder or mistyped OU and account ids in the policy, or tag the accounts a team group should reach. `idc-guard plan --strict` fails on them.",
     )
 }
 

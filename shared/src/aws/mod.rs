@@ -232,6 +232,8 @@ pub trait IdentityCenter: Send + Sync {
 pub struct OrgSnapshot {
     pub accounts: Vec<Account>,
     pub management_account_id: Option<String>,
+    /// Every root and OU id (OUs without accounts included).
+    pub organizational_units: std::collections::BTreeSet<String>,
     /// API calls it took.
     pub calls: usize,
 }

@@ -68,7 +68,9 @@ impl Organizations for SdkOrganizations {
         let mut queue: Vec<(String, Vec<String>)> =
             roots.into_iter().map(|r| (r.clone(), vec![r])).collect();
         let mut accounts = Vec::new();
+        let mut organizational_units = std::collections::BTreeSet::new();
         while let Some((parent, path)) = queue.pop() {
+            organizational_units.insert(parent.clone());
             let mut pages =
                 self.client.list_accounts_for_parent().parent_id(&parent).into_paginator().send();
             while let Some(page) = pages.next().await {
@@ -122,6 +124,6 @@ impl Organizations for SdkOrganizations {
             }
         }
         accounts.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(OrgSnapshot { accounts, management_account_id, calls })
+        Ok(OrgSnapshot { accounts, management_account_id, organizational_units, calls })
     }
 }
