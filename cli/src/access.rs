@@ -92,6 +92,7 @@ async fn setup(args: &AccessArgs, max_deletions: Option<usize>) -> anyhow::Resul
     };
     let sns = env(ALERT_TOPIC_ARN).map(|arn| SnsAlertSink::new(&sdk, arn));
     Ok(AccessSync {
+        system_log: None,
         idc: SdkIdentityCenter::new(&sdk),
         org: SdkOrganizations::new(&sdk),
         store,

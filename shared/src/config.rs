@@ -123,6 +123,9 @@ pub struct AccessSyncConfig {
     pub alert_webhook_secret_arn: Option<String>,
     pub policy_file: std::path::PathBuf,
     pub instance_arn: Option<String>,
+    /// Okta org and API credential secret, both or neither: the System Log completes events the
+    /// hook could only queue as stubs.
+    pub okta: Option<(String, String)>,
 }
 
 impl AccessSyncConfig {
@@ -145,12 +148,28 @@ impl AccessSyncConfig {
         let policy_file = optional(vars, POLICY_FILE)
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_POLICY_FILE));
+        let okta = match (optional(vars, OKTA_ORG_URL), optional(vars, OKTA_API_SECRET_ARN)) {
+            (None, None) => None,
+            (Some(url), Some(secret)) => {
+                crate::okta::client::validate_org_url(&url).map_err(|_| {
+                    ConfigError::Malformed {
+                        name: OKTA_ORG_URL,
+                        reason: "expected https://<org>.okta.com",
+                    }
+                })?;
+                check_arn(OKTA_API_SECRET_ARN, &secret, "secretsmanager")?;
+                Some((url, secret))
+            }
+            (Some(_), None) => return Err(ConfigError::Missing(OKTA_API_SECRET_ARN)),
+            (None, Some(_)) => return Err(ConfigError::Missing(OKTA_ORG_URL)),
+        };
         Ok(Self {
             state_table,
             alert_topic_arn,
             alert_webhook_secret_arn,
             policy_file,
             instance_arn,
+            okta,
         })
     }
 }

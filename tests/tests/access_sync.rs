@@ -167,6 +167,7 @@ targets = {{ ous = ["{platform}"], accounts = ["{mgmt}"] }}
         policy: Policy,
     ) -> AccessSync<I, SdkOrganizations, DynamoStateStore, SnsAlertSink> {
         AccessSync {
+            system_log: None,
             idc,
             org: SdkOrganizations::new(&self.sdk),
             store: DynamoStateStore::new(&self.sdk, &self.table),
@@ -458,16 +459,7 @@ async fn a_group_renamed_out_of_its_pattern_loses_its_assignments() {
         name: "payments-team".into(),
         hang_after_create: false,
     };
-    let sync = AccessSync {
-        idc: renamed,
-        org: SdkOrganizations::new(&w.sdk),
-        store: DynamoStateStore::new(&w.sdk, &w.table),
-        sink: SnsAlertSink::new(&w.sdk, &w.topic),
-        policy: w.policy(20),
-        instance_arn: None,
-        limits: fast_limits(),
-        requeue: None,
-    };
+    let sync = w.sync_with(renamed, w.policy(20));
     let mut event = okta_event("okta/group-profile-update.json");
     event["target"][0]["displayName"] = json!("payments-team");
     let response = sync.handle_queue(sqs_event(&[event])).await;
@@ -937,4 +929,38 @@ async fn targets_the_organisation_lacks_are_named_and_alerted_once() {
     let unknown: Vec<_> = alerts.iter().filter(|a| a["detector"] == "unknown-target").collect();
     assert_eq!(unknown.len(), 1, "raised once: {alerts:?}");
     assert_eq!(unknown[0]["evidence"]["unknown_targets"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_stub_event_is_completed_from_the_okta_system_log() {
+    // The hook queues a stub (uuid, type, published, actor, targets) for an event too large
+    // for SQS; access-sync reads the whole event back by uuid before processing it.
+    use idc_guard::okta::client::OktaClient;
+    use idc_guard::store::StateStore;
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let w = World::new().await;
+    let full = okta_event("okta/user-authentication-sso-success.json");
+    let uuid = full["uuid"].as_str().unwrap().to_owned();
+    let routing: idc_guard::okta::event::EventRouting =
+        serde_json::from_value(full.clone()).unwrap();
+    let stub: Value = serde_json::from_str(&routing.stub(300_000)).unwrap();
+    assert!(stub.get("client").is_none(), "the stub lacks the client address");
+
+    let okta = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/logs"))
+        .and(query_param("filter", format!("uuid eq \"{uuid}\"").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([full])))
+        .expect(1)
+        .mount(&okta)
+        .await;
+    let client = OktaClient::new(&okta.uri(), &"okta-api-token".to_owned().into()).unwrap();
+    let sync = w.sync(w.policy(20)).with_system_log(client);
+    let response = sync.handle_queue(sqs_event(&[stub])).await;
+    assert!(failed_ids(&response).is_empty());
+    let records = sync.store.query("okta-signin#alice@acme.example").await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].data["ip"], "198.51.100.23", "completed from the System Log");
 }

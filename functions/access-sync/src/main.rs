@@ -6,8 +6,9 @@ use idc_guard::access::Policy;
 use idc_guard::access::reconcile::Limits;
 use idc_guard::access::sync::{AccessSync, SqsRequeue};
 use idc_guard::alert::function_sink;
-use idc_guard::aws::{SdkIdentityCenter, SdkOrganizations, load_sdk_config};
+use idc_guard::aws::{SdkIdentityCenter, SdkOrganizations, SecretsManagerStore, load_sdk_config};
 use idc_guard::config::AccessSyncConfig;
+use idc_guard::okta::client::LazyOktaClient;
 use idc_guard::store::DynamoStateStore;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -24,7 +25,15 @@ async fn main() -> Result<(), Error> {
     let sink =
         function_sink(&sdk, &config.alert_topic_arn, config.alert_webhook_secret_arn.as_deref())
             .await?;
+    // The Okta System Log (optional): read on first use, to complete events queued as stubs.
+    let system_log = match &config.okta {
+        Some((url, secret)) => {
+            Some(LazyOktaClient::new(SecretsManagerStore::new(&sdk), secret, url)?)
+        }
+        None => None,
+    };
     let sync = AccessSync {
+        system_log,
         idc: SdkIdentityCenter::new(&sdk),
         org: SdkOrganizations::new(&sdk),
         store: DynamoStateStore::new(&sdk, config.state_table),

@@ -16,6 +16,7 @@ use crate::alert::{Alert, AlertSink, Alerts, Severity};
 use crate::aws::{IdentityCenter, Organizations};
 use crate::error::AwsError;
 use crate::okta::OktaEvent;
+use crate::okta::client::{NoSystemLog, SystemLog};
 use crate::store::{Claim, Item, StateStore, claim, complete, now_epoch, release};
 
 const MANAGED_GROUP_PK: &str = "managed-group";
@@ -38,6 +39,8 @@ pub enum SyncError {
     BadRecord(String),
     #[error("unrecognised trigger: {0}")]
     UnknownTrigger(String),
+    #[error("Okta System Log: {0}")]
+    Okta(#[from] crate::okta::client::OktaError),
 }
 
 impl From<SyncError> for Diagnostic {
@@ -49,6 +52,7 @@ impl From<SyncError> for Diagnostic {
             SyncError::Busy(_) => "Busy",
             SyncError::BadRecord(_) => "BadRecord",
             SyncError::UnknownTrigger(_) => "UnknownTrigger",
+            SyncError::Okta(_) => "OktaError",
         };
         Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
     }
@@ -110,11 +114,13 @@ pub fn classify(event: &Value) -> Result<Trigger, SyncError> {
     Err(SyncError::UnknownTrigger(format!("source {source:?}, detail-type {detail_type:?}")))
 }
 
-pub struct AccessSync<I, O, S, K> {
+pub struct AccessSync<I, O, S, K, L = NoSystemLog> {
     pub idc: I,
     pub org: O,
     pub store: S,
     pub sink: K,
+    /// Okta's System Log, where events the hook could only queue as stubs are completed.
+    pub system_log: Option<L>,
     pub policy: Policy,
     pub instance_arn: Option<String>,
     pub limits: Limits,
@@ -185,7 +191,26 @@ impl SqsRequeue {
     }
 }
 
-impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSync<I, O, S, K> {
+impl<I, O, S, K, L> AccessSync<I, O, S, K, L> {
+    /// The same handler, completing stub events from this System Log.
+    pub fn with_system_log<L2: SystemLog>(self, log: L2) -> AccessSync<I, O, S, K, L2> {
+        AccessSync {
+            idc: self.idc,
+            org: self.org,
+            store: self.store,
+            sink: self.sink,
+            system_log: Some(log),
+            policy: self.policy,
+            instance_arn: self.instance_arn,
+            limits: self.limits,
+            requeue: self.requeue,
+        }
+    }
+}
+
+impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink, L: SystemLog>
+    AccessSync<I, O, S, K, L>
+{
     /// The Lambda entry point.
     pub async fn handle(&self, event: Value) -> Result<Value, SyncError> {
         match classify(&event)? {
@@ -243,6 +268,7 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
         }
         let event: OktaEvent = serde_json::from_str(body)
             .map_err(|e| SyncError::BadRecord(format!("not an Okta event: {e}")))?;
+        let event = self.complete_stub(event).await?;
         let key = event
             .uuid
             .clone()
@@ -268,6 +294,35 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink> AccessSyn
                     tracing::error!(uuid = %key, error = %release_error, "could not release the claim; it expires by itself");
                 }
                 Err(e)
+            }
+        }
+    }
+
+    /// An event the hook queued as a stub (too large for one SQS message) is read back whole
+    /// from Okta's System Log. When the log is not configured or has no such event, the stub
+    /// (uuid, type, published, actor, targets) is processed as it is; an Okta failure that may
+    /// pass returns the record for a retry.
+    async fn complete_stub(&self, stub: OktaEvent) -> Result<OktaEvent, SyncError> {
+        let (Some(info), Some(uuid)) = (&stub.idc_guard_stub, stub.uuid.as_deref()) else {
+            return Ok(stub);
+        };
+        let Some(log) = &self.system_log else {
+            tracing::warn!(%uuid, bytes = info.original_bytes, "stub event and no Okta System Log configured: processed as it is");
+            return Ok(stub);
+        };
+        match log.event_by_uuid(uuid, stub.published).await {
+            Ok(Some(full)) => {
+                tracing::info!(%uuid, "stub event completed from the Okta System Log");
+                Ok(full)
+            }
+            Ok(None) => {
+                tracing::warn!(%uuid, "the Okta System Log has no event with this uuid: the stub is processed");
+                Ok(stub)
+            }
+            Err(e) if e.is_retryable() => Err(SyncError::Okta(e)),
+            Err(e) => {
+                tracing::warn!(%uuid, error = %e, "the Okta System Log could not be read: the stub is processed");
+                Ok(stub)
             }
         }
     }

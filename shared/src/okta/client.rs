@@ -462,6 +462,55 @@ impl OktaApi for OktaClient {
     }
 }
 
+/// Okta's System Log, read by event uuid: where access-sync completes an event the hook could
+/// only queue as a stub.
+pub trait SystemLog: Send + Sync {
+    /// The event with this uuid, published around `published`; `None` when the log has none.
+    fn event_by_uuid(
+        &self,
+        uuid: &str,
+        published: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> impl Future<Output = Result<Option<crate::okta::OktaEvent>, OktaError>> + Send;
+}
+
+/// No System Log configured: stubs are processed as they are.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSystemLog;
+
+impl SystemLog for NoSystemLog {
+    async fn event_by_uuid(
+        &self,
+        _: &str,
+        _: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Option<crate::okta::OktaEvent>, OktaError> {
+        Ok(None)
+    }
+}
+
+impl SystemLog for OktaClient {
+    async fn event_by_uuid(
+        &self,
+        uuid: &str,
+        published: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Option<crate::okta::OktaEvent>, OktaError> {
+        // The log keeps 90 days; without a time, look back that far.
+        let since = published
+            .map(|p| p - chrono::Duration::minutes(5))
+            .unwrap_or_else(|| chrono::Utc::now() - chrono::Duration::days(90));
+        let filter = format!("uuid eq \"{}\"", uuid.replace('"', ""));
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("filter", &filter)
+            .append_pair("since", &since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .append_pair("limit", "1")
+            .finish();
+        let page = self.get(&format!("/api/v1/logs?{query}")).await?;
+        let Some(first) = page.as_array().and_then(|a| a.first()) else { return Ok(None) };
+        let event: crate::okta::OktaEvent = serde_json::from_value(first.clone())
+            .map_err(|e| OktaError::BadReply(format!("a System Log event: {e}")))?;
+        Ok((event.uuid.as_deref() == Some(uuid)).then_some(event))
+    }
+}
+
 /// The Okta client, built on first use from the credential secret: a function that does not
 /// need Okta for an invocation (the daily SCIM token check) never depends on it, and a missing
 /// or bad credential fails only the steps that call Okta, with the reason. A failed read is
@@ -501,6 +550,16 @@ impl<S: crate::aws::SecretStore> LazyOktaClient<S> {
                 OktaClient::new(&self.org_url, &credential)
             })
             .await
+    }
+}
+
+impl<S: crate::aws::SecretStore> SystemLog for LazyOktaClient<S> {
+    async fn event_by_uuid(
+        &self,
+        uuid: &str,
+        published: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Option<crate::okta::OktaEvent>, OktaError> {
+        self.client().await?.event_by_uuid(uuid, published).await
     }
 }
 

@@ -73,6 +73,18 @@ pub struct OktaEvent {
     pub debug_context: Option<DebugContext>,
     #[serde(default, deserialize_with = "lenient")]
     pub transaction: Option<Transaction>,
+    /// Present when the hook queued a stub of an event too large for one SQS message: the full
+    /// event is read back from Okta's System Log by its uuid.
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub idc_guard_stub: Option<StubInfo>,
+}
+
+/// Why an event was queued as a stub, and how large it was.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StubInfo {
+    pub reason: String,
+    pub original_bytes: usize,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -198,7 +210,37 @@ pub struct EventRouting {
     pub target: Vec<Target>,
 }
 
+/// Most targets a stub keeps, and the longest text of each of their fields.
+const STUB_MAX_TARGETS: usize = 50;
+const STUB_MAX_FIELD_CHARS: usize = 512;
+
 impl EventRouting {
+    /// The event reduced to what routes it (uuid, type, published, actor, targets), marked as a
+    /// stub: what the hook queues when the whole event does not fit in one SQS message.
+    pub fn stub(&self, original_bytes: usize) -> String {
+        let short = |v: &Option<String>| {
+            v.as_deref().map(|s| s.chars().take(STUB_MAX_FIELD_CHARS).collect::<String>())
+        };
+        let who = |a: &Actor| Actor {
+            id: short(&a.id),
+            kind: short(&a.kind),
+            alternate_id: short(&a.alternate_id),
+            display_name: short(&a.display_name),
+        };
+        serde_json::json!({
+            "uuid": short(&self.uuid),
+            "published": self.published,
+            "eventType": short(&self.event_type),
+            "actor": self.actor.as_ref().map(who),
+            "target": self.target.iter().take(STUB_MAX_TARGETS).map(who).collect::<Vec<_>>(),
+            "idcGuardStub": StubInfo {
+                reason: "larger than one SQS message".into(),
+                original_bytes,
+            },
+        })
+        .to_string()
+    }
+
     /// The FIFO message group: the affected group's id, else the user's, else the actor's.
     pub fn subject_id(&self) -> Option<&str> {
         let of_type = |kind: &str| self.target.iter().find(|t| t.kind.as_deref() == Some(kind));

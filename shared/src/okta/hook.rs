@@ -47,6 +47,7 @@ pub enum HookError {
     Unauthorized,
     #[error("request body exceeds 1 MiB")]
     PayloadTooLarge,
+    /// Even the event's stub (uuid, type, published, actor, targets) does not fit in one message.
     #[error("event {index} exceeds the queue's 256 KiB message limit")]
     EventTooLarge { index: usize },
     #[error("{0}")]
@@ -180,15 +181,16 @@ fn prepare_event(
     raw: &RawValue,
     delivery_id: Option<&str>,
 ) -> Result<(Published, QueueMessage), HookError> {
-    let body = raw.get();
-    if !body.starts_with('{') {
+    let raw_body = raw.get();
+    if !raw_body.starts_with('{') {
         return Err(bad_request(format!("data.events[{index}] is not an object")));
     }
-    if body.len() > SQS_MAX_PAYLOAD_BYTES {
-        return Err(HookError::EventTooLarge { index });
-    }
-    let event: EventRouting = serde_json::from_str(body)
+    let event: EventRouting = serde_json::from_str(raw_body)
         .map_err(|_| bad_request(format!("data.events[{index}] is not an Okta event")))?;
+    // SQS refuses some characters JSON allows raw (U+FFFE, U+FFFF; an attacker controls a
+    // User-Agent): they are written as JSON escapes, which decode to the same text.
+    let body = sqs_safe_json(raw_body);
+    let body = body.as_ref();
     let deduplication_id = match event.uuid.as_deref() {
         Some(uuid) if is_sqs_token(uuid) => uuid.to_owned(),
         _ => hex::encode(Sha256::digest(body.as_bytes())),
@@ -202,8 +204,43 @@ fn prepare_event(
     if let Some(d) = delivery_id.filter(|v| is_attribute_value(v)) {
         attributes.push(("okta_delivery_id", d.to_owned()));
     }
-    let message = QueueMessage { body: body.to_owned(), group_id, deduplication_id, attributes };
+    let mut message =
+        QueueMessage { body: body.to_owned(), group_id, deduplication_id, attributes };
+    if message_size(&message) > SQS_MAX_PAYLOAD_BYTES {
+        // Never drop an event: queue a stub that access-sync completes from the System Log.
+        tracing::warn!(
+            index,
+            bytes = raw_body.len(),
+            "event too large for one SQS message: queued as a stub"
+        );
+        message.body = sqs_safe_json(&event.stub(raw_body.len())).into_owned();
+        if message_size(&message) > SQS_MAX_PAYLOAD_BYTES {
+            return Err(HookError::EventTooLarge { index });
+        }
+    }
     Ok((event.published, message))
+}
+
+/// SQS accepts #x9, #xA, #xD, #x20–#xD7FF, #xE000–#xFFFD and #x10000–#x10FFFF.
+pub fn is_sqs_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// JSON text with every character SQS refuses written as a `\uXXXX` escape. In valid JSON such
+/// characters can stand only inside strings, where the escape means the same character.
+fn sqs_safe_json(json: &str) -> std::borrow::Cow<'_, str> {
+    if json.chars().all(is_sqs_char) {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if is_sqs_char(c) {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// SQS message group and deduplication ids: 1–128 characters, alphanumeric or ASCII punctuation.
@@ -212,7 +249,7 @@ fn is_sqs_token(s: &str) -> bool {
 }
 
 fn is_attribute_value(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 256 && s.chars().all(|c| !c.is_control())
+    !s.is_empty() && s.len() <= 256 && s.chars().all(|c| is_sqs_char(c) && !c.is_control())
 }
 
 /// Checks the `Authorization` header against the hook secret's AWSCURRENT and AWSPENDING values.

@@ -1,7 +1,7 @@
 //! Unit tests of the hook's logic with in-memory fakes of the ports. The same scenarios run
 //! against the local AWS endpoint in `tests/tests/okta_event_hook.rs`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -125,8 +125,40 @@ impl EventQueue for &FakeQueue {
                 message: "AWS.SimpleQueueService.NonExistentQueue".into(),
             });
         }
+        // SQS's own rules, which the local stand-in does not enforce: the whole request fails
+        // when a message (body plus attributes) exceeds 256 KiB or the batch does, and an
+        // entry with a character outside SQS's set is refused.
+        let sizes: Vec<usize> = messages
+            .iter()
+            .map(|m| {
+                m.body.len()
+                    + m.attributes
+                        .iter()
+                        .map(|(n, v)| n.len() + "String".len() + v.len())
+                        .sum::<usize>()
+            })
+            .collect();
+        if sizes.iter().any(|s| *s > SQS_MAX_PAYLOAD_BYTES)
+            || sizes.iter().sum::<usize>() > SQS_MAX_PAYLOAD_BYTES
+        {
+            return Err(AwsError::Permanent {
+                service: "sqs",
+                operation: "SendMessageBatch",
+                message: "AWS.SimpleQueueService.BatchRequestTooLong".into(),
+            });
+        }
         let mut rejected = Vec::new();
         for (index, m) in messages.iter().enumerate() {
+            let invalid = !m.body.chars().all(is_sqs_char)
+                || m.attributes.iter().any(|(_, v)| !v.chars().all(is_sqs_char));
+            if invalid {
+                rejected.push(RejectedMessage {
+                    index,
+                    code: "InvalidMessageContents".into(),
+                    sender_fault: true,
+                });
+                continue;
+            }
             let refuse = self
                 .refuse_entries
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -292,14 +324,66 @@ fn malformed_deliveries_are_refused_with_a_reason_and_never_panic() {
     }
 }
 
-#[test]
-fn an_event_larger_than_an_sqs_message_is_refused_as_too_large() {
+#[tokio::test]
+async fn an_event_too_large_for_sqs_is_queued_as_a_stub_and_nothing_is_dropped() {
+    // Defect: the size check ignored message attributes, so an event just under 256 KiB was
+    // refused by SQS and the whole delivery became 503s until Okta gave up.
+    let secrets = FakeSecrets::with(Some(CURRENT), None);
+    let queue = FakeQueue::default();
+    let svc = service(&secrets, &queue);
+    let event = |uuid: &str, pad: usize| {
+        format!(
+            r#"{{"uuid":"{uuid}","published":"2026-11-20T14:03:21.522Z","eventType":"group.user_membership.add","actor":{{"id":"00u1","type":"User","alternateId":"admin@acme.example"}},"target":[{{"id":"00u2","type":"User","alternateId":"alice@acme.example"}},{{"id":"00g1","type":"UserGroup","displayName":"aws-team-payments"}}],"debugContext":{{"pad":"{}"}}}}"#,
+            "a".repeat(pad)
+        )
+    };
+    let just_under = SQS_MAX_PAYLOAD_BYTES - 600; // fits alone, not with its attributes
+    let huge = 600 * 1024;
     let body = format!(
-        r#"{{"eventType":"com.okta.event_hook","data":{{"events":[{{"uuid":"x","pad":"{}"}}]}}}}"#,
-        "a".repeat(SQS_MAX_PAYLOAD_BYTES)
+        r#"{{"eventType":"com.okta.event_hook","eventId":"{}","data":{{"events":[{},{},{}]}}}}"#,
+        "d".repeat(200),
+        event("e-under", just_under),
+        event("e-small", 10),
+        event("e-huge", huge),
     );
-    let err = prepare_delivery(body.as_bytes()).unwrap_err();
-    assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let r =
+        svc.handle(&Method::POST, &headers(&[("authorization", CURRENT)]), body.as_bytes()).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let accepted = queue.accepted.lock().unwrap();
+    let ids: BTreeSet<&str> = accepted.iter().map(|m| m.deduplication_id.as_str()).collect();
+    assert_eq!(ids, BTreeSet::from(["e-under", "e-small", "e-huge"]), "no event dropped");
+    for m in accepted.iter() {
+        let e: OktaEvent = serde_json::from_str(&m.body).unwrap();
+        assert_eq!(e.event_type.as_deref(), Some("group.user_membership.add"));
+        assert_eq!(e.group().and_then(|g| g.display_name.as_deref()), Some("aws-team-payments"));
+        let stubbed = e.idc_guard_stub.is_some();
+        assert_eq!(stubbed, m.deduplication_id != "e-small", "{}", m.deduplication_id);
+        assert_eq!(m.group_id, "00g1");
+    }
+}
+
+#[tokio::test]
+async fn characters_sqs_refuses_never_reach_it_raw_and_mean_the_same() {
+    let secrets = FakeSecrets::with(Some(CURRENT), None);
+    let queue = FakeQueue::default();
+    let svc = service(&secrets, &queue);
+    let agent = "curl/8.0 \u{FFFF}\u{FFFE}\u{7F} ok";
+    let event = serde_json::json!({"uuid": "e-ua", "eventType": "user.authentication.sso \u{FFFF}",
+        "client": {"userAgent": {"rawUserAgent": agent}}});
+    let body = serde_json::json!({"eventType": "com.okta.event_hook", "eventId": "del\u{FFFE}",
+        "data": {"events": [event]}})
+    .to_string();
+    assert!(body.contains('\u{FFFF}'), "the delivery carries the raw character");
+    let r =
+        svc.handle(&Method::POST, &headers(&[("authorization", CURRENT)]), body.as_bytes()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let accepted = queue.accepted.lock().unwrap();
+    assert_eq!(accepted.len(), 1);
+    let m = &accepted[0];
+    assert!(m.body.chars().all(is_sqs_char));
+    let v: serde_json::Value = serde_json::from_str(&m.body).unwrap();
+    assert_eq!(v["client"]["userAgent"]["rawUserAgent"], agent, "the same text after decoding");
+    assert!(m.attributes.iter().all(|(_, v)| v.chars().all(is_sqs_char)));
 }
 
 #[test]
