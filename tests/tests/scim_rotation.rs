@@ -402,7 +402,8 @@ async fn reminders_fire_once_per_threshold_and_health_events_alert() {
     let (arn, _) =
         env.secret("scim-token", &env.scim_json(OLD_TOKEN, 80), &env.scim_json(NEW_TOKEN, 0)).await;
     mock_scim(&env.scim, OLD_TOKEN, 200).await;
-    let function = ScimFunction { rotator: env.rotator(), scim_secret_id: &arn };
+    let function =
+        ScimFunction { rotator: env.rotator(), scim_secret_id: &arn, hook_secret_id: None };
     let schedule: Value =
         serde_json::from_str(&event_file("eventbridge/scheduled-scim-health.json")).unwrap();
     let first = function.handle(schedule.clone()).await.unwrap();

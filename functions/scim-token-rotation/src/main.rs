@@ -36,6 +36,7 @@ async fn main() -> Result<(), Error> {
             okta_app_id: Some(&config.okta_aws_app_id),
         },
         scim_secret_id: &config.scim_token_secret_arn,
+        hook_secret_id: Some(&config.hook_secret_arn),
     };
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {

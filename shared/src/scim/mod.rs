@@ -157,6 +157,9 @@ impl ScimProbe for HttpScimProbe {
 pub struct ScimFunction<'a, S, O, P, K, T> {
     pub rotator: rotation::Rotator<'a, S, O, P, K, T>,
     pub scim_secret_id: &'a str,
+    /// The event-hook secret: scheduled runs set Okta back to its AWSCURRENT value after a
+    /// rotation was cancelled past setSecret.
+    pub hook_secret_id: Option<&'a str>,
 }
 
 impl<S, O, P, K, T> ScimFunction<'_, S, O, P, K, T>
@@ -185,6 +188,15 @@ where
             store: self.rotator.store,
             scim_secret_id: self.scim_secret_id,
         };
+        if event["source"] == "aws.events"
+            && let Some(hook_secret) = self.hook_secret_id
+            && let Some(version) = self.rotator.restore_hook_secret(hook_secret).await?
+        {
+            tracing::warn!(%version, "Okta's event hook held a cancelled rotation's value: set back to AWSCURRENT");
+        }
+        if event["detail"]["check"] == "hook-secret" {
+            return Ok(serde_json::json!({"checked": "hook-secret"}));
+        }
         let sent = match event["source"].as_str() {
             Some("aws.health") => check.health_event(&event).await?,
             Some("aws.events") => check.run(Utc::now()).await?,

@@ -6,7 +6,7 @@
 
 use chrono::Utc;
 use lambda_runtime::Diagnostic;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{KIND_EVENT_HOOK, KIND_SCIM_TOKEN, KIND_TAG, Probe, ScimProbe, ScimSecret};
@@ -79,6 +79,29 @@ pub enum StepOutcome {
 
 pub const STATE_PK: &str = "scim-token";
 
+/// Which version of the hook secret Okta was last given (setSecret, finishSecret, a restore).
+/// When that version is neither AWSCURRENT nor AWSPENDING any more, a rotation was cancelled
+/// after Okta got the new value: the hook refuses Okta's requests until Okta is set back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OktaHolds {
+    pub version: String,
+    pub at: chrono::DateTime<Utc>,
+}
+
+impl OktaHolds {
+    pub const PK: &'static str = "hook-secret";
+    pub const SK: &'static str = "okta-holds";
+
+    fn item(version: &str) -> Item {
+        let record = OktaHolds { version: version.to_owned(), at: Utc::now() };
+        Item::new(Self::PK, Self::SK, serde_json::to_value(record).unwrap_or_default())
+    }
+
+    async fn load<T: StateStore>(store: &T) -> Result<Option<OktaHolds>, AwsError> {
+        Ok(store.get(Self::PK, Self::SK).await?.and_then(|i| serde_json::from_value(i.data).ok()))
+    }
+}
+
 pub struct Rotator<'a, S, O, P, K, T> {
     pub secrets: &'a S,
     pub okta: &'a O,
@@ -115,7 +138,7 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
                         ),
                         json!({"secret": event.secret_id, "version": event.token, "step": event.step}),
                         vec![],
-                        "Read the rotation function's log for the step. Fix the cause (Okta API token, hook or app id, SCIM endpoint), or cancel with `aws secretsmanager cancel-rotate-secret`.",
+                        rotation_runbook(&event.step),
                     );
                     if let Err(alert_error) = Alerts::new(self.sink, self.store).raise(&alert).await
                     {
@@ -167,6 +190,7 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
                     .ok_or(RotationError::Config("IDC_GUARD_OKTA_EVENT_HOOK_ID is not set"))?;
                 let value = self.required_pending(id, &event.token).await?;
                 self.okta.set_event_hook_secret(hook, &value).await?;
+                self.store.put(OktaHolds::item(&event.token)).await?;
                 Ok(StepOutcome::Done)
             }
             (Some(KIND_EVENT_HOOK), "testSecret") => {
@@ -228,6 +252,9 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
             (Some(kind @ (KIND_EVENT_HOOK | KIND_SCIM_TOKEN)), "finishSecret") => {
                 let previous = d.version_with(AWSCURRENT).map(str::to_owned);
                 self.secrets.promote(id, &event.token, previous.as_deref()).await?;
+                if kind == KIND_EVENT_HOOK {
+                    self.store.put(OktaHolds::item(&event.token)).await?;
+                }
                 if kind == KIND_SCIM_TOKEN {
                     self.finish_scim_bookkeeping(&event.token, previous.as_deref()).await?;
                 }
@@ -243,6 +270,54 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
             }
             (kind, _) => Err(RotationError::UnknownKind(kind.map(str::to_owned))),
         }
+    }
+
+    /// Sets Okta's event hook back to the hook secret's AWSCURRENT value when Okta was last
+    /// given a version that is neither AWSCURRENT nor AWSPENDING (a rotation cancelled after
+    /// setSecret): until then the hook refuses every delivery with 401 and Okta does not retry.
+    /// Returns the version Okta held when it restored, `None` when nothing was wrong.
+    pub async fn restore_hook_secret(
+        &self,
+        secret_id: &str,
+    ) -> Result<Option<String>, RotationError> {
+        let Some(holds) = OktaHolds::load(self.store).await? else { return Ok(None) };
+        let d = self.secrets.describe(secret_id).await?;
+        let stages = d.versions.get(&holds.version);
+        let live = stages.is_some_and(|s| s.iter().any(|l| l == AWSCURRENT || l == AWSPENDING));
+        if live {
+            return Ok(None);
+        }
+        let hook = self
+            .event_hook_id
+            .ok_or(RotationError::Config("IDC_GUARD_OKTA_EVENT_HOOK_ID is not set"))?;
+        let current_version = d
+            .version_with(AWSCURRENT)
+            .ok_or_else(|| RotationError::BadSecret("the hook secret has no AWSCURRENT".into()))?
+            .to_owned();
+        let current = self
+            .secrets
+            .secret_string(&d.arn, AWSCURRENT)
+            .await?
+            .ok_or_else(|| RotationError::BadSecret("the hook secret has no value".into()))?;
+        self.okta.set_event_hook_secret(hook, &current).await?;
+        self.store.put(OktaHolds::item(&current_version)).await?;
+        let alert = Alert::new(
+            "secret-rotation-failed",
+            &format!("restored:{}", holds.version),
+            Utc::now(),
+            Severity::High,
+            "Okta's event hook was set back to the current hook secret",
+            None,
+            format!(
+                "A hook-secret rotation was cancelled after Okta received version {} (now neither AWSCURRENT nor AWSPENDING). Okta held a value the hook no longer accepts, so deliveries since then were refused with 401 and are only in Okta's System Log. Okta now has AWSCURRENT again.",
+                holds.version
+            ),
+            json!({"secret": d.arn, "okta_held_version": holds.version, "restored_version": current_version, "okta_held_since": holds.at}),
+            vec![],
+            "Check Okta's System Log for events between the cancel and now (deliveries refused with 401 are not retried) and re-run what they should have triggered: `idc-guard plan`/`apply` reconciles access. Next time, let a failed rotation be retried, or set Okta back to AWSCURRENT before cancelling.",
+        );
+        Alerts::new(self.sink, self.store).raise(&alert).await?;
+        Ok(Some(holds.version))
     }
 
     /// After a SCIM token became AWSCURRENT: the rotation record the daily check reads, and the
@@ -341,6 +416,19 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
 }
 
 /// The state key `idc-guard scim-token confirm` writes for a pending version.
+/// What a person does when a rotation step failed. For the hook secret after setSecret Okta
+/// already holds the pending value: cancelling first would make the hook refuse Okta.
+fn rotation_runbook(step: &str) -> &'static str {
+    match step {
+        "setSecret" | "testSecret" => {
+            "Read the rotation function's log for the step and fix the cause (Okta API token, hook or app id, SCIM endpoint); Secrets Manager retries the step. Do not cancel an event-hook rotation while Okta may hold the pending value: set the Okta event hook's Authorization value back to the secret's AWSCURRENT value first (Workflow > Event Hooks > edit), then `aws secretsmanager cancel-rotate-secret`. The function also does this by itself within 15 minutes of a cancel."
+        }
+        _ => {
+            "Read the rotation function's log for the step. Fix the cause (Okta API token, hook or app id, SCIM endpoint); Secrets Manager retries the step. Cancelling is safe before setSecret: `aws secretsmanager cancel-rotate-secret`."
+        }
+    }
+}
+
 pub fn confirmed_key(version: &str) -> String {
     format!("confirmed#{version}")
 }

@@ -113,6 +113,8 @@ impl SecretAdmin for FakeSecrets {
 #[derive(Default)]
 struct FakeOkta {
     hook_values: Mutex<Vec<String>>,
+    /// What verification answers (default: verified).
+    verified: Mutex<Option<bool>>,
 }
 
 impl OktaApi for FakeOkta {
@@ -121,7 +123,7 @@ impl OktaApi for FakeOkta {
         Ok(())
     }
     async fn verify_event_hook(&self, _: &str) -> Result<bool, OktaError> {
-        Ok(true)
+        Ok(self.verified.lock().unwrap().unwrap_or(true))
     }
     async fn set_app_provisioning_token(&self, _: &str, _: &SecretString) -> Result<(), OktaError> {
         Ok(())
@@ -251,6 +253,62 @@ async fn the_protocol_preconditions_are_enforced() {
     assert!(matches!(r.rotate(&event("createSecret", "v2")).await, Err(RotationError::NotEnabled)));
     assert_eq!(secrets.current().as_deref(), Some("Bearer old"));
     assert!(sink.0.lock().unwrap().iter().all(|a| a.detector == "secret-rotation-failed"));
+}
+
+#[tokio::test]
+async fn a_hook_rotation_cancelled_after_set_secret_puts_okta_back_on_awscurrent() {
+    // Defect: cancelling after setSecret removed AWSPENDING while Okta held it: every delivery
+    // was refused with 401 (Okta never retries a 4xx), and the runbook said to cancel.
+    let secrets = FakeSecrets::rotating(KIND_EVENT_HOOK, "Bearer old");
+    let (okta, sink, store) = (FakeOkta::default(), Sink::default(), store());
+    let r = Rotator {
+        secrets: &secrets,
+        okta: &okta,
+        probe: &ValidProbe,
+        sink: &sink,
+        store: &store,
+        event_hook_id: Some("whk1"),
+        okta_app_id: None,
+    };
+    r.rotate(&event("createSecret", "v2")).await.unwrap();
+    r.rotate(&event("setSecret", "v2")).await.unwrap();
+    let pending = secrets.value("v2").unwrap();
+    assert_eq!(okta.hook_values.lock().unwrap().last(), Some(&pending));
+    assert_eq!(r.restore_hook_secret("s").await.unwrap(), None, "in progress: nothing to do");
+    // A person cancels the rotation: v2 loses AWSPENDING while Okta holds its value.
+    secrets.0.lock().unwrap().versions.get_mut("v2").unwrap().1.clear();
+    assert_eq!(r.restore_hook_secret("s").await.unwrap().as_deref(), Some("v2"));
+    assert_eq!(okta.hook_values.lock().unwrap().last().map(String::as_str), Some("Bearer old"));
+    assert_eq!(r.restore_hook_secret("s").await.unwrap(), None, "done once");
+    let alerts = sink.0.lock().unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert!(alerts[0].title.contains("set back"), "{}", alerts[0].title);
+}
+
+#[tokio::test]
+async fn a_failed_hook_set_or_test_step_says_to_restore_okta_before_cancelling() {
+    let secrets = FakeSecrets::rotating(KIND_EVENT_HOOK, "Bearer old");
+    let (okta, sink, store) = (FakeOkta::default(), Sink::default(), store());
+    let r = Rotator {
+        secrets: &secrets,
+        okta: &okta,
+        probe: &ValidProbe,
+        sink: &sink,
+        store: &store,
+        event_hook_id: Some("whk1"),
+        okta_app_id: None,
+    };
+    r.rotate(&event("createSecret", "v2")).await.unwrap();
+    r.rotate(&event("setSecret", "v2")).await.unwrap();
+    *okta.verified.lock().unwrap() = Some(false);
+    assert!(r.rotate(&event("testSecret", "v2")).await.is_err());
+    let alerts = sink.0.lock().unwrap();
+    assert_eq!(alerts[0].detector, "secret-rotation-failed");
+    assert!(
+        alerts[0].runbook.contains("back to the secret's AWSCURRENT value first"),
+        "{}",
+        alerts[0].runbook
+    );
 }
 
 /// A sink that refuses its first `n` alerts.
