@@ -146,15 +146,11 @@ impl Prepared {
         self.report
     }
 
-    /// Groups this plan will give assignments to: remembered as managed *before* applying
-    /// (write-ahead), so a crash between the two never leaves access nobody manages.
+    /// The groups a rule matches (every group this plan can give assignments to, by id):
+    /// remembered as managed *before* applying (write-ahead), so a crash between the two never
+    /// leaves access nobody manages.
     pub fn groups_to_remember(&self) -> BTreeMap<String, String> {
-        self.report
-            .creates
-            .iter()
-            .map(|c| (c.group_id.clone(), c.group.clone()))
-            .chain(self.managed_groups.iter().map(|(id, g)| (id.clone(), g.display_name.clone())))
-            .collect()
+        self.managed_groups.iter().map(|(id, g)| (id.clone(), g.display_name.clone())).collect()
     }
 
     /// The changes a person confirms: permission-set changes, creates, deletes and whether the
