@@ -151,6 +151,24 @@ fn store() -> FileStateStore {
     FileStateStore::open(path).unwrap()
 }
 
+/// A rotator over the fakes, with the Okta event hook and AWS app ids both configured.
+fn rotator<'a, K: AlertSink>(
+    secrets: &'a FakeSecrets,
+    okta: &'a FakeOkta,
+    sink: &'a K,
+    store: &'a FileStateStore,
+) -> Rotator<'a, FakeSecrets, FakeOkta, ValidProbe, K, FileStateStore> {
+    Rotator {
+        secrets,
+        okta,
+        probe: &ValidProbe,
+        sink,
+        store,
+        event_hook_id: Some("whk1"),
+        okta_app_id: Some("0oa1"),
+    }
+}
+
 fn event(step: &str, token: &str) -> RotationEvent {
     RotationEvent { step: step.into(), secret_id: "s".into(), token: token.into() }
 }
@@ -159,15 +177,7 @@ fn event(step: &str, token: &str) -> RotationEvent {
 async fn the_event_hook_secret_is_generated_set_tested_and_promoted_each_step_repeatable() {
     let secrets = FakeSecrets::rotating(KIND_EVENT_HOOK, "Bearer old");
     let (okta, sink, store) = (FakeOkta::default(), Sink::default(), store());
-    let r = Rotator {
-        secrets: &secrets,
-        okta: &okta,
-        probe: &ValidProbe,
-        sink: &sink,
-        store: &store,
-        event_hook_id: Some("whk1"),
-        okta_app_id: None,
-    };
+    let r = rotator(&secrets, &okta, &sink, &store);
     assert_eq!(r.rotate(&event("createSecret", "v2")).await.unwrap(), StepOutcome::Done);
     let generated = secrets.value("v2").unwrap();
     assert_eq!(generated.len(), 64);
@@ -192,15 +202,7 @@ async fn a_scim_rotation_with_nothing_staged_asks_a_person_once() {
         r#"{"token":"t","scim_endpoint":"https://scim.us-east-1.amazonaws.com/x/scim/v2"}"#,
     );
     let (okta, sink, store) = (FakeOkta::default(), Sink::default(), store());
-    let r = Rotator {
-        secrets: &secrets,
-        okta: &okta,
-        probe: &ValidProbe,
-        sink: &sink,
-        store: &store,
-        event_hook_id: None,
-        okta_app_id: Some("0oa1"),
-    };
+    let r = rotator(&secrets, &okta, &sink, &store);
     for _ in 0..2 {
         let e = r.rotate(&event("createSecret", "v2")).await.unwrap_err();
         assert!(e.to_string().contains("idc-guard scim-token stage"), "{e}");
@@ -215,15 +217,7 @@ async fn a_scim_rotation_with_nothing_staged_asks_a_person_once() {
 async fn the_protocol_preconditions_are_enforced() {
     let secrets = FakeSecrets::rotating(KIND_EVENT_HOOK, "Bearer old");
     let (okta, sink, store) = (FakeOkta::default(), Sink::default(), store());
-    let r = Rotator {
-        secrets: &secrets,
-        okta: &okta,
-        probe: &ValidProbe,
-        sink: &sink,
-        store: &store,
-        event_hook_id: Some("whk1"),
-        okta_app_id: None,
-    };
+    let r = rotator(&secrets, &okta, &sink, &store);
     assert!(matches!(
         r.rotate(&event("createSecret", "nope")).await,
         Err(RotationError::UnknownVersion(_))
@@ -261,15 +255,7 @@ async fn a_hook_rotation_cancelled_after_set_secret_puts_okta_back_on_awscurrent
     // was refused with 401 (Okta never retries a 4xx), and the runbook said to cancel.
     let secrets = FakeSecrets::rotating(KIND_EVENT_HOOK, "Bearer old");
     let (okta, sink, store) = (FakeOkta::default(), Sink::default(), store());
-    let r = Rotator {
-        secrets: &secrets,
-        okta: &okta,
-        probe: &ValidProbe,
-        sink: &sink,
-        store: &store,
-        event_hook_id: Some("whk1"),
-        okta_app_id: None,
-    };
+    let r = rotator(&secrets, &okta, &sink, &store);
     r.rotate(&event("createSecret", "v2")).await.unwrap();
     r.rotate(&event("setSecret", "v2")).await.unwrap();
     let pending = secrets.value("v2").unwrap();
@@ -289,15 +275,7 @@ async fn a_hook_rotation_cancelled_after_set_secret_puts_okta_back_on_awscurrent
 async fn a_failed_hook_set_or_test_step_says_to_restore_okta_before_cancelling() {
     let secrets = FakeSecrets::rotating(KIND_EVENT_HOOK, "Bearer old");
     let (okta, sink, store) = (FakeOkta::default(), Sink::default(), store());
-    let r = Rotator {
-        secrets: &secrets,
-        okta: &okta,
-        probe: &ValidProbe,
-        sink: &sink,
-        store: &store,
-        event_hook_id: Some("whk1"),
-        okta_app_id: None,
-    };
+    let r = rotator(&secrets, &okta, &sink, &store);
     r.rotate(&event("createSecret", "v2")).await.unwrap();
     r.rotate(&event("setSecret", "v2")).await.unwrap();
     *okta.verified.lock().unwrap() = Some(false);
@@ -342,15 +320,7 @@ async fn finish_secret_retried_after_a_half_done_promote_completes_its_bookkeepi
     secrets.put_pending("s", "v2", &SecretString::from(staged.to_owned())).await.unwrap();
     let (okta, store) = (FakeOkta::default(), store());
     let sink = FailFirst(std::sync::atomic::AtomicUsize::new(2), Sink::default());
-    let r = Rotator {
-        secrets: &secrets,
-        okta: &okta,
-        probe: &ValidProbe,
-        sink: &sink,
-        store: &store,
-        event_hook_id: None,
-        okta_app_id: Some("0oa1"),
-    };
+    let r = rotator(&secrets, &okta, &sink, &store);
     assert!(
         r.rotate(&event("finishSecret", "v2")).await.is_err(),
         "the reminder could not be sent"
