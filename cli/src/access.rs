@@ -16,7 +16,7 @@ use idc_guard::access::sync::{AccessSync, Confirmed};
 use idc_guard::alert::{FanOut, LogAlertSink, SnsAlertSink};
 use idc_guard::aws::{IdentityCenter, SdkIdentityCenter, SdkOrganizations, load_sdk_config};
 use idc_guard::config::{ALERT_TOPIC_ARN, INSTANCE_ARN, POLICY_FILE, STATE_TABLE};
-use idc_guard::store::{AnyStore, DynamoStateStore, FileStateStore, Item, StateStore};
+use idc_guard::store::{AnyStore, DynamoStateStore, Item, SqliteStateStore, StateStore};
 
 use crate::Format;
 
@@ -29,7 +29,7 @@ pub struct AccessArgs {
     pub format: Format,
     /// Local state file (the groups idc-guard manages, review records). Ignored when
     /// IDC_GUARD_STATE_TABLE names the functions' DynamoDB table, which is then shared.
-    #[arg(long, default_value = ".idc-guard/state.json")]
+    #[arg(long, default_value = ".idc-guard/state.db")]
     pub state: PathBuf,
     /// Treat targets the organisation lacks (OU or account ids, tag values) as errors.
     #[arg(long)]
@@ -88,7 +88,7 @@ async fn setup(args: &AccessArgs, max_deletions: Option<usize>) -> anyhow::Resul
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let store = match env(STATE_TABLE) {
         Some(table) => AnyStore::Dynamo(DynamoStateStore::new(&sdk, table)),
-        None => AnyStore::File(FileStateStore::open(&args.state)?),
+        None => AnyStore::Local(SqliteStateStore::open(&args.state)?),
     };
     let sns = env(ALERT_TOPIC_ARN).map(|arn| SnsAlertSink::new(&sdk, arn));
     Ok(AccessSync {

@@ -19,7 +19,7 @@ use idc_guard::scim::{
     HttpScimProbe, Probe, ScimProbe, ScimSecret, TOKEN_LIFETIME_DAYS, validate_scim_endpoint,
 };
 use idc_guard::secret::{ExposeSecret, SecretString};
-use idc_guard::store::{AnyStore, DynamoStateStore, FileStateStore, Item, StateStore};
+use idc_guard::store::{AnyStore, DynamoStateStore, Item, SqliteStateStore, StateStore};
 
 use crate::Format;
 
@@ -82,7 +82,7 @@ pub async fn run(command: ScimCommand) -> anyhow::Result<ExitCode> {
         ScimCommand::Status { secret, format, no_probe } => {
             let store = match &table {
                 Some(t) => AnyStore::Dynamo(DynamoStateStore::new(&sdk, t)),
-                None => AnyStore::File(FileStateStore::open(".idc-guard/state.json")?),
+                None => AnyStore::Local(SqliteStateStore::open(".idc-guard/state.db")?),
             };
             let probe = HttpScimProbe::default();
             let check = HealthCheck {

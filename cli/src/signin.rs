@@ -21,7 +21,7 @@ use idc_guard::signin::okta::{OktaFact, fact_of, read_events};
 use idc_guard::signin::scan::{NoDirectory, Scanner, plain_user};
 use idc_guard::signin::settings::{SigninSettings, parse_duration};
 use idc_guard::signin::sources::{Reader, Stats};
-use idc_guard::store::FileStateStore;
+use idc_guard::store::SqliteStateStore;
 
 use crate::Format;
 
@@ -132,8 +132,8 @@ impl AlertSink for Collect {
 
 /// The scan's running state: findings so far, and where they go.
 struct Scan<'a> {
-    scanner: Scanner<'a, FileStateStore, NoDirectory>,
-    store: Option<&'a FileStateStore>,
+    scanner: Scanner<'a, SqliteStateStore, NoDirectory>,
+    store: Option<&'a SqliteStateStore>,
     collect: Collect,
     findings: Vec<Alert>,
     seen: HashSet<String>,
@@ -191,7 +191,7 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     const CHUNK: usize = 20_000;
     let (settings, privileged) = settings(&args.common)?;
     let geo = geo(&args.common)?;
-    let store = args.state.as_ref().map(FileStateStore::open).transpose()?;
+    let store = args.state.as_ref().map(SqliteStateStore::open).transpose()?;
     let engine = Engine::new(Arc::new(settings), privileged, Arc::new(geo));
     let mut scanner = Scanner::new(engine, store.as_ref(), &NoDirectory);
     for (login, fact) in okta_facts(&args.common.okta)? {

@@ -452,7 +452,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_webhook_never_resends_sns_and_the_retry_reaches_the_webhook() {
         let dir = std::env::temp_dir().join(format!("idc-guard-alerts-{}", uuid_like()));
-        let store = crate::store::FileStateStore::open(dir.join("state.json")).unwrap();
+        let store = crate::store::SqliteStateStore::open(dir.join("state.json")).unwrap();
         let sns = Flaky::new("sns", 0);
         let webhook = Flaky::new("webhook", 1);
         let sink = FanOut { primary: &sns, secondary: Some(&webhook) };
@@ -472,7 +472,7 @@ mod tests {
         // The old dispatcher wrote its marker first and deleted it on failure: when that delete
         // failed too, the alert was marked sent and never delivered. Now the record says pending.
         let dir = std::env::temp_dir().join(format!("idc-guard-alerts-{}", uuid_like()));
-        let store = crate::store::FileStateStore::open(dir.join("state.json")).unwrap();
+        let store = crate::store::SqliteStateStore::open(dir.join("state.json")).unwrap();
         let sns = Flaky::new("sns", 2);
         let sink = FanOut::<&Flaky, &Flaky> { primary: &sns, secondary: None };
         let alerts = Alerts::new(&sink, &store);

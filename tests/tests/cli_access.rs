@@ -123,7 +123,7 @@ targets = { tags = { team = "{team}" } }
     let out = cli.run(&["review", "--mark-reviewed", "aws-team-payments"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("0 reviews due"));
-    assert!(dir.join(".idc-guard/state.json").exists(), "local state kept next to the policy");
+    assert!(dir.join(".idc-guard/state.db").exists(), "local state kept next to the policy");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

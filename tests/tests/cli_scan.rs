@@ -44,7 +44,7 @@ fn alerts(stdout: &[u8]) -> Vec<Value> {
 #[test]
 fn scan_reports_findings_as_json_lines_and_a_rescan_with_state_repeats_nothing() {
     let dir = temp_dir();
-    let state = dir.join("state.json");
+    let state = dir.join("state.db");
     let scan = || {
         idc_guard()
             .arg("scan")
@@ -80,8 +80,12 @@ fn scan_reports_findings_as_json_lines_and_a_rescan_with_state_repeats_nothing()
     assert_eq!(second.status.code(), Some(0), "{}", text(&second));
     assert!(second.stdout.is_empty(), "no new alert ids: {}", text(&second));
     assert!(text(&second).contains("already reported before"), "{}", text(&second));
-    let state_text = std::fs::read_to_string(&state).unwrap();
-    assert!(state_text.contains("\"pk\": \"alert\""), "reported findings kept in the state file");
+    // The reported findings are kept in the state database (an alert delivery record each).
+    use idc_guard::store::StateStore;
+    let store = idc_guard::store::SqliteStateStore::open(&state).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let records = runtime.block_on(store.query("alert")).unwrap();
+    assert_eq!(records.len(), found.len(), "one record per reported finding");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use super::*;
 use crate::aws::{SecretDescription, SecretStore};
 use crate::scim::{KIND_EVENT_HOOK, KIND_SCIM_TOKEN, Probe, ScimProbe};
 use crate::secret::ExposeSecret;
-use crate::store::FileStateStore;
+use crate::store::SqliteStateStore;
 
 #[derive(Default)]
 struct Versions {
@@ -146,9 +146,9 @@ impl AlertSink for Sink {
     }
 }
 
-fn store() -> FileStateStore {
+fn store() -> SqliteStateStore {
     let path = std::env::temp_dir().join(format!("idc-guard-rotation-{}.json", fastrand::u64(..)));
-    FileStateStore::open(path).unwrap()
+    SqliteStateStore::open(path).unwrap()
 }
 
 /// A rotator over the fakes, with the Okta event hook and AWS app ids both configured.
@@ -156,8 +156,8 @@ fn rotator<'a, K: AlertSink>(
     secrets: &'a FakeSecrets,
     okta: &'a FakeOkta,
     sink: &'a K,
-    store: &'a FileStateStore,
-) -> Rotator<'a, FakeSecrets, FakeOkta, ValidProbe, K, FileStateStore> {
+    store: &'a SqliteStateStore,
+) -> Rotator<'a, FakeSecrets, FakeOkta, ValidProbe, K, SqliteStateStore> {
     Rotator {
         secrets,
         okta,

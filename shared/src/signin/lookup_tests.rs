@@ -19,7 +19,7 @@ use crate::geo::Geo;
 use crate::signin::engine::Engine;
 use crate::signin::scan::NoDirectory;
 use crate::signin::settings::SigninSettings;
-use crate::store::FileStateStore;
+use crate::store::SqliteStateStore;
 
 #[derive(Default)]
 struct Collect(Mutex<Vec<Alert>>);
@@ -31,9 +31,9 @@ impl AlertSink for Collect {
     }
 }
 
-fn temp_store() -> FileStateStore {
+fn temp_store() -> SqliteStateStore {
     let path = std::env::temp_dir().join(format!("idc-guard-sweep-{}.json", fastrand::u64(..)));
-    FileStateStore::open(path).unwrap()
+    SqliteStateStore::open(path).unwrap()
 }
 
 const NOW: &str = "2026-11-24T12:00:00Z";
@@ -121,7 +121,7 @@ fn client(calls: Calls, fail: Arc<AtomicBool>) -> (Client, aws_smithy_mocks::Rul
     (client, rule)
 }
 
-fn scanner<'a>(store: &'a FileStateStore) -> Scanner<'a, FileStateStore, NoDirectory> {
+fn scanner<'a>(store: &'a SqliteStateStore) -> Scanner<'a, SqliteStateStore, NoDirectory> {
     let engine =
         Engine::new(Arc::new(SigninSettings::default()), BTreeSet::new(), Arc::new(Geo::default()));
     Scanner::new(engine, Some(store), &NoDirectory)

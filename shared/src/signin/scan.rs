@@ -145,7 +145,7 @@ mod tests {
     use crate::signin::okta::{Lifecycle, OktaFact};
     use crate::signin::settings::SigninSettings;
     use crate::signin::sources::parse;
-    use crate::store::FileStateStore;
+    use crate::store::SqliteStateStore;
 
     fn signin(ip: &str, time: &str, id: &str) -> Activity {
         let mut a =
@@ -165,7 +165,7 @@ mod tests {
     #[tokio::test]
     async fn stored_baselines_load_even_for_users_okta_facts_arrived_for_first() {
         let path = std::env::temp_dir().join(format!("idc-guard-scan-{}.json", fastrand::u64(..)));
-        let store = FileStateStore::open(&path).unwrap();
+        let store = SqliteStateStore::open(&path).unwrap();
         // Day one: alice in Germany; the baseline is saved.
         let mut first = Scanner::new(engine(), Some(&store), &NoDirectory);
         assert!(
