@@ -48,7 +48,7 @@ pub trait StateStore: Send + Sync {
         sk: &str,
     ) -> impl Future<Output = Result<Option<Item>, AwsError>> + Send;
     fn put(&self, item: Item) -> impl Future<Output = Result<(), AwsError>> + Send;
-    /// Writes several items (one file write for the file store).
+    /// Writes several items (one transaction in SQLite, BatchWriteItem in DynamoDB).
     fn put_many(&self, items: Vec<Item>) -> impl Future<Output = Result<(), AwsError>> + Send {
         async move {
             for item in items {
