@@ -16,7 +16,8 @@ use idc_guard::access::sync::{AccessSync, Confirmed};
 use idc_guard::alert::{FanOut, LogAlertSink, SnsAlertSink};
 use idc_guard::aws::{IdentityCenter, SdkIdentityCenter, SdkOrganizations, load_sdk_config};
 use idc_guard::config::{ALERT_TOPIC_ARN, INSTANCE_ARN, POLICY_FILE, STATE_TABLE};
-use idc_guard::store::{AnyStore, DynamoStateStore, Item, SqliteStateStore, StateStore};
+use idc_guard::records::{self, Review};
+use idc_guard::store::{AnyStore, DynamoStateStore, SqliteStateStore};
 
 use crate::Format;
 
@@ -253,8 +254,6 @@ fn policy_errors(report: &Report, strict: bool) -> anyhow::Result<()> {
     bail!("the policy cannot be applied as written ({} error(s))", report.policy_errors.len())
 }
 
-const REVIEW_PK: &str = "review";
-
 pub async fn review(args: &AccessArgs, mark: &[String]) -> anyhow::Result<ExitCode> {
     let sync = setup(args, None).await?;
     let report = sync.run(Scope::All, false, None).await?;
@@ -264,9 +263,8 @@ pub async fn review(args: &AccessArgs, mark: &[String]) -> anyhow::Result<ExitCo
         else {
             bail!("{name:?} is not a group the policy manages");
         };
-        sync.store
-            .put(Item::new(REVIEW_PK, id.clone(), serde_json::json!({"at": now, "name": name})))
-            .await?;
+        let review = Review { group_id: id.clone(), at: now, name: name.clone() };
+        records::save(&sync.store, &review).await?;
         eprintln!("recorded: {name} reviewed {}", now.format("%Y-%m-%d"));
     }
     let instance = sync.idc.instance(sync.instance_arn.as_deref()).await?;
@@ -285,11 +283,8 @@ pub async fn review(args: &AccessArgs, mark: &[String]) -> anyhow::Result<ExitCo
             report.managed_groups.iter().filter(|(_, g)| g.rules.contains(&rule.name))
         {
             let members = sync.idc.list_group_member_names(&instance.identity_store_id, id).await?;
-            let last: Option<DateTime<Utc>> = sync
-                .store
-                .get(REVIEW_PK, id)
-                .await?
-                .and_then(|i| serde_json::from_value(i.data["at"].clone()).ok());
+            let last: Option<DateTime<Utc>> =
+                records::load::<Review, _>(&sync.store, &Review::key_of(id)).await?.map(|r| r.at);
             let (due, status) = match (rule.review_every_days, last) {
                 (None, _) => (false, "no review interval".to_string()),
                 (Some(_), None) => (true, "due: never reviewed".to_string()),

@@ -13,13 +13,13 @@ use idc_guard::aws::{
     AWSCURRENT, AWSPENDING, SecretAdmin, SecretStore, SecretsManagerStore, load_sdk_config,
 };
 use idc_guard::config::{SCIM_TOKEN_SECRET_ARN, STATE_TABLE};
+use idc_guard::records::{self, ConfirmedByHand};
 use idc_guard::scim::health::HealthCheck;
-use idc_guard::scim::rotation::{STATE_PK, confirmed_key};
 use idc_guard::scim::{
     HttpScimProbe, Probe, ScimProbe, ScimSecret, TOKEN_LIFETIME_DAYS, validate_scim_endpoint,
 };
 use idc_guard::secret::{ExposeSecret, SecretString};
-use idc_guard::store::{AnyStore, DynamoStateStore, Item, SqliteStateStore, StateStore};
+use idc_guard::store::{AnyStore, DynamoStateStore, SqliteStateStore};
 
 use crate::Format;
 
@@ -189,13 +189,9 @@ pub async fn run(command: ScimCommand) -> anyhow::Result<ExitCode> {
                 .filter(|v| Some(*v) != current)
                 .context("no rotation is waiting: the secret has no pending version")?
                 .to_owned();
-            store
-                .put(Item::new(
-                    STATE_PK,
-                    confirmed_key(&pending),
-                    serde_json::json!({"at": Utc::now(), "by": whoami()}),
-                ))
-                .await?;
+            let confirmed =
+                ConfirmedByHand { version: pending.clone(), at: Utc::now(), by: whoami() };
+            records::save(&store, &confirmed).await?;
             println!("confirmed: version {pending} was entered in Okta by hand");
             if !no_rotate {
                 secrets.start_rotation(&secret.secret_arn, &pending).await?;

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::AwsError;
-use crate::store::{Item, StateStore, now_epoch};
+use crate::records::{self, AlertDelivery, Record, SinkState};
+use crate::store::StateStore;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -316,52 +317,38 @@ pub struct Alerts<'a, K, S> {
     store: &'a S,
 }
 
-const ALERT_PK: &str = "alert";
-const ALERT_KEEP_SECONDS: i64 = 90 * 24 * 3600;
-const SENT: &str = "sent";
-const PENDING: &str = "pending";
-
 impl<'a, K: AlertSink, S: StateStore> Alerts<'a, K, S> {
+    /// Delivery through `sink`, with each alert's record in `store`.
     pub fn new(sink: &'a K, store: &'a S) -> Self {
         Self { sink, store }
-    }
-
-    fn record(alert: &Alert, sinks: &serde_json::Map<String, serde_json::Value>) -> Item {
-        Item::new(
-            ALERT_PK,
-            alert.id.clone(),
-            serde_json::json!({"detector": alert.detector, "sinks": sinks, "alert": alert}),
-        )
-        .expiring_at(now_epoch() + ALERT_KEEP_SECONDS)
     }
 
     /// `true` when some sink was sent to now, `false` when every sink had it already.
     pub async fn raise(&self, alert: &Alert) -> Result<bool, AwsError> {
         let parts = self.sink.parts();
-        let fresh: serde_json::Map<String, serde_json::Value> =
-            parts.iter().map(|p| ((*p).to_owned(), PENDING.into())).collect();
-        let mut states = if self.store.put_if_absent(Self::record(alert, &fresh)).await? {
-            fresh
-        } else {
-            let existing = self.store.get(ALERT_PK, &alert.id).await?;
-            let mut states = fresh;
-            if let Some(sinks) = existing.as_ref().and_then(|i| i.data["sinks"].as_object()) {
-                for (name, state) in sinks {
-                    if let Some(slot) = states.get_mut(name) {
-                        *slot = state.clone();
+        let mut record = AlertDelivery {
+            id: alert.id.clone(),
+            detector: alert.detector.clone(),
+            sinks: Some(parts.iter().map(|p| ((*p).to_owned(), SinkState::Pending)).collect()),
+            alert: serde_json::to_value(alert).unwrap_or_default(),
+        };
+        if !self.store.put_if_absent(record.to_item()).await? {
+            match records::load::<AlertDelivery, _>(self.store, &record.key()).await? {
+                // A record from before per-sink tracking: it was sent to every sink.
+                Some(AlertDelivery { sinks: None, .. }) => return Ok(false),
+                Some(AlertDelivery { sinks: Some(stored), .. }) => {
+                    let states = record.sinks.get_or_insert_default();
+                    for (name, state) in stored {
+                        if let Some(slot) = states.get_mut(&name) {
+                            *slot = state;
+                        }
                     }
                 }
-            } else if existing.is_some() {
-                // A record from before per-sink tracking: it was sent to every sink.
-                return Ok(false);
+                None => {}
             }
-            states
-        };
-        let pending: Vec<&'static str> = parts
-            .iter()
-            .copied()
-            .filter(|p| states.get(*p).and_then(|v| v.as_str()) != Some(SENT))
-            .collect();
+        }
+        let pending: Vec<&'static str> =
+            parts.iter().copied().filter(|p| record.state(p) != Some(SinkState::Sent)).collect();
         if pending.is_empty() {
             return Ok(false);
         }
@@ -369,8 +356,8 @@ impl<'a, K: AlertSink, S: StateStore> Alerts<'a, K, S> {
         for part in pending {
             match self.sink.send_part(part, alert).await {
                 Ok(()) => {
-                    states.insert(part.to_owned(), SENT.into());
-                    self.store.put(Self::record(alert, &states)).await?;
+                    record.sinks.get_or_insert_default().insert(part.to_owned(), SinkState::Sent);
+                    records::save(self.store, &record).await?;
                 }
                 Err(e) => {
                     tracing::warn!(alert_id = %alert.id, sink = part, error = %e, "alert sink failed; it stays pending");
@@ -482,7 +469,7 @@ mod tests {
         assert_eq!(sns.sent(), 0);
         assert!(alerts.raise(&a).await.unwrap());
         assert_eq!(sns.sent(), 1);
-        let record = store.get(ALERT_PK, &a.id).await.unwrap().unwrap();
+        let record = store.get("alert", &a.id).await.unwrap().unwrap();
         assert_eq!(record.data["sinks"]["sns"], "sent");
         assert_eq!(record.data["alert"]["id"], a.id.as_str());
         let _ = std::fs::remove_dir_all(dir);

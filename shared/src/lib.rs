@@ -7,7 +7,8 @@
 //! - [`scim`]: SCIM token and hook secret rotation, the SCIM probe, the daily token check;
 //! - [`signin`]: CloudTrail sign-in records, detectors, the sweep, `scan` and `diagnose`;
 //! - [`alert`]: the one Alert type, its sinks and per-sink delivery;
-//! - [`store`]: the state store port and its DynamoDB and file implementations;
+//! - [`store`]: the state store port and its DynamoDB and SQLite implementations;
+//! - [`records`]: every record one part writes to the state store and another reads, typed;
 //! - [`aws`]: ports over the AWS APIs and their SDK-backed adapters;
 //! - [`geo`]: offline geolocation; [`secret`]: values that never print;
 //! - [`config`], [`error`], [`telemetry`]: configuration, shared errors, logging.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod geo;
 pub mod okta;
+pub mod records;
 pub mod scim;
 pub mod secret;
 pub mod signin;

@@ -11,9 +11,8 @@ use common::*;
 use idc_guard::alert::SnsAlertSink;
 use idc_guard::aws::SecretsManagerStore;
 use idc_guard::okta::client::OktaClient;
-use idc_guard::scim::rotation::{
-    RotationError, RotationEvent, Rotator, StepOutcome, confirmed_key,
-};
+use idc_guard::records::{self, Record};
+use idc_guard::scim::rotation::{RotationError, RotationEvent, Rotator, StepOutcome};
 use idc_guard::scim::{HttpScimProbe, ScimFunction};
 use idc_guard::secret::SecretString;
 use idc_guard::store::{DynamoStateStore, Item, StateStore};
@@ -277,7 +276,10 @@ async fn okta_refusing_the_token_waits_for_a_person_then_confirm_lets_it_finish(
     assert_eq!(alerts[0]["severity"], "high");
 
     env.store
-        .put(Item::new("scim-token", confirmed_key(&token), json!({"at": Utc::now()})))
+        .put(
+            records::ConfirmedByHand { version: token.clone(), at: Utc::now(), by: "test".into() }
+                .to_item(),
+        )
         .await
         .unwrap();
     assert_eq!(rotator.rotate(&step(&arn, &token, "set")).await.unwrap(), StepOutcome::AlreadyDone);

@@ -17,13 +17,13 @@ use crate::aws::{IdentityCenter, Organizations};
 use crate::error::AwsError;
 use crate::okta::OktaEvent;
 use crate::okta::client::{NoSystemLog, SystemLog};
-use crate::store::{Claim, Item, StateStore, claim, complete, now_epoch, release};
+use crate::records::{
+    self, EVENT_CLAIM_PK, GroupPushFailure, Lifecycle, LifecycleStatus, ManagedGroup,
+    OktaSigninRecord, Record, SIGNIN_EVENT_TYPES,
+};
+use crate::store::{Claim, StateStore, claim, complete, release};
 
-const MANAGED_GROUP_PK: &str = "managed-group";
-const EVENT_PK: &str = "okta-event";
 const EVENT_KEEP_SECONDS: i64 = 7 * 24 * 3600;
-/// Okta sign-ins and lifecycle records are kept for the sign-in anomaly checks' baselines.
-pub const SIGNIN_KEEP_SECONDS: i64 = 90 * 24 * 3600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -276,7 +276,7 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink, L: System
             .ok_or_else(|| {
                 SyncError::BadRecord("an event without uuid or deduplication id".into())
             })?;
-        match claim(&self.store, EVENT_PK, &key).await? {
+        match claim(&self.store, EVENT_CLAIM_PK, &key).await? {
             Claim::Done => {
                 tracing::info!(uuid = %key, "duplicate event skipped");
                 return Ok(());
@@ -286,11 +286,11 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink, L: System
         }
         match self.process_event(&event, &key).await {
             Ok(()) => {
-                complete(&self.store, EVENT_PK, &key, EVENT_KEEP_SECONDS).await?;
+                complete(&self.store, EVENT_CLAIM_PK, &key, EVENT_KEEP_SECONDS).await?;
                 Ok(())
             }
             Err(e) => {
-                if let Err(release_error) = release(&self.store, EVENT_PK, &key).await {
+                if let Err(release_error) = release(&self.store, EVENT_CLAIM_PK, &key).await {
                     tracing::error!(uuid = %key, error = %release_error, "could not release the claim; it expires by itself");
                 }
                 Err(e)
@@ -347,26 +347,19 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink, L: System
             | "policy.rule.deactivate"
             | "policy.rule.delete" => self.raise(mfa_weakened(event, key)).await,
             "application.provision.group_push.mapping.update.or.delete.failed.with.error" => {
-                self.store
-                    .put(Item::new(
-                        "scim-health",
-                        "last-group-push-failure",
-                        json!({
-                            "time": event.published,
-                            "reason": event.outcome.as_ref().and_then(|o| o.reason.clone()),
-                            "group": event.group().and_then(|g| g.display_name.clone()),
-                            "event_id": key,
-                        }),
-                    ))
-                    .await?;
+                let failure = GroupPushFailure {
+                    time: event.published,
+                    reason: event.outcome.as_ref().and_then(|o| o.reason.clone()),
+                    group: event.group().and_then(|g| g.display_name.clone()),
+                    event_id: key.to_owned(),
+                };
+                records::save(&self.store, &failure).await?;
                 self.raise(provisioning_failure(event, key)).await
             }
-            t if crate::signin::okta::lifecycle_status(t).is_some() => {
-                self.record_lifecycle(event, event_type, key).await
+            t if LifecycleStatus::of_event_type(t).is_some() => {
+                self.record_lifecycle(event, key).await
             }
-            t if crate::signin::okta::SIGNIN_EVENT_TYPES.contains(&t) => {
-                self.record_signin(event, key).await
-            }
+            t if SIGNIN_EVENT_TYPES.contains(&t) => self.record_signin(event, key).await,
             _ => {
                 tracing::debug!(%event_type, "event type not used by access-sync");
                 Ok(())
@@ -419,13 +412,7 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink, L: System
     }
 
     pub async fn managed_groups(&self) -> Result<BTreeMap<String, String>, AwsError> {
-        Ok(self
-            .store
-            .query(MANAGED_GROUP_PK)
-            .await?
-            .into_iter()
-            .map(|i| (i.sk, i.data["display_name"].as_str().unwrap_or_default().to_owned()))
-            .collect())
+        ManagedGroup::load_map(&self.store).await
     }
 
     /// Reconciles and applies: see [`AccessSync::run`].
@@ -494,9 +481,8 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink, L: System
         let mut remembered = before.clone();
         for (id, name) in prepared.groups_to_remember() {
             if remembered.get(&id) != Some(&name) {
-                self.store
-                    .put(Item::new(MANAGED_GROUP_PK, id.clone(), json!({"display_name": name})))
-                    .await?;
+                let group = ManagedGroup { group_id: id.clone(), display_name: name.clone() };
+                records::save(&self.store, &group).await?;
                 remembered.insert(id, name);
             }
         }
@@ -509,13 +495,12 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink, L: System
                 .or_else(|| remembered.get(id).cloned())
                 .unwrap_or_default();
             if remembered.get(id) != Some(&name) {
-                self.store
-                    .put(Item::new(MANAGED_GROUP_PK, id.clone(), json!({"display_name": name})))
-                    .await?;
+                let group = ManagedGroup { group_id: id.clone(), display_name: name };
+                records::save(&self.store, &group).await?;
             }
         }
         for id in remembered.keys().filter(|id| !report.managed_after.contains(*id)) {
-            self.store.delete(MANAGED_GROUP_PK, id).await?;
+            self.store.delete(ManagedGroup::PK, id).await?;
         }
         if report.deletions_blocked_by_errors() {
             self.raise(deletions_blocked(&report)).await?;
@@ -577,71 +562,21 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink, L: System
         self.raise(alert).await
     }
 
-    async fn record_lifecycle(
-        &self,
-        event: &OktaEvent,
-        event_type: &str,
-        key: &str,
-    ) -> Result<(), SyncError> {
-        let Some(user) = event.target_of_type("User") else { return Ok(()) };
-        let Some(login) = user.alternate_id.as_deref().map(str::to_lowercase) else {
-            return Ok(());
-        };
-        let status = crate::signin::okta::lifecycle_status(event_type).unwrap_or("active");
-        let item = Item::new(
-            format!("okta-user#{login}"),
-            "lifecycle",
-            json!({"status": status, "at": event.published, "user_id": user.id, "event_id": key}),
-        );
+    async fn record_lifecycle(&self, event: &OktaEvent, key: &str) -> Result<(), SyncError> {
+        let Some(record) = Lifecycle::from_event(event, key) else { return Ok(()) };
         // Out-of-order delivery: never let an older event overwrite a newer status.
-        if let Some(existing) = self.store.get(&item.pk, &item.sk).await? {
-            let newer = existing.data["at"].as_str().zip(event.published.map(|p| p.to_rfc3339()));
-            if let Some((existing_at, this_at)) = newer
-                && chrono::DateTime::parse_from_rfc3339(existing_at)
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_default()
-                    > this_at
-            {
-                return Ok(());
-            }
+        let existing: Option<Lifecycle> = records::load(&self.store, &record.key()).await?;
+        if existing.is_some_and(|e| e.at > record.at) {
+            return Ok(());
         }
-        self.store.put(item).await?;
+        records::save(&self.store, &record).await?;
         Ok(())
     }
 
     async fn record_signin(&self, event: &OktaEvent, key: &str) -> Result<(), SyncError> {
-        let Some(actor) = event.actor.as_ref() else { return Ok(()) };
-        let Some(login) = actor.alternate_id.as_deref().map(str::to_lowercase) else {
-            return Ok(());
-        };
-        let published = event.published.unwrap_or_else(Utc::now);
-        let client = event.client.clone().unwrap_or_default();
-        let geo = client.geographical_context.clone().unwrap_or_default();
-        let app_target = event.target_of_type("AppInstance");
-        let app = app_target.and_then(|a| a.display_name.clone());
-        let app_id = app_target.and_then(|a| a.id.clone());
-        let item = Item::new(
-            format!("okta-signin#{login}"),
-            format!("{}#{key}", published.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-            json!({
-                "user_id": actor.id,
-                "login": login,
-                "time": published,
-                "event_type": event.event_type,
-                "outcome": event.outcome_result(),
-                "reason": event.outcome.as_ref().and_then(|o| o.reason.clone()),
-                "ip": client.ip_address,
-                "country": geo.country,
-                "city": geo.city,
-                "lat": geo.geolocation.map(|g| g.lat),
-                "lon": geo.geolocation.map(|g| g.lon),
-                "app": app,
-                "app_id": app_id,
-                "event_id": key,
-            }),
-        )
-        .expiring_at(now_epoch().max(published.timestamp()) + SIGNIN_KEEP_SECONDS);
-        self.store.put(item).await?;
+        if let Some(record) = OktaSigninRecord::from_event(event, key) {
+            records::save(&self.store, &record).await?;
+        }
         Ok(())
     }
 }

@@ -5,11 +5,11 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
-use super::rotation::STATE_PK;
 use super::{Probe, ScimProbe, ScimSecret};
 use crate::alert::{Alert, AlertSink, Alerts, Severity};
 use crate::aws::{AWSCURRENT, AWSPREVIOUS, SecretAdmin};
 use crate::error::AwsError;
+use crate::records::{self, GroupPushFailure, ScimRotation};
 use crate::secret::SecretString;
 use crate::store::StateStore;
 
@@ -30,7 +30,7 @@ pub struct TokenStatus {
     pub age_days: Option<i64>,
     pub rotation_due: Option<DateTime<Utc>>,
     pub rotation_enabled: bool,
-    pub last_rotation: Option<Value>,
+    pub last_rotation: Option<ScimRotation>,
     pub probe: Option<String>,
 }
 
@@ -66,7 +66,7 @@ impl<S: SecretAdmin, P: ScimProbe, K: AlertSink, T: StateStore> HealthCheck<'_, 
             }
             _ => None,
         };
-        let last_rotation = self.store.get(STATE_PK, "rotation").await?.map(|i| i.data);
+        let last_rotation = records::load(self.store, &ScimRotation::key()).await?;
         let issued = parsed.as_ref().and_then(|s| s.issued_at);
         Ok((
             TokenStatus {
@@ -185,9 +185,7 @@ impl<S: SecretAdmin, P: ScimProbe, K: AlertSink, T: StateStore> HealthCheck<'_, 
         }
         // The previous token should be deleted in IdC within a day of a rotation.
         if let Some(last) = &status.last_rotation
-            && let Some(finished) =
-                last["finished_at"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            && now - finished.with_timezone(&Utc) >= Duration::hours(24)
+            && now - last.finished_at >= Duration::hours(24)
             && let Some(previous) =
                 self.secrets.secret_string(self.scim_secret_id, AWSPREVIOUS).await?
             && let Ok(previous) = ScimSecret::parse(&previous)
@@ -206,14 +204,16 @@ impl<S: SecretAdmin, P: ScimProbe, K: AlertSink, T: StateStore> HealthCheck<'_, 
                 "The previous SCIM token still works a day after rotation",
                 None,
                 "IAM Identity Center allows two active tokens; the old one should be deleted once the new one is in use.",
-                json!({"previous_version": prev_version, "rotated_at": last["finished_at"]}),
+                json!({"previous_version": prev_version, "rotated_at": last.finished_at}),
                 vec![],
                 "IAM Identity Center console > Settings > Identity source > Automatic provisioning > Manage tokens: delete the older token.",
             ));
         }
         // Okta's group-push failure (recorded by access-sync): the token is the usual suspect.
-        if let Some(failure) = self.store.get("scim-health", "last-group-push-failure").await? {
-            let event_id = failure.data["event_id"].as_str().unwrap_or_default().to_owned();
+        if let Some(failure) =
+            records::load::<GroupPushFailure, _>(self.store, &GroupPushFailure::key()).await?
+        {
+            let event_id = failure.event_id.clone();
             alerts.push(Alert::new(
                 "scim-token-invalid",
                 &format!("okta-push:{event_id}"),
@@ -223,11 +223,11 @@ impl<S: SecretAdmin, P: ScimProbe, K: AlertSink, T: StateStore> HealthCheck<'_, 
                 None,
                 format!(
                     "Okta could not push {}: {}. Current token probe: {}.",
-                    failure.data["group"].as_str().unwrap_or("a group"),
-                    failure.data["reason"].as_str().unwrap_or("no reason"),
+                    failure.group.as_deref().unwrap_or("a group"),
+                    failure.reason.as_deref().unwrap_or("no reason"),
                     status.probe.as_deref().unwrap_or("not probed")
                 ),
-                failure.data.clone(),
+                json!(failure),
                 vec![event_id],
                 "If the probe says rejected, stage a new token. Otherwise check the Okta app's provisioning settings and retry the push.",
             ));

@@ -6,7 +6,7 @@
 
 use chrono::Utc;
 use lambda_runtime::Diagnostic;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::{KIND_EVENT_HOOK, KIND_SCIM_TOKEN, KIND_TAG, Probe, ScimProbe, ScimSecret};
@@ -14,8 +14,9 @@ use crate::alert::{Alert, AlertSink, Alerts, Severity};
 use crate::aws::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretAdmin};
 use crate::error::AwsError;
 use crate::okta::client::{OktaApi, OktaError};
+use crate::records::{self, ConfirmedByHand, OktaHolds, ScimRotation};
 use crate::secret::SecretString;
-use crate::store::{Item, StateStore};
+use crate::store::StateStore;
 
 /// What Secrets Manager sends the rotation function.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -75,31 +76,6 @@ pub enum StepOutcome {
     /// The step's work was already done (e.g. the pending value exists).
     AlreadyDone,
     Done,
-}
-
-pub const STATE_PK: &str = "scim-token";
-
-/// Which version of the hook secret Okta was last given (setSecret, finishSecret, a restore).
-/// When that version is neither AWSCURRENT nor AWSPENDING any more, a rotation was cancelled
-/// after Okta got the new value: the hook refuses Okta's requests until Okta is set back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OktaHolds {
-    pub version: String,
-    pub at: chrono::DateTime<Utc>,
-}
-
-impl OktaHolds {
-    pub const PK: &'static str = "hook-secret";
-    pub const SK: &'static str = "okta-holds";
-
-    fn item(version: &str) -> Item {
-        let record = OktaHolds { version: version.to_owned(), at: Utc::now() };
-        Item::new(Self::PK, Self::SK, serde_json::to_value(record).unwrap_or_default())
-    }
-
-    async fn load<T: StateStore>(store: &T) -> Result<Option<OktaHolds>, AwsError> {
-        Ok(store.get(Self::PK, Self::SK).await?.and_then(|i| serde_json::from_value(i.data).ok()))
-    }
 }
 
 pub struct Rotator<'a, S, O, P, K, T> {
@@ -190,7 +166,7 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
                     .ok_or(RotationError::Config("IDC_GUARD_OKTA_EVENT_HOOK_ID is not set"))?;
                 let value = self.required_pending(id, &event.token).await?;
                 self.okta.set_event_hook_secret(hook, &value).await?;
-                self.store.put(OktaHolds::item(&event.token)).await?;
+                self.okta_holds(&event.token).await?;
                 Ok(StepOutcome::Done)
             }
             (Some(KIND_EVENT_HOOK), "testSecret") => {
@@ -233,7 +209,11 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
                 match self.okta.set_app_provisioning_token(app, &token).await {
                     Ok(()) => Ok(StepOutcome::Done),
                     Err(OktaError::Refused { status: 400 | 403 | 404 | 405 | 501, .. }) => {
-                        if self.store.get(STATE_PK, &confirmed_key(&event.token)).await?.is_some() {
+                        let confirmed = ConfirmedByHand::key_of(&event.token);
+                        if records::load::<ConfirmedByHand, _>(self.store, &confirmed)
+                            .await?
+                            .is_some()
+                        {
                             return Ok(StepOutcome::AlreadyDone);
                         }
                         let message = "Okta does not accept the SCIM token through its API for this app. In the Okta Admin Console open Applications > AWS IAM Identity Center > Provisioning > Integration > Edit, paste the new token, Test API Credentials, Save; then run `idc-guard scim-token confirm`.";
@@ -253,7 +233,7 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
                 let previous = d.version_with(AWSCURRENT).map(str::to_owned);
                 self.secrets.promote(id, &event.token, previous.as_deref()).await?;
                 if kind == KIND_EVENT_HOOK {
-                    self.store.put(OktaHolds::item(&event.token)).await?;
+                    self.okta_holds(&event.token).await?;
                 }
                 if kind == KIND_SCIM_TOKEN {
                     self.finish_scim_bookkeeping(&event.token, previous.as_deref()).await?;
@@ -280,7 +260,10 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
         &self,
         secret_id: &str,
     ) -> Result<Option<String>, RotationError> {
-        let Some(holds) = OktaHolds::load(self.store).await? else { return Ok(None) };
+        let Some(holds) = records::load::<OktaHolds, _>(self.store, &OktaHolds::key()).await?
+        else {
+            return Ok(None);
+        };
         let d = self.secrets.describe(secret_id).await?;
         let stages = d.versions.get(&holds.version);
         let live = stages.is_some_and(|s| s.iter().any(|l| l == AWSCURRENT || l == AWSPENDING));
@@ -300,7 +283,7 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
             .await?
             .ok_or_else(|| RotationError::BadSecret("the hook secret has no value".into()))?;
         self.okta.set_event_hook_secret(hook, &current).await?;
-        self.store.put(OktaHolds::item(&current_version)).await?;
+        self.okta_holds(&current_version).await?;
         let alert = Alert::new(
             "secret-rotation-failed",
             &format!("restored:{}", holds.version),
@@ -320,6 +303,11 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
         Ok(Some(holds.version))
     }
 
+    /// Records that Okta now holds `version` of the hook secret.
+    async fn okta_holds(&self, version: &str) -> Result<(), AwsError> {
+        records::save(self.store, &OktaHolds { version: version.to_owned(), at: Utc::now() }).await
+    }
+
     /// After a SCIM token became AWSCURRENT: the rotation record the daily check reads, and the
     /// reminder to delete the old token. Idempotent; `true` when it had anything left to do.
     async fn finish_scim_bookkeeping(
@@ -327,21 +315,22 @@ impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
         version: &str,
         previous: Option<&str>,
     ) -> Result<bool, RotationError> {
-        let recorded = self.store.get(STATE_PK, "rotation").await?;
-        let record_done = recorded.as_ref().is_some_and(|r| r.data["version"] == version);
-        let previous = match (&recorded, previous) {
-            (Some(r), _) if record_done => r.data["previous"].as_str().map(str::to_owned),
-            (_, p) => p.map(str::to_owned),
+        let recorded: Option<ScimRotation> =
+            records::load(self.store, &ScimRotation::key()).await?;
+        let record_done = recorded.as_ref().is_some_and(|r| r.version == version);
+        let previous = match recorded {
+            Some(r) if record_done => r.previous,
+            _ => {
+                let previous = previous.map(str::to_owned);
+                let record = ScimRotation {
+                    version: version.to_owned(),
+                    previous: previous.clone(),
+                    finished_at: Utc::now(),
+                };
+                records::save(self.store, &record).await?;
+                previous
+            }
         };
-        if !record_done {
-            self.store
-                .put(Item::new(
-                    STATE_PK,
-                    "rotation",
-                    json!({"version": version, "previous": previous, "finished_at": Utc::now()}),
-                ))
-                .await?;
-        }
         let alert = Alert::new(
             "scim-token-needs-person",
             &format!("delete-old:{version}"),
@@ -427,10 +416,6 @@ fn rotation_runbook(step: &str) -> &'static str {
             "Read the rotation function's log for the step. Fix the cause (Okta API token, hook or app id, SCIM endpoint); Secrets Manager retries the step. Cancelling is safe before setSecret: `aws secretsmanager cancel-rotate-secret`."
         }
     }
-}
-
-pub fn confirmed_key(version: &str) -> String {
-    format!("confirmed#{version}")
 }
 
 #[cfg(test)]

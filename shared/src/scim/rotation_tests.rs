@@ -147,8 +147,7 @@ impl AlertSink for Sink {
 }
 
 fn store() -> SqliteStateStore {
-    let path = std::env::temp_dir().join(format!("idc-guard-rotation-{}.json", fastrand::u64(..)));
-    SqliteStateStore::open(path).unwrap()
+    SqliteStateStore::in_memory().unwrap()
 }
 
 /// A rotator over the fakes, with the Okta event hook and AWS app ids both configured.
@@ -331,9 +330,8 @@ async fn finish_secret_retried_after_a_half_done_promote_completes_its_bookkeepi
         StepOutcome::AlreadyDone,
         "the retry finishes the bookkeeping"
     );
-    let record = store.get(STATE_PK, "rotation").await.unwrap().unwrap();
-    assert_eq!(record.data["version"], "v2");
-    assert_eq!(record.data["previous"], "v1");
+    let record: ScimRotation = records::load(&store, &ScimRotation::key()).await.unwrap().unwrap();
+    assert_eq!((record.version.as_str(), record.previous.as_deref()), ("v2", Some("v1")));
     let reminders: Vec<_> = sink.1.0.lock().unwrap().iter().map(|a| a.detector.clone()).collect();
     assert_eq!(reminders, ["scim-token-needs-person"]);
     assert_eq!(r.rotate(&event("finishSecret", "v2")).await.unwrap(), StepOutcome::AlreadyCurrent);

@@ -17,10 +17,11 @@ use serde_json::json;
 
 use super::detect::{Detectors, Thresholds, network};
 use super::model::{Activity, Kind};
-use super::okta::{Lifecycle, OktaFact, OktaSignin};
+use super::okta::{OktaFact, OktaSignin};
 use super::settings::SigninSettings;
 use crate::alert::{Alert, Severity};
 use crate::geo::{Country, Geo, Place, min_distance_km};
+use crate::records::Lifecycle;
 
 /// Where and when a user was last seen (persisted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,11 +221,11 @@ impl Engine {
                 &format!("{user}\n{}", l.event_id),
                 a.time,
                 Severity::Critical,
-                format!("{user} is {} in Okta but was active in AWS", l.status),
+                format!("{user} is {} in Okta but was active in AWS", l.status.as_str()),
                 Some(user.clone()),
                 format!(
                     "Okta marked the user {} at {}; AWS recorded {} at {} ({} later).",
-                    l.status,
+                    l.status.as_str(),
                     l.at.to_rfc3339(),
                     describe(&a),
                     a.time.to_rfc3339(),

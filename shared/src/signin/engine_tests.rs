@@ -4,7 +4,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use super::*;
-use crate::signin::okta::{Lifecycle, OktaFact, OktaSignin, fact_of, read_events};
+use crate::records::{Lifecycle, LifecycleStatus};
+use crate::signin::okta::{OktaFact, OktaSignin, fact_of, read_events};
 use crate::signin::settings::SigninSettings;
 use crate::signin::sources::parse;
 
@@ -140,7 +141,9 @@ fn deactivated_user_activity_fires_once_after_deactivation_only() {
     e.okta(
         "alice@acme.example",
         OktaFact::Lifecycle(Lifecycle {
-            status: "deactivated".into(),
+            login: String::new(),
+            status: LifecycleStatus::Deactivated,
+            user_id: None,
             at: at(T0),
             event_id: "okta-1".into(),
         }),
@@ -161,7 +164,9 @@ fn deactivated_user_activity_fires_once_after_deactivation_only() {
     e.okta(
         "alice@acme.example",
         OktaFact::Lifecycle(Lifecycle {
-            status: "deactivated".into(),
+            login: String::new(),
+            status: LifecycleStatus::Deactivated,
+            user_id: None,
             at: at(T0),
             event_id: "o1".into(),
         }),
@@ -169,7 +174,9 @@ fn deactivated_user_activity_fires_once_after_deactivation_only() {
     e.okta(
         "alice@acme.example",
         OktaFact::Lifecycle(Lifecycle {
-            status: "active".into(),
+            login: String::new(),
+            status: LifecycleStatus::Active,
+            user_id: None,
             at: at("2026-11-24T10:01:00Z"),
             event_id: "o2".into(),
         }),
@@ -184,7 +191,7 @@ fn deactivation_from_the_okta_fixture_applies_to_the_cloudtrail_user() {
     assert_eq!(bad, 0);
     let (login, fact) = fact_of(&events[0]).unwrap();
     let OktaFact::Lifecycle(l) = &fact else { panic!("{fact:?}") };
-    assert_eq!(l.status, "deactivated");
+    assert_eq!(l.status, LifecycleStatus::Deactivated);
     let mut e = engine(SigninSettings::default());
     e.okta(&login, fact.clone());
     let mut a = signin(DE, T0, "e1");

@@ -7,14 +7,15 @@ use std::future::Future;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::model::{Activity, Record};
 use super::scan::{Scanner, UserDirectory};
 use super::sources::{Reader, Stats};
 use crate::alert::{AlertSink, Alerts};
 use crate::error::AwsError;
-use crate::store::{Item, StateStore};
+use crate::records::{self, Checkpoint};
+use crate::store::StateStore;
 
 /// Event sources swept: sign-in (IdC, console) and the access portal.
 pub const SWEEP_SOURCES: &[&str] = &["signin.amazonaws.com", "sso.amazonaws.com"];
@@ -25,7 +26,6 @@ pub const CLOUDTRAIL_DETAIL_TYPES: &[&str] = &[
     "AWS Service Event via CloudTrail",
     "AWS API Call via CloudTrail",
 ];
-const CHECKPOINT_PK: &str = "signin-checkpoint";
 
 pub struct Page {
     /// Each event's `CloudTrailEvent` (the record as JSON text).
@@ -123,12 +123,9 @@ where
     let mut reports = Vec::new();
     for source in SWEEP_SOURCES {
         let mut report = SourceReport { source: (*source).to_owned(), ..Default::default() };
-        let checkpoint = store
-            .get(CHECKPOINT_PK, source)
+        let checkpoint = records::load::<Checkpoint, _>(store, &Checkpoint::key_of(source))
             .await?
-            .and_then(|i| i.data["until"].as_str().map(str::to_owned))
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-            .map(|t| t.to_utc());
+            .map(|c| c.until);
         let latest = now - settings.settle;
         let start = checkpoint.unwrap_or(latest - settings.first_window);
         let end = latest.min(start + settings.max_window);
@@ -140,9 +137,8 @@ where
         if checkpoint.is_none() {
             // Pin the first window's start, so a failure in it is retried from the same point
             // rather than from a later "first window" that would skip the gap.
-            store
-                .put(Item::new(CHECKPOINT_PK, *source, json!({"until": start.to_rfc3339()})))
-                .await?;
+            let pinned = Checkpoint { source: (*source).to_owned(), until: start };
+            records::save(store, &pinned).await?;
         }
         let mut activities = Vec::new();
         let mut stats = Stats::default();
@@ -168,7 +164,7 @@ where
         }
         (report.records, report.skipped) = (stats.records, stats.skipped);
         report.alerts = raise_all(scanner, alerts, activities).await?;
-        store.put(Item::new(CHECKPOINT_PK, *source, json!({"until": end.to_rfc3339()}))).await?;
+        records::save(store, &Checkpoint { source: (*source).to_owned(), until: end }).await?;
         reports.push(report);
     }
     Ok(reports)

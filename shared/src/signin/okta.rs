@@ -9,29 +9,7 @@ use serde_json::Value;
 
 use crate::geo::{Country, Place, Point};
 use crate::okta::event::OktaEvent;
-use crate::store::Item;
-
-/// Okta event types that are sign-in attempts (successful or not).
-pub const SIGNIN_EVENT_TYPES: &[&str] = &[
-    "user.session.start",
-    "user.authentication.sso",
-    "user.authentication.auth_via_mfa",
-    "user.authentication.verify",
-    "user.authentication.authenticate",
-];
-
-/// Okta lifecycle event types and the status they leave the user in.
-pub fn lifecycle_status(event_type: &str) -> Option<&'static str> {
-    Some(match event_type {
-        "user.lifecycle.deactivate" => "deactivated",
-        "user.lifecycle.suspend" => "suspended",
-        "user.lifecycle.delete.initiated" => "deleted",
-        "user.lifecycle.unsuspend" | "user.lifecycle.reactivate" | "user.lifecycle.activate" => {
-            "active"
-        }
-        _ => return None,
-    })
-}
+use crate::records::{Lifecycle, OktaSigninRecord, SIGNIN_EVENT_TYPES};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OktaSignin {
@@ -68,19 +46,6 @@ impl OktaSignin {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Lifecycle {
-    pub status: String,
-    pub at: DateTime<Utc>,
-    pub event_id: String,
-}
-
-impl Lifecycle {
-    pub fn is_inactive(&self) -> bool {
-        self.status != "active"
-    }
-}
-
 fn place(country: Option<&str>, city: Option<&str>, lat: Option<f64>, lon: Option<f64>) -> Place {
     Place {
         country: country.and_then(Country::from_name),
@@ -90,36 +55,20 @@ fn place(country: Option<&str>, city: Option<&str>, lat: Option<f64>, lon: Optio
     }
 }
 
-/// A sign-in record written by access-sync (`okta-signin#<login>`).
-pub fn signin_from_item(item: &Item) -> Option<OktaSignin> {
-    let d = &item.data;
-    let time = d["time"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok())?.to_utc();
-    Some(OktaSignin {
-        time,
-        event_type: d["event_type"].as_str().unwrap_or_default().to_owned(),
-        success: d["outcome"].as_str() == Some("SUCCESS"),
-        reason: d["reason"].as_str().map(str::to_owned),
-        ip: d["ip"].as_str().and_then(|i| i.parse().ok()),
-        place: place(
-            d["country"].as_str(),
-            d["city"].as_str(),
-            d["lat"].as_f64(),
-            d["lon"].as_f64(),
-        ),
-        app: d["app"].as_str().map(str::to_owned),
-        app_id: d["app_id"].as_str().map(str::to_owned),
-        event_id: d["event_id"].as_str().unwrap_or_default().to_owned(),
-    })
-}
-
-/// A lifecycle record written by access-sync (`okta-user#<login>`, sk `lifecycle`).
-pub fn lifecycle_from_item(item: &Item) -> Option<Lifecycle> {
-    let d = &item.data;
-    Some(Lifecycle {
-        status: d["status"].as_str()?.to_owned(),
-        at: d["at"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok())?.to_utc(),
-        event_id: d["event_id"].as_str().unwrap_or_default().to_owned(),
-    })
+impl From<&OktaSigninRecord> for OktaSignin {
+    fn from(r: &OktaSigninRecord) -> Self {
+        OktaSignin {
+            time: r.time,
+            event_type: r.event_type.clone().unwrap_or_default(),
+            success: r.outcome.as_deref() == Some("SUCCESS"),
+            reason: r.reason.clone(),
+            ip: r.ip.as_deref().and_then(|i| i.parse().ok()),
+            place: place(r.country.as_deref(), r.city.as_deref(), r.lat, r.lon),
+            app: r.app.clone(),
+            app_id: r.app_id.clone(),
+            event_id: r.event_id.clone(),
+        }
+    }
 }
 
 /// What one Okta event says about a user: `(login, fact)`.
@@ -129,38 +78,17 @@ pub enum OktaFact {
     Lifecycle(Lifecycle),
 }
 
-/// Reads an Okta event; `None` for events the sign-in checks do not use.
+/// Reads an Okta event as the state records access-sync would write for it; `None` for events
+/// the sign-in checks do not use.
 pub fn fact_of(event: &OktaEvent) -> Option<(String, OktaFact)> {
     let event_type = event.event_type.as_deref()?;
-    let time = event.published?;
     let event_id = event.uuid.clone().unwrap_or_default();
     if SIGNIN_EVENT_TYPES.contains(&event_type) {
-        let login = event.actor.as_ref()?.alternate_id.as_deref()?.to_lowercase();
-        let client = event.client.clone().unwrap_or_default();
-        let geo = client.geographical_context.unwrap_or_default();
-        return Some((
-            login,
-            OktaFact::Signin(OktaSignin {
-                time,
-                event_type: event_type.to_owned(),
-                success: event.outcome_result() == Some("SUCCESS"),
-                reason: event.outcome.as_ref().and_then(|o| o.reason.clone()),
-                ip: client.ip_address.as_deref().and_then(|i| i.parse().ok()),
-                place: place(
-                    geo.country.as_deref(),
-                    geo.city.as_deref(),
-                    geo.geolocation.map(|g| g.lat),
-                    geo.geolocation.map(|g| g.lon),
-                ),
-                app: event.target_of_type("AppInstance").and_then(|a| a.display_name.clone()),
-                app_id: event.target_of_type("AppInstance").and_then(|a| a.id.clone()),
-                event_id,
-            }),
-        ));
+        let record = OktaSigninRecord::from_event(event, &event_id)?;
+        return Some((record.login.clone(), OktaFact::Signin(OktaSignin::from(&record))));
     }
-    let status = lifecycle_status(event_type)?;
-    let login = event.target_of_type("User")?.alternate_id.as_deref()?.to_lowercase();
-    Some((login, OktaFact::Lifecycle(Lifecycle { status: status.to_owned(), at: time, event_id })))
+    let lifecycle = Lifecycle::from_event(event, &event_id)?;
+    Some((lifecycle.login.clone(), OktaFact::Lifecycle(lifecycle)))
 }
 
 /// Okta events from a file: event-hook envelopes (`data.events`), System Log arrays, or JSON

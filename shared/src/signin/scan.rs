@@ -9,17 +9,14 @@ use serde_json::json;
 
 use super::engine::{Baseline, Engine, UserContext, user_key};
 use super::model::Activity;
-use super::okta::{lifecycle_from_item, signin_from_item};
+use super::okta::OktaSignin;
 use crate::alert::Alert;
 use crate::error::AwsError;
+use crate::records::{self, Lifecycle, OktaSigninRecord, baseline_key};
 use crate::store::{Item, StateStore, now_epoch};
 
 /// Baselines outlive the 30-day window so a user back from 60 days off is not "new" everywhere.
 const BASELINE_KEEP_SECONDS: i64 = 180 * 24 * 3600;
-
-pub fn baseline_pk(user: &str) -> String {
-    format!("signin-user#{user}")
-}
 
 /// Resolves an identity-store user id to its user name (identitystore:DescribeUser in Lambda).
 pub trait UserDirectory: Send + Sync {
@@ -91,24 +88,19 @@ impl<'a, S: StateStore, D: UserDirectory> Scanner<'a, S, D> {
 
     async fn context(&self, user: &str) -> Result<UserContext, AwsError> {
         let Some(store) = self.store else { return Ok(UserContext::default()) };
+        let key = baseline_key(user);
         let baseline = store
-            .get(&baseline_pk(user), "baseline")
+            .get(&key.pk, &key.sk)
             .await?
             .and_then(|i| serde_json::from_value::<Baseline>(i.data).ok())
             .unwrap_or_default();
-        let now = now_epoch();
-        let okta = store
-            .query(&format!("okta-signin#{user}"))
-            .await?
-            .iter()
-            .filter(|i| i.is_live(now))
-            .filter_map(signin_from_item)
-            .collect();
-        let lifecycle = store
-            .get(&format!("okta-user#{user}"), "lifecycle")
-            .await?
-            .as_ref()
-            .and_then(lifecycle_from_item);
+        let okta =
+            records::load_all::<OktaSigninRecord, _>(store, &OktaSigninRecord::partition(user))
+                .await?
+                .iter()
+                .map(OktaSignin::from)
+                .collect();
+        let lifecycle = records::load(store, &Lifecycle::key_of(user)).await?;
         Ok(UserContext { baseline, okta, lifecycle })
     }
 
@@ -121,7 +113,8 @@ impl<'a, S: StateStore, D: UserDirectory> Scanner<'a, S, D> {
             let items = dirty
                 .into_iter()
                 .map(|(user, b)| {
-                    Item::new(baseline_pk(&user), "baseline", json!(b)).expiring_at(expires)
+                    let key = baseline_key(&user);
+                    Item::new(key.pk, key.sk, json!(b)).expiring_at(expires)
                 })
                 .collect();
             store.put_many(items).await?;
@@ -142,7 +135,8 @@ mod tests {
 
     use super::*;
     use crate::geo::Geo;
-    use crate::signin::okta::{Lifecycle, OktaFact};
+    use crate::records::{Lifecycle, LifecycleStatus};
+    use crate::signin::okta::OktaFact;
     use crate::signin::settings::SigninSettings;
     use crate::signin::sources::parse;
     use crate::store::SqliteStateStore;
@@ -181,7 +175,9 @@ mod tests {
         second.engine.okta(
             "alice@acme.example",
             OktaFact::Lifecycle(Lifecycle {
-                status: "active".into(),
+                login: String::new(),
+                status: LifecycleStatus::Active,
+                user_id: None,
                 at: chrono::DateTime::parse_from_rfc3339("2026-11-19T00:00:00Z").unwrap().to_utc(),
                 event_id: "o1".into(),
             }),

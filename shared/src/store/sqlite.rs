@@ -46,6 +46,21 @@ impl SqliteStateStore {
         }
         let legacy = Self::take_legacy_json(&path)?;
         let connection = Connection::open(&path).map_err(|e| error(&path, "open", e))?;
+        let store = Self::with_connection(path, connection)?;
+        if let Some(items) = legacy {
+            store.write(items)?;
+        }
+        Ok(store)
+    }
+
+    /// A database in memory, gone when dropped (tests, and runs that keep no state).
+    pub fn in_memory() -> Result<Self, AwsError> {
+        let path = PathBuf::from(":memory:");
+        let connection = Connection::open_in_memory().map_err(|e| error(&path, "open", e))?;
+        Self::with_connection(path, connection)
+    }
+
+    fn with_connection(path: PathBuf, connection: Connection) -> Result<Self, AwsError> {
         connection
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
@@ -56,11 +71,7 @@ impl SqliteStateStore {
                  ) WITHOUT ROWID;",
             )
             .map_err(|e| error(&path, "open", e))?;
-        let store = Self { path, connection: Mutex::new(connection) };
-        if let Some(items) = legacy {
-            store.write(items)?;
-        }
-        Ok(store)
+        Ok(Self { path, connection: Mutex::new(connection) })
     }
 
     /// The items of an earlier version's JSON state file at `path`, which is moved aside.

@@ -1,0 +1,595 @@
+//! Every record one part of idc-guard writes to the state store and another part reads, as one
+//! typed value with its key. Writer and reader use the same type, so a renamed field or key
+//! fails to compile instead of failing silently.
+//!
+//! | record | pk | sk | writer | reader |
+//! |---|---|---|---|---|
+//! | [`OktaSigninRecord`] | `okta-signin#<login>` | `<time>#<event id>` | access-sync | sign-in checks |
+//! | [`Lifecycle`] | `okta-user#<login>` | `lifecycle` | access-sync | sign-in checks |
+//! | [`GroupPushFailure`] | `scim-health` | `last-group-push-failure` | access-sync | daily token check |
+//! | [`ManagedGroup`] | `managed-group` | group id | access-sync, CLI `apply` | access-sync, CLI |
+//! | [`Review`] | `review` | group id | CLI `review --mark` | CLI `review` |
+//! | [`Checkpoint`] | `signin-checkpoint` | event source | sign-in sweep | sign-in sweep |
+//! | [`AlertDelivery`] | `alert` | alert id | every function | the same, on retry |
+//! | [`ScimRotation`] | `scim-token` | `rotation` | rotation (finishSecret) | daily token check |
+//! | [`ConfirmedByHand`] | `scim-token` | `confirmed#<version>` | CLI `scim-token confirm` | rotation (testSecret) |
+//! | [`OktaHolds`] | `hook-secret` | `okta-holds` | rotation | 15-minute hook-secret check |
+//!
+//! Two keys whose data belongs to one module are built here too, so that every key string of the
+//! table has one home: the sign-in baseline ([`baseline_key`], data `signin::engine::Baseline`)
+//! and the per-event claim ([`EVENT_CLAIM_PK`], data written by [`crate::store::claim`]).
+//!
+//! The stored JSON is unchanged from earlier versions, so a deployed table keeps working. An item
+//! that does not read as its record is logged and treated as absent: for managed groups that
+//! means "not managed", which can only stop a deletion, never cause one.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AwsError;
+use crate::okta::event::OktaEvent;
+use crate::store::{Item, StateStore, now_epoch};
+
+/// A state-store key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    /// Partition key.
+    pub pk: String,
+    /// Sort key.
+    pub sk: String,
+}
+
+impl Key {
+    /// A key from its two parts.
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self { pk: pk.into(), sk: sk.into() }
+    }
+}
+
+/// A typed state-store record.
+pub trait Record: Serialize + DeserializeOwned {
+    /// What the record is, for logs.
+    const WHAT: &'static str;
+
+    /// Where the record is stored.
+    fn key(&self) -> Key;
+
+    /// When the store may drop it (epoch seconds); `None` keeps it.
+    fn expires_at(&self) -> Option<i64> {
+        None
+    }
+
+    /// Fills the fields that are kept only in the key (the data does not repeat them).
+    fn restore_key(&mut self, _key: &Key) {}
+
+    /// The item to store.
+    fn to_item(&self) -> Item {
+        let key = self.key();
+        // Serializing these plain records cannot fail (no maps with non-string keys).
+        let data = serde_json::to_value(self).unwrap_or_default();
+        let item = Item::new(key.pk, key.sk, data);
+        match self.expires_at() {
+            Some(t) => item.expiring_at(t),
+            None => item,
+        }
+    }
+
+    /// Reads a stored item; `None` (and a warning) when it is not this record.
+    fn from_item(item: &Item) -> Option<Self> {
+        match serde_json::from_value::<Self>(item.data.clone()) {
+            Ok(mut record) => {
+                record.restore_key(&Key::new(&item.pk, &item.sk));
+                Some(record)
+            }
+            Err(e) => {
+                tracing::warn!(what = Self::WHAT, pk = %item.pk, sk = %item.sk, error = %e, "unreadable record ignored");
+                None
+            }
+        }
+    }
+}
+
+/// Reads one record.
+pub async fn load<R: Record, S: StateStore>(store: &S, key: &Key) -> Result<Option<R>, AwsError> {
+    Ok(store.get(&key.pk, &key.sk).await?.as_ref().and_then(R::from_item))
+}
+
+/// Reads every live record of a partition, in sort-key order.
+pub async fn load_all<R: Record, S: StateStore>(store: &S, pk: &str) -> Result<Vec<R>, AwsError> {
+    let now = now_epoch();
+    Ok(store.query(pk).await?.iter().filter(|i| i.is_live(now)).filter_map(R::from_item).collect())
+}
+
+/// Writes one record.
+pub async fn save<R: Record, S: StateStore>(store: &S, record: &R) -> Result<(), AwsError> {
+    store.put(record.to_item()).await
+}
+
+/// The sign-in baseline's key (`signin-user#<user>`, `baseline`).
+pub fn baseline_key(user: &str) -> Key {
+    Key::new(format!("signin-user#{user}"), "baseline")
+}
+
+/// The partition of per-event claims (exactly-once processing of Okta events).
+pub const EVENT_CLAIM_PK: &str = "okta-event";
+
+// ---------------------------------------------------------------------------------------------
+// Okta sign-ins and lifecycle, written by access-sync, read by the sign-in checks.
+
+/// How long Okta sign-ins are kept for correlation.
+pub const SIGNIN_KEEP_SECONDS: i64 = 90 * 24 * 3600;
+
+/// Okta event types that are sign-in attempts (successful or not): each becomes an
+/// [`OktaSigninRecord`].
+pub const SIGNIN_EVENT_TYPES: &[&str] = &[
+    "user.session.start",
+    "user.authentication.sso",
+    "user.authentication.auth_via_mfa",
+    "user.authentication.verify",
+    "user.authentication.authenticate",
+];
+
+/// One Okta sign-in attempt, as Okta reported it (with Okta's own geolocation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OktaSigninRecord {
+    /// Okta's user id.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The user's login, lower-cased (the correlation key).
+    pub login: String,
+    /// When Okta published the event.
+    pub time: DateTime<Utc>,
+    /// The Okta event type (`user.session.start`, `user.authentication.sso`, …).
+    #[serde(default)]
+    pub event_type: Option<String>,
+    /// `SUCCESS`, `FAILURE`, `DENY`, …
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// Okta's reason for the outcome.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The client's IP address.
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// Okta's country name for the client.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// Okta's city for the client.
+    #[serde(default)]
+    pub city: Option<String>,
+    /// Okta's latitude for the client.
+    #[serde(default)]
+    pub lat: Option<f64>,
+    /// Okta's longitude for the client.
+    #[serde(default)]
+    pub lon: Option<f64>,
+    /// The app signed in to (display name), for SSO events.
+    #[serde(default)]
+    pub app: Option<String>,
+    /// The app's id.
+    #[serde(default)]
+    pub app_id: Option<String>,
+    /// The Okta event's uuid.
+    pub event_id: String,
+}
+
+impl OktaSigninRecord {
+    /// The partition of one user's sign-ins.
+    pub fn partition(login: &str) -> String {
+        format!("okta-signin#{login}")
+    }
+
+    /// The record of a sign-in event: its actor is the user. `None` without an actor login or
+    /// a publication time (a sign-in without a time cannot be correlated).
+    pub fn from_event(event: &OktaEvent, event_id: &str) -> Option<Self> {
+        let actor = event.actor.as_ref()?;
+        let login = actor.alternate_id.as_deref()?.to_lowercase();
+        let client = event.client.clone().unwrap_or_default();
+        let geo = client.geographical_context.unwrap_or_default();
+        let app = event.target_of_type("AppInstance");
+        Some(Self {
+            user_id: actor.id.clone(),
+            login,
+            time: event.published?,
+            event_type: event.event_type.clone(),
+            outcome: event.outcome_result().map(str::to_owned),
+            reason: event.outcome.as_ref().and_then(|o| o.reason.clone()),
+            ip: client.ip_address,
+            country: geo.country,
+            city: geo.city,
+            lat: geo.geolocation.map(|g| g.lat),
+            lon: geo.geolocation.map(|g| g.lon),
+            app: app.and_then(|a| a.display_name.clone()),
+            app_id: app.and_then(|a| a.id.clone()),
+            event_id: event_id.to_owned(),
+        })
+    }
+}
+
+impl Record for OktaSigninRecord {
+    const WHAT: &'static str = "okta sign-in";
+    fn key(&self) -> Key {
+        Key::new(
+            Self::partition(&self.login),
+            format!("{}#{}", self.time.to_rfc3339_opts(SecondsFormat::Millis, true), self.event_id),
+        )
+    }
+    fn expires_at(&self) -> Option<i64> {
+        Some(now_epoch().max(self.time.timestamp()) + SIGNIN_KEEP_SECONDS)
+    }
+}
+
+/// The status an Okta lifecycle event leaves a user in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LifecycleStatus {
+    /// Active (activated, reactivated, unsuspended).
+    Active,
+    /// Deactivated.
+    Deactivated,
+    /// Suspended.
+    Suspended,
+    /// Deletion initiated.
+    Deleted,
+}
+
+impl LifecycleStatus {
+    /// The status an Okta event type leaves the user in; `None` for other event types.
+    pub fn of_event_type(event_type: &str) -> Option<Self> {
+        Some(match event_type {
+            "user.lifecycle.deactivate" => Self::Deactivated,
+            "user.lifecycle.suspend" => Self::Suspended,
+            "user.lifecycle.delete.initiated" => Self::Deleted,
+            "user.lifecycle.unsuspend"
+            | "user.lifecycle.reactivate"
+            | "user.lifecycle.activate" => Self::Active,
+            _ => return None,
+        })
+    }
+
+    /// The word stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Deactivated => "deactivated",
+            Self::Suspended => "suspended",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+/// A user's latest Okta lifecycle status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lifecycle {
+    /// The user's login, lower-cased (kept in the key).
+    #[serde(skip)]
+    pub login: String,
+    /// The status.
+    pub status: LifecycleStatus,
+    /// When Okta published the change.
+    pub at: DateTime<Utc>,
+    /// Okta's user id.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The Okta event's uuid.
+    #[serde(default)]
+    pub event_id: String,
+}
+
+impl Lifecycle {
+    /// The key of a user's lifecycle record.
+    pub fn key_of(login: &str) -> Key {
+        Key::new(format!("okta-user#{login}"), "lifecycle")
+    }
+
+    /// The record of a lifecycle event: its target user. `None` for other event types, or
+    /// without a target login or a publication time.
+    pub fn from_event(event: &OktaEvent, event_id: &str) -> Option<Self> {
+        let status = LifecycleStatus::of_event_type(event.event_type.as_deref()?)?;
+        let user = event.target_of_type("User")?;
+        Some(Self {
+            login: user.alternate_id.as_deref()?.to_lowercase(),
+            status,
+            at: event.published?,
+            user_id: user.id.clone(),
+            event_id: event_id.to_owned(),
+        })
+    }
+
+    /// Deactivated, suspended or deleted.
+    pub fn is_inactive(&self) -> bool {
+        self.status != LifecycleStatus::Active
+    }
+}
+
+impl Record for Lifecycle {
+    const WHAT: &'static str = "okta lifecycle";
+    fn key(&self) -> Key {
+        Self::key_of(&self.login)
+    }
+    fn restore_key(&mut self, key: &Key) {
+        self.login = key.pk.strip_prefix("okta-user#").unwrap_or_default().to_owned();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SCIM health, written by access-sync, read by the daily token check.
+
+/// Okta's last failed group push to IAM Identity Center.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupPushFailure {
+    /// When Okta published the failure.
+    #[serde(default)]
+    pub time: Option<DateTime<Utc>>,
+    /// Okta's reason.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The group that was not pushed.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// The Okta event's uuid.
+    #[serde(default)]
+    pub event_id: String,
+}
+
+impl GroupPushFailure {
+    /// Its one key.
+    pub fn key() -> Key {
+        Key::new("scim-health", "last-group-push-failure")
+    }
+}
+
+impl Record for GroupPushFailure {
+    const WHAT: &'static str = "group push failure";
+    fn key(&self) -> Key {
+        Self::key()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access: managed groups and reviews.
+
+/// A group idc-guard manages (keyed by its IdC group id, so a rename keeps it managed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagedGroup {
+    /// The IdC group id (kept in the key).
+    #[serde(skip)]
+    pub group_id: String,
+    /// Its display name when last seen.
+    #[serde(default)]
+    pub display_name: String,
+}
+
+impl ManagedGroup {
+    /// The partition of managed groups.
+    pub const PK: &'static str = "managed-group";
+
+    /// The managed groups as id → display name.
+    pub async fn load_map<S: StateStore>(store: &S) -> Result<BTreeMap<String, String>, AwsError> {
+        Ok(load_all::<Self, S>(store, Self::PK)
+            .await?
+            .into_iter()
+            .map(|g| (g.group_id, g.display_name))
+            .collect())
+    }
+}
+
+impl Record for ManagedGroup {
+    const WHAT: &'static str = "managed group";
+    fn key(&self) -> Key {
+        Key::new(Self::PK, &self.group_id)
+    }
+    fn restore_key(&mut self, key: &Key) {
+        self.group_id = key.sk.clone();
+    }
+}
+
+/// When a person last reviewed a managed group's members (`idc-guard access review --mark`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    /// The IdC group id (kept in the key).
+    #[serde(skip)]
+    pub group_id: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The group's display name then.
+    #[serde(default)]
+    pub name: String,
+}
+
+impl Review {
+    /// The key of a group's review.
+    pub fn key_of(group_id: &str) -> Key {
+        Key::new("review", group_id)
+    }
+}
+
+impl Record for Review {
+    const WHAT: &'static str = "review";
+    fn key(&self) -> Key {
+        Self::key_of(&self.group_id)
+    }
+    fn restore_key(&mut self, key: &Key) {
+        self.group_id = key.sk.clone();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in sweep.
+
+/// How far the `LookupEvents` sweep of one event source has fully read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The event source (kept in the key).
+    #[serde(skip)]
+    pub source: String,
+    /// Everything before this time has been read.
+    pub until: DateTime<Utc>,
+}
+
+impl Checkpoint {
+    /// The key of a source's checkpoint.
+    pub fn key_of(source: &str) -> Key {
+        Key::new("signin-checkpoint", source)
+    }
+}
+
+impl Record for Checkpoint {
+    const WHAT: &'static str = "sweep checkpoint";
+    fn key(&self) -> Key {
+        Self::key_of(&self.source)
+    }
+    fn restore_key(&mut self, key: &Key) {
+        self.source = key.sk.clone();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alerts.
+
+/// How long an alert's delivery record is kept (repeats within it are not re-sent).
+pub const ALERT_KEEP_SECONDS: i64 = 90 * 24 * 3600;
+
+/// One sink's state for one alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkState {
+    /// Not yet accepted by the sink.
+    Pending,
+    /// Accepted by the sink.
+    Sent,
+}
+
+/// The delivery record of one alert id: each sink's state. Absent `sinks` is a record from
+/// before per-sink tracking, which was sent to every sink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertDelivery {
+    /// The alert id (kept in the key).
+    #[serde(skip)]
+    pub id: String,
+    /// The detector that raised it.
+    #[serde(default)]
+    pub detector: String,
+    /// Each sink's state; `None` in records from before per-sink tracking.
+    #[serde(default)]
+    pub sinks: Option<BTreeMap<String, SinkState>>,
+    /// The alert as sent (its JSON form), for whoever reads the table.
+    #[serde(default)]
+    pub alert: serde_json::Value,
+}
+
+impl AlertDelivery {
+    /// One sink's state.
+    pub fn state(&self, sink: &str) -> Option<SinkState> {
+        self.sinks.as_ref().and_then(|s| s.get(sink)).copied()
+    }
+
+    /// The key of an alert's delivery record.
+    pub fn key_of(id: &str) -> Key {
+        Key::new("alert", id)
+    }
+}
+
+impl Record for AlertDelivery {
+    const WHAT: &'static str = "alert delivery";
+    fn key(&self) -> Key {
+        Self::key_of(&self.id)
+    }
+    fn expires_at(&self) -> Option<i64> {
+        Some(now_epoch() + ALERT_KEEP_SECONDS)
+    }
+    fn restore_key(&mut self, key: &Key) {
+        self.id = key.sk.clone();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rotation.
+
+/// The SCIM token's last finished rotation (the daily check reads it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScimRotation {
+    /// The version that became AWSCURRENT.
+    pub version: String,
+    /// The version before it.
+    #[serde(default)]
+    pub previous: Option<String>,
+    /// When finishSecret completed.
+    pub finished_at: DateTime<Utc>,
+}
+
+impl ScimRotation {
+    /// Its one key.
+    pub fn key() -> Key {
+        Key::new("scim-token", "rotation")
+    }
+}
+
+impl Record for ScimRotation {
+    const WHAT: &'static str = "scim rotation";
+    fn key(&self) -> Key {
+        Self::key()
+    }
+}
+
+/// A person's word that a pending SCIM token was entered in Okta by hand (no Okta API token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmedByHand {
+    /// The secret version (kept in the key).
+    #[serde(skip)]
+    pub version: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who (the local user name).
+    #[serde(default)]
+    pub by: String,
+}
+
+impl ConfirmedByHand {
+    /// The key of a version's confirmation.
+    pub fn key_of(version: &str) -> Key {
+        Key::new("scim-token", format!("confirmed#{version}"))
+    }
+}
+
+impl Record for ConfirmedByHand {
+    const WHAT: &'static str = "confirmed by hand";
+    fn key(&self) -> Key {
+        Self::key_of(&self.version)
+    }
+    fn restore_key(&mut self, key: &Key) {
+        self.version = key.sk.strip_prefix("confirmed#").unwrap_or_default().to_owned();
+    }
+}
+
+/// Which version of the hook secret Okta was last given (setSecret, finishSecret, a restore).
+/// When that version is neither AWSCURRENT nor AWSPENDING any more, a rotation was cancelled
+/// after Okta got the new value: the hook refuses Okta's requests until Okta is set back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OktaHolds {
+    /// The secret version.
+    pub version: String,
+    /// When Okta was given it.
+    pub at: DateTime<Utc>,
+}
+
+impl OktaHolds {
+    /// Its one key.
+    pub fn key() -> Key {
+        Key::new("hook-secret", "okta-holds")
+    }
+}
+
+impl Record for OktaHolds {
+    const WHAT: &'static str = "okta holds";
+    fn key(&self) -> Key {
+        Self::key()
+    }
+}
+
+#[cfg(test)]
+#[path = "records_tests.rs"]
+mod tests;
