@@ -10,14 +10,19 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::Args;
-use idc_guard::access::policy::{Diagnostic, Policy, Severity};
+use idc_guard::access::policy::Policy;
+use idc_guard::access::ports::IdentityCenter;
 use idc_guard::access::reconcile::{Change, Limits, Report, Scope};
 use idc_guard::access::sync::{AccessSync, Confirmed};
-use idc_guard::alert::{FanOut, LogAlertSink, SnsAlertSink};
-use idc_guard::aws::{IdentityCenter, SdkIdentityCenter, SdkOrganizations, load_sdk_config};
+use idc_guard::adapters::AnyStore;
+use idc_guard::adapters::SnsAlertSink;
+use idc_guard::adapters::{DynamoStateStore, SqliteStateStore};
+use idc_guard::adapters::{SdkIdentityCenter, SdkOrganizations, load_sdk_config};
+use idc_guard::alert::{FanOut, LogAlertSink};
 use idc_guard::config::{ALERT_TOPIC_ARN, INSTANCE_ARN, POLICY_FILE, STATE_TABLE};
+use idc_guard::policy_file::{Diagnostic, Level};
 use idc_guard::records::{self, Review};
-use idc_guard::store::{AnyStore, DynamoStateStore, SqliteStateStore};
+use idc_guard::signin::settings::SigninSettings;
 
 use crate::Format;
 
@@ -53,10 +58,15 @@ fn print_diagnostics(file: &Path, diagnostics: &[Diagnostic], format: Format) {
 pub fn check(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let (policy, diagnostics) = Policy::check(&text, file.parent());
+    let (policy, mut diagnostics) = Policy::check(&text, file.parent());
+    // The [signin] table is the sign-in checks'; a policy check covers the whole file.
+    let (signin, signin_diagnostics) = SigninSettings::check(&text);
+    diagnostics.extend(signin_diagnostics);
+    diagnostics.sort_by_key(|d| (d.line, d.column));
+    diagnostics.dedup();
     print_diagnostics(file, &diagnostics, format);
-    let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
-    match policy {
+    let errors = diagnostics.iter().filter(|d| d.severity == Level::Error).count();
+    match policy.filter(|_| signin.is_some()) {
         Some(p) => {
             if format == Format::Table {
                 println!(

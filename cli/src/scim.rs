@@ -8,18 +8,18 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Args, Subcommand};
+use idc_guard::adapters::AnyStore;
+use idc_guard::adapters::HttpScimProbe;
+use idc_guard::adapters::{DynamoStateStore, SqliteStateStore};
+use idc_guard::adapters::{SecretsManagerStore, load_sdk_config};
 use idc_guard::alert::LogAlertSink;
-use idc_guard::aws::{
-    AWSCURRENT, AWSPENDING, SecretAdmin, SecretStore, SecretsManagerStore, load_sdk_config,
-};
 use idc_guard::config::{SCIM_TOKEN_SECRET_ARN, STATE_TABLE};
 use idc_guard::records::{self, ConfirmedByHand};
 use idc_guard::scim::health::HealthCheck;
-use idc_guard::scim::{
-    HttpScimProbe, Probe, ScimProbe, ScimSecret, TOKEN_LIFETIME_DAYS, validate_scim_endpoint,
-};
+use idc_guard::scim::ports::{Probe, ScimProbe};
+use idc_guard::scim::{ScimSecret, TOKEN_LIFETIME_DAYS, validate_scim_endpoint};
+use idc_guard::secret::{AWSCURRENT, AWSPENDING, SecretAdmin, SecretStore};
 use idc_guard::secret::{ExposeSecret, SecretString};
-use idc_guard::store::{AnyStore, DynamoStateStore, SqliteStateStore};
 
 use crate::Format;
 

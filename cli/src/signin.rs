@@ -9,7 +9,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::Args;
-use idc_guard::access::Policy;
+
+use idc_guard::adapters::SqliteStateStore;
 use idc_guard::alert::{Alert, AlertSink, Alerts};
 use idc_guard::config::{GEO_CITY_DB, POLICY_FILE};
 use idc_guard::error::AwsError;
@@ -18,10 +19,10 @@ use idc_guard::signin::diagnose::diagnose;
 use idc_guard::signin::engine::Engine;
 use idc_guard::signin::model::Activity;
 use idc_guard::signin::okta::{OktaFact, fact_of, read_events};
-use idc_guard::signin::scan::{NoDirectory, Scanner, plain_user};
-use idc_guard::signin::settings::{SigninSettings, parse_duration};
+use idc_guard::signin::ports::NoDirectory;
+use idc_guard::signin::scan::{Scanner, plain_user};
+use idc_guard::signin::settings::{SigninPolicy, SigninSettings, parse_duration};
 use idc_guard::signin::sources::{Reader, Stats};
-use idc_guard::store::SqliteStateStore;
 
 use crate::Format;
 
@@ -77,11 +78,12 @@ fn settings(args: &GeoArgs) -> anyhow::Result<(SigninSettings, BTreeSet<String>)
     if !args.policy.exists() {
         return Ok((SigninSettings::default(), BTreeSet::new()));
     }
-    let (policy, warnings) = Policy::load(&args.policy).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (policy, warnings) =
+        SigninPolicy::load(&args.policy).map_err(|e| anyhow::anyhow!("{e}"))?;
     for w in warnings {
         eprintln!("{}: {w}", args.policy.display());
     }
-    Ok((policy.signin.clone(), policy.privileged_permission_sets()))
+    Ok((policy.settings, policy.privileged))
 }
 
 fn geo(args: &GeoArgs) -> anyhow::Result<Geo> {

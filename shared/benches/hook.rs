@@ -6,9 +6,10 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Method};
-use idc_guard::aws::{EventQueue, QueueMessage, RejectedMessage, SecretStore};
 use idc_guard::error::AwsError;
 use idc_guard::okta::hook::{HookAuthenticator, HookService, prepare_delivery};
+use idc_guard::okta::ports::{EventQueue, QueueMessage, RejectedMessage};
+use idc_guard::secret::SecretStore;
 use idc_guard::secret::SecretString;
 
 const AUTHORIZATION: &str = "Bearer 9c1f0e5d7a3b4c2e8f6a1d0b3c5e7f9a";

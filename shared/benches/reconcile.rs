@@ -13,12 +13,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use idc_guard::access::policy::{CustomerManagedPolicy, PermissionSetSpec, PermissionsBoundary};
-use idc_guard::access::reconcile::{Limits, Reconciler, RunOptions, Scope};
-use idc_guard::access::{Account, AccountStatus, Group, Policy};
-use idc_guard::aws::{
+use idc_guard::access::ports::{
     ActualAssignment, IdcInstance, IdentityCenter, OperationStatus, OrgSnapshot, Organizations,
     PermissionSetInfo, PermissionSetPolicies,
 };
+use idc_guard::access::reconcile::{Limits, Reconciler, RunOptions, Scope};
+use idc_guard::access::{Account, AccountStatus, Group, Policy};
 use idc_guard::error::AwsError;
 use tokio::time::Instant;
 

@@ -111,157 +111,10 @@ pub trait AlertSink: Send + Sync {
     }
 }
 
-/// Publishes the alert JSON to an SNS topic, with `detector` and `severity` as message
-/// attributes for subscription filters.
-#[derive(Clone, Debug)]
-pub struct SnsAlertSink {
-    client: aws_sdk_sns::Client,
-    topic_arn: String,
-}
-
-impl SnsAlertSink {
-    pub fn new(config: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
-        Self { client: aws_sdk_sns::Client::new(config), topic_arn: topic_arn.into() }
-    }
-}
-
-impl AlertSink for SnsAlertSink {
-    fn name(&self) -> &'static str {
-        "sns"
-    }
-
-    async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
-        let attr = |v: &str| {
-            aws_sdk_sns::types::MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(v)
-                .build()
-        };
-        let mut subject: String = format!("[{}] {}", alert.severity.as_str(), alert.title)
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(100)
-            .collect();
-        if subject.is_empty() {
-            subject = "idc-guard alert".into();
-        }
-        let mut request = self
-            .client
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .subject(subject)
-            .message(alert.to_json());
-        for (name, value) in
-            [("detector", alert.detector.as_str()), ("severity", alert.severity.as_str())]
-        {
-            let value = attr(value).map_err(|e| AwsError::Permanent {
-                service: "sns",
-                operation: "Publish",
-                message: e.to_string(),
-            })?;
-            request = request.message_attributes(name, value);
-        }
-        request.send().await.map_err(|e| AwsError::from_sdk("sns", "Publish", e))?;
-        Ok(())
-    }
-}
-
-/// Posts a Slack-compatible message (`{"text": ...}`) to an incoming-webhook URL, which is a
-/// secret: it never appears in a log or an error (reqwest's errors are stripped of it).
-pub struct WebhookAlertSink {
-    client: reqwest::Client,
-    url: crate::secret::SecretString,
-}
-
-impl WebhookAlertSink {
-    pub fn new(url: crate::secret::SecretString) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(5))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        Self { client, url }
-    }
-
-    fn text(alert: &Alert) -> String {
-        format!(
-            "*[{}] {}*\n{}\nuser: {} · detector: `{}` · id: `{}`\nRunbook: {}",
-            alert.severity.as_str().to_uppercase(),
-            alert.title,
-            alert.summary,
-            alert.user.as_deref().unwrap_or("-"),
-            alert.detector,
-            alert.id,
-            alert.runbook
-        )
-    }
-}
-
-impl std::fmt::Debug for WebhookAlertSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WebhookAlertSink { url: *** }")
-    }
-}
-
-impl AlertSink for WebhookAlertSink {
-    fn name(&self) -> &'static str {
-        "webhook"
-    }
-
-    async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
-        use crate::secret::ExposeSecret;
-        let failed = |message: String| AwsError::Retryable {
-            service: "webhook",
-            operation: "POST",
-            message,
-        };
-        let response = self
-            .client
-            .post(self.url.expose_secret())
-            .json(&serde_json::json!({ "text": Self::text(alert), "alert": alert }))
-            .send()
-            .await
-            .map_err(|e| failed(e.without_url().to_string()))?;
-        if !response.status().is_success() {
-            return Err(failed(format!("the webhook answered {}", response.status().as_u16())));
-        }
-        Ok(())
-    }
-}
-
 /// Sends to a primary sink and, when configured, a second one. Both must accept.
 pub struct FanOut<A, B> {
     pub primary: A,
     pub secondary: Option<B>,
-}
-
-/// The sink every function sends to: SNS, plus the Slack-compatible webhook when its secret is
-/// configured (read once, at cold start).
-pub type FunctionSink = FanOut<SnsAlertSink, WebhookAlertSink>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum SinkSetupError {
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    #[error("the alert webhook secret has no value")]
-    EmptyWebhookSecret,
-}
-
-pub async fn function_sink(
-    sdk: &aws_config::SdkConfig,
-    topic_arn: &str,
-    webhook_secret_arn: Option<&str>,
-) -> Result<FunctionSink, SinkSetupError> {
-    use crate::aws::{AWSCURRENT, SecretStore, SecretsManagerStore};
-    let secondary = match webhook_secret_arn {
-        Some(arn) => Some(WebhookAlertSink::new(
-            SecretsManagerStore::new(sdk)
-                .secret_string(arn, AWSCURRENT)
-                .await?
-                .ok_or(SinkSetupError::EmptyWebhookSecret)?,
-        )),
-        None => None,
-    };
-    Ok(FanOut { primary: SnsAlertSink::new(sdk, topic_arn), secondary })
 }
 
 impl<A: AlertSink, B: AlertSink> AlertSink for FanOut<A, B> {
@@ -439,7 +292,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_webhook_never_resends_sns_and_the_retry_reaches_the_webhook() {
         let dir = std::env::temp_dir().join(format!("idc-guard-alerts-{}", uuid_like()));
-        let store = crate::store::SqliteStateStore::open(dir.join("state.json")).unwrap();
+        let store = crate::adapters::SqliteStateStore::open(dir.join("state.json")).unwrap();
         let sns = Flaky::new("sns", 0);
         let webhook = Flaky::new("webhook", 1);
         let sink = FanOut { primary: &sns, secondary: Some(&webhook) };
@@ -459,7 +312,7 @@ mod tests {
         // The old dispatcher wrote its marker first and deleted it on failure: when that delete
         // failed too, the alert was marked sent and never delivered. Now the record says pending.
         let dir = std::env::temp_dir().join(format!("idc-guard-alerts-{}", uuid_like()));
-        let store = crate::store::SqliteStateStore::open(dir.join("state.json")).unwrap();
+        let store = crate::adapters::SqliteStateStore::open(dir.join("state.json")).unwrap();
         let sns = Flaky::new("sns", 2);
         let sink = FanOut::<&Flaky, &Flaky> { primary: &sns, secondary: None };
         let alerts = Alerts::new(&sink, &store);

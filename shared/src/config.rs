@@ -151,7 +151,7 @@ impl AccessSyncConfig {
         let okta = match (optional(vars, OKTA_ORG_URL), optional(vars, OKTA_API_SECRET_ARN)) {
             (None, None) => None,
             (Some(url), Some(secret)) => {
-                crate::okta::client::validate_org_url(&url).map_err(|_| {
+                crate::okta::org_url::validate_org_url(&url).map_err(|_| {
                     ConfigError::Malformed {
                         name: OKTA_ORG_URL,
                         reason: "expected https://<org>.okta.com",
@@ -223,7 +223,7 @@ impl ScimRotationConfig {
 
     pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
         let okta_org_url = required(vars, OKTA_ORG_URL)?;
-        crate::okta::client::validate_org_url(&okta_org_url).map_err(|_| {
+        crate::okta::org_url::validate_org_url(&okta_org_url).map_err(|_| {
             ConfigError::Malformed { name: OKTA_ORG_URL, reason: "expected https://<org>.okta.com" }
         })?;
         let alert_webhook_secret_arn = optional(vars, ALERT_WEBHOOK_SECRET_ARN);

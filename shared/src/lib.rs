@@ -17,15 +17,19 @@
 //! or HTTP mocks.
 
 pub mod access;
+pub mod adapters;
 pub mod alert;
-pub mod aws;
 pub mod config;
 pub mod error;
 pub mod geo;
 pub mod okta;
+pub mod policy_file;
 pub mod records;
 pub mod scim;
 pub mod secret;
 pub mod signin;
 pub mod store;
 pub mod telemetry;
+
+#[cfg(test)]
+mod architecture_tests;

@@ -4,7 +4,7 @@ use chrono::TimeZone;
 use serde_json::json;
 
 use super::*;
-use crate::store::SqliteStateStore;
+use crate::adapters::SqliteStateStore;
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().to_utc()

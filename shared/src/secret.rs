@@ -3,7 +3,11 @@
 //! [`SecretString`] comes from the `secrecy` crate: its `Debug` prints `[REDACTED]`, it has no
 //! `Display`, and the value is zeroised on drop. Reading it needs an explicit `expose_secret()`.
 
+use std::future::Future;
+
 pub use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::AwsError;
 
 /// SHA-256 digest of a secret, for constant-time comparison without keeping the value itself.
 ///
@@ -52,4 +56,79 @@ mod tests {
         let printed = format!("{s:?}");
         assert!(!printed.contains("top-secret"), "{printed}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ports: where secrets are kept (Secrets Manager in production).
+
+/// Secrets Manager staging labels.
+pub const AWSCURRENT: &str = "AWSCURRENT";
+pub const AWSPENDING: &str = "AWSPENDING";
+pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
+
+/// Read access to secrets by staging label.
+pub trait SecretStore: Send + Sync {
+    /// The secret string of the version carrying `stage`, or `None` when no version carries
+    /// that label (for example no rotation is in progress, so there is no `AWSPENDING`).
+    fn secret_string(
+        &self,
+        secret_id: &str,
+        stage: &str,
+    ) -> impl Future<Output = Result<Option<SecretString>, AwsError>> + Send;
+}
+
+/// What a rotation step needs to know about a secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretDescription {
+    pub arn: String,
+    pub rotation_enabled: bool,
+    /// Version id → staging labels.
+    pub versions: std::collections::BTreeMap<String, Vec<String>>,
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+impl SecretDescription {
+    /// The version carrying `stage`, if any.
+    pub fn version_with(&self, stage: &str) -> Option<&str> {
+        self.versions.iter().find(|(_, s)| s.iter().any(|l| l == stage)).map(|(v, _)| v.as_str())
+    }
+}
+
+/// Secrets Manager operations used by rotation and by `idc-guard scim-token`.
+pub trait SecretAdmin: SecretStore {
+    fn describe(
+        &self,
+        secret_id: &str,
+    ) -> impl std::future::Future<Output = Result<SecretDescription, AwsError>> + Send;
+    /// The value of one version, or `None` when no such version exists.
+    fn version_value(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+    ) -> impl std::future::Future<Output = Result<Option<SecretString>, AwsError>> + Send;
+    /// `PutSecretValue(ClientRequestToken = version_id, VersionStages = [AWSPENDING])`.
+    fn put_pending(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        value: &SecretString,
+    ) -> impl std::future::Future<Output = Result<(), AwsError>> + Send;
+    /// Moves AWSCURRENT to `to_version` (AWSPREVIOUS then labels `from_version`).
+    fn promote(
+        &self,
+        secret_id: &str,
+        to_version: &str,
+        from_version: Option<&str>,
+    ) -> impl std::future::Future<Output = Result<(), AwsError>> + Send;
+    /// `GetRandomPassword`: letters and digits only (a header value and a URL-safe token).
+    fn random_password(
+        &self,
+        length: i64,
+    ) -> impl std::future::Future<Output = Result<SecretString, AwsError>> + Send;
+    /// `RotateSecret` with a client request token (the version a person staged).
+    fn start_rotation(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+    ) -> impl std::future::Future<Output = Result<(), AwsError>> + Send;
 }

@@ -3,17 +3,19 @@
 
 mod common;
 
+use idc_guard::access::ports::{Backoff, Requeue};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::SqsEvent;
 use common::*;
 use idc_guard::access::Policy;
+use idc_guard::access::ports::IdentityCenter;
 use idc_guard::access::reconcile::{Limits, Reconciler, RunOptions, Scope};
 use idc_guard::access::sync::{AccessSync, Confirmed};
-use idc_guard::alert::SnsAlertSink;
-use idc_guard::aws::{IdentityCenter, SdkIdentityCenter, SdkOrganizations};
-use idc_guard::store::DynamoStateStore;
+use idc_guard::adapters::DynamoStateStore;
+use idc_guard::adapters::SnsAlertSink;
+use idc_guard::adapters::{SdkIdentityCenter, SdkOrganizations};
 use serde_json::{Value, json};
 
 /// The estate every test starts from, in an account of its own.
@@ -297,7 +299,7 @@ impl IdentityCenter for Renamed<'_> {
     async fn instance(
         &self,
         a: Option<&str>,
-    ) -> Result<idc_guard::aws::IdcInstance, idc_guard::error::AwsError> {
+    ) -> Result<idc_guard::access::ports::IdcInstance, idc_guard::error::AwsError> {
         self.inner.instance(a).await
     }
     async fn list_groups(
@@ -340,7 +342,7 @@ impl IdentityCenter for Renamed<'_> {
     async fn list_permission_sets(
         &self,
         i: &str,
-    ) -> Result<Vec<idc_guard::aws::PermissionSetInfo>, idc_guard::error::AwsError> {
+    ) -> Result<Vec<idc_guard::access::ports::PermissionSetInfo>, idc_guard::error::AwsError> {
         self.inner.list_permission_sets(i).await
     }
     async fn permission_set_policies(
@@ -348,7 +350,7 @@ impl IdentityCenter for Renamed<'_> {
         i: &str,
         a: &str,
         b: bool,
-    ) -> Result<idc_guard::aws::PermissionSetPolicies, idc_guard::error::AwsError> {
+    ) -> Result<idc_guard::access::ports::PermissionSetPolicies, idc_guard::error::AwsError> {
         self.inner.permission_set_policies(i, a, b).await
     }
     async fn create_permission_set(
@@ -411,7 +413,8 @@ impl IdentityCenter for Renamed<'_> {
         &self,
         i: &str,
         g: &str,
-    ) -> Result<(Vec<idc_guard::aws::ActualAssignment>, usize), idc_guard::error::AwsError> {
+    ) -> Result<(Vec<idc_guard::access::ports::ActualAssignment>, usize), idc_guard::error::AwsError>
+    {
         self.inner.list_group_assignments(i, g).await
     }
     async fn create_assignment(
@@ -420,7 +423,8 @@ impl IdentityCenter for Renamed<'_> {
         g: &str,
         p: &str,
         a: &str,
-    ) -> Result<(String, idc_guard::aws::OperationStatus), idc_guard::error::AwsError> {
+    ) -> Result<(String, idc_guard::access::ports::OperationStatus), idc_guard::error::AwsError>
+    {
         let created = self.inner.create_assignment(i, g, p, a).await;
         if self.hang_after_create {
             std::future::pending::<()>().await;
@@ -433,7 +437,8 @@ impl IdentityCenter for Renamed<'_> {
         g: &str,
         p: &str,
         a: &str,
-    ) -> Result<(String, idc_guard::aws::OperationStatus), idc_guard::error::AwsError> {
+    ) -> Result<(String, idc_guard::access::ports::OperationStatus), idc_guard::error::AwsError>
+    {
         self.inner.delete_assignment(i, g, p, a).await
     }
     async fn assignment_status(
@@ -441,7 +446,7 @@ impl IdentityCenter for Renamed<'_> {
         i: &str,
         r: &str,
         c: bool,
-    ) -> Result<idc_guard::aws::OperationStatus, idc_guard::error::AwsError> {
+    ) -> Result<idc_guard::access::ports::OperationStatus, idc_guard::error::AwsError> {
         self.inner.assignment_status(i, r, c).await
     }
 }
@@ -788,11 +793,11 @@ async fn a_failed_record_returns_after_the_backoff_not_the_queue_timeout() {
     .unwrap();
 
     let mut sync = w.sync(w.policy(20));
-    let mut requeue = idc_guard::access::sync::SqsRequeue::new(&w.sdk);
-    requeue.base = Duration::from_secs(1);
-    assert_eq!(requeue.delay_for(1), Duration::from_secs(1));
-    assert_eq!(requeue.delay_for(3), Duration::from_secs(4));
-    sync.requeue = Some(requeue);
+    let backoff = Backoff { base: Duration::from_secs(1), max: Duration::from_secs(900) };
+    assert_eq!(backoff.delay_for(1), Duration::from_secs(1));
+    assert_eq!(backoff.delay_for(3), Duration::from_secs(4));
+    let queue = Box::new(idc_guard::adapters::SqsRequeue::new(&w.sdk));
+    sync.requeue = Some(Requeue { backoff, queue });
     let response = sync.handle_queue(event).await;
     assert_eq!(failed_ids(&response).len(), 1);
     assert!(receive().await.is_empty(), "not visible again at once");
@@ -931,7 +936,7 @@ async fn targets_the_organisation_lacks_are_named_and_alerted_once() {
 async fn a_stub_event_is_completed_from_the_okta_system_log() {
     // The hook queues a stub (uuid, type, published, actor, targets) for an event too large
     // for SQS; access-sync reads the whole event back by uuid before processing it.
-    use idc_guard::okta::client::OktaClient;
+    use idc_guard::adapters::okta::OktaClient;
     use idc_guard::store::StateStore;
     use wiremock::matchers::{method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};

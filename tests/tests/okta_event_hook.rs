@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use http::StatusCode;
-use idc_guard::aws::{SecretsManagerStore, SqsQueue};
+use idc_guard::adapters::{SecretsManagerStore, SqsQueue};
 use idc_guard::okta::hook::{HookAuthenticator, HookService};
 use lambda_http::{Body, Request};
 

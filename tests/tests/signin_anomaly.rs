@@ -9,13 +9,14 @@ use std::io::Write;
 use std::sync::Arc;
 
 use common::*;
-use idc_guard::alert::SnsAlertSink;
-use idc_guard::aws::{CloudTrailLookup, IdentityStoreDirectory, S3LogObjects, s3_client};
+use idc_guard::adapters::DynamoStateStore;
+use idc_guard::adapters::SnsAlertSink;
+use idc_guard::adapters::{CloudTrailLookup, IdentityStoreDirectory, S3LogObjects, s3_client};
 use idc_guard::geo::Geo;
 use idc_guard::signin::function::SigninFunction;
 use idc_guard::signin::lookup::SweepSettings;
 use idc_guard::signin::settings::SigninSettings;
-use idc_guard::store::{DynamoStateStore, StateStore};
+use idc_guard::store::StateStore;
 use serde_json::{Value, json};
 
 type Function = SigninFunction<

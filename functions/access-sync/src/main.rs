@@ -3,13 +3,17 @@
 use std::time::Duration;
 
 use idc_guard::access::Policy;
+use idc_guard::access::ports::{Backoff, Requeue};
 use idc_guard::access::reconcile::Limits;
-use idc_guard::access::sync::{AccessSync, SqsRequeue};
-use idc_guard::alert::function_sink;
-use idc_guard::aws::{SdkIdentityCenter, SdkOrganizations, SecretsManagerStore, load_sdk_config};
+use idc_guard::access::sync::AccessSync;
+use idc_guard::adapters::DynamoStateStore;
+use idc_guard::adapters::SqsRequeue;
+use idc_guard::adapters::function_sink;
+use idc_guard::adapters::okta::LazyOktaClient;
+use idc_guard::adapters::{
+    SdkIdentityCenter, SdkOrganizations, SecretsManagerStore, load_sdk_config,
+};
 use idc_guard::config::AccessSyncConfig;
-use idc_guard::okta::client::LazyOktaClient;
-use idc_guard::store::DynamoStateStore;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -41,7 +45,10 @@ async fn main() -> Result<(), Error> {
         policy,
         instance_arn: config.instance_arn,
         limits: Limits::default(),
-        requeue: Some(SqsRequeue::new(&sdk)),
+        requeue: Some(Requeue {
+            backoff: Backoff::default(),
+            queue: Box::new(SqsRequeue::new(&sdk)),
+        }),
     };
     let sync = &sync;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use idc_guard::aws::{SecretsManagerStore, SqsQueue, load_sdk_config};
+use idc_guard::adapters::{SecretsManagerStore, SqsQueue, load_sdk_config};
 use idc_guard::config::HookConfig;
 use idc_guard::okta::hook::{HookAuthenticator, HookService};
 use lambda_http::{Error, Request, service_fn};

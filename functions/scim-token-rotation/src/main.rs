@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
-use idc_guard::alert::function_sink;
-use idc_guard::aws::{SecretsManagerStore, load_sdk_config};
+use idc_guard::adapters::DynamoStateStore;
+use idc_guard::adapters::HttpScimProbe;
+use idc_guard::adapters::function_sink;
+use idc_guard::adapters::okta::LazyOktaClient;
+use idc_guard::adapters::{SecretsManagerStore, load_sdk_config};
 use idc_guard::config::ScimRotationConfig;
-use idc_guard::okta::client::LazyOktaClient;
+use idc_guard::scim::ScimFunction;
 use idc_guard::scim::rotation::Rotator;
-use idc_guard::scim::{HttpScimProbe, ScimFunction};
-use idc_guard::store::DynamoStateStore;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]

@@ -3,16 +3,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use idc_guard::access::Policy;
-use idc_guard::alert::function_sink;
-use idc_guard::aws::{
+use idc_guard::adapters::DynamoStateStore;
+use idc_guard::adapters::function_sink;
+use idc_guard::adapters::{
     CloudTrailLookup, IdentityStoreDirectory, S3LogObjects, load_sdk_config, s3_client,
 };
 use idc_guard::config::SigninConfig;
 use idc_guard::geo::{CityDb, Geo};
 use idc_guard::signin::function::SigninFunction;
 use idc_guard::signin::lookup::SweepSettings;
-use idc_guard::store::DynamoStateStore;
+use idc_guard::signin::settings::SigninPolicy;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -20,7 +20,7 @@ async fn main() -> Result<(), Error> {
     idc_guard::telemetry::init_lambda();
     let config = SigninConfig::from_env().inspect_err(|e| tracing::error!("{e}"))?;
     let (policy, warnings) =
-        Policy::load(&config.policy_file).inspect_err(|e| tracing::error!("{e}"))?;
+        SigninPolicy::load(&config.policy_file).inspect_err(|e| tracing::error!("{e}"))?;
     for w in warnings {
         tracing::warn!(policy = %config.policy_file.display(), "{w}");
     }
@@ -41,8 +41,8 @@ async fn main() -> Result<(), Error> {
         store: DynamoStateStore::new(&sdk, config.state_table),
         directory: IdentityStoreDirectory::new(aws_sdk_identitystore::Client::new(&sdk)),
         sink,
-        privileged: policy.privileged_permission_sets(),
-        settings: Arc::new(policy.signin),
+        privileged: policy.privileged,
+        settings: Arc::new(policy.settings),
         geo: Arc::new(geo),
         sweep: SweepSettings::default(),
     };

@@ -8,8 +8,9 @@
 pub mod pattern;
 pub mod plan;
 pub mod policy;
+pub mod ports;
 pub mod reconcile;
 pub mod sync;
 
 pub use plan::{Account, AccountStatus, Assignment, Desired, Group, Inventory, plan};
-pub use policy::{Diagnostic, Policy, Severity};
+pub use policy::Policy;

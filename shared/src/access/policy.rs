@@ -27,35 +27,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::pattern::{GroupPattern, placeholders};
-use crate::geo::Country;
-use crate::signin::settings::SigninSettings;
-use chrono::Duration;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Warning,
-    Error,
-}
-
-/// A finding about the policy file, with its position (1-based line and column).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Diagnostic {
-    pub severity: Severity,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
-
-impl std::fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let sev = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        write!(f, "{}:{}: {sev}: {}", self.line, self.column, self.message)
-    }
-}
+use crate::policy_file::{Checker, Diagnostic, Level, first_error, split_unit};
 
 /// The policy could not be used; every error is listed.
 #[derive(Debug, thiserror::Error)]
@@ -63,15 +35,6 @@ impl std::fmt::Display for Diagnostic {
 pub struct PolicyError {
     pub source_name: Option<String>,
     pub diagnostics: Vec<Diagnostic>,
-}
-
-fn first_error(d: &[Diagnostic]) -> String {
-    let errors: Vec<_> = d.iter().filter(|d| d.severity == Severity::Error).collect();
-    match errors.as_slice() {
-        [] => "no errors".into(),
-        [one] => one.to_string(),
-        [first, rest @ ..] => format!("{first} (and {} more)", rest.len()),
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -150,8 +113,6 @@ pub struct Rule {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     pub settings: Settings,
-    /// The `[signin]` table: sign-in anomaly thresholds, business hours, allow-lists.
-    pub signin: SigninSettings,
     pub permission_sets: Vec<PermissionSetSpec>,
     pub rules: Vec<Rule>,
 }
@@ -167,33 +128,11 @@ struct RawPolicy {
     permission_sets: Vec<Spanned<RawPermissionSet>>,
     #[serde(default, rename = "rule")]
     rules: Vec<Spanned<RawRule>>,
+    /// The `[signin]` table belongs to the sign-in checks (`signin::settings`), which read it
+    /// from the same file.
     #[serde(default)]
-    signin: RawSignin,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawSignin {
-    max_speed_kmh: Option<Spanned<f64>>,
-    min_travel_km: Option<Spanned<f64>>,
-    baseline_days: Option<Spanned<i64>>,
-    replay_window: Option<Spanned<String>>,
-    brute_force_failures: Option<Spanned<i64>>,
-    brute_force_window: Option<Spanned<String>>,
-    okta_window: Option<Spanned<String>>,
-    okta_failures: Option<Spanned<i64>>,
-    okta_failures_window: Option<Spanned<String>>,
-    business_hours: Option<Spanned<String>>,
-    business_days: Option<Vec<Spanned<String>>>,
-    time_zone: Option<Spanned<String>>,
-    #[serde(default)]
-    privileged_permission_sets: Vec<String>,
-    #[serde(default)]
-    okta_aws_apps: Vec<String>,
-    #[serde(default)]
-    allow_networks: Vec<Spanned<String>>,
-    #[serde(default)]
-    allow_countries: Vec<Spanned<String>>,
+    #[allow(dead_code)]
+    signin: Option<toml::Table>,
 }
 
 #[derive(Deserialize, Default)]
@@ -274,33 +213,6 @@ struct RawTargets {
 
 // ---- validation -------------------------------------------------------------------------------
 
-struct Checker<'a> {
-    text: &'a str,
-    diagnostics: Vec<Diagnostic>,
-}
-
-impl Checker<'_> {
-    fn at(&mut self, severity: Severity, offset: usize, message: impl Into<String>) {
-        let (line, column) = line_column(self.text, offset);
-        self.diagnostics.push(Diagnostic { severity, line, column, message: message.into() });
-    }
-    fn error(&mut self, offset: usize, message: impl Into<String>) {
-        self.at(Severity::Error, offset, message)
-    }
-    fn warn(&mut self, offset: usize, message: impl Into<String>) {
-        self.at(Severity::Warning, offset, message)
-    }
-}
-
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text.as_bytes()[..offset];
-    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|b| *b == b'\n').map(|p| p + 1).unwrap_or(0);
-    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
-    (line, column)
-}
-
 pub fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
@@ -324,7 +236,7 @@ pub fn is_ou_or_root_id(s: &str) -> bool {
 
 /// `90d`, `2w` → days.
 pub fn parse_review_interval(s: &str) -> Option<u32> {
-    let (n, unit) = crate::signin::settings::split_unit(s)?;
+    let (n, unit) = split_unit(s)?;
     let n: u32 = n.parse().ok().filter(|n| *n > 0)?;
     match unit {
         'd' => Some(n),
@@ -376,7 +288,7 @@ impl Policy {
         let text = std::fs::read_to_string(path).map_err(|e| PolicyError {
             source_name: Some(name.clone()),
             diagnostics: vec![Diagnostic {
-                severity: Severity::Error,
+                severity: Level::Error,
                 line: 0,
                 column: 0,
                 message: format!("cannot read the policy file: {e}"),
@@ -392,7 +304,7 @@ impl Policy {
 
     /// Parses a policy from text; the policy is `Some` when there are no errors (warnings allowed).
     pub fn check(text: &str, base_dir: Option<&Path>) -> (Option<Policy>, Vec<Diagnostic>) {
-        let mut c = Checker { text, diagnostics: Vec::new() };
+        let mut c = Checker::new(text);
         let raw: RawPolicy = match toml::from_str(text) {
             Ok(raw) => raw,
             Err(e) => {
@@ -402,7 +314,6 @@ impl Policy {
             }
         };
         let settings = settings(&mut c, raw.settings);
-        let signin = signin_settings(&mut c, raw.signin);
         let mut permission_sets = Vec::new();
         let mut names = BTreeSet::new();
         for ps in raw.permission_sets {
@@ -422,27 +333,26 @@ impl Policy {
                 rules.push(r);
             }
         }
-        if rules.is_empty() && !c.diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        if rules.is_empty() && !c.diagnostics.iter().any(|d| d.severity == Level::Error) {
             c.warn(0, "the policy has no [[rule]]: nothing will be granted");
         }
-        let ok = !c.diagnostics.iter().any(|d| d.severity == Severity::Error);
+        let ok = !c.diagnostics.iter().any(|d| d.severity == Level::Error);
         c.diagnostics.sort_by_key(|d| (d.line, d.column));
-        (ok.then_some(Policy { settings, signin, permission_sets, rules }), c.diagnostics)
+        (ok.then_some(Policy { settings, permission_sets, rules }), c.diagnostics)
     }
 
     pub fn permission_set(&self, name: &str) -> Option<&PermissionSetSpec> {
         self.permission_sets.iter().find(|p| p.name == name)
     }
 
-    /// Permission sets whose use is privileged: those granted by rules of a privileged tier,
-    /// plus `[signin] privileged_permission_sets`.
+    /// Permission sets granted by rules of a privileged tier (the sign-in checks add
+    /// `[signin] privileged_permission_sets`).
     pub fn privileged_permission_sets(&self) -> BTreeSet<String> {
         let tiers = &self.settings.privileged_tiers;
         self.rules
             .iter()
             .filter(|r| r.tier.as_ref().is_some_and(|t| tiers.contains(t)))
             .flat_map(|r| r.permission_sets.iter().cloned())
-            .chain(self.signin.privileged_permission_sets.iter().cloned())
             .collect()
     }
 
@@ -450,120 +360,6 @@ impl Policy {
     pub fn permission_set_names(&self) -> BTreeSet<&str> {
         self.permission_sets.iter().map(|p| p.name.as_str()).collect()
     }
-}
-
-fn signin_settings(c: &mut Checker<'_>, raw: RawSignin) -> SigninSettings {
-    use crate::signin::settings::{parse_duration, parse_hours, parse_weekday};
-    let mut s = SigninSettings::default();
-    let positive = |c: &mut Checker<'_>, v: Option<Spanned<f64>>, name: &str, into: &mut f64| {
-        if let Some(v) = v {
-            match *v.get_ref() {
-                x if x > 0.0 && x.is_finite() => *into = x,
-                _ => c.error(v.span().start, format!("{name} must be a positive number")),
-            }
-        }
-    };
-    positive(c, raw.max_speed_kmh, "max_speed_kmh", &mut s.max_speed_kmh);
-    positive(c, raw.min_travel_km, "min_travel_km", &mut s.min_travel_km);
-    let count = |c: &mut Checker<'_>, v: Option<Spanned<i64>>, name: &str, into: &mut usize| {
-        if let Some(v) = v {
-            match usize::try_from(*v.get_ref()) {
-                Ok(x) if x > 0 => *into = x,
-                _ => c.error(v.span().start, format!("{name} must be 1 or more")),
-            }
-        }
-    };
-    let mut days = 0usize;
-    count(c, raw.baseline_days, "baseline_days", &mut days);
-    if days > 0 {
-        s.baseline_days = days as i64;
-    }
-    count(c, raw.brute_force_failures, "brute_force_failures", &mut s.brute_force_failures);
-    count(c, raw.okta_failures, "okta_failures", &mut s.okta_failures);
-    let duration =
-        |c: &mut Checker<'_>, v: Option<Spanned<String>>, name: &str, into: &mut Duration| {
-            if let Some(v) = v {
-                match parse_duration(v.get_ref()) {
-                Some(d) => *into = d,
-                None => c.error(
-                    v.span().start,
-                    format!(
-                        "{name} {:?} must be a duration such as \"30s\", \"10m\", \"2h\" or \"1d\"",
-                        v.get_ref()
-                    ),
-                ),
-            }
-            }
-        };
-    duration(c, raw.replay_window, "replay_window", &mut s.replay_window);
-    duration(c, raw.brute_force_window, "brute_force_window", &mut s.brute_force_window);
-    duration(c, raw.okta_window, "okta_window", &mut s.okta_window);
-    duration(c, raw.okta_failures_window, "okta_failures_window", &mut s.okta_failures_window);
-    if let Some(h) = raw.business_hours {
-        match parse_hours(h.get_ref()) {
-            Some((start, end)) => (s.business_hours.start, s.business_hours.end) = (start, end),
-            None => c.error(
-                h.span().start,
-                format!(
-                    "business_hours {:?} must look like \"08:00-18:00\" (start before end)",
-                    h.get_ref()
-                ),
-            ),
-        }
-    }
-    if let Some(days) = raw.business_days {
-        s.business_hours.days.clear();
-        for d in days {
-            match parse_weekday(d.get_ref()) {
-                Some(n) => {
-                    s.business_hours.days.insert(n);
-                }
-                None => c.error(
-                    d.span().start,
-                    format!("{:?} is not a day of the week (mon … sun)", d.get_ref()),
-                ),
-            }
-        }
-    }
-    if let Some(tz) = raw.time_zone {
-        match tz.get_ref().parse() {
-            Ok(z) => s.business_hours.time_zone = z,
-            Err(_) => c.error(
-                tz.span().start,
-                format!(
-                    "time_zone {:?} is not an IANA time zone such as \"Europe/Berlin\"",
-                    tz.get_ref()
-                ),
-            ),
-        }
-    }
-    s.privileged_permission_sets = raw.privileged_permission_sets.into_iter().collect();
-    s.okta_aws_apps = raw.okta_aws_apps;
-    for n in raw.allow_networks {
-        match n
-            .get_ref()
-            .parse::<ipnet::IpNet>()
-            .or_else(|_| n.get_ref().parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        {
-            Ok(net) => s.allow_networks.push(net.trunc()),
-            Err(_) => c.error(
-                n.span().start,
-                format!("{:?} is not an address or CIDR network", n.get_ref()),
-            ),
-        }
-    }
-    for cc in raw.allow_countries {
-        match Country::parse(cc.get_ref()) {
-            Some(country) => {
-                s.allow_countries.insert(country);
-            }
-            None => c.error(
-                cc.span().start,
-                format!("{:?} is not a two-letter country code", cc.get_ref()),
-            ),
-        }
-    }
-    s
 }
 
 fn settings(c: &mut Checker<'_>, raw: RawSettings) -> Settings {
@@ -719,6 +515,13 @@ pub fn canonical_json(v: serde_json::Value) -> serde_json::Value {
         Value::Array(items) => Value::Array(items.into_iter().map(canonical_json).collect()),
         other => other,
     }
+}
+
+/// A JSON document's canonical text (see [`canonical_json`]); text that is not JSON unchanged.
+pub fn canonical_json_text(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .map(|v| canonical_json(v).to_string())
+        .unwrap_or_else(|_| text.to_owned())
 }
 
 fn normalise_json(c: &mut Checker<'_>, offset: usize, text: &str, what: &str) -> Option<String> {
@@ -902,7 +705,7 @@ mod tests {
 
     fn errors(text: &str) -> Vec<String> {
         let (p, d) = Policy::check(text, None);
-        assert!(p.is_none() || d.iter().all(|d| d.severity == Severity::Warning));
+        assert!(p.is_none() || d.iter().all(|d| d.severity == Level::Warning));
         d.iter().map(|d| d.to_string()).collect()
     }
 
@@ -919,67 +722,14 @@ tier = "admin"
 "#;
 
     #[test]
-    fn the_signin_table_sets_thresholds_hours_and_allow_lists() {
-        let text = format!(
-            r#"[signin]
-max_speed_kmh = 1000
-baseline_days = 45
-replay_window = "90m"
-business_hours = "08:00-18:00"
-business_days = ["mon", "tue", "wed", "thu"]
-time_zone = "Europe/Berlin"
-allow_networks = ["203.0.113.0/24", "2001:db8::1"]
-allow_countries = ["de"]
-privileged_permission_sets = ["BreakGlass"]
-okta_aws_apps = ["AWS IAM Identity Center"]
-{ADMIN_RULE}"#
-        );
+    fn the_signin_table_is_left_to_the_signin_side() {
+        let text = format!("[signin]\nmax_speed_kmh = -5\nunknown_key = 1\n{ADMIN_RULE}");
         let (p, d) = Policy::check(&text, None);
-        let p = p.unwrap_or_else(|| panic!("{d:?}"));
-        assert_eq!(p.signin.max_speed_kmh, 1000.0);
-        assert_eq!(p.signin.baseline_days, 45);
-        assert_eq!(p.signin.replay_window, chrono::Duration::minutes(90));
-        assert_eq!(p.signin.business_hours.days.len(), 4);
-        assert_eq!(p.signin.business_hours.time_zone.name(), "Europe/Berlin");
-        assert_eq!(p.signin.allow_networks.len(), 2);
-        assert!(p.signin.allow_countries.contains(&Country::parse("DE").unwrap()));
+        assert!(p.is_some() && d.is_empty(), "{d:?}");
         assert_eq!(
-            p.privileged_permission_sets(),
-            BTreeSet::from(["AdministratorAccess".to_owned(), "BreakGlass".to_owned()]),
-            "admin-tier sets plus the extra ones"
+            p.unwrap().privileged_permission_sets(),
+            BTreeSet::from(["AdministratorAccess".to_owned()])
         );
-        // Defaults without the table.
-        let (p, _) = Policy::check(ADMIN_RULE, None);
-        assert_eq!(p.unwrap().signin, SigninSettings::default());
-    }
-
-    #[test]
-    fn signin_mistakes_are_reported_with_line_and_column() {
-        let e = errors(&format!(
-            r#"[signin]
-max_speed_kmh = -5
-okta_window = "ten minutes"
-business_hours = "18:00-08:00"
-business_days = ["someday"]
-time_zone = "Mars/Olympus"
-allow_networks = ["10.0.0.0/33"]
-allow_countries = ["Germany"]
-{ADMIN_RULE}"#
-        ));
-        let joined = e.join("\n");
-        for expected in [
-            "2:17: error: max_speed_kmh must be a positive number",
-            "3:15: error: okta_window \"ten minutes\"",
-            "4:18: error: business_hours \"18:00-08:00\"",
-            "5:18: error: \"someday\" is not a day of the week",
-            "6:13: error: time_zone \"Mars/Olympus\"",
-            "7:19: error: \"10.0.0.0/33\" is not an address or CIDR network",
-            "8:20: error: \"Germany\" is not a two-letter country code",
-        ] {
-            assert!(joined.contains(expected), "missing {expected:?} in\n{joined}");
-        }
-        let unknown = errors(&format!("[signin]\nspeed = 3\n{ADMIN_RULE}"));
-        assert!(unknown[0].contains("unknown field `speed`"), "{unknown:?}");
     }
 
     #[test]
@@ -1035,7 +785,7 @@ exclude = { accounts = ["111111111111"] }
         let (p, d) = Policy::check(text, None);
         assert!(p.is_some());
         let w: Vec<_> = d.iter().map(|d| (d.severity, d.line)).collect();
-        assert_eq!(w, [(Severity::Warning, 3), (Severity::Warning, 9)]);
+        assert_eq!(w, [(Level::Warning, 3), (Level::Warning, 9)]);
     }
 
     /// A policy whose every duration-like field holds `value`.
@@ -1061,8 +811,8 @@ exclude = { accounts = ["111111111111"] }
             let (policy, diagnostics) = Policy::check(&policy_with_durations(value), None);
             assert!(policy.is_none(), "{value:?} accepted");
             let errors: Vec<_> =
-                diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
-            assert!(errors.len() >= 3, "{value:?}: {diagnostics:?}");
+                diagnostics.iter().filter(|d| d.severity == Level::Error).collect();
+            assert!(errors.len() >= 2, "{value:?}: {diagnostics:?}");
             assert!(
                 errors.iter().all(|d| d.line > 0 && d.column > 0),
                 "{value:?}: {diagnostics:?}"
@@ -1074,7 +824,7 @@ exclude = { accounts = ["111111111111"] }
         #[test]
         fn no_duration_text_crashes_the_check(value in "\\PC{0,12}") {
             let _ = Policy::check(&policy_with_durations(&value), None);
-            let _ = crate::signin::settings::parse_duration(&value);
+            let _ = crate::policy_file::parse_duration(&value);
             let _ = parse_review_interval(&value);
             let _ = parse_session_duration(&value);
         }

@@ -22,8 +22,8 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::plan::{Assignment, Desired, Inventory, ManagedGroup, plan};
-use super::policy::{PermissionSetSpec, PermissionsBoundary, Policy};
-use crate::aws::{
+use super::policy::{PermissionSetSpec, PermissionsBoundary, Policy, canonical_json_text};
+use crate::access::ports::{
     IdentityCenter, OperationStatus, Organizations, PermissionSetInfo, PermissionSetPolicies,
 };
 use crate::error::AwsError;
@@ -793,7 +793,9 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
                     .await?;
             }
         }
-        if spec.inline_policy != current.inline {
+        // The policy file's inline policy is canonical JSON; IdC returns it as stored.
+        let current_inline = current.inline.as_deref().map(canonical_json_text);
+        if spec.inline_policy != current_inline {
             changes.push(match &spec.inline_policy {
                 Some(_) => format!("put inline policy of {}", spec.name),
                 None => format!("delete inline policy of {}", spec.name),

@@ -9,14 +9,15 @@ use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 
 use super::policy::Policy;
+use super::ports::Requeue;
 use super::reconcile::{
     Limits, Prepared, Progress, ReconcileError, Reconciler, Report, RunOptions, Scope,
 };
+use crate::access::ports::{IdentityCenter, Organizations};
 use crate::alert::{Alert, AlertSink, Alerts, Severity};
-use crate::aws::{IdentityCenter, Organizations};
 use crate::error::AwsError;
 use crate::okta::OktaEvent;
-use crate::okta::client::{NoSystemLog, SystemLog};
+use crate::okta::ports::{NoSystemLog, SystemLog};
 use crate::records::{
     self, EVENT_CLAIM_PK, GroupPushFailure, Lifecycle, LifecycleStatus, ManagedGroup,
     OktaSigninRecord, Record, SIGNIN_EVENT_TYPES,
@@ -40,7 +41,7 @@ pub enum SyncError {
     #[error("unrecognised trigger: {0}")]
     UnknownTrigger(String),
     #[error("Okta System Log: {0}")]
-    Okta(#[from] crate::okta::client::OktaError),
+    Okta(#[from] crate::okta::ports::OktaError),
 }
 
 impl From<SyncError> for Diagnostic {
@@ -126,69 +127,7 @@ pub struct AccessSync<I, O, S, K, L = NoSystemLog> {
     pub limits: Limits,
     /// Delays the redelivery of failed queue records with exponential backoff (None: the
     /// queue's visibility timeout decides).
-    pub requeue: Option<SqsRequeue>,
-}
-
-/// Shortens a failed record's visibility so it returns after an exponential backoff:
-/// `base × 2^(receive count − 1)`, at most `max`.
-#[derive(Clone, Debug)]
-pub struct SqsRequeue {
-    client: aws_sdk_sqs::Client,
-    pub base: std::time::Duration,
-    pub max: std::time::Duration,
-}
-
-impl SqsRequeue {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self {
-            client: aws_sdk_sqs::Client::new(config),
-            base: std::time::Duration::from_secs(30),
-            max: std::time::Duration::from_secs(900),
-        }
-    }
-
-    pub fn delay_for(&self, receive_count: u32) -> std::time::Duration {
-        let factor = 2u32.saturating_pow(receive_count.saturating_sub(1).min(16));
-        self.base.saturating_mul(factor).min(self.max)
-    }
-
-    async fn delay(&self, record: &SqsMessage) -> Result<(), AwsError> {
-        let err = |op, e| AwsError::Permanent { service: "sqs", operation: op, message: e };
-        let arn = record
-            .event_source_arn
-            .as_deref()
-            .ok_or_else(|| err("ChangeMessageVisibility", "no eventSourceARN".into()))?;
-        let parts: Vec<&str> = arn.split(':').collect();
-        let (account, name) = match parts.as_slice() {
-            [_, _, "sqs", _, account, name] => (*account, *name),
-            _ => return Err(err("ChangeMessageVisibility", format!("not a queue ARN: {arn}"))),
-        };
-        let url = self
-            .client
-            .get_queue_url()
-            .queue_name(name)
-            .queue_owner_aws_account_id(account)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("sqs", "GetQueueUrl", e))?
-            .queue_url
-            .unwrap_or_default();
-        let count = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
-        let seconds = i32::try_from(self.delay_for(count).as_secs()).unwrap_or(900);
-        self.client
-            .change_message_visibility()
-            .queue_url(url)
-            .receipt_handle(record.receipt_handle.clone().unwrap_or_default())
-            .visibility_timeout(seconds)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("sqs", "ChangeMessageVisibility", e))?;
-        Ok(())
-    }
+    pub requeue: Option<Requeue>,
 }
 
 impl<I, O, S, K, L> AccessSync<I, O, S, K, L> {

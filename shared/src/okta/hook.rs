@@ -19,11 +19,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::event::{EVENT_HOOK_TYPE, EventHookEnvelope, EventRouting};
-use crate::aws::{
-    AWSCURRENT, AWSPENDING, EventQueue, QueueMessage, SQS_MAX_BATCH, SQS_MAX_PAYLOAD_BYTES,
-    SecretStore,
-};
 use crate::error::AwsError;
+use crate::okta::ports::{EventQueue, QueueMessage, SQS_MAX_BATCH, SQS_MAX_PAYLOAD_BYTES};
+use crate::secret::{AWSCURRENT, AWSPENDING, SecretStore};
 use crate::secret::{ExposeSecret, SecretDigest};
 
 /// Largest request body accepted (Function URLs allow more; Okta never sends this much).

@@ -6,8 +6,8 @@ use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::*;
-use crate::aws::RejectedMessage;
 use crate::okta::event::OktaEvent;
+use crate::okta::ports::RejectedMessage;
 use crate::secret::SecretString;
 
 const SECRET_ID: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hook-AbCdEf";

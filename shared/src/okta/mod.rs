@@ -1,7 +1,8 @@
 //! Okta: the event-hook envelope and event model, and the event-hook endpoint.
 
-pub mod client;
 pub mod event;
 pub mod hook;
+pub mod org_url;
+pub mod ports;
 
 pub use event::{EventHookEnvelope, OktaEvent};

@@ -5,12 +5,13 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
-use super::{Probe, ScimProbe, ScimSecret};
+use super::ScimSecret;
+use super::ports::{Probe, ScimProbe};
 use crate::alert::{Alert, AlertSink, Alerts, Severity};
-use crate::aws::{AWSCURRENT, AWSPREVIOUS, SecretAdmin};
 use crate::error::AwsError;
 use crate::records::{self, GroupPushFailure, ScimRotation};
 use crate::secret::SecretString;
+use crate::secret::{AWSCURRENT, AWSPREVIOUS, SecretAdmin};
 use crate::store::StateStore;
 
 pub const ROTATE_EVERY_DAYS: i64 = 90;
@@ -72,7 +73,7 @@ impl<S: SecretAdmin, P: ScimProbe, K: AlertSink, T: StateStore> HealthCheck<'_, 
             TokenStatus {
                 current_version: d.version_with(AWSCURRENT).map(str::to_owned),
                 pending_version: d
-                    .version_with(crate::aws::AWSPENDING)
+                    .version_with(crate::secret::AWSPENDING)
                     .filter(|v| Some(*v) != d.version_with(AWSCURRENT))
                     .map(str::to_owned),
                 previous_version: d.version_with(AWSPREVIOUS).map(str::to_owned),

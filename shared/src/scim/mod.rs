@@ -5,10 +5,10 @@
 //! the console and stages it (`idc-guard scim-token stage`); every other step is automatic.
 
 pub mod health;
+pub mod ports;
 pub mod rotation;
 
-use std::future::Future;
-use std::time::Duration;
+use ports::ScimProbe;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -86,7 +86,7 @@ pub fn validate_scim_endpoint(url: &str) -> Result<(), String> {
                         .bytes()
                         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             });
-    let loopback = parsed.scheme() == "http" && crate::okta::client::is_loopback_host(&parsed);
+    let loopback = parsed.scheme() == "http" && crate::okta::org_url::is_loopback_host(&parsed);
     let segments: Vec<&str> =
         parsed.path_segments().map(|s| s.filter(|p| !p.is_empty()).collect()).unwrap_or_default();
     let path_ok = aws_host && matches!(segments.as_slice(), [_tenant, "scim", "v2"])
@@ -103,56 +103,6 @@ pub fn validate_scim_endpoint(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// What a probe of the SCIM endpoint with a token found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Probe {
-    Valid,
-    /// 401 or 403: the token is not accepted.
-    Rejected(u16),
-    /// Anything else (throttled, 5xx, network): no verdict.
-    Inconclusive(String),
-}
-
-pub trait ScimProbe: Send + Sync {
-    fn probe(&self, endpoint: &str, token: &SecretString) -> impl Future<Output = Probe> + Send;
-}
-
-/// Probes with `GET <endpoint>/ServiceProviderConfig` and the bearer token.
-#[derive(Clone, Debug)]
-pub struct HttpScimProbe {
-    http: reqwest::Client,
-}
-
-impl Default for HttpScimProbe {
-    fn default() -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        Self { http }
-    }
-}
-
-impl ScimProbe for HttpScimProbe {
-    async fn probe(&self, endpoint: &str, token: &SecretString) -> Probe {
-        if let Err(e) = validate_scim_endpoint(endpoint) {
-            return Probe::Inconclusive(e);
-        }
-        let url = format!("{}/ServiceProviderConfig", endpoint.trim_end_matches('/'));
-        let result = self.http.get(url).bearer_auth(token.expose_secret()).send().await;
-        match result {
-            Ok(r) if r.status().is_success() => Probe::Valid,
-            Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
-                Probe::Rejected(r.status().as_u16())
-            }
-            Ok(r) => {
-                Probe::Inconclusive(format!("the SCIM endpoint answered {}", r.status().as_u16()))
-            }
-            Err(e) => Probe::Inconclusive(e.without_url().to_string()),
-        }
-    }
-}
-
 /// The `scim-token-rotation` function: rotation steps, the daily check, AWS Health events.
 pub struct ScimFunction<'a, S, O, P, K, T> {
     pub rotator: rotation::Rotator<'a, S, O, P, K, T>,
@@ -164,8 +114,8 @@ pub struct ScimFunction<'a, S, O, P, K, T> {
 
 impl<S, O, P, K, T> ScimFunction<'_, S, O, P, K, T>
 where
-    S: crate::aws::SecretAdmin,
-    O: crate::okta::client::OktaApi,
+    S: crate::secret::SecretAdmin,
+    O: crate::okta::ports::OktaApi,
     P: ScimProbe,
     K: crate::alert::AlertSink,
     T: crate::store::StateStore,

@@ -9,13 +9,14 @@ use lambda_runtime::Diagnostic;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{KIND_EVENT_HOOK, KIND_SCIM_TOKEN, KIND_TAG, Probe, ScimProbe, ScimSecret};
+use super::ports::{Probe, ScimProbe};
+use super::{KIND_EVENT_HOOK, KIND_SCIM_TOKEN, KIND_TAG, ScimSecret};
 use crate::alert::{Alert, AlertSink, Alerts, Severity};
-use crate::aws::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretAdmin};
 use crate::error::AwsError;
-use crate::okta::client::{OktaApi, OktaError};
+use crate::okta::ports::{OktaApi, OktaError};
 use crate::records::{self, ConfirmedByHand, OktaHolds, ScimRotation};
 use crate::secret::SecretString;
+use crate::secret::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretAdmin};
 use crate::store::StateStore;
 
 /// What Secrets Manager sends the rotation function.

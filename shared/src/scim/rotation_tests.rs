@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::*;
-use crate::aws::{SecretDescription, SecretStore};
-use crate::scim::{KIND_EVENT_HOOK, KIND_SCIM_TOKEN, Probe, ScimProbe};
+use crate::adapters::SqliteStateStore;
+use crate::scim::ports::{Probe, ScimProbe};
+use crate::scim::{KIND_EVENT_HOOK, KIND_SCIM_TOKEN};
 use crate::secret::ExposeSecret;
-use crate::store::SqliteStateStore;
+use crate::secret::{SecretDescription, SecretStore};
 
 #[derive(Default)]
 struct Versions {

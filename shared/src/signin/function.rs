@@ -8,11 +8,10 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::engine::Engine;
-use super::lookup::{
-    LogObjects, SweepSettings, TrailLookup, Trigger, classify, raise_all, read_objects, sweep,
-};
+use super::lookup::{SweepSettings, Trigger, classify, raise_all, read_objects, sweep};
 use super::model::Record;
-use super::scan::{Scanner, UserDirectory};
+use super::ports::{LogObjects, TrailLookup, UserDirectory};
+use super::scan::Scanner;
 use super::settings::SigninSettings;
 use crate::alert::{AlertSink, Alerts};
 use crate::geo::Geo;

@@ -3,14 +3,13 @@
 //! processed, alerts sent and baselines saved), EventBridge CloudTrail events, and S3
 //! `ObjectCreated` notifications for CloudTrail log files.
 
-use std::future::Future;
-
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::model::{Activity, Record};
-use super::scan::{Scanner, UserDirectory};
+use super::ports::{LogObjects, TrailLookup, UserDirectory};
+use super::scan::Scanner;
 use super::sources::{Reader, Stats};
 use crate::alert::{AlertSink, Alerts};
 use crate::error::AwsError;
@@ -26,32 +25,6 @@ pub const CLOUDTRAIL_DETAIL_TYPES: &[&str] = &[
     "AWS Service Event via CloudTrail",
     "AWS API Call via CloudTrail",
 ];
-
-pub struct Page {
-    /// Each event's `CloudTrailEvent` (the record as JSON text).
-    pub records: Vec<String>,
-    pub next_token: Option<String>,
-}
-
-/// CloudTrail `LookupEvents` (the SDK adapter is `aws::CloudTrailLookup`).
-pub trait TrailLookup: Send + Sync {
-    fn page(
-        &self,
-        event_source: &str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        next_token: Option<String>,
-    ) -> impl Future<Output = Result<Page, AwsError>> + Send;
-}
-
-/// CloudTrail log objects (the SDK adapter is `aws::S3LogObjects`).
-pub trait LogObjects: Send + Sync {
-    fn get(
-        &self,
-        bucket: &str,
-        key: &str,
-    ) -> impl Future<Output = Result<Vec<u8>, AwsError>> + Send;
-}
 
 #[derive(Debug, Clone)]
 pub struct SweepSettings {

@@ -13,13 +13,13 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::*;
+use crate::adapters::CloudTrailLookup;
+use crate::adapters::SqliteStateStore;
 use crate::alert::Alert;
-use crate::aws::CloudTrailLookup;
 use crate::geo::Geo;
 use crate::signin::engine::Engine;
-use crate::signin::scan::NoDirectory;
+use crate::signin::ports::NoDirectory;
 use crate::signin::settings::SigninSettings;
-use crate::store::SqliteStateStore;
 
 #[derive(Default)]
 struct Collect(Mutex<Vec<Alert>>);

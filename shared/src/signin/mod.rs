@@ -10,6 +10,7 @@ pub mod function;
 pub mod lookup;
 pub mod model;
 pub mod okta;
+pub mod ports;
 pub mod scan;
 pub mod settings;
 pub mod sources;

@@ -3,13 +3,13 @@
 //! changed baselines written back afterwards.
 
 use std::collections::HashSet;
-use std::future::Future;
 
 use serde_json::json;
 
 use super::engine::{Baseline, Engine, UserContext, user_key};
 use super::model::Activity;
 use super::okta::OktaSignin;
+use super::ports::UserDirectory;
 use crate::alert::Alert;
 use crate::error::AwsError;
 use crate::records::{self, Lifecycle, OktaSigninRecord, baseline_key};
@@ -17,24 +17,6 @@ use crate::store::{Item, StateStore, now_epoch};
 
 /// Baselines outlive the 30-day window so a user back from 60 days off is not "new" everywhere.
 const BASELINE_KEEP_SECONDS: i64 = 180 * 24 * 3600;
-
-/// Resolves an identity-store user id to its user name (identitystore:DescribeUser in Lambda).
-pub trait UserDirectory: Send + Sync {
-    fn user_name(
-        &self,
-        identity_store_id: &str,
-        user_id: &str,
-    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
-}
-
-/// No directory: user ids are resolved only from the events themselves.
-pub struct NoDirectory;
-
-impl UserDirectory for NoDirectory {
-    async fn user_name(&self, _: &str, _: &str) -> Result<Option<String>, AwsError> {
-        Ok(None)
-    }
-}
 
 pub struct Scanner<'a, S, D> {
     pub engine: Engine,
@@ -134,12 +116,13 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::adapters::SqliteStateStore;
     use crate::geo::Geo;
     use crate::records::{Lifecycle, LifecycleStatus};
     use crate::signin::okta::OktaFact;
+    use crate::signin::ports::NoDirectory;
     use crate::signin::settings::SigninSettings;
     use crate::signin::sources::parse;
-    use crate::store::SqliteStateStore;
 
     fn signin(ip: &str, time: &str, id: &str) -> Activity {
         let mut a =

@@ -1,5 +1,6 @@
-//! Sign-in check settings: thresholds, business hours, allow-lists. They live in the access
-//! policy's optional `[signin]` table (validated with line and column like the rest of it).
+//! Sign-in check settings: thresholds, business hours, allow-lists. They live in the policy
+//! file's optional `[signin]` table, which this module reads (validated with line and column like
+//! the rest of the file); the access side ignores that table.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -8,7 +9,13 @@ use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 use ipnet::IpNet;
 
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::access::policy::{Policy, PolicyError};
 use crate::geo::Country;
+pub use crate::policy_file::parse_duration;
+use crate::policy_file::{Checker, Diagnostic};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BusinessHours {
@@ -111,25 +118,6 @@ impl SigninSettings {
     }
 }
 
-/// `30s`, `10m`, `2h`, `1d` → a duration.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let (n, unit) = split_unit(s.trim())?;
-    let n: i64 = n.parse().ok().filter(|n| *n > 0)?;
-    match unit {
-        's' => Duration::try_seconds(n),
-        'm' => Duration::try_minutes(n),
-        'h' => Duration::try_hours(n),
-        'd' => Duration::try_days(n),
-        _ => None,
-    }
-}
-
-/// `"10m"` → (`"10"`, `'m'`): the last character is the unit, whatever its width in bytes.
-pub fn split_unit(s: &str) -> Option<(&str, char)> {
-    let (at, unit) = s.char_indices().next_back()?;
-    Some((&s[..at], unit))
-}
-
 /// `08:00-18:00` → (start, end), start before end.
 pub fn parse_hours(s: &str) -> Option<(NaiveTime, NaiveTime)> {
     let (a, b) = s.split_once('-')?;
@@ -170,5 +158,312 @@ mod tests {
         assert!(parse_hours("08:00-18:00").is_some());
         assert!(parse_hours("18:00-08:00").is_none());
         assert_eq!(parse_weekday("sat"), Some(5));
+    }
+}
+
+// ---- the [signin] table -------------------------------------------------------------------------
+
+/// The policy file as the sign-in side reads it: only `[signin]`.
+#[derive(Deserialize)]
+struct RawFile {
+    #[serde(default)]
+    signin: RawSignin,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSignin {
+    max_speed_kmh: Option<Spanned<f64>>,
+    min_travel_km: Option<Spanned<f64>>,
+    baseline_days: Option<Spanned<i64>>,
+    replay_window: Option<Spanned<String>>,
+    brute_force_failures: Option<Spanned<i64>>,
+    brute_force_window: Option<Spanned<String>>,
+    okta_window: Option<Spanned<String>>,
+    okta_failures: Option<Spanned<i64>>,
+    okta_failures_window: Option<Spanned<String>>,
+    business_hours: Option<Spanned<String>>,
+    business_days: Option<Vec<Spanned<String>>>,
+    time_zone: Option<Spanned<String>>,
+    #[serde(default)]
+    privileged_permission_sets: Vec<String>,
+    #[serde(default)]
+    okta_aws_apps: Vec<String>,
+    #[serde(default)]
+    allow_networks: Vec<Spanned<String>>,
+    #[serde(default)]
+    allow_countries: Vec<Spanned<String>>,
+}
+
+impl SigninSettings {
+    /// Reads the `[signin]` table of a policy file's text; `Some` when it has no errors. Other
+    /// tables are the access side's and are not looked at (beyond being valid TOML).
+    pub fn check(text: &str) -> (Option<SigninSettings>, Vec<Diagnostic>) {
+        let mut c = Checker::new(text);
+        let raw: RawFile = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                c.error(e.span().map(|s| s.start).unwrap_or(0), e.message().trim().to_owned());
+                return (None, c.diagnostics);
+            }
+        };
+        let settings = signin_settings(&mut c, raw.signin);
+        let ok = !c.has_errors();
+        (ok.then_some(settings), c.diagnostics)
+    }
+}
+
+fn signin_settings(c: &mut Checker<'_>, raw: RawSignin) -> SigninSettings {
+    let mut s = SigninSettings::default();
+    let positive = |c: &mut Checker<'_>, v: Option<Spanned<f64>>, name: &str, into: &mut f64| {
+        if let Some(v) = v {
+            match *v.get_ref() {
+                x if x > 0.0 && x.is_finite() => *into = x,
+                _ => c.error(v.span().start, format!("{name} must be a positive number")),
+            }
+        }
+    };
+    positive(c, raw.max_speed_kmh, "max_speed_kmh", &mut s.max_speed_kmh);
+    positive(c, raw.min_travel_km, "min_travel_km", &mut s.min_travel_km);
+    let count = |c: &mut Checker<'_>, v: Option<Spanned<i64>>, name: &str, into: &mut usize| {
+        if let Some(v) = v {
+            match usize::try_from(*v.get_ref()) {
+                Ok(x) if x > 0 => *into = x,
+                _ => c.error(v.span().start, format!("{name} must be 1 or more")),
+            }
+        }
+    };
+    let mut days = 0usize;
+    count(c, raw.baseline_days, "baseline_days", &mut days);
+    if days > 0 {
+        s.baseline_days = days as i64;
+    }
+    count(c, raw.brute_force_failures, "brute_force_failures", &mut s.brute_force_failures);
+    count(c, raw.okta_failures, "okta_failures", &mut s.okta_failures);
+    let duration =
+        |c: &mut Checker<'_>, v: Option<Spanned<String>>, name: &str, into: &mut Duration| {
+            if let Some(v) = v {
+                match parse_duration(v.get_ref()) {
+                Some(d) => *into = d,
+                None => c.error(
+                    v.span().start,
+                    format!(
+                        "{name} {:?} must be a duration such as \"30s\", \"10m\", \"2h\" or \"1d\"",
+                        v.get_ref()
+                    ),
+                ),
+            }
+            }
+        };
+    duration(c, raw.replay_window, "replay_window", &mut s.replay_window);
+    duration(c, raw.brute_force_window, "brute_force_window", &mut s.brute_force_window);
+    duration(c, raw.okta_window, "okta_window", &mut s.okta_window);
+    duration(c, raw.okta_failures_window, "okta_failures_window", &mut s.okta_failures_window);
+    if let Some(h) = raw.business_hours {
+        match parse_hours(h.get_ref()) {
+            Some((start, end)) => (s.business_hours.start, s.business_hours.end) = (start, end),
+            None => c.error(
+                h.span().start,
+                format!(
+                    "business_hours {:?} must look like \"08:00-18:00\" (start before end)",
+                    h.get_ref()
+                ),
+            ),
+        }
+    }
+    if let Some(days) = raw.business_days {
+        s.business_hours.days.clear();
+        for d in days {
+            match parse_weekday(d.get_ref()) {
+                Some(n) => {
+                    s.business_hours.days.insert(n);
+                }
+                None => c.error(
+                    d.span().start,
+                    format!("{:?} is not a day of the week (mon … sun)", d.get_ref()),
+                ),
+            }
+        }
+    }
+    if let Some(tz) = raw.time_zone {
+        match tz.get_ref().parse() {
+            Ok(z) => s.business_hours.time_zone = z,
+            Err(_) => c.error(
+                tz.span().start,
+                format!(
+                    "time_zone {:?} is not an IANA time zone such as \"Europe/Berlin\"",
+                    tz.get_ref()
+                ),
+            ),
+        }
+    }
+    s.privileged_permission_sets = raw.privileged_permission_sets.into_iter().collect();
+    s.okta_aws_apps = raw.okta_aws_apps;
+    for n in raw.allow_networks {
+        match n
+            .get_ref()
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| n.get_ref().parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        {
+            Ok(net) => s.allow_networks.push(net.trunc()),
+            Err(_) => c.error(
+                n.span().start,
+                format!("{:?} is not an address or CIDR network", n.get_ref()),
+            ),
+        }
+    }
+    for cc in raw.allow_countries {
+        match Country::parse(cc.get_ref()) {
+            Some(country) => {
+                s.allow_countries.insert(country);
+            }
+            None => c.error(
+                cc.span().start,
+                format!("{:?} is not a two-letter country code", cc.get_ref()),
+            ),
+        }
+    }
+    s
+}
+
+/// What the sign-in checks take from the policy file: the `[signin]` settings, and the permission
+/// sets whose use is privileged (those the access rules grant to a privileged tier, plus
+/// `[signin] privileged_permission_sets`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigninPolicy {
+    /// Thresholds, business hours, allow-lists.
+    pub settings: SigninSettings,
+    /// Privileged permission set names.
+    pub privileged: BTreeSet<String>,
+}
+
+impl SigninPolicy {
+    /// Reads the policy file at `path`; warnings are returned, errors fail it.
+    pub fn load(path: &std::path::Path) -> Result<(Self, Vec<Diagnostic>), PolicyError> {
+        let (policy, mut warnings) = Policy::load(path)?;
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let (settings, diagnostics) = SigninSettings::check(&text);
+        let Some(settings) = settings else {
+            return Err(PolicyError { source_name: Some(path.display().to_string()), diagnostics });
+        };
+        warnings.extend(diagnostics);
+        Ok((Self::from_parts(settings, &policy), warnings))
+    }
+
+    /// Joins the `[signin]` settings with the access policy's privileged tiers.
+    pub fn from_parts(settings: SigninSettings, policy: &Policy) -> Self {
+        let mut privileged = policy.privileged_permission_sets();
+        privileged.extend(settings.privileged_permission_sets.iter().cloned());
+        Self { settings, privileged }
+    }
+}
+
+#[cfg(test)]
+mod policy_file_tests {
+    use super::*;
+    use crate::policy_file::Level;
+
+    fn errors(text: &str) -> Vec<String> {
+        let (p, d) = SigninSettings::check(text);
+        assert!(p.is_none() || d.iter().all(|d| d.severity == Level::Warning));
+        d.iter().map(|d| d.to_string()).collect()
+    }
+
+    const ADMIN_RULE: &str = r#"
+[[permission_set]]
+name = "AdministratorAccess"
+managed_policies = ["arn:aws:iam::aws:policy/AdministratorAccess"]
+
+[[rule]]
+groups = "aws-admin-*"
+permission_sets = ["AdministratorAccess"]
+targets = { all_accounts = true }
+tier = "admin"
+"#;
+
+    #[test]
+    fn the_signin_table_sets_thresholds_hours_and_allow_lists() {
+        let text = format!(
+            r#"[signin]
+max_speed_kmh = 1000
+baseline_days = 45
+replay_window = "90m"
+business_hours = "08:00-18:00"
+business_days = ["mon", "tue", "wed", "thu"]
+time_zone = "Europe/Berlin"
+allow_networks = ["203.0.113.0/24", "2001:db8::1"]
+allow_countries = ["de"]
+privileged_permission_sets = ["BreakGlass"]
+okta_aws_apps = ["AWS IAM Identity Center"]
+{ADMIN_RULE}"#
+        );
+        let (p, d) = SigninSettings::check(&text);
+        let p = p.unwrap_or_else(|| panic!("{d:?}"));
+        assert_eq!(p.max_speed_kmh, 1000.0);
+        assert_eq!(p.baseline_days, 45);
+        assert_eq!(p.replay_window, chrono::Duration::minutes(90));
+        assert_eq!(p.business_hours.days.len(), 4);
+        assert_eq!(p.business_hours.time_zone.name(), "Europe/Berlin");
+        assert_eq!(p.allow_networks.len(), 2);
+        assert!(p.allow_countries.contains(&Country::parse("DE").unwrap()));
+        assert_eq!(p.privileged_permission_sets, BTreeSet::from(["BreakGlass".to_owned()]));
+        let policy = Policy::check(&text, None).0.unwrap();
+        assert_eq!(
+            SigninPolicy::from_parts(p.clone(), &policy).privileged,
+            BTreeSet::from(["AdministratorAccess".to_owned(), "BreakGlass".to_owned()]),
+            "admin-tier sets plus the extra ones"
+        );
+        // Defaults without the table.
+        let (p, _) = SigninSettings::check(ADMIN_RULE);
+        assert_eq!(p.unwrap(), SigninSettings::default());
+    }
+
+    #[test]
+    fn signin_mistakes_are_reported_with_line_and_column() {
+        let e = errors(&format!(
+            r#"[signin]
+max_speed_kmh = -5
+okta_window = "ten minutes"
+business_hours = "18:00-08:00"
+business_days = ["someday"]
+time_zone = "Mars/Olympus"
+allow_networks = ["10.0.0.0/33"]
+allow_countries = ["Germany"]
+{ADMIN_RULE}"#
+        ));
+        let joined = e.join("\n");
+        for expected in [
+            "2:17: error: max_speed_kmh must be a positive number",
+            "3:15: error: okta_window \"ten minutes\"",
+            "4:18: error: business_hours \"18:00-08:00\"",
+            "5:18: error: \"someday\" is not a day of the week",
+            "6:13: error: time_zone \"Mars/Olympus\"",
+            "7:19: error: \"10.0.0.0/33\" is not an address or CIDR network",
+            "8:20: error: \"Germany\" is not a two-letter country code",
+        ] {
+            assert!(joined.contains(expected), "missing {expected:?} in\n{joined}");
+        }
+        let unknown = errors(&format!("[signin]\nspeed = 3\n{ADMIN_RULE}"));
+        assert!(unknown[0].contains("unknown field `speed`"), "{unknown:?}");
+    }
+
+    #[test]
+    fn durations_in_the_table_are_errors_with_positions_not_crashes() {
+        for value in ["10é", "é", "1€", "9223372036854775807d", ""] {
+            let v = serde_json::to_string(value).unwrap();
+            let (s, d) = SigninSettings::check(&format!(
+                "[signin]\nreplay_window = {v}\nbusiness_hours = {v}\n"
+            ));
+            assert!(s.is_none(), "{value:?} accepted");
+            assert_eq!(d.len(), 2, "{value:?}: {d:?}");
+            assert!(d.iter().all(|d| d.line > 1 && d.column > 0), "{value:?}: {d:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_policy_text_crashes_the_signin_reader(text in "\\PC{0,200}") {
+            let _ = SigninSettings::check(&text);
+        }
     }
 }

@@ -1,13 +1,7 @@
 //! The state store port (pk, sk, ttl, data) and its implementations: DynamoDB in Lambda, an
 //! embedded SQLite database for the CLI.
 
-mod dynamodb;
-mod sqlite;
-
 use std::future::Future;
-
-pub use dynamodb::DynamoStateStore;
-pub use sqlite::SqliteStateStore;
 
 use crate::error::AwsError;
 
@@ -62,53 +56,6 @@ pub trait StateStore: Send + Sync {
     /// Live items of a partition, in sort-key order.
     fn query(&self, pk: &str) -> impl Future<Output = Result<Vec<Item>, AwsError>> + Send;
     fn delete(&self, pk: &str, sk: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
-}
-
-/// Either store, chosen at run time (the CLI uses the function's table when one is configured,
-/// else a local database file).
-#[derive(Debug)]
-pub enum AnyStore {
-    Dynamo(DynamoStateStore),
-    Local(SqliteStateStore),
-}
-
-impl StateStore for AnyStore {
-    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, AwsError> {
-        match self {
-            AnyStore::Dynamo(s) => s.get(pk, sk).await,
-            AnyStore::Local(s) => s.get(pk, sk).await,
-        }
-    }
-    async fn put(&self, item: Item) -> Result<(), AwsError> {
-        match self {
-            AnyStore::Dynamo(s) => s.put(item).await,
-            AnyStore::Local(s) => s.put(item).await,
-        }
-    }
-    async fn put_many(&self, items: Vec<Item>) -> Result<(), AwsError> {
-        match self {
-            AnyStore::Dynamo(s) => s.put_many(items).await,
-            AnyStore::Local(s) => s.put_many(items).await,
-        }
-    }
-    async fn put_if_absent(&self, item: Item) -> Result<bool, AwsError> {
-        match self {
-            AnyStore::Dynamo(s) => s.put_if_absent(item).await,
-            AnyStore::Local(s) => s.put_if_absent(item).await,
-        }
-    }
-    async fn query(&self, pk: &str) -> Result<Vec<Item>, AwsError> {
-        match self {
-            AnyStore::Dynamo(s) => s.query(pk).await,
-            AnyStore::Local(s) => s.query(pk).await,
-        }
-    }
-    async fn delete(&self, pk: &str, sk: &str) -> Result<(), AwsError> {
-        match self {
-            AnyStore::Dynamo(s) => s.delete(pk, sk).await,
-            AnyStore::Local(s) => s.delete(pk, sk).await,
-        }
-    }
 }
 
 /// The outcome of claiming a unit of work (an event uuid) for exactly-once processing.

@@ -15,7 +15,7 @@ pub async fn local_aws() -> SdkConfig {
         endpoint.starts_with("http://127.0.0.1:") || endpoint.starts_with("http://localhost:"),
         "AWS_ENDPOINT_URL must point at the local AWS stand-in (got {endpoint:?}); run scripts/test.sh"
     );
-    idc_guard::aws::load_sdk_config(Duration::from_secs(10)).await
+    idc_guard::adapters::load_sdk_config(Duration::from_secs(10)).await
 }
 
 pub fn unique(prefix: &str) -> String {

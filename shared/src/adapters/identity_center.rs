@@ -6,12 +6,12 @@ use aws_sdk_ssoadmin::types::{
     ProvisionTargetType, StatusValues, TargetType,
 };
 
-use super::{
+use crate::access::plan::Group;
+use crate::access::policy::{CustomerManagedPolicy, PermissionSetSpec, PermissionsBoundary};
+use crate::access::ports::{
     ActualAssignment, IdcInstance, IdentityCenter, OperationStatus, PermissionSetInfo,
     PermissionSetPolicies,
 };
-use crate::access::plan::Group;
-use crate::access::policy::{CustomerManagedPolicy, PermissionSetSpec, PermissionsBoundary};
 use crate::error::AwsError;
 
 #[derive(Clone, Debug)]
@@ -252,11 +252,7 @@ impl IdentityCenter for SdkIdentityCenter {
             .send()
             .await
             .map_err(|e| sso("GetInlinePolicyForPermissionSet", e))?;
-        p.inline = inline.inline_policy.filter(|s| !s.is_empty()).map(|s| {
-            serde_json::from_str::<serde_json::Value>(&s)
-                .map(|v| crate::access::policy::canonical_json(v).to_string())
-                .unwrap_or(s)
-        });
+        p.inline = inline.inline_policy.filter(|s| !s.is_empty());
         if read_boundary {
             let b = self
                 .sso

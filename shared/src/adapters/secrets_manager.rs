@@ -1,9 +1,9 @@
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 
-use super::SecretStore;
 use crate::error::AwsError;
 use crate::secret::SecretString;
+use crate::secret::{SecretAdmin, SecretDescription, SecretStore};
 
 /// [`SecretStore`] backed by AWS Secrets Manager.
 #[derive(Clone, Debug)]
@@ -52,62 +52,6 @@ impl SecretStore for SecretsManagerStore {
             Err(e) => Err(AwsError::from_sdk("secretsmanager", "GetSecretValue", e)),
         }
     }
-}
-
-/// What a rotation step needs to know about a secret.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SecretDescription {
-    pub arn: String,
-    pub rotation_enabled: bool,
-    /// Version id → staging labels.
-    pub versions: std::collections::BTreeMap<String, Vec<String>>,
-    pub tags: std::collections::BTreeMap<String, String>,
-}
-
-impl SecretDescription {
-    /// The version carrying `stage`, if any.
-    pub fn version_with(&self, stage: &str) -> Option<&str> {
-        self.versions.iter().find(|(_, s)| s.iter().any(|l| l == stage)).map(|(v, _)| v.as_str())
-    }
-}
-
-/// Secrets Manager operations used by rotation and by `idc-guard scim-token`.
-pub trait SecretAdmin: SecretStore {
-    fn describe(
-        &self,
-        secret_id: &str,
-    ) -> impl std::future::Future<Output = Result<SecretDescription, AwsError>> + Send;
-    /// The value of one version, or `None` when no such version exists.
-    fn version_value(
-        &self,
-        secret_id: &str,
-        version_id: &str,
-    ) -> impl std::future::Future<Output = Result<Option<SecretString>, AwsError>> + Send;
-    /// `PutSecretValue(ClientRequestToken = version_id, VersionStages = [AWSPENDING])`.
-    fn put_pending(
-        &self,
-        secret_id: &str,
-        version_id: &str,
-        value: &SecretString,
-    ) -> impl std::future::Future<Output = Result<(), AwsError>> + Send;
-    /// Moves AWSCURRENT to `to_version` (AWSPREVIOUS then labels `from_version`).
-    fn promote(
-        &self,
-        secret_id: &str,
-        to_version: &str,
-        from_version: Option<&str>,
-    ) -> impl std::future::Future<Output = Result<(), AwsError>> + Send;
-    /// `GetRandomPassword`: letters and digits only (a header value and a URL-safe token).
-    fn random_password(
-        &self,
-        length: i64,
-    ) -> impl std::future::Future<Output = Result<SecretString, AwsError>> + Send;
-    /// `RotateSecret` with a client request token (the version a person staged).
-    fn start_rotation(
-        &self,
-        secret_id: &str,
-        version_id: &str,
-    ) -> impl std::future::Future<Output = Result<(), AwsError>> + Send;
 }
 
 crate::error::sdk_error_fn!(sm, "secretsmanager");
@@ -167,7 +111,7 @@ impl SecretAdmin for SecretsManagerStore {
             .secret_id(secret_id)
             .client_request_token(version_id)
             .secret_string(value.expose_secret())
-            .version_stages(super::AWSPENDING)
+            .version_stages(crate::secret::AWSPENDING)
             .send()
             .await
             .map_err(|e| sm("PutSecretValue", e))?;
@@ -183,7 +127,7 @@ impl SecretAdmin for SecretsManagerStore {
         self.client
             .update_secret_version_stage()
             .secret_id(secret_id)
-            .version_stage(super::AWSCURRENT)
+            .version_stage(crate::secret::AWSCURRENT)
             .move_to_version_id(to_version)
             .set_remove_from_version_id(from_version.map(str::to_owned))
             .send()
@@ -194,7 +138,7 @@ impl SecretAdmin for SecretsManagerStore {
         self.client
             .update_secret_version_stage()
             .secret_id(secret_id)
-            .version_stage(super::AWSPENDING)
+            .version_stage(crate::secret::AWSPENDING)
             .remove_from_version_id(to_version)
             .send()
             .await

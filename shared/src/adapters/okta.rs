@@ -9,61 +9,9 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue, Method};
 use serde_json::Value;
 
-use crate::secret::{ExposeSecret, SecretString};
-
-#[derive(Debug, thiserror::Error)]
-pub enum OktaError {
-    #[error("Okta refused the request ({status}): {summary}")]
-    Refused { status: u16, summary: String },
-    #[error("Okta rate limit still exceeded after {attempts} attempts")]
-    RateLimited { attempts: u32 },
-    #[error("Okta answered {status} (server error)")]
-    Server { status: u16 },
-    #[error("Okta could not be reached: {0}")]
-    Transport(String),
-    #[error("Okta's reply was not understood: {0}")]
-    BadReply(String),
-    #[error("Okta configuration: {0}")]
-    Config(String),
-}
-
-impl OktaError {
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            OktaError::Refused { status, .. } | OktaError::Server { status } => Some(*status),
-            _ => None,
-        }
-    }
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            OktaError::RateLimited { .. } | OktaError::Server { .. } | OktaError::Transport(_)
-        )
-    }
-}
-
-/// What idc-guard asks of Okta.
-pub trait OktaApi: Send + Sync {
-    /// Sets the `Authorization` value Okta sends with the event hook's requests.
-    fn set_event_hook_secret(
-        &self,
-        hook_id: &str,
-        value: &SecretString,
-    ) -> impl Future<Output = Result<(), OktaError>> + Send;
-    /// Asks Okta to verify the event hook (Okta calls the endpoint); `true` when VERIFIED.
-    fn verify_event_hook(
-        &self,
-        hook_id: &str,
-    ) -> impl Future<Output = Result<bool, OktaError>> + Send;
-    /// Sets the provisioning token of an app's default connection (may be refused for an app).
-    fn set_app_provisioning_token(
-        &self,
-        app_id: &str,
-        token: &SecretString,
-    ) -> impl Future<Output = Result<(), OktaError>> + Send;
-}
-
-use std::future::Future;
+use crate::okta::org_url::validate_org_url;
+use crate::okta::ports::{OktaApi, OktaError, SystemLog};
+use crate::secret::{ExposeSecret, SecretStore, SecretString};
 
 #[derive(Clone)]
 pub struct OktaClient {
@@ -93,50 +41,6 @@ impl std::fmt::Debug for OktaClient {
             .field("authorization", &"***")
             .finish()
     }
-}
-
-/// The domains Okta serves orgs from. A custom URL domain is not accepted: the credential would
-/// be sent to whatever host the URL names, so use the org's own URL (e.g. `acme.okta.com`).
-pub const OKTA_DOMAINS: &[&str] =
-    &["okta.com", "oktapreview.com", "okta-emea.com", "okta-gov.com", "okta.mil"];
-
-/// True for the loopback hosts plain http is accepted on (tests, local mocks).
-pub(crate) fn is_loopback_host(url: &reqwest::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
-/// Okta org URLs are parsed, not matched by prefix: `https://<org>.<Okta domain>` with nothing
-/// but an optional `/` after the host, no user info, query or fragment; plain http only on a
-/// loopback host. Returns the origin (`https://acme.okta.com`, with a port when given).
-pub fn validate_org_url(url: &str) -> Result<String, OktaError> {
-    let bad = || {
-        OktaError::Config(format!("{url:?} is not an https Okta org URL (https://<org>.okta.com)"))
-    };
-    let parsed = reqwest::Url::parse(url.trim()).map_err(|_| bad())?;
-    let host = parsed.host_str().ok_or_else(bad)?.to_ascii_lowercase();
-    let okta_host = parsed.scheme() == "https"
-        && matches!(parsed.host(), Some(url::Host::Domain(_)))
-        && OKTA_DOMAINS.iter().any(|d| {
-            host.strip_suffix(d)
-                .and_then(|org| org.strip_suffix('.'))
-                .is_some_and(|org| !org.is_empty() && !org.contains('.'))
-        });
-    let loopback = parsed.scheme() == "http" && is_loopback_host(&parsed);
-    if !(okta_host || loopback)
-        || !parsed.username().is_empty()
-        || parsed.password().is_some()
-        || !(parsed.path() == "/" || parsed.path().is_empty())
-        || parsed.query().is_some()
-        || parsed.fragment().is_some()
-    {
-        return Err(bad());
-    }
-    Ok(parsed.origin().ascii_serialization())
 }
 
 impl OktaClient {
@@ -462,31 +366,6 @@ impl OktaApi for OktaClient {
     }
 }
 
-/// Okta's System Log, read by event uuid: where access-sync completes an event the hook could
-/// only queue as a stub.
-pub trait SystemLog: Send + Sync {
-    /// The event with this uuid, published around `published`; `None` when the log has none.
-    fn event_by_uuid(
-        &self,
-        uuid: &str,
-        published: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> impl Future<Output = Result<Option<crate::okta::OktaEvent>, OktaError>> + Send;
-}
-
-/// No System Log configured: stubs are processed as they are.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoSystemLog;
-
-impl SystemLog for NoSystemLog {
-    async fn event_by_uuid(
-        &self,
-        _: &str,
-        _: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<Option<crate::okta::OktaEvent>, OktaError> {
-        Ok(None)
-    }
-}
-
 impl SystemLog for OktaClient {
     async fn event_by_uuid(
         &self,
@@ -522,7 +401,7 @@ pub struct LazyOktaClient<S> {
     client: tokio::sync::OnceCell<OktaClient>,
 }
 
-impl<S: crate::aws::SecretStore> LazyOktaClient<S> {
+impl<S: SecretStore> LazyOktaClient<S> {
     /// Checks the org URL now (configuration); reads the credential only when Okta is called.
     pub fn new(secrets: S, secret_id: impl Into<String>, org_url: &str) -> Result<Self, OktaError> {
         Ok(Self {
@@ -538,7 +417,7 @@ impl<S: crate::aws::SecretStore> LazyOktaClient<S> {
             .get_or_try_init(|| async {
                 let credential = self
                     .secrets
-                    .secret_string(&self.secret_id, crate::aws::AWSCURRENT)
+                    .secret_string(&self.secret_id, crate::secret::AWSCURRENT)
                     .await
                     .map_err(|e| {
                         OktaError::Config(format!("the Okta API credential could not be read: {e}"))
@@ -553,7 +432,7 @@ impl<S: crate::aws::SecretStore> LazyOktaClient<S> {
     }
 }
 
-impl<S: crate::aws::SecretStore> SystemLog for LazyOktaClient<S> {
+impl<S: SecretStore> SystemLog for LazyOktaClient<S> {
     async fn event_by_uuid(
         &self,
         uuid: &str,
@@ -563,7 +442,7 @@ impl<S: crate::aws::SecretStore> SystemLog for LazyOktaClient<S> {
     }
 }
 
-impl<S: crate::aws::SecretStore> OktaApi for LazyOktaClient<S> {
+impl<S: SecretStore> OktaApi for LazyOktaClient<S> {
     async fn set_event_hook_secret(
         &self,
         hook_id: &str,
@@ -597,7 +476,7 @@ mod tests {
     #[derive(Default)]
     struct Credential(std::sync::Mutex<Option<String>>, std::sync::atomic::AtomicUsize);
 
-    impl crate::aws::SecretStore for &Credential {
+    impl SecretStore for &Credential {
         async fn secret_string(
             &self,
             _: &str,
@@ -806,33 +685,7 @@ mod tests {
     }
 
     #[test]
-    fn org_urls_must_be_https_except_on_loopback() {
-        assert_eq!(validate_org_url("https://acme.okta.com/").unwrap(), "https://acme.okta.com");
-        assert_eq!(
-            validate_org_url("https://ACME.oktapreview.com").unwrap(),
-            "https://acme.oktapreview.com"
-        );
-        assert_eq!(validate_org_url("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");
-        assert!(validate_org_url("http://localhost:9").is_ok());
-        for bad in [
-            "http://acme.okta.com",
-            "https://acme.okta.com.evil/",
-            "https://acme.okta.com.evil",
-            "http://localhost.evil.com",
-            "http://127.0.0.1.evil.com",
-            "https://evil.com/acme.okta.com",
-            "https://evil.com?.okta.com",
-            "https://acme.okta.com@evil.com",
-            "https://user@acme.okta.com",
-            "https://okta.com",
-            "https://a.b.okta.com",
-            "https://acme.okta.com/api/v1",
-            "https://acme.okta.com#x",
-            "acme.okta.com",
-            "",
-        ] {
-            assert!(validate_org_url(bad).is_err(), "{bad} accepted");
-        }
+    fn a_bad_credential_is_a_configuration_error() {
         assert!(
             OktaClient::new(
                 "https://acme.okta.com",

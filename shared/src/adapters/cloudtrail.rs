@@ -8,8 +8,8 @@ use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use chrono::{DateTime, Utc};
 
 use crate::error::AwsError;
-use crate::signin::lookup::{LogObjects, Page, TrailLookup};
-use crate::signin::scan::UserDirectory;
+use crate::signin::ports::UserDirectory;
+use crate::signin::ports::{LogObjects, Page, TrailLookup};
 
 crate::error::sdk_error_fn!(trail, "cloudtrail", "ThrottlingException");
 crate::error::sdk_error_fn!(s3, "s3");

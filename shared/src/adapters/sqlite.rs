@@ -8,8 +8,8 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Item, StateStore, now_epoch};
 use crate::error::AwsError;
+use crate::store::{Item, StateStore, now_epoch};
 
 #[derive(Debug)]
 pub struct SqliteStateStore {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use aws_sdk_organizations::Client;
 use aws_sdk_organizations::types::{AccountState, AccountStatus as SdkStatus};
 
-use super::{OrgSnapshot, Organizations};
 use crate::access::plan::{Account, AccountStatus};
+use crate::access::ports::{OrgSnapshot, Organizations};
 use crate::error::AwsError;
 
 #[derive(Clone, Debug)]

@@ -1,80 +1,17 @@
-//! Ports (small traits) over the AWS APIs idc-guard uses, and their SDK-backed adapters.
-//!
-//! Handlers are generic over these traits. Production and integration tests use the adapters in
-//! this module (integration tests point them at the local AWS endpoint); unit tests may use
-//! in-memory fakes of the traits.
-
-mod identity_center;
-mod organizations;
-mod secrets;
-mod sqs;
-mod trail;
-
-use std::future::Future;
-use std::time::Duration;
-
-pub use identity_center::SdkIdentityCenter;
-pub use organizations::SdkOrganizations;
-pub use secrets::{SecretAdmin, SecretDescription, SecretsManagerStore};
-pub use sqs::SqsQueue;
-pub use trail::{CloudTrailLookup, IdentityStoreDirectory, S3LogObjects};
+//! The access domain's ports: IAM Identity Center and Organizations as the reconciler sees them,
+//! and the backoff for failed queue records. Adapters: `adapters/identity_center.rs`,
+//! `adapters/organizations.rs`, `adapters/sqs.rs`.
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
 
-use crate::access::plan::{Account, Group};
-use crate::access::policy::{CustomerManagedPolicy, PermissionSetSpec, PermissionsBoundary};
+use aws_lambda_events::sqs::SqsMessage;
+
+use super::plan::{Account, Group};
+use super::policy::{CustomerManagedPolicy, PermissionSetSpec, PermissionsBoundary};
 use crate::error::AwsError;
-use crate::secret::SecretString;
-
-/// Secrets Manager staging labels.
-pub const AWSCURRENT: &str = "AWSCURRENT";
-pub const AWSPENDING: &str = "AWSPENDING";
-pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
-
-/// Read access to secrets by staging label.
-pub trait SecretStore: Send + Sync {
-    /// The secret string of the version carrying `stage`, or `None` when no version carries
-    /// that label (for example no rotation is in progress, so there is no `AWSPENDING`).
-    fn secret_string(
-        &self,
-        secret_id: &str,
-        stage: &str,
-    ) -> impl Future<Output = Result<Option<SecretString>, AwsError>> + Send;
-}
-
-/// One message for a FIFO queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueueMessage {
-    pub body: String,
-    pub group_id: String,
-    pub deduplication_id: String,
-    /// String message attributes (name, value).
-    pub attributes: Vec<(&'static str, String)>,
-}
-
-/// A message the queue did not accept, by its index in the batch given to `send_batch`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RejectedMessage {
-    pub index: usize,
-    pub code: String,
-    /// True when SQS blames the request (retrying the same message cannot succeed).
-    pub sender_fault: bool,
-}
-
-/// SQS accepts at most 10 entries per `SendMessageBatch`...
-pub const SQS_MAX_BATCH: usize = 10;
-/// ... and at most 256 KiB of payload per batch, and so per message.
-pub const SQS_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
-
-/// A FIFO queue.
-pub trait EventQueue: Send + Sync {
-    /// Sends up to [`SQS_MAX_BATCH`] messages in one call. `Ok` lists the messages that
-    /// were not accepted (empty when all were); `Err` means the call as a whole failed.
-    fn send_batch(
-        &self,
-        messages: &[QueueMessage],
-    ) -> impl Future<Output = Result<Vec<RejectedMessage>, AwsError>> + Send;
-}
 
 /// The IAM Identity Center instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,25 +183,63 @@ pub trait Organizations: Send + Sync {
     ) -> impl Future<Output = Result<OrgSnapshot, AwsError>> + Send;
 }
 
-/// Loads the SDK configuration from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, the
-/// standard credential chain) with timeouts that fit a caller's time budget.
-pub async fn load_sdk_config(operation_timeout: Duration) -> aws_config::SdkConfig {
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(operation_timeout.min(Duration::from_secs(1)))
-        .operation_attempt_timeout(operation_timeout / 2)
-        .operation_timeout(operation_timeout)
-        .build();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .load()
-        .await
+/// Delays a failed queue record's next delivery (SQS `ChangeMessageVisibility`). Boxed, so the
+/// handler holds it without another type parameter.
+pub trait RecordDelay: Send + Sync {
+    /// Makes `record` visible again after `by`.
+    fn delay<'a>(
+        &'a self,
+        record: &'a SqsMessage,
+        by: Duration,
+    ) -> Pin<Box<dyn Future<Output = Result<(), AwsError>> + Send + 'a>>;
 }
 
-/// An S3 client. With a custom endpoint (`AWS_ENDPOINT_URL`, local runs) addressing is
-/// path-style, since a loopback endpoint has no per-bucket host names.
-pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    let custom_endpoint = sdk.endpoint_url().is_some();
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk).force_path_style(custom_endpoint).build(),
-    )
+/// Exponential backoff for failed queue records: `base × 2^(receive count − 1)`, at most `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The first retry's delay.
+    pub base: Duration,
+    /// The longest delay.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { base: Duration::from_secs(30), max: Duration::from_secs(900) }
+    }
+}
+
+impl Backoff {
+    /// The delay before delivery number `receive_count + 1`.
+    pub fn delay_for(&self, receive_count: u32) -> Duration {
+        let factor = 2u32.saturating_pow(receive_count.saturating_sub(1).min(16));
+        self.base.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// Redelivers failed queue records after a [`Backoff`] (without it, the queue's visibility
+/// timeout decides).
+pub struct Requeue {
+    /// The delays.
+    pub backoff: Backoff,
+    /// Where they are applied.
+    pub queue: Box<dyn RecordDelay>,
+}
+
+impl std::fmt::Debug for Requeue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Requeue").field("backoff", &self.backoff).finish_non_exhaustive()
+    }
+}
+
+impl Requeue {
+    /// Delays `record` by the backoff for its receive count.
+    pub async fn delay(&self, record: &SqsMessage) -> Result<(), AwsError> {
+        let count = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        self.queue.delay(record, self.backoff.delay_for(count)).await
+    }
 }

@@ -1,8 +1,15 @@
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
-use super::{EventQueue, QueueMessage, RejectedMessage};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::SqsMessage;
+
+use crate::access::ports::RecordDelay;
 use crate::error::AwsError;
+use crate::okta::ports::{EventQueue, QueueMessage, RejectedMessage};
 
 /// [`EventQueue`] backed by an SQS FIFO queue.
 #[derive(Clone, Debug)]
@@ -67,5 +74,63 @@ impl EventQueue for SqsQueue {
             rejected.push(RejectedMessage { index, code: f.code, sender_fault: f.sender_fault });
         }
         Ok(rejected)
+    }
+}
+
+/// [`RecordDelay`] by `ChangeMessageVisibility` on the record's queue (found from its
+/// `eventSourceARN`).
+#[derive(Clone, Debug)]
+pub struct SqsRequeue {
+    client: Client,
+}
+
+impl SqsRequeue {
+    /// An SQS client from the SDK configuration.
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self { client: Client::new(config) }
+    }
+
+    async fn change_visibility(&self, record: &SqsMessage, by: Duration) -> Result<(), AwsError> {
+        let err = |op, e| AwsError::Permanent { service: "sqs", operation: op, message: e };
+        let arn = record
+            .event_source_arn
+            .as_deref()
+            .ok_or_else(|| err("ChangeMessageVisibility", "no eventSourceARN".into()))?;
+        let parts: Vec<&str> = arn.split(':').collect();
+        let (account, name) = match parts.as_slice() {
+            [_, _, "sqs", _, account, name] => (*account, *name),
+            _ => return Err(err("ChangeMessageVisibility", format!("not a queue ARN: {arn}"))),
+        };
+        let url = self
+            .client
+            .get_queue_url()
+            .queue_name(name)
+            .queue_owner_aws_account_id(account)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("sqs", "GetQueueUrl", e))?
+            .queue_url
+            .unwrap_or_default();
+        // SQS allows 0..=43200 seconds.
+        let seconds = i32::try_from(by.as_secs().min(43_200)).unwrap_or(43_200);
+        self.client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(record.receipt_handle.clone().unwrap_or_default())
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("sqs", "ChangeMessageVisibility", e))?;
+        Ok(())
+    }
+}
+
+impl RecordDelay for SqsRequeue {
+    fn delay<'a>(
+        &'a self,
+        record: &'a SqsMessage,
+        by: Duration,
+    ) -> Pin<Box<dyn Future<Output = Result<(), AwsError>> + Send + 'a>> {
+        Box::pin(self.change_visibility(record, by))
     }
 }

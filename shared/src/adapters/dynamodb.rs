@@ -3,8 +3,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{Item, StateStore, now_epoch};
 use crate::error::AwsError;
+use crate::store::{Item, StateStore, now_epoch};
 
 /// [`StateStore`] on a DynamoDB table with string keys `pk`, `sk` and the TTL attribute `ttl`.
 #[derive(Clone, Debug)]

@@ -1,0 +1,91 @@
+//! Alerts to an SNS topic, and the sink every function sends to (SNS, plus the webhook when
+//! configured).
+
+use super::{SecretsManagerStore, WebhookAlertSink};
+use crate::alert::{Alert, AlertSink, FanOut};
+use crate::error::AwsError;
+use crate::secret::{AWSCURRENT, SecretStore};
+
+/// Publishes the alert JSON to an SNS topic, with `detector` and `severity` as message
+/// attributes for subscription filters.
+#[derive(Clone, Debug)]
+pub struct SnsAlertSink {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl SnsAlertSink {
+    pub fn new(config: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
+        Self { client: aws_sdk_sns::Client::new(config), topic_arn: topic_arn.into() }
+    }
+}
+
+impl AlertSink for SnsAlertSink {
+    fn name(&self) -> &'static str {
+        "sns"
+    }
+
+    async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
+        let attr = |v: &str| {
+            aws_sdk_sns::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+        };
+        let mut subject: String = format!("[{}] {}", alert.severity.as_str(), alert.title)
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(100)
+            .collect();
+        if subject.is_empty() {
+            subject = "idc-guard alert".into();
+        }
+        let mut request = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(subject)
+            .message(alert.to_json());
+        for (name, value) in
+            [("detector", alert.detector.as_str()), ("severity", alert.severity.as_str())]
+        {
+            let value = attr(value).map_err(|e| AwsError::Permanent {
+                service: "sns",
+                operation: "Publish",
+                message: e.to_string(),
+            })?;
+            request = request.message_attributes(name, value);
+        }
+        request.send().await.map_err(|e| AwsError::from_sdk("sns", "Publish", e))?;
+        Ok(())
+    }
+}
+
+/// The sink every function sends to: SNS, plus the Slack-compatible webhook when its secret is
+/// configured (read once, at cold start).
+pub type FunctionSink = FanOut<SnsAlertSink, WebhookAlertSink>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkSetupError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("the alert webhook secret has no value")]
+    EmptyWebhookSecret,
+}
+
+pub async fn function_sink(
+    sdk: &aws_config::SdkConfig,
+    topic_arn: &str,
+    webhook_secret_arn: Option<&str>,
+) -> Result<FunctionSink, SinkSetupError> {
+    let secondary = match webhook_secret_arn {
+        Some(arn) => Some(WebhookAlertSink::new(
+            SecretsManagerStore::new(sdk)
+                .secret_string(arn, AWSCURRENT)
+                .await?
+                .ok_or(SinkSetupError::EmptyWebhookSecret)?,
+        )),
+        None => None,
+    };
+    Ok(FanOut { primary: SnsAlertSink::new(sdk, topic_arn), secondary })
+}

@@ -1,0 +1,119 @@
+//! Okta's ports: the queue the event hook hands deliveries to, the Okta Management API calls
+//! rotation makes, and the System Log where access-sync completes stub events. Adapters:
+//! `adapters/sqs.rs` (queue) and `adapters/okta.rs` (Okta's HTTP API).
+
+use std::future::Future;
+
+use crate::error::AwsError;
+use crate::secret::SecretString;
+
+/// One message for a FIFO queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMessage {
+    pub body: String,
+    pub group_id: String,
+    pub deduplication_id: String,
+    /// String message attributes (name, value).
+    pub attributes: Vec<(&'static str, String)>,
+}
+
+/// A message the queue did not accept, by its index in the batch given to `send_batch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedMessage {
+    pub index: usize,
+    pub code: String,
+    /// True when SQS blames the request (retrying the same message cannot succeed).
+    pub sender_fault: bool,
+}
+
+/// SQS accepts at most 10 entries per `SendMessageBatch`...
+pub const SQS_MAX_BATCH: usize = 10;
+/// ... and at most 256 KiB of payload per batch, and so per message.
+pub const SQS_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// A FIFO queue.
+pub trait EventQueue: Send + Sync {
+    /// Sends up to [`SQS_MAX_BATCH`] messages in one call. `Ok` lists the messages that
+    /// were not accepted (empty when all were); `Err` means the call as a whole failed.
+    fn send_batch(
+        &self,
+        messages: &[QueueMessage],
+    ) -> impl Future<Output = Result<Vec<RejectedMessage>, AwsError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OktaError {
+    #[error("Okta refused the request ({status}): {summary}")]
+    Refused { status: u16, summary: String },
+    #[error("Okta rate limit still exceeded after {attempts} attempts")]
+    RateLimited { attempts: u32 },
+    #[error("Okta answered {status} (server error)")]
+    Server { status: u16 },
+    #[error("Okta could not be reached: {0}")]
+    Transport(String),
+    #[error("Okta's reply was not understood: {0}")]
+    BadReply(String),
+    #[error("Okta configuration: {0}")]
+    Config(String),
+}
+
+impl OktaError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            OktaError::Refused { status, .. } | OktaError::Server { status } => Some(*status),
+            _ => None,
+        }
+    }
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            OktaError::RateLimited { .. } | OktaError::Server { .. } | OktaError::Transport(_)
+        )
+    }
+}
+
+/// What idc-guard asks of Okta.
+pub trait OktaApi: Send + Sync {
+    /// Sets the `Authorization` value Okta sends with the event hook's requests.
+    fn set_event_hook_secret(
+        &self,
+        hook_id: &str,
+        value: &SecretString,
+    ) -> impl Future<Output = Result<(), OktaError>> + Send;
+    /// Asks Okta to verify the event hook (Okta calls the endpoint); `true` when VERIFIED.
+    fn verify_event_hook(
+        &self,
+        hook_id: &str,
+    ) -> impl Future<Output = Result<bool, OktaError>> + Send;
+    /// Sets the provisioning token of an app's default connection (may be refused for an app).
+    fn set_app_provisioning_token(
+        &self,
+        app_id: &str,
+        token: &SecretString,
+    ) -> impl Future<Output = Result<(), OktaError>> + Send;
+}
+
+/// Okta's System Log, read by event uuid: where access-sync completes an event the hook could
+/// only queue as a stub.
+pub trait SystemLog: Send + Sync {
+    /// The event with this uuid, published around `published`; `None` when the log has none.
+    fn event_by_uuid(
+        &self,
+        uuid: &str,
+        published: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> impl Future<Output = Result<Option<crate::okta::OktaEvent>, OktaError>> + Send;
+}
+
+/// No System Log configured: stubs are processed as they are.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSystemLog;
+
+impl SystemLog for NoSystemLog {
+    async fn event_by_uuid(
+        &self,
+        _: &str,
+        _: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Option<crate::okta::OktaEvent>, OktaError> {
+        Ok(None)
+    }
+}
