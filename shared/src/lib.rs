@@ -30,6 +30,8 @@ pub mod secret;
 pub mod signin;
 pub mod store;
 pub mod telemetry;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 
 #[cfg(test)]
 mod architecture_tests;

@@ -69,7 +69,7 @@ pub struct Assignment {
 }
 
 /// A group some rule matches, with the rules that matched it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Default, Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ManagedGroup {
     pub display_name: String,
     pub rules: Vec<String>,

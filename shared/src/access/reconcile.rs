@@ -167,7 +167,7 @@ impl Prepared {
 
 /// Phase guard: decides whether this run may delete. Any failed read or policy error blocks
 /// every deletion; `prune = false` reports only; more than `max_deletions` trips the guard.
-fn guard(policy: &Policy, report: &mut Report) {
+pub fn guard(policy: &Policy, report: &mut Report) {
     report.deletion_guard_tripped = false;
     report.deletions_blocked = if !report.policy_errors.is_empty() {
         Some(format!(
@@ -188,6 +188,166 @@ fn guard(policy: &Policy, report: &mut Report) {
     } else {
         None
     };
+}
+
+/// What phase read found besides the assignments.
+#[derive(Debug, Default)]
+struct Estate {
+    instance_arn: String,
+    /// Permission set name → ARN, for those that exist.
+    ps_arns: BTreeMap<String, String>,
+    permission_set_changes: Vec<String>,
+    read_errors: Vec<String>,
+    policy_errors: Vec<String>,
+    inventory: Inventory,
+}
+
+/// The assignments phase read found.
+#[derive(Debug, Default)]
+struct AssignmentsRead {
+    actual: BTreeSet<Assignment>,
+    unreadable: BTreeSet<String>,
+    errors: Vec<String>,
+}
+
+/// The groups whose assignments a run reads: those a rule matches now and those managed before,
+/// within the scope.
+pub fn groups_to_read(
+    managed_now: &BTreeMap<String, ManagedGroup>,
+    previously_managed: &BTreeSet<String>,
+    scope: &Scope,
+) -> BTreeSet<String> {
+    managed_now
+        .keys()
+        .chain(previously_managed.iter())
+        .filter(|g| match scope {
+            Scope::Groups(ids) => ids.contains(*g),
+            _ => true,
+        })
+        .cloned()
+        .collect()
+}
+
+/// Which assignments a plan may look at.
+pub struct Considered<'a> {
+    /// The groups read (see [`groups_to_read`]).
+    pub managed: &'a BTreeSet<String>,
+    /// Groups whose assignments could not be read: never planned for.
+    pub unreadable: &'a BTreeSet<String>,
+    /// The run's scope (an account scope limits the plan to that account).
+    pub scope: &'a Scope,
+}
+
+impl Considered<'_> {
+    fn contains(&self, a: &Assignment) -> bool {
+        self.managed.contains(&a.group_id)
+            && !self.unreadable.contains(&a.group_id)
+            && match self.scope {
+                Scope::Account(id) => *id == a.account_id,
+                _ => true,
+            }
+    }
+}
+
+/// The assignment changes a plan calls for.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// What the considered groups hold now.
+    pub current: Vec<Change>,
+    /// Assignments to create.
+    pub creates: Vec<Change>,
+    /// Assignments to delete (if the guard allows).
+    pub deletes: Vec<Change>,
+    /// Deletions never made: in protected accounts.
+    pub held: Vec<Held>,
+}
+
+/// Phase plan (pure): desired against actual. Protected accounts: never delete in the
+/// management account unless a rule names it by id for that permission set, and never in an
+/// account that is not ACTIVE; such deletions are held (reported only).
+pub fn plan_changes(
+    policy: &Policy,
+    inventory: &Inventory,
+    desired: &BTreeSet<Assignment>,
+    actual: &BTreeSet<Assignment>,
+    considered: &Considered<'_>,
+) -> Changes {
+    let groups: BTreeMap<&str, &str> =
+        inventory.groups.iter().map(|g| (g.id.as_str(), g.display_name.as_str())).collect();
+    let accounts: BTreeMap<&str, &super::plan::Account> =
+        inventory.accounts.iter().map(|a| (a.id.as_str(), a)).collect();
+    let change = |a: &Assignment| Change {
+        group_id: a.group_id.clone(),
+        group: groups
+            .get(a.group_id.as_str())
+            .map(|n| (*n).to_owned())
+            .unwrap_or_else(|| format!("(deleted group {})", a.group_id)),
+        permission_set: a.permission_set.clone(),
+        account_id: a.account_id.clone(),
+        account: accounts.get(a.account_id.as_str()).map(|a| a.name.clone()).unwrap_or_default(),
+    };
+    // (permission set, account) pairs some rule names by account id.
+    let named: BTreeSet<(&str, &str)> = policy
+        .rules
+        .iter()
+        .flat_map(|r| {
+            r.targets.accounts.iter().flat_map(move |acc| {
+                r.permission_sets.iter().map(move |ps| (ps.as_str(), acc.as_str()))
+            })
+        })
+        .collect();
+    let mut changes = Changes {
+        current: actual.iter().filter(|a| considered.contains(a)).map(change).collect(),
+        creates: desired
+            .difference(actual)
+            .filter(|a| considered.contains(a))
+            .map(change)
+            .collect(),
+        ..Changes::default()
+    };
+    for a in actual.difference(desired).filter(|a| considered.contains(a)) {
+        let reason = if inventory.management_account_id.as_deref() == Some(a.account_id.as_str())
+            && !named.contains(&(a.permission_set.as_str(), a.account_id.as_str()))
+        {
+            Some(
+                "the management account (a rule must name it by id for this permission set)"
+                    .to_owned(),
+            )
+        } else {
+            match accounts.get(a.account_id.as_str()).map(|acc| acc.status) {
+                Some(super::plan::AccountStatus::Active) | None => None,
+                Some(status) => Some(format!("the account is {}", status.as_str())),
+            }
+        };
+        match reason {
+            Some(reason) => changes.held.push(Held { change: change(a), reason }),
+            None => changes.deletes.push(change(a)),
+        }
+    }
+    changes
+}
+
+/// Phase remember (pure): the groups to keep as managed after a run — those a rule matches now,
+/// and earlier ones that still hold assignments of the policy's permission sets, could not be
+/// read, or were outside this run's scope. Persisting them is the caller's (`access::sync`).
+pub fn remember(
+    managed_now: &BTreeMap<String, ManagedGroup>,
+    previously_managed: &BTreeSet<String>,
+    scope: &Scope,
+    unreadable: &BTreeSet<String>,
+    actual_after: &BTreeSet<Assignment>,
+) -> BTreeSet<String> {
+    let in_scope = |group_id: &str| match scope {
+        Scope::Groups(ids) => ids.contains(group_id),
+        _ => true,
+    };
+    let still_holding: BTreeSet<&str> = actual_after.iter().map(|a| a.group_id.as_str()).collect();
+    previously_managed
+        .iter()
+        .filter(|g| !in_scope(g) || unreadable.contains(*g) || still_holding.contains(g.as_str()))
+        .cloned()
+        .chain(managed_now.keys().cloned())
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -347,113 +507,127 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
         policy: &Policy,
         options: &RunOptions,
     ) -> Result<Prepared, ReconcileError> {
-        let mut report = Report::default();
-        let instance =
-            self.call(|| self.idc.instance(self.instance_arn.as_deref())).await.map_err(
-                |source| ReconcileError::Read { what: "the IAM Identity Center instance", source },
-            )?;
-        let arn = instance.instance_arn.clone();
+        let estate = self.read_estate(policy).await?;
+        let Desired { assignments: desired, managed_groups } = plan(policy, &estate.inventory);
+        let managed = groups_to_read(&managed_groups, &options.previously_managed, &options.scope);
+        let ps_names: BTreeMap<String, String> =
+            estate.ps_arns.iter().map(|(n, a)| (a.clone(), n.clone())).collect();
+        let read = self.read_assignments(&estate.instance_arn, &managed, &ps_names).await;
+        let mut report = Report {
+            permission_set_changes: estate.permission_set_changes,
+            read_errors: estate.read_errors,
+            policy_errors: estate.policy_errors,
+            unknown_targets: super::plan::unknown_targets(policy, &estate.inventory),
+            ..Report::default()
+        };
+        report.read_errors.extend(read.errors);
+        let changes = plan_changes(
+            policy,
+            &estate.inventory,
+            &desired,
+            &read.actual,
+            &Considered { managed: &managed, unreadable: &read.unreadable, scope: &options.scope },
+        );
+        (report.current, report.creates, report.deletes, report.held) =
+            (changes.current, changes.creates, changes.deletes, changes.held);
+        guard(policy, &mut report);
+        Ok(Prepared {
+            report,
+            instance_arn: estate.instance_arn,
+            ps_arns: estate.ps_arns,
+            actual: read.actual,
+            unreadable: read.unreadable,
+            managed_groups,
+            scope: options.scope.clone(),
+            previously_managed: options.previously_managed.clone(),
+        })
+    }
 
-        // Permission sets: what exists, and what the policy wants of the managed ones.
+    /// Phase read, first part: the instance, the permission sets (with the managed ones' drift),
+    /// the groups and the organization. Without groups or accounts nothing can be planned, so
+    /// those failures end the run; a permission set that cannot be read is a read error.
+    async fn read_estate(&self, policy: &Policy) -> Result<Estate, ReconcileError> {
+        let read = |what| move |source| ReconcileError::Read { what, source };
+        let instance = self
+            .call(|| self.idc.instance(self.instance_arn.as_deref()))
+            .await
+            .map_err(read("the IAM Identity Center instance"))?;
+        let arn = instance.instance_arn.clone();
         let existing = self
             .call(|| self.idc.list_permission_sets(&arn))
             .await
-            .map_err(|source| ReconcileError::Read { what: "permission sets", source })?;
+            .map_err(read("permission sets"))?;
         self.calls.fetch_add(existing.len(), Ordering::Relaxed); // one DescribePermissionSet each
-        let mut ps_arns: BTreeMap<String, String> = BTreeMap::new();
+        let mut estate = Estate { instance_arn: arn.clone(), ..Estate::default() };
         for spec in &policy.permission_sets {
             let found = existing.iter().find(|p| p.name == spec.name);
             match (found, spec.managed) {
                 (Some(info), true) => {
-                    ps_arns.insert(spec.name.clone(), info.arn.clone());
+                    estate.ps_arns.insert(spec.name.clone(), info.arn.clone());
                     match self.sync_permission_set(&arn, spec, info, false).await {
-                        Ok(changes) => report.permission_set_changes.extend(changes),
+                        Ok(changes) => estate.permission_set_changes.extend(changes),
                         Err(e) => {
-                            report.read_errors.push(format!("permission set {}: {e}", spec.name))
+                            estate.read_errors.push(format!("permission set {}: {e}", spec.name))
                         }
                     }
                 }
-                (None, true) => report
+                (None, true) => estate
                     .permission_set_changes
                     .push(format!("create permission set {}", spec.name)),
                 (Some(info), false) => {
-                    ps_arns.insert(spec.name.clone(), info.arn.clone());
+                    estate.ps_arns.insert(spec.name.clone(), info.arn.clone());
                 }
-                (None, false) => report.policy_errors.push(format!(
+                (None, false) => estate.policy_errors.push(format!(
                     "permission set {} is declared managed = false but does not exist in IAM Identity Center: create it there or remove managed = false",
                     spec.name
                 )),
             }
         }
-        let ps_names: BTreeMap<String, String> =
-            ps_arns.iter().map(|(n, a)| (a.clone(), n.clone())).collect();
-
-        // Inventory. Without groups or accounts nothing can be planned: stop here.
         let groups = self
             .idc
             .list_groups(&instance.identity_store_id)
             .await
-            .map_err(|source| ReconcileError::Read { what: "identity store groups", source })?;
+            .map_err(read("identity store groups"))?;
         self.calls.fetch_add(1, Ordering::Relaxed);
         let uses_tags =
             policy.rules.iter().any(|r| !r.targets.tags.is_empty() || !r.exclude.tags.is_empty());
-        let org = self.org.snapshot(uses_tags).await.map_err(|source| ReconcileError::Read {
-            what: "AWS Organizations accounts",
-            source,
-        })?;
+        let org = self.org.snapshot(uses_tags).await.map_err(read("AWS Organizations accounts"))?;
         self.calls.fetch_add(org.calls, Ordering::Relaxed);
-        let accounts: BTreeMap<String, super::plan::Account> =
-            org.accounts.iter().map(|a| (a.id.clone(), a.clone())).collect();
-        let group_names: BTreeMap<String, String> =
-            groups.iter().map(|g| (g.id.clone(), g.display_name.clone())).collect();
-        let management_account_id = org.management_account_id.clone();
-        let inventory = Inventory {
+        estate.inventory = Inventory {
             groups,
             accounts: org.accounts,
             management_account_id: org.management_account_id,
             organizational_units: org.organizational_units,
         };
-        let Desired { assignments: desired, managed_groups } = plan(policy, &inventory);
-        report.unknown_targets = super::plan::unknown_targets(policy, &inventory);
+        Ok(estate)
+    }
 
-        // The groups this run looks at.
-        let in_scope = |group_id: &str| match &options.scope {
-            Scope::Groups(ids) => ids.contains(group_id),
-            _ => true,
-        };
-        let in_account = |account_id: &str| match &options.scope {
-            Scope::Account(id) => id == account_id,
-            _ => true,
-        };
-        let managed: BTreeSet<String> = managed_groups
-            .keys()
-            .chain(options.previously_managed.iter())
-            .filter(|g| in_scope(g))
-            .cloned()
-            .collect();
-
-        // Actual assignments of those groups, restricted to the policy's permission sets.
-        let reads = futures::stream::iter(managed.iter().cloned())
-            .map(|group_id| {
-                let arn = arn.as_str();
-                async move {
-                    let result =
-                        self.call(|| self.idc.list_group_assignments(arn, &group_id)).await;
-                    (group_id, result)
-                }
+    /// Phase read, second part: the assignments of `groups`, restricted to the policy's permission
+    /// sets (`ps_names`: ARN → name). A group whose assignments cannot be read is reported and
+    /// left out of the plan (and blocks the run's deletions through the guard).
+    async fn read_assignments(
+        &self,
+        instance_arn: &str,
+        groups: &BTreeSet<String>,
+        ps_names: &BTreeMap<String, String>,
+    ) -> AssignmentsRead {
+        let reads = futures::stream::iter(groups.iter().cloned())
+            .map(|group_id| async move {
+                let result =
+                    self.call(|| self.idc.list_group_assignments(instance_arn, &group_id)).await;
+                (group_id, result)
             })
             .buffer_unordered(self.limits.max_outstanding.max(1))
             .collect::<Vec<_>>()
             .await;
-        let mut actual: BTreeSet<Assignment> = BTreeSet::new();
-        let mut unreadable: BTreeSet<String> = BTreeSet::new();
+        let mut out = AssignmentsRead::default();
         for (group_id, result) in reads {
             match result {
                 Ok((list, pages)) => {
                     self.calls.fetch_add(pages.saturating_sub(1), Ordering::Relaxed);
                     for a in list {
                         if let Some(name) = ps_names.get(&a.permission_set_arn) {
-                            actual.insert(Assignment {
+                            out.actual.insert(Assignment {
                                 group_id: group_id.clone(),
                                 permission_set: name.clone(),
                                 account_id: a.account_id,
@@ -462,74 +636,12 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
                     }
                 }
                 Err(e) => {
-                    report.read_errors.push(format!("assignments of group {group_id}: {e}"));
-                    unreadable.insert(group_id);
+                    out.errors.push(format!("assignments of group {group_id}: {e}"));
+                    out.unreadable.insert(group_id);
                 }
             }
         }
-
-        let change = |a: &Assignment| Change {
-            group_id: a.group_id.clone(),
-            group: group_names
-                .get(&a.group_id)
-                .cloned()
-                .unwrap_or_else(|| format!("(deleted group {})", a.group_id)),
-            permission_set: a.permission_set.clone(),
-            account_id: a.account_id.clone(),
-            account: accounts.get(&a.account_id).map(|a| a.name.clone()).unwrap_or_default(),
-        };
-        let considered = |a: &Assignment| {
-            managed.contains(&a.group_id)
-                && !unreadable.contains(&a.group_id)
-                && in_account(&a.account_id)
-        };
-        report.current = actual.iter().filter(|a| considered(a)).map(change).collect();
-        report.creates =
-            desired.difference(&actual).filter(|a| considered(a)).map(change).collect();
-
-        // Protected accounts: never delete in the management account unless a rule names it,
-        // and never in an account that is not ACTIVE (or whose status is unknown): report only.
-        // (permission set, account) pairs some rule names by account id.
-        let named: BTreeSet<(&str, &str)> = policy
-            .rules
-            .iter()
-            .flat_map(|r| {
-                r.targets.accounts.iter().flat_map(move |acc| {
-                    r.permission_sets.iter().map(move |ps| (ps.as_str(), acc.as_str()))
-                })
-            })
-            .collect();
-        for a in actual.difference(&desired).filter(|a| considered(a)) {
-            let reason = if management_account_id.as_deref() == Some(a.account_id.as_str())
-                && !named.contains(&(a.permission_set.as_str(), a.account_id.as_str()))
-            {
-                Some(
-                    "the management account (a rule must name it by id for this permission set)"
-                        .to_owned(),
-                )
-            } else {
-                match accounts.get(&a.account_id).map(|acc| acc.status) {
-                    Some(super::plan::AccountStatus::Active) | None => None,
-                    Some(status) => Some(format!("the account is {}", status.as_str())),
-                }
-            };
-            match reason {
-                Some(reason) => report.held.push(Held { change: change(a), reason }),
-                None => report.deletes.push(change(a)),
-            }
-        }
-        guard(policy, &mut report);
-
-        Ok(Prepared {
-            report,
-            instance_arn: arn,
-            ps_arns,
-            actual,
-            unreadable,
-            managed_groups,
-            scope: options.scope.clone(),
-            previously_managed: options.previously_managed.clone(),
-        })
+        out
     }
 
     /// Phases apply and remember: permission sets first, then the assignment operations (at
@@ -636,21 +748,8 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
             });
         }
 
-        // What to remember as managed: groups matched now, and earlier ones that still hold
-        // assignments of the policy's permission sets (or that this run did not look at).
-        let in_scope = |group_id: &str| match &scope {
-            Scope::Groups(ids) => ids.contains(group_id),
-            _ => true,
-        };
-        let still_holding: BTreeSet<&str> = actual.iter().map(|a| a.group_id.as_str()).collect();
-        report.managed_after = previously_managed
-            .iter()
-            .filter(|g| {
-                !in_scope(g) || unreadable.contains(*g) || still_holding.contains(g.as_str())
-            })
-            .cloned()
-            .chain(managed_groups.keys().cloned())
-            .collect();
+        report.managed_after =
+            remember(&managed_groups, &previously_managed, &scope, &unreadable, &actual);
         report.managed_groups = managed_groups;
         report.api_calls = self.calls.load(Ordering::Relaxed);
         report.retries = self.retries.load(Ordering::Relaxed);
@@ -825,3 +924,7 @@ impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
         Ok(changes)
     }
 }
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod tests;
