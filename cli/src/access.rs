@@ -13,7 +13,7 @@ use clap::Args;
 use idc_guard::access::policy::Policy;
 use idc_guard::access::ports::IdentityCenter;
 use idc_guard::access::reconcile::{Change, Limits, Report, Scope};
-use idc_guard::access::sync::{AccessSync, Confirmed};
+use idc_guard::access::sync::{AccessSyncHandler, Confirmed};
 use idc_guard::adapters::AnyStore;
 use idc_guard::adapters::SnsAlertSink;
 use idc_guard::adapters::{DynamoStateStore, SqliteStateStore};
@@ -83,8 +83,12 @@ pub fn check(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
     }
 }
 
-type Sync =
-    AccessSync<SdkIdentityCenter, SdkOrganizations, AnyStore, FanOut<LogAlertSink, SnsAlertSink>>;
+type Sync = AccessSyncHandler<
+    SdkIdentityCenter,
+    SdkOrganizations,
+    AnyStore,
+    FanOut<LogAlertSink, SnsAlertSink>,
+>;
 
 async fn setup(args: &AccessArgs, max_deletions: Option<usize>) -> anyhow::Result<Sync> {
     let (mut policy, warnings) = Policy::load(&args.policy).map_err(|e| {
@@ -102,7 +106,7 @@ async fn setup(args: &AccessArgs, max_deletions: Option<usize>) -> anyhow::Resul
         None => AnyStore::Local(SqliteStateStore::open(&args.state)?),
     };
     let sns = env(ALERT_TOPIC_ARN).map(|arn| SnsAlertSink::new(&sdk, arn));
-    Ok(AccessSync {
+    Ok(AccessSyncHandler {
         system_log: None,
         idc: SdkIdentityCenter::new(&sdk),
         org: SdkOrganizations::new(&sdk),

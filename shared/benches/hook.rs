@@ -7,7 +7,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Method};
 use idc_guard::error::AwsError;
-use idc_guard::okta::hook::{HookAuthenticator, HookService, prepare_delivery};
+use idc_guard::okta::hook::{EventHookHandler, HookAuthenticator, prepare_delivery};
 use idc_guard::okta::ports::{EventQueue, QueueMessage, RejectedMessage};
 use idc_guard::secret::SecretStore;
 use idc_guard::secret::SecretString;
@@ -65,8 +65,10 @@ fn delivery_of(n: usize) -> String {
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     let body = delivery_of(100);
-    let svc =
-        HookService::new(HookAuthenticator::new(Secrets, "arn:aws:secretsmanager:bench"), Queue);
+    let svc = EventHookHandler::new(
+        HookAuthenticator::new(Secrets, "arn:aws:secretsmanager:bench"),
+        Queue,
+    );
     let mut headers = HeaderMap::new();
     headers.insert("authorization", HeaderValue::from_static(AUTHORIZATION));
     headers.insert("content-type", HeaderValue::from_static("application/json"));

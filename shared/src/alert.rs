@@ -165,14 +165,14 @@ impl AlertSink for LogAlertSink {
 /// When a sink fails, the others still get the alert and `raise` returns the error: the caller's
 /// retry raises the same alert again and only the pending sinks are sent to. A crash between a
 /// send and its mark repeats that one sink's send on retry, never loses it.
-pub struct Alerts<'a, K, S> {
-    sink: &'a K,
-    store: &'a S,
+pub struct Alerts<'a, Sink, Store> {
+    sink: &'a Sink,
+    store: &'a Store,
 }
 
-impl<'a, K: AlertSink, S: StateStore> Alerts<'a, K, S> {
+impl<'a, Sink: AlertSink, Store: StateStore> Alerts<'a, Sink, Store> {
     /// Delivery through `sink`, with each alert's record in `store`.
-    pub fn new(sink: &'a K, store: &'a S) -> Self {
+    pub fn new(sink: &'a Sink, store: &'a Store) -> Self {
         Self { sink, store }
     }
 

@@ -93,18 +93,24 @@ pub trait Record: Serialize + DeserializeOwned {
 }
 
 /// Reads one record.
-pub async fn load<R: Record, S: StateStore>(store: &S, key: &Key) -> Result<Option<R>, AwsError> {
+pub async fn load<R: Record, Store: StateStore>(
+    store: &Store,
+    key: &Key,
+) -> Result<Option<R>, AwsError> {
     Ok(store.get(&key.pk, &key.sk).await?.as_ref().and_then(R::from_item))
 }
 
 /// Reads every live record of a partition, in sort-key order.
-pub async fn load_all<R: Record, S: StateStore>(store: &S, pk: &str) -> Result<Vec<R>, AwsError> {
+pub async fn load_all<R: Record, Store: StateStore>(
+    store: &Store,
+    pk: &str,
+) -> Result<Vec<R>, AwsError> {
     let now = now_epoch();
     Ok(store.query(pk).await?.iter().filter(|i| i.is_live(now)).filter_map(R::from_item).collect())
 }
 
 /// Writes one record.
-pub async fn save<R: Record, S: StateStore>(store: &S, record: &R) -> Result<(), AwsError> {
+pub async fn save<R: Record, Store: StateStore>(store: &Store, record: &R) -> Result<(), AwsError> {
     store.put(record.to_item()).await
 }
 
@@ -368,8 +374,10 @@ impl ManagedGroup {
     pub const PK: &'static str = "managed-group";
 
     /// The managed groups as id → display name.
-    pub async fn load_map<S: StateStore>(store: &S) -> Result<BTreeMap<String, String>, AwsError> {
-        Ok(load_all::<Self, S>(store, Self::PK)
+    pub async fn load_map<Store: StateStore>(
+        store: &Store,
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        Ok(load_all::<Self, Store>(store, Self::PK)
             .await?
             .into_iter()
             .map(|g| (g.group_id, g.display_name))

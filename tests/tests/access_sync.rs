@@ -12,7 +12,7 @@ use common::*;
 use idc_guard::access::Policy;
 use idc_guard::access::ports::IdentityCenter;
 use idc_guard::access::reconcile::{Limits, Reconciler, RunOptions, Scope};
-use idc_guard::access::sync::{AccessSync, Confirmed};
+use idc_guard::access::sync::{AccessSyncHandler, Confirmed};
 use idc_guard::adapters::DynamoStateStore;
 use idc_guard::adapters::SnsAlertSink;
 use idc_guard::adapters::{SdkIdentityCenter, SdkOrganizations};
@@ -159,7 +159,8 @@ targets = {{ ous = ["{platform}"], accounts = ["{mgmt}"] }}
     fn sync(
         &self,
         policy: Policy,
-    ) -> AccessSync<SdkIdentityCenter, SdkOrganizations, DynamoStateStore, SnsAlertSink> {
+    ) -> AccessSyncHandler<SdkIdentityCenter, SdkOrganizations, DynamoStateStore, SnsAlertSink>
+    {
         self.sync_with(SdkIdentityCenter::new(&self.sdk), policy)
     }
 
@@ -167,8 +168,8 @@ targets = {{ ous = ["{platform}"], accounts = ["{mgmt}"] }}
         &self,
         idc: I,
         policy: Policy,
-    ) -> AccessSync<I, SdkOrganizations, DynamoStateStore, SnsAlertSink> {
-        AccessSync {
+    ) -> AccessSyncHandler<I, SdkOrganizations, DynamoStateStore, SnsAlertSink> {
+        AccessSyncHandler {
             system_log: None,
             idc,
             org: SdkOrganizations::new(&self.sdk),

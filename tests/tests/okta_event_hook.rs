@@ -8,10 +8,10 @@ use std::time::Duration;
 use common::*;
 use http::StatusCode;
 use idc_guard::adapters::{SecretsManagerStore, SqsQueue};
-use idc_guard::okta::hook::{HookAuthenticator, HookService};
+use idc_guard::okta::hook::{EventHookHandler, HookAuthenticator};
 use lambda_http::{Body, Request};
 
-type Hook = HookService<SecretsManagerStore, SqsQueue>;
+type Hook = EventHookHandler<SecretsManagerStore, SqsQueue>;
 
 const TEAM_GROUP: &str = "00g4teamPAY7xYz5d7q2";
 const BOB: &str = "00u3b0bMNO8pQrS5d7x1";
@@ -50,7 +50,7 @@ async fn setup_with(secret_value: &str, timing: Option<(Duration, Duration)>) ->
     if let Some((ttl, reread)) = timing {
         auth = auth.with_timing(ttl, reread);
     }
-    let hook = HookService::new(auth, SqsQueue::new(&sdk, &queue_url));
+    let hook = EventHookHandler::new(auth, SqsQueue::new(&sdk, &queue_url));
     Setup { sdk, secret_arn, queue_url, hook }
 }
 
@@ -240,7 +240,7 @@ async fn a_missing_queue_is_503_so_okta_retries() {
     let s = setup_with(&secret, None).await;
     let missing = s.queue_url.replace("idc-guard-events-", "idc-guard-missing-");
     let auth = HookAuthenticator::new(SecretsManagerStore::new(&s.sdk), &s.secret_arn);
-    let hook = HookService::new(auth, SqsQueue::new(&s.sdk, missing));
+    let hook = EventHookHandler::new(auth, SqsQueue::new(&s.sdk, missing));
     let (status, text) =
         post(&hook, Some(&secret), &event_file("okta/group-user-membership-add.json")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -260,7 +260,7 @@ async fn unreachable_secrets_manager_is_503_not_401() {
         .build();
     let unreachable = aws_sdk_secretsmanager::Client::from_conf(config);
     let auth = HookAuthenticator::new(SecretsManagerStore::from_client(unreachable), &s.secret_arn);
-    let hook = HookService::new(auth, SqsQueue::new(&s.sdk, &s.queue_url));
+    let hook = EventHookHandler::new(auth, SqsQueue::new(&s.sdk, &s.queue_url));
     let (status, _) =
         post(&hook, Some(&secret), &event_file("okta/group-user-membership-add.json")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);

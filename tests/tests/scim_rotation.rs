@@ -14,7 +14,7 @@ use idc_guard::adapters::SecretsManagerStore;
 use idc_guard::adapters::SnsAlertSink;
 use idc_guard::adapters::okta::OktaClient;
 use idc_guard::records::{self, Record};
-use idc_guard::scim::ScimFunction;
+use idc_guard::scim::ScimRotationHandler;
 use idc_guard::scim::rotation::{RotationError, RotationEvent, Rotator, StepOutcome};
 use idc_guard::secret::SecretString;
 use idc_guard::store::{Item, StateStore};
@@ -407,7 +407,7 @@ async fn reminders_fire_once_per_threshold_and_health_events_alert() {
         env.secret("scim-token", &env.scim_json(OLD_TOKEN, 80), &env.scim_json(NEW_TOKEN, 0)).await;
     mock_scim(&env.scim, OLD_TOKEN, 200).await;
     let function =
-        ScimFunction { rotator: env.rotator(), scim_secret_id: &arn, hook_secret_id: None };
+        ScimRotationHandler { rotator: env.rotator(), scim_secret_id: &arn, hook_secret_id: None };
     let schedule: Value =
         serde_json::from_str(&event_file("eventbridge/scheduled-scim-health.json")).unwrap();
     let first = function.handle(schedule.clone()).await.unwrap();

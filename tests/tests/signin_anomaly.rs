@@ -13,13 +13,13 @@ use idc_guard::adapters::DynamoStateStore;
 use idc_guard::adapters::SnsAlertSink;
 use idc_guard::adapters::{CloudTrailLookup, IdentityStoreDirectory, S3LogObjects, s3_client};
 use idc_guard::geo::Geo;
-use idc_guard::signin::function::SigninFunction;
+use idc_guard::signin::function::SigninAnomalyHandler;
 use idc_guard::signin::lookup::SweepSettings;
 use idc_guard::signin::settings::SigninSettings;
 use idc_guard::store::StateStore;
 use serde_json::{Value, json};
 
-type Function = SigninFunction<
+type Function = SigninAnomalyHandler<
     CloudTrailLookup,
     S3LogObjects,
     DynamoStateStore,
@@ -38,7 +38,7 @@ async fn world() -> World {
     let (sdk, _account) = isolated_account().await;
     let table = create_state_table(&sdk).await;
     let (topic, alert_queue) = alert_topic(&sdk).await;
-    let function = SigninFunction {
+    let function = SigninAnomalyHandler {
         lookup: CloudTrailLookup::new(aws_sdk_cloudtrail::Client::new(&sdk)),
         objects: S3LogObjects::new(s3_client(&sdk)),
         store: DynamoStateStore::new(&sdk, table.clone()),

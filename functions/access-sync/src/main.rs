@@ -5,7 +5,7 @@ use std::time::Duration;
 use idc_guard::access::Policy;
 use idc_guard::access::ports::{Backoff, Requeue};
 use idc_guard::access::reconcile::Limits;
-use idc_guard::access::sync::AccessSync;
+use idc_guard::access::sync::AccessSyncHandler;
 use idc_guard::adapters::DynamoStateStore;
 use idc_guard::adapters::SqsRequeue;
 use idc_guard::adapters::function_sink;
@@ -36,7 +36,7 @@ async fn main() -> Result<(), Error> {
         }
         None => None,
     };
-    let sync = AccessSync {
+    let sync = AccessSyncHandler {
         system_log,
         idc: SdkIdentityCenter::new(&sdk),
         org: SdkOrganizations::new(&sdk),

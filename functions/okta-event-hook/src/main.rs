@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use idc_guard::adapters::{SecretsManagerStore, SqsQueue, load_sdk_config};
 use idc_guard::config::HookConfig;
-use idc_guard::okta::hook::{HookAuthenticator, HookService};
+use idc_guard::okta::hook::{EventHookHandler, HookAuthenticator};
 use lambda_http::{Error, Request, service_fn};
 
 /// Each AWS call must leave room inside Okta's 3-second budget for the other.
@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
     let config = HookConfig::from_env().inspect_err(|e| tracing::error!("{e}"))?;
     let sdk = load_sdk_config(AWS_OPERATION_TIMEOUT).await;
     let auth = HookAuthenticator::new(SecretsManagerStore::new(&sdk), config.hook_secret_arn);
-    let service = HookService::new(auth, SqsQueue::new(&sdk, config.event_queue_url));
+    let service = EventHookHandler::new(auth, SqsQueue::new(&sdk, config.event_queue_url));
     let service = &service;
     lambda_http::run(service_fn(move |req: Request| service.handle_http(req))).await
 }

@@ -8,7 +8,7 @@ use idc_guard::adapters::function_sink;
 use idc_guard::adapters::okta::LazyOktaClient;
 use idc_guard::adapters::{SecretsManagerStore, load_sdk_config};
 use idc_guard::config::ScimRotationConfig;
-use idc_guard::scim::ScimFunction;
+use idc_guard::scim::ScimRotationHandler;
 use idc_guard::scim::rotation::Rotator;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -26,7 +26,7 @@ async fn main() -> Result<(), Error> {
             .await?;
     let store = DynamoStateStore::new(&sdk, &config.state_table);
     let probe = HttpScimProbe::default();
-    let function = ScimFunction {
+    let function = ScimRotationHandler {
         rotator: Rotator {
             secrets: &secrets,
             okta: &okta,

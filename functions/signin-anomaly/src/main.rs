@@ -10,7 +10,7 @@ use idc_guard::adapters::{
 };
 use idc_guard::config::SigninConfig;
 use idc_guard::geo::{CityDb, Geo};
-use idc_guard::signin::function::SigninFunction;
+use idc_guard::signin::function::SigninAnomalyHandler;
 use idc_guard::signin::lookup::SweepSettings;
 use idc_guard::signin::settings::SigninPolicy;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -35,7 +35,7 @@ async fn main() -> Result<(), Error> {
     let sink =
         function_sink(&sdk, &config.alert_topic_arn, config.alert_webhook_secret_arn.as_deref())
             .await?;
-    let function = SigninFunction {
+    let function = SigninAnomalyHandler {
         lookup: CloudTrailLookup::new(aws_sdk_cloudtrail::Client::new(&sdk)),
         objects: S3LogObjects::new(s3_client(&sdk)),
         store: DynamoStateStore::new(&sdk, config.state_table),

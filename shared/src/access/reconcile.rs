@@ -424,9 +424,9 @@ impl ReconcileError {
     }
 }
 
-pub struct Reconciler<'a, I, O> {
-    idc: &'a I,
-    org: &'a O,
+pub struct Reconciler<'a, Idc, Org> {
+    idc: &'a Idc,
+    org: &'a Org,
     limits: Limits,
     pacer: Pacer,
     instance_arn: Option<String>,
@@ -437,8 +437,8 @@ pub struct Reconciler<'a, I, O> {
 /// Progress callback for long runs: (done, total).
 pub type Progress<'p> = &'p (dyn Fn(usize, usize) + Send + Sync);
 
-impl<'a, I: IdentityCenter, O: Organizations> Reconciler<'a, I, O> {
-    pub fn new(idc: &'a I, org: &'a O, limits: Limits) -> Self {
+impl<'a, Idc: IdentityCenter, Org: Organizations> Reconciler<'a, Idc, Org> {
+    pub fn new(idc: &'a Idc, org: &'a Org, limits: Limits) -> Self {
         let pacer = Pacer::new(limits.requests_per_second);
         Self {
             idc,

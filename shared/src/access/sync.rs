@@ -59,7 +59,7 @@ impl From<SyncError> for Diagnostic {
     }
 }
 
-/// The outcome of [`AccessSync::apply_confirmed`].
+/// The outcome of [`AccessSyncHandler::apply_confirmed`].
 #[derive(Debug)]
 pub enum Confirmed {
     Applied(Box<Report>),
@@ -115,13 +115,13 @@ pub fn classify(event: &Value) -> Result<Trigger, SyncError> {
     Err(SyncError::UnknownTrigger(format!("source {source:?}, detail-type {detail_type:?}")))
 }
 
-pub struct AccessSync<I, O, S, K, L = NoSystemLog> {
-    pub idc: I,
-    pub org: O,
-    pub store: S,
-    pub sink: K,
+pub struct AccessSyncHandler<Idc, Org, Store, Sink, Log = NoSystemLog> {
+    pub idc: Idc,
+    pub org: Org,
+    pub store: Store,
+    pub sink: Sink,
     /// Okta's System Log, where events the hook could only queue as stubs are completed.
-    pub system_log: Option<L>,
+    pub system_log: Option<Log>,
     pub policy: Policy,
     pub instance_arn: Option<String>,
     pub limits: Limits,
@@ -130,10 +130,13 @@ pub struct AccessSync<I, O, S, K, L = NoSystemLog> {
     pub requeue: Option<Requeue>,
 }
 
-impl<I, O, S, K, L> AccessSync<I, O, S, K, L> {
+impl<Idc, Org, Store, Sink, Log> AccessSyncHandler<Idc, Org, Store, Sink, Log> {
     /// The same handler, completing stub events from this System Log.
-    pub fn with_system_log<L2: SystemLog>(self, log: L2) -> AccessSync<I, O, S, K, L2> {
-        AccessSync {
+    pub fn with_system_log<Log2: SystemLog>(
+        self,
+        log: Log2,
+    ) -> AccessSyncHandler<Idc, Org, Store, Sink, Log2> {
+        AccessSyncHandler {
             idc: self.idc,
             org: self.org,
             store: self.store,
@@ -147,8 +150,8 @@ impl<I, O, S, K, L> AccessSync<I, O, S, K, L> {
     }
 }
 
-impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink, L: SystemLog>
-    AccessSync<I, O, S, K, L>
+impl<Idc: IdentityCenter, Org: Organizations, Store: StateStore, Sink: AlertSink, Log: SystemLog>
+    AccessSyncHandler<Idc, Org, Store, Sink, Log>
 {
     /// The Lambda entry point.
     pub async fn handle(&self, event: Value) -> Result<Value, SyncError> {
@@ -354,7 +357,7 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink, L: System
         ManagedGroup::load_map(&self.store).await
     }
 
-    /// Reconciles and applies: see [`AccessSync::run`].
+    /// Reconciles and applies: see [`AccessSyncHandler::run`].
     pub async fn reconcile(&self, scope: Scope) -> Result<Report, SyncError> {
         self.run(scope, true, None).await
     }
@@ -374,7 +377,7 @@ impl<I: IdentityCenter, O: Organizations, S: StateStore, K: AlertSink, L: System
         self.apply_prepared(prepared, progress).await
     }
 
-    fn reconciler(&self) -> Reconciler<'_, I, O> {
+    fn reconciler(&self) -> Reconciler<'_, Idc, Org> {
         Reconciler::new(&self.idc, &self.org, self.limits.clone())
             .with_instance_arn(self.instance_arn.clone())
     }

@@ -394,16 +394,20 @@ impl SystemLog for OktaClient {
 /// need Okta for an invocation (the daily SCIM token check) never depends on it, and a missing
 /// or bad credential fails only the steps that call Okta, with the reason. A failed read is
 /// tried again on the next use.
-pub struct LazyOktaClient<S> {
-    secrets: S,
+pub struct LazyOktaClient<Secrets> {
+    secrets: Secrets,
     secret_id: String,
     org_url: String,
     client: tokio::sync::OnceCell<OktaClient>,
 }
 
-impl<S: SecretStore> LazyOktaClient<S> {
+impl<Secrets: SecretStore> LazyOktaClient<Secrets> {
     /// Checks the org URL now (configuration); reads the credential only when Okta is called.
-    pub fn new(secrets: S, secret_id: impl Into<String>, org_url: &str) -> Result<Self, OktaError> {
+    pub fn new(
+        secrets: Secrets,
+        secret_id: impl Into<String>,
+        org_url: &str,
+    ) -> Result<Self, OktaError> {
         Ok(Self {
             secrets,
             secret_id: secret_id.into(),
@@ -432,7 +436,7 @@ impl<S: SecretStore> LazyOktaClient<S> {
     }
 }
 
-impl<S: SecretStore> SystemLog for LazyOktaClient<S> {
+impl<Secrets: SecretStore> SystemLog for LazyOktaClient<Secrets> {
     async fn event_by_uuid(
         &self,
         uuid: &str,
@@ -442,7 +446,7 @@ impl<S: SecretStore> SystemLog for LazyOktaClient<S> {
     }
 }
 
-impl<S: SecretStore> OktaApi for LazyOktaClient<S> {
+impl<Secrets: SecretStore> OktaApi for LazyOktaClient<Secrets> {
     async fn set_event_hook_secret(
         &self,
         hook_id: &str,

@@ -265,8 +265,8 @@ fn is_attribute_value(s: &str) -> bool {
 /// random 64-character rotation never produces it later) and refused again without a read.
 /// When the budget is spent, an unknown value gets 503, never 401: Okta does not retry a 4xx,
 /// so a value from a rotation a moment ago must never be refused on an older view.
-pub struct HookAuthenticator<S> {
-    store: S,
+pub struct HookAuthenticator<Secrets> {
+    store: Secrets,
     secret_id: String,
     ttl: Duration,
     reread_interval: Duration,
@@ -327,11 +327,11 @@ impl Cache {
     }
 }
 
-impl<S: SecretStore> HookAuthenticator<S> {
+impl<Secrets: SecretStore> HookAuthenticator<Secrets> {
     pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
     pub const DEFAULT_REREAD_INTERVAL: Duration = Duration::from_secs(5);
 
-    pub fn new(store: S, secret_id: impl Into<String>) -> Self {
+    pub fn new(store: Secrets, secret_id: impl Into<String>) -> Self {
         Self {
             store,
             secret_id: secret_id.into(),
@@ -412,13 +412,13 @@ pub struct Handled {
 }
 
 /// The event-hook endpoint, generic over the secret store and the queue.
-pub struct HookService<S, Q> {
-    auth: HookAuthenticator<S>,
-    queue: Q,
+pub struct EventHookHandler<Secrets, Queue> {
+    auth: HookAuthenticator<Secrets>,
+    queue: Queue,
 }
 
-impl<S: SecretStore, Q: EventQueue> HookService<S, Q> {
-    pub fn new(auth: HookAuthenticator<S>, queue: Q) -> Self {
+impl<Secrets: SecretStore, Queue: EventQueue> EventHookHandler<Secrets, Queue> {
+    pub fn new(auth: HookAuthenticator<Secrets>, queue: Queue) -> Self {
         Self { auth, queue }
     }
 

@@ -181,8 +181,8 @@ impl EventQueue for &FakeQueue {
 fn service<'a>(
     secrets: &'a FakeSecrets,
     queue: &'a FakeQueue,
-) -> HookService<&'a FakeSecrets, &'a FakeQueue> {
-    HookService::new(HookAuthenticator::new(secrets, SECRET_ID), queue)
+) -> EventHookHandler<&'a FakeSecrets, &'a FakeQueue> {
+    EventHookHandler::new(HookAuthenticator::new(secrets, SECRET_ID), queue)
 }
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -687,7 +687,7 @@ async fn no_secret_value_reaches_the_log_or_a_response() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let (secrets, queue) = (FakeSecrets::with(Some(CURRENT), Some(PENDING)), FakeQueue::default());
-    let svc = HookService::new(
+    let svc = EventHookHandler::new(
         HookAuthenticator::new(&secrets, SECRET_ID)
             .with_timing(Duration::from_secs(300), Duration::ZERO),
         &queue,

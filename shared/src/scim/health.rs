@@ -35,11 +35,11 @@ pub struct TokenStatus {
     pub probe: Option<String>,
 }
 
-pub struct HealthCheck<'a, S, P, K, T> {
-    pub secrets: &'a S,
-    pub probe: &'a P,
-    pub sink: &'a K,
-    pub store: &'a T,
+pub struct HealthCheck<'a, Secrets, Prober, Sink, Store> {
+    pub secrets: &'a Secrets,
+    pub probe: &'a Prober,
+    pub sink: &'a Sink,
+    pub store: &'a Store,
     pub scim_secret_id: &'a str,
 }
 
@@ -51,7 +51,9 @@ fn crossed(now: DateTime<Utc>, date: DateTime<Utc>, thresholds: &[i64]) -> Optio
     thresholds.iter().copied().filter(|d| now >= date - Duration::days(*d)).min()
 }
 
-impl<S: SecretAdmin, P: ScimProbe, K: AlertSink, T: StateStore> HealthCheck<'_, S, P, K, T> {
+impl<Secrets: SecretAdmin, Prober: ScimProbe, Sink: AlertSink, Store: StateStore>
+    HealthCheck<'_, Secrets, Prober, Sink, Store>
+{
     /// The token's state; probes the current token when `probe` is true.
     pub async fn status(
         &self,

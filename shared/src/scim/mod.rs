@@ -104,21 +104,21 @@ pub fn validate_scim_endpoint(url: &str) -> Result<(), String> {
 }
 
 /// The `scim-token-rotation` function: rotation steps, the daily check, AWS Health events.
-pub struct ScimFunction<'a, S, O, P, K, T> {
-    pub rotator: rotation::Rotator<'a, S, O, P, K, T>,
+pub struct ScimRotationHandler<'a, Secrets, Okta, Prober, Sink, Store> {
+    pub rotator: rotation::Rotator<'a, Secrets, Okta, Prober, Sink, Store>,
     pub scim_secret_id: &'a str,
     /// The event-hook secret: scheduled runs set Okta back to its AWSCURRENT value after a
     /// rotation was cancelled past setSecret.
     pub hook_secret_id: Option<&'a str>,
 }
 
-impl<S, O, P, K, T> ScimFunction<'_, S, O, P, K, T>
+impl<Secrets, Okta, Prober, Sink, Store> ScimRotationHandler<'_, Secrets, Okta, Prober, Sink, Store>
 where
-    S: crate::secret::SecretAdmin,
-    O: crate::okta::ports::OktaApi,
-    P: ScimProbe,
-    K: crate::alert::AlertSink,
-    T: crate::store::StateStore,
+    Secrets: crate::secret::SecretAdmin,
+    Okta: crate::okta::ports::OktaApi,
+    Prober: ScimProbe,
+    Sink: crate::alert::AlertSink,
+    Store: crate::store::StateStore,
 {
     pub async fn handle(
         &self,

@@ -79,20 +79,20 @@ pub enum StepOutcome {
     Done,
 }
 
-pub struct Rotator<'a, S, O, P, K, T> {
-    pub secrets: &'a S,
-    pub okta: &'a O,
-    pub probe: &'a P,
-    pub sink: &'a K,
-    pub store: &'a T,
+pub struct Rotator<'a, Secrets, Okta, Prober, Sink, Store> {
+    pub secrets: &'a Secrets,
+    pub okta: &'a Okta,
+    pub probe: &'a Prober,
+    pub sink: &'a Sink,
+    pub store: &'a Store,
     pub event_hook_id: Option<&'a str>,
     pub okta_app_id: Option<&'a str>,
 }
 
 const HOOK_SECRET_LENGTH: i64 = 64; // letters and digits: ~380 bits
 
-impl<S: SecretAdmin, O: OktaApi, P: ScimProbe, K: AlertSink, T: StateStore>
-    Rotator<'_, S, O, P, K, T>
+impl<Secrets: SecretAdmin, Okta: OktaApi, Prober: ScimProbe, Sink: AlertSink, Store: StateStore>
+    Rotator<'_, Secrets, Okta, Prober, Sink, Store>
 {
     pub async fn rotate(&self, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
         let result = self.step(event).await;

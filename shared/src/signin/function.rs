@@ -17,25 +17,26 @@ use crate::alert::{AlertSink, Alerts};
 use crate::geo::Geo;
 use crate::store::StateStore;
 
-pub struct SigninFunction<L, O, S, D, K> {
-    pub lookup: L,
-    pub objects: O,
-    pub store: S,
-    pub directory: D,
-    pub sink: K,
+pub struct SigninAnomalyHandler<Trail, Objects, Store, Directory, Sink> {
+    pub lookup: Trail,
+    pub objects: Objects,
+    pub store: Store,
+    pub directory: Directory,
+    pub sink: Sink,
     pub settings: Arc<SigninSettings>,
     pub privileged: BTreeSet<String>,
     pub geo: Arc<Geo>,
     pub sweep: SweepSettings,
 }
 
-impl<L, O, S, D, K> SigninFunction<L, O, S, D, K>
+impl<Trail, Objects, Store, Directory, Sink>
+    SigninAnomalyHandler<Trail, Objects, Store, Directory, Sink>
 where
-    L: TrailLookup,
-    O: LogObjects,
-    S: StateStore,
-    D: UserDirectory,
-    K: AlertSink,
+    Trail: TrailLookup,
+    Objects: LogObjects,
+    Store: StateStore,
+    Directory: UserDirectory,
+    Sink: AlertSink,
 {
     fn engine(&self) -> Engine {
         Engine::new(Arc::clone(&self.settings), self.privileged.clone(), Arc::clone(&self.geo))

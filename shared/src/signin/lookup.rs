@@ -78,19 +78,19 @@ impl Pacer {
 
 /// Sweeps every source once. A failure leaves that source's checkpoint where it was, so the next
 /// run repeats the window (alerts already sent are not sent again).
-pub async fn sweep<L, S, D, K>(
-    lookup: &L,
-    store: &S,
-    scanner: &mut Scanner<'_, S, D>,
-    alerts: &Alerts<'_, K, S>,
+pub async fn sweep<Trail, Store, Directory, Sink>(
+    lookup: &Trail,
+    store: &Store,
+    scanner: &mut Scanner<'_, Store, Directory>,
+    alerts: &Alerts<'_, Sink, Store>,
     settings: &SweepSettings,
     now: DateTime<Utc>,
 ) -> Result<Vec<SourceReport>, AwsError>
 where
-    L: TrailLookup,
-    S: StateStore,
-    D: UserDirectory,
-    K: AlertSink,
+    Trail: TrailLookup,
+    Store: StateStore,
+    Directory: UserDirectory,
+    Sink: AlertSink,
 {
     let mut pacer = Pacer { interval: settings.min_interval, last: None };
     let mut reports = Vec::new();
@@ -145,15 +145,15 @@ where
 
 /// Runs activities through the scanner, sends new alerts, then saves baselines. Returns the
 /// number of alerts sent now (repeats of earlier findings are not counted).
-pub async fn raise_all<S, D, K>(
-    scanner: &mut Scanner<'_, S, D>,
-    alerts: &Alerts<'_, K, S>,
+pub async fn raise_all<Store, Directory, Sink>(
+    scanner: &mut Scanner<'_, Store, Directory>,
+    alerts: &Alerts<'_, Sink, Store>,
     activities: Vec<Activity>,
 ) -> Result<usize, AwsError>
 where
-    S: StateStore,
-    D: UserDirectory,
-    K: AlertSink,
+    Store: StateStore,
+    Directory: UserDirectory,
+    Sink: AlertSink,
 {
     let mut sent = 0;
     for alert in scanner.process(activities).await? {
@@ -244,8 +244,8 @@ pub fn is_cloudtrail_log(key: &str) -> bool {
 }
 
 /// Reads the named log objects (skipping anything that is not a CloudTrail log file).
-pub async fn read_objects<O: LogObjects>(
-    objects: &O,
+pub async fn read_objects<Objects: LogObjects>(
+    objects: &Objects,
     keys: &[(String, String)],
 ) -> Result<(Vec<Activity>, Stats), AwsError> {
     let mut activities = Vec::new();

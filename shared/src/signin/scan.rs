@@ -18,18 +18,18 @@ use crate::store::{Item, StateStore, now_epoch};
 /// Baselines outlive the 30-day window so a user back from 60 days off is not "new" everywhere.
 const BASELINE_KEEP_SECONDS: i64 = 180 * 24 * 3600;
 
-pub struct Scanner<'a, S, D> {
+pub struct Scanner<'a, Store, Directory> {
     pub engine: Engine,
-    store: Option<&'a S>,
-    directory: &'a D,
+    store: Option<&'a Store>,
+    directory: &'a Directory,
     unresolvable: HashSet<String>,
     /// Users whose stored context has been loaded.
     loaded: HashSet<String>,
 }
 
-impl<'a, S: StateStore, D: UserDirectory> Scanner<'a, S, D> {
+impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directory> {
     /// `store: None` keeps everything in memory (a one-off scan).
-    pub fn new(engine: Engine, store: Option<&'a S>, directory: &'a D) -> Self {
+    pub fn new(engine: Engine, store: Option<&'a Store>, directory: &'a Directory) -> Self {
         Self { engine, store, directory, unresolvable: HashSet::new(), loaded: HashSet::new() }
     }
 

@@ -72,7 +72,11 @@ pub enum Claim {
 const LEASE_SECONDS: i64 = 300;
 
 /// Claims `key` with a short lease, so that a crash mid-way lets a retry claim it again.
-pub async fn claim<S: StateStore>(store: &S, pk: &str, key: &str) -> Result<Claim, AwsError> {
+pub async fn claim<Store: StateStore>(
+    store: &Store,
+    pk: &str,
+    key: &str,
+) -> Result<Claim, AwsError> {
     let lease = Item::new(pk, key, serde_json::json!({"status": "processing"}))
         .expiring_at(now_epoch() + LEASE_SECONDS);
     if store.put_if_absent(lease).await? {
@@ -87,8 +91,8 @@ pub async fn claim<S: StateStore>(store: &S, pk: &str, key: &str) -> Result<Clai
 }
 
 /// Marks a claimed key done for `keep_seconds` (longer than any redelivery window).
-pub async fn complete<S: StateStore>(
-    store: &S,
+pub async fn complete<Store: StateStore>(
+    store: &Store,
     pk: &str,
     key: &str,
     keep_seconds: i64,
@@ -102,6 +106,10 @@ pub async fn complete<S: StateStore>(
 }
 
 /// Gives a claimed key back after a failure, so the retry processes it.
-pub async fn release<S: StateStore>(store: &S, pk: &str, key: &str) -> Result<(), AwsError> {
+pub async fn release<Store: StateStore>(
+    store: &Store,
+    pk: &str,
+    key: &str,
+) -> Result<(), AwsError> {
     store.delete(pk, key).await
 }
