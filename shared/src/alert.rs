@@ -12,17 +12,24 @@ use crate::error::AwsError;
 use crate::records::{self, AlertDelivery, Record, SinkState};
 use crate::store::StateStore;
 
+/// How urgent an alert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// For the record; nothing to do.
     Info,
+    /// Worth a look.
     Low,
+    /// Look today.
     Medium,
+    /// Look now.
     High,
+    /// Act now: access is at risk.
     Critical,
 }
 
 impl Severity {
+    /// The lowercase name used in JSON and SNS attributes.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",
@@ -34,17 +41,28 @@ impl Severity {
     }
 }
 
+/// One alert, the same for every detector and sink (the schema in the README).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
+    /// Stable id: the detector plus a hash of what identifies the case, so a repeat is recognised.
     pub id: String,
+    /// When it happened (the event's time, not the alert's).
     pub time: DateTime<Utc>,
+    /// The detector that raised it.
     pub detector: String,
+    /// How urgent.
     pub severity: Severity,
+    /// One line for a person.
     pub title: String,
+    /// The user concerned, if any.
     pub user: Option<String>,
+    /// What happened, with numbers.
     pub summary: String,
+    /// The facts, as JSON.
     pub evidence: serde_json::Value,
+    /// The Okta and CloudTrail event ids behind it.
     pub event_ids: Vec<String>,
+    /// What to do.
     pub runbook: String,
 }
 
@@ -79,6 +97,7 @@ impl Alert {
         }
     }
 
+    /// The alert as one line of JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }
@@ -113,7 +132,9 @@ pub trait AlertSink: Send + Sync {
 
 /// Sends to a primary sink and, when configured, a second one. Both must accept.
 pub struct FanOut<A, B> {
+    /// Always sent to.
     pub primary: A,
+    /// Also sent to, when configured.
     pub secondary: Option<B>,
 }
 

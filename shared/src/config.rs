@@ -3,33 +3,55 @@
 
 use std::collections::HashMap;
 
+/// The event-hook secret (Secrets Manager ARN).
 pub const HOOK_SECRET_ARN: &str = "IDC_GUARD_HOOK_SECRET_ARN";
+/// The FIFO queue the hook hands events to.
 pub const EVENT_QUEUE_URL: &str = "IDC_GUARD_EVENT_QUEUE_URL";
+/// The DynamoDB state table.
 pub const STATE_TABLE: &str = "IDC_GUARD_STATE_TABLE";
+/// The SNS topic alerts go to.
 pub const ALERT_TOPIC_ARN: &str = "IDC_GUARD_ALERT_TOPIC_ARN";
+/// Optional: a secret holding a Slack-compatible webhook URL.
 pub const ALERT_WEBHOOK_SECRET_ARN: &str = "IDC_GUARD_ALERT_WEBHOOK_SECRET_ARN";
+/// The policy file (`/opt/access-policy.toml` from the policy layer).
 pub const POLICY_FILE: &str = "IDC_GUARD_POLICY_FILE";
 /// Where a function reads the access policy when `IDC_GUARD_POLICY_FILE` is unset: the policy
 /// layer's mount point (Lambda extracts layers under `/opt`).
 pub const DEFAULT_POLICY_FILE: &str = "/opt/access-policy.toml";
+/// Optional: the IdC instance, when the account has more than one.
 pub const INSTANCE_ARN: &str = "IDC_GUARD_INSTANCE_ARN";
+/// The Okta org URL (`https://<org>.okta.com`).
 pub const OKTA_ORG_URL: &str = "IDC_GUARD_OKTA_ORG_URL";
+/// The secret holding the Okta API credential.
 pub const OKTA_API_SECRET_ARN: &str = "IDC_GUARD_OKTA_API_SECRET_ARN";
+/// The Okta app id of the AWS IAM Identity Center app (SCIM provisioning).
 pub const OKTA_AWS_APP_ID: &str = "IDC_GUARD_OKTA_AWS_APP_ID";
+/// The Okta event hook's id.
 pub const OKTA_EVENT_HOOK_ID: &str = "IDC_GUARD_OKTA_EVENT_HOOK_ID";
+/// The SCIM token secret.
 pub const SCIM_TOKEN_SECRET_ARN: &str = "IDC_GUARD_SCIM_TOKEN_SECRET_ARN";
+/// Optional: a MaxMind-format city database for finer geolocation.
 pub const GEO_CITY_DB: &str = "IDC_GUARD_GEO_CITY_DB";
 
+/// A configuration variable is missing or malformed: the cold start stops with its name.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    /// The variable is not set.
     #[error("configuration: {0} is not set")]
     Missing(&'static str),
+    /// The variable is set but not usable.
     #[error("configuration: {name} is malformed: {reason}")]
-    Malformed { name: &'static str, reason: &'static str },
+    Malformed {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// A source of configuration variables: the process environment, or a map in tests.
 pub trait Vars {
+    /// The variable's value, if set and not empty.
     fn get(&self, name: &str) -> Option<String>;
 }
 
@@ -65,10 +87,12 @@ pub struct HookConfig {
 }
 
 impl HookConfig {
+    /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(&Env)
     }
 
+    /// Reads these variables.
     pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
         let hook_secret_arn = required(vars, HOOK_SECRET_ARN)?;
         if !hook_secret_arn.starts_with("arn:") {
@@ -118,10 +142,15 @@ fn check_arn(name: &'static str, v: &str, service: &'static str) -> Result<(), C
 /// Configuration of the `access-sync` function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessSyncConfig {
+    /// The state table.
     pub state_table: String,
+    /// The alert topic.
     pub alert_topic_arn: String,
+    /// The alert webhook secret, if any.
     pub alert_webhook_secret_arn: Option<String>,
+    /// The policy file.
     pub policy_file: std::path::PathBuf,
+    /// The IdC instance, if configured.
     pub instance_arn: Option<String>,
     /// Okta org and API credential secret, both or neither: the System Log completes events the
     /// hook could only queue as stubs.
@@ -129,10 +158,12 @@ pub struct AccessSyncConfig {
 }
 
 impl AccessSyncConfig {
+    /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(&Env)
     }
 
+    /// Reads these variables.
     pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
         let state_table = required(vars, STATE_TABLE)?;
         let alert_topic_arn = arn(vars, ALERT_TOPIC_ARN, "sns")?;
@@ -177,19 +208,25 @@ impl AccessSyncConfig {
 /// Configuration of the `signin-anomaly` function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigninConfig {
+    /// The state table.
     pub state_table: String,
+    /// The alert topic.
     pub alert_topic_arn: String,
+    /// The alert webhook secret, if any.
     pub alert_webhook_secret_arn: Option<String>,
+    /// The policy file.
     pub policy_file: std::path::PathBuf,
     /// Optional city-level MMDB file for coordinates (the country table is built in).
     pub city_db: Option<std::path::PathBuf>,
 }
 
 impl SigninConfig {
+    /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(&Env)
     }
 
+    /// Reads these variables.
     pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
         let base = AccessSyncConfig::from_vars(vars)?;
         Ok(Self {
@@ -205,22 +242,33 @@ impl SigninConfig {
 /// Configuration of the `scim-token-rotation` function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScimRotationConfig {
+    /// The SCIM token secret.
     pub scim_token_secret_arn: String,
+    /// The event-hook secret.
     pub hook_secret_arn: String,
+    /// The state table.
     pub state_table: String,
+    /// The alert topic.
     pub alert_topic_arn: String,
+    /// The alert webhook secret, if any.
     pub alert_webhook_secret_arn: Option<String>,
+    /// The Okta org URL.
     pub okta_org_url: String,
+    /// The Okta API credential secret.
     pub okta_api_secret_arn: String,
+    /// The Okta app id of the AWS app.
     pub okta_aws_app_id: String,
+    /// The Okta event hook id.
     pub okta_event_hook_id: String,
 }
 
 impl ScimRotationConfig {
+    /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(&Env)
     }
 
+    /// Reads these variables.
     pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
         let okta_org_url = required(vars, OKTA_ORG_URL)?;
         crate::okta::org_url::validate_org_url(&okta_org_url).map_err(|_| {

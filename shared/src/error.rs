@@ -8,13 +8,28 @@ use lambda_runtime::Diagnostic;
 pub enum AwsError {
     /// Throttling, timeouts, dispatch failures and 5xx answers: the same call may succeed later.
     #[error("{service} {operation} failed (retryable): {message}")]
-    Retryable { service: &'static str, operation: &'static str, message: String },
+    Retryable {
+        /// The service (`sso-admin`, `sqs`, …).
+        service: &'static str,
+        /// The API operation.
+        operation: &'static str,
+        /// The error code and message.
+        message: String,
+    },
     /// The request itself was refused (missing resource, access denied, validation error).
     #[error("{service} {operation} failed: {message}")]
-    Permanent { service: &'static str, operation: &'static str, message: String },
+    Permanent {
+        /// The service (`sso-admin`, `sqs`, …).
+        service: &'static str,
+        /// The API operation.
+        operation: &'static str,
+        /// The error code and message.
+        message: String,
+    },
 }
 
 impl AwsError {
+    /// True for throttling, timeouts and 5xx answers.
     pub fn is_retryable(&self) -> bool {
         matches!(self, AwsError::Retryable { .. })
     }

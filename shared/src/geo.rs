@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 const RANGES_GZ: &[u8] = include_bytes!("../geo/country-ranges.bin.gz");
 const BOXES_TSV: &str = include_str!("../geo/country-boxes.tsv");
+/// The mean Earth radius.
 pub const EARTH_RADIUS_KM: f64 = 6371.0;
 
 /// An ISO 3166-1 alpha-2 country code.
@@ -45,6 +46,7 @@ impl Country {
         })
     }
 
+    /// The ISO 3166-1 alpha-2 code.
     pub fn as_str(&self) -> &str {
         // Only ASCII letters are ever stored.
         std::str::from_utf8(&self.0).unwrap_or("??")
@@ -80,7 +82,9 @@ impl<'de> Deserialize<'de> for Country {
 /// A coordinate with its uncertainty.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Point {
+    /// Latitude, degrees.
     pub lat: f64,
+    /// Longitude, degrees.
     pub lon: f64,
     /// Radius (km) within which the true location lies.
     pub radius_km: f64,
@@ -89,9 +93,12 @@ pub struct Point {
 /// Where an address (or an Okta sign-in) is, as precisely as known.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Place {
+    /// The country.
     pub country: Option<Country>,
+    /// The city, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub city: Option<String>,
+    /// Coordinates, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub point: Option<Point>,
 }
@@ -249,6 +256,7 @@ struct MmdbLocation {
     accuracy_radius: Option<u16>,
 }
 
+/// A city database that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read the city database {path}: {reason}")]
 pub struct CityDbError {
@@ -257,6 +265,7 @@ pub struct CityDbError {
 }
 
 impl CityDb {
+    /// Opens a MaxMind-format city database (read into memory).
     pub fn open(path: &Path) -> Result<CityDb, CityDbError> {
         maxminddb::Reader::open_readfile(path)
             .map(|reader| CityDb { reader })
@@ -294,6 +303,7 @@ impl fmt::Debug for Geo {
 }
 
 impl Geo {
+    /// Locates with this city database, and the bundled country ranges as fallback.
     pub fn with_city_db(city: CityDb) -> Geo {
         Geo { city: Some(city) }
     }
@@ -303,6 +313,7 @@ impl Geo {
         table();
     }
 
+    /// Where an address is, as far as the bundled table (and the city database) know.
     pub fn locate(&self, ip: IpAddr) -> Place {
         let country = country_of(ip);
         match self.city.as_ref().and_then(|c| c.lookup(ip)) {

@@ -4,19 +4,26 @@
 
 use chrono::Duration;
 
+/// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
+    /// The file works, but probably not as meant.
     Warning,
+    /// The file cannot be used.
     Error,
 }
 
 /// A finding about the policy file, with its position (1-based line and column).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {
+    /// How bad.
     pub severity: Level,
+    /// 1-based line (0: the file as a whole).
     pub line: usize,
+    /// 1-based column (0: the file as a whole).
     pub column: usize,
+    /// What is wrong, and how to fix it.
     pub message: String,
 }
 
@@ -40,6 +47,7 @@ pub fn first_error(d: &[Diagnostic]) -> String {
     }
 }
 
+/// Collects findings with positions in a text.
 pub struct Checker<'a> {
     text: &'a str,
     /// What was found so far.

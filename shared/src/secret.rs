@@ -17,6 +17,7 @@ use crate::error::AwsError;
 pub struct SecretDigest([u8; 32]);
 
 impl SecretDigest {
+    /// The digest of a value.
     pub fn of(value: &[u8]) -> Self {
         use sha2::{Digest, Sha256};
         Self(Sha256::digest(value).into())
@@ -63,7 +64,9 @@ mod tests {
 
 /// Secrets Manager staging labels.
 pub const AWSCURRENT: &str = "AWSCURRENT";
+/// The staging label of a version being rotated in.
 pub const AWSPENDING: &str = "AWSPENDING";
+/// The staging label of the version before AWSCURRENT.
 pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
 
 /// Read access to secrets by staging label.
@@ -80,10 +83,13 @@ pub trait SecretStore: Send + Sync {
 /// What a rotation step needs to know about a secret.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecretDescription {
+    /// The secret's ARN.
     pub arn: String,
+    /// Rotation is enabled.
     pub rotation_enabled: bool,
     /// Version id → staging labels.
     pub versions: std::collections::BTreeMap<String, Vec<String>>,
+    /// The secret's tags (its kind).
     pub tags: std::collections::BTreeMap<String, String>,
 }
 
@@ -96,6 +102,7 @@ impl SecretDescription {
 
 /// Secrets Manager operations used by rotation and by `idc-guard scim-token`.
 pub trait SecretAdmin: SecretStore {
+    /// `DescribeSecret`.
     fn describe(
         &self,
         secret_id: &str,

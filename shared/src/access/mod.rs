@@ -2,8 +2,11 @@
 //!
 //! - [`policy`]: the version-controlled TOML policy (parse, validate, line/column diagnostics);
 //! - [`pattern`]: group-name globs with `{capture}` placeholders;
-//! - [`plan`]: policy + groups + accounts → the desired assignments (pure);
-//! - [`reconcile`]: read actual assignments, diff, apply within IdC's quotas, safely.
+//! - [`mod@plan`]: policy + groups + accounts → the desired assignments (pure);
+//! - [`reconcile`]: the reconciler's phases (read, plan, guard, apply, remember) within IdC's
+//!   quotas;
+//! - [`sync`]: the `access-sync` handler (queue, schedule and Organizations triggers);
+//! - [`ports`]: IAM Identity Center and Organizations as the reconciler sees them.
 
 pub mod pattern;
 pub mod plan;

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use regex::Regex;
 
+/// A group display-name pattern: `*` matches any run of characters, `?` one, `{name}` captures a
+/// part (usable in the rule's tag targets); matched against the whole name, case-sensitively.
 #[derive(Debug, Clone)]
 pub struct GroupPattern {
     source: String,
@@ -66,10 +68,12 @@ impl GroupPattern {
         Ok(Self { source: source.to_owned(), regex, captures })
     }
 
+    /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.source
     }
 
+    /// Its capture names, in order.
     pub fn captures(&self) -> &[String] {
         &self.captures
     }

@@ -11,23 +11,32 @@ use super::policy::{Policy, Rule, Targets};
 /// An IdC group (identity store), keyed by its id: display names can be reused after a delete.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Group {
+    /// The IdC group id.
     pub id: String,
+    /// The group's display name (Okta's group name, pushed by SCIM).
     pub display_name: String,
 }
 
+/// An account's state in Organizations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AccountStatus {
+    /// `ACTIVE`.
     Active,
+    /// `SUSPENDED`.
     Suspended,
+    /// `PENDING_CLOSURE`.
     PendingClosure,
+    /// `PENDING_ACTIVATION`.
     PendingActivation,
+    /// `CLOSED`.
     Closed,
     /// Organizations gave no state or one this version does not know.
     Unknown,
 }
 
 impl AccountStatus {
+    /// Organizations' spelling.
     pub fn as_str(self) -> &'static str {
         match self {
             AccountStatus::Active => "ACTIVE",
@@ -40,21 +49,29 @@ impl AccountStatus {
     }
 }
 
+/// An account of the organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Account {
+    /// The 12-digit id.
     pub id: String,
+    /// The name.
     pub name: String,
+    /// The state.
     pub status: AccountStatus,
     /// From the root id to the account's parent OU id.
     pub ou_path: Vec<String>,
+    /// Tags (read only when a rule targets or excludes by tag).
     pub tags: BTreeMap<String, String>,
 }
 
 /// What the planner works from.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
+    /// The identity store's groups.
     pub groups: Vec<Group>,
+    /// The organization's accounts.
     pub accounts: Vec<Account>,
+    /// The management account, never a target unless a rule names it by id.
     pub management_account_id: Option<String>,
     /// Every root and OU id of the organisation (OUs without accounts included).
     pub organizational_units: BTreeSet<String>,
@@ -63,21 +80,29 @@ pub struct Inventory {
 /// One account assignment: a group holds a permission set (by name) in an account.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Assignment {
+    /// The IdC group id.
     pub group_id: String,
+    /// The permission set's name.
     pub permission_set: String,
+    /// The account id.
     pub account_id: String,
 }
 
 /// A group some rule matches, with the rules that matched it.
 #[derive(Default, Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ManagedGroup {
+    /// The display name.
     pub display_name: String,
+    /// The rules that match it.
     pub rules: Vec<String>,
+    /// Their tiers.
     pub tiers: BTreeSet<String>,
 }
 
+/// What the policy wants.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Desired {
+    /// The assignments.
     pub assignments: BTreeSet<Assignment>,
     /// Groups matching at least one rule, by group id.
     pub managed_groups: BTreeMap<String, ManagedGroup>,

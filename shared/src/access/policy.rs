@@ -33,13 +33,18 @@ use crate::policy_file::{Checker, Diagnostic, Level, first_error, split_unit};
 #[derive(Debug, thiserror::Error)]
 #[error("invalid access policy{}: {}", source_name.as_deref().map(|s| format!(" {s}")).unwrap_or_default(), first_error(.diagnostics))]
 pub struct PolicyError {
+    /// The file, when read from one.
     pub source_name: Option<String>,
+    /// Every finding, errors and warnings.
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// The `[settings]` table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
+    /// `false`: report drift, delete nothing.
     pub prune: bool,
+    /// A run that would delete more deletes nothing and alerts.
     pub max_deletions: usize,
     /// Tiers whose groups are privileged: a membership added to one raises an alert.
     pub privileged_tiers: Vec<String>,
@@ -51,15 +56,21 @@ impl Default for Settings {
     }
 }
 
+/// A customer managed policy reference: the same name and path must exist in each target account.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CustomerManagedPolicy {
+    /// The policy's name.
     pub name: String,
+    /// Its path (`/` by default).
     pub path: String,
 }
 
+/// A permission set's permissions boundary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PermissionsBoundary {
+    /// An AWS managed policy.
     ManagedPolicyArn(String),
+    /// A customer managed policy.
     CustomerManaged(CustomerManagedPolicy),
 }
 
@@ -67,22 +78,32 @@ pub enum PermissionsBoundary {
 /// but is administered elsewhere: rules may grant it, idc-guard never changes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PermissionSetSpec {
+    /// The name (unique in IdC).
     pub name: String,
+    /// `false`: the permission set exists in IdC and is only assigned, never changed.
     pub managed: bool,
+    /// Its description.
     pub description: Option<String>,
     /// ISO-8601, `PT1H` .. `PT12H`; IdC's default (`PT1H`) when absent.
     pub session_duration: String,
+    /// AWS managed policy ARNs.
     pub managed_policies: BTreeSet<String>,
+    /// Customer managed policy references.
     pub customer_managed_policies: BTreeSet<CustomerManagedPolicy>,
     /// The inline policy document, normalised (compact JSON).
     pub inline_policy: Option<String>,
+    /// The permissions boundary.
     pub permissions_boundary: Option<PermissionsBoundary>,
+    /// The relay state (the console URL to land on).
     pub relay_state: Option<String>,
 }
 
+/// Which accounts a rule grants in (or excludes).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Targets {
+    /// Every account of the organization (the management account only when named).
     pub all_accounts: bool,
+    /// Account ids.
     pub accounts: BTreeSet<String>,
     /// OU ids (or the root id); an account in a child OU matches too.
     pub ous: BTreeSet<String>,
@@ -91,6 +112,7 @@ pub struct Targets {
 }
 
 impl Targets {
+    /// No target at all.
     pub fn is_empty(&self) -> bool {
         !self.all_accounts
             && self.accounts.is_empty()
@@ -99,21 +121,33 @@ impl Targets {
     }
 }
 
+/// One `[[rule]]`: groups matching a pattern get permission sets in target accounts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
+    /// Its name (for reports and alerts).
     pub name: String,
+    /// The group display-name pattern.
     pub groups: GroupPattern,
+    /// The permission sets granted.
     pub permission_sets: Vec<String>,
+    /// Where.
     pub targets: Targets,
+    /// Where not.
     pub exclude: Targets,
+    /// The tier (`core`, `team`, `admin`): privileged tiers raise alerts on membership.
     pub tier: Option<String>,
+    /// How often membership must be reviewed.
     pub review_every_days: Option<u32>,
 }
 
+/// A checked access policy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
+    /// `[settings]`.
     pub settings: Settings,
+    /// The permission sets, managed or assigned only.
     pub permission_sets: Vec<PermissionSetSpec>,
+    /// The rules.
     pub rules: Vec<Rule>,
 }
 
@@ -213,6 +247,7 @@ struct RawTargets {
 
 // ---- validation -------------------------------------------------------------------------------
 
+/// A 12-digit account id.
 pub fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
@@ -341,6 +376,7 @@ impl Policy {
         (ok.then_some(Policy { settings, permission_sets, rules }), c.diagnostics)
     }
 
+    /// A permission set by name.
     pub fn permission_set(&self, name: &str) -> Option<&PermissionSetSpec> {
         self.permission_sets.iter().find(|p| p.name == name)
     }

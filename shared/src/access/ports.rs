@@ -16,40 +16,57 @@ use crate::error::AwsError;
 /// The IAM Identity Center instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdcInstance {
+    /// Its ARN.
     pub instance_arn: String,
+    /// The identity store that holds its users and groups.
     pub identity_store_id: String,
 }
 
+/// A permission set as `DescribePermissionSet` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PermissionSetInfo {
+    /// Its ARN.
     pub arn: String,
+    /// Its name.
     pub name: String,
+    /// Its description.
     pub description: Option<String>,
+    /// ISO-8601 session duration (`PT1H`).
     pub session_duration: Option<String>,
+    /// Its relay state.
     pub relay_state: Option<String>,
 }
 
 /// The policies attached to a permission set (inline policy as compact JSON).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PermissionSetPolicies {
+    /// AWS managed policy ARNs.
     pub managed: BTreeSet<String>,
+    /// Customer managed policy references.
     pub customer_managed: BTreeSet<CustomerManagedPolicy>,
+    /// The inline policy.
     pub inline: Option<String>,
+    /// The permissions boundary (read only when asked).
     pub boundary: Option<PermissionsBoundary>,
 }
 
 /// An assignment as sso-admin reports it for a principal.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ActualAssignment {
+    /// The account.
     pub account_id: String,
+    /// The permission set's ARN.
     pub permission_set_arn: String,
 }
 
 /// State of an asynchronous assignment creation or deletion.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OperationStatus {
+    /// Accepted, not finished.
     InProgress,
+    /// Finished.
     Succeeded,
+    /// Failed, with IdC's reason.
     Failed(String),
 }
 
@@ -61,6 +78,7 @@ pub trait IdentityCenter: Send + Sync {
         &self,
         configured_arn: Option<&str>,
     ) -> impl Future<Output = Result<IdcInstance, AwsError>> + Send;
+    /// `ListGroups` of the identity store (paginated).
     fn list_groups(&self, store: &str)
     -> impl Future<Output = Result<Vec<Group>, AwsError>> + Send;
     /// `GetGroupId` by display name.
@@ -69,6 +87,7 @@ pub trait IdentityCenter: Send + Sync {
         store: &str,
         display_name: &str,
     ) -> impl Future<Output = Result<Option<Group>, AwsError>> + Send;
+    /// `DescribeGroup`; `None` when it no longer exists.
     fn describe_group(
         &self,
         store: &str,
@@ -85,23 +104,27 @@ pub trait IdentityCenter: Send + Sync {
         &self,
         instance: &str,
     ) -> impl Future<Output = Result<Vec<PermissionSetInfo>, AwsError>> + Send;
+    /// The policies attached to a permission set; the boundary only when `read_boundary`.
     fn permission_set_policies(
         &self,
         instance: &str,
         arn: &str,
         read_boundary: bool,
     ) -> impl Future<Output = Result<PermissionSetPolicies, AwsError>> + Send;
+    /// `CreatePermissionSet`; returns its ARN.
     fn create_permission_set(
         &self,
         instance: &str,
         spec: &PermissionSetSpec,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
+    /// `UpdatePermissionSet`: description, session duration, relay state.
     fn update_permission_set(
         &self,
         instance: &str,
         arn: &str,
         spec: &PermissionSetSpec,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Attaches (`attach`) or detaches an AWS managed policy.
     fn attach_managed_policy(
         &self,
         instance: &str,
@@ -109,6 +132,7 @@ pub trait IdentityCenter: Send + Sync {
         policy_arn: &str,
         attach: bool,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Attaches (`attach`) or detaches a customer managed policy reference.
     fn attach_customer_managed_policy(
         &self,
         instance: &str,
@@ -116,12 +140,14 @@ pub trait IdentityCenter: Send + Sync {
         policy: &CustomerManagedPolicy,
         attach: bool,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Puts the inline policy, or deletes it (`None`).
     fn set_inline_policy(
         &self,
         instance: &str,
         arn: &str,
         policy: Option<&str>,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Puts the permissions boundary.
     fn set_permissions_boundary(
         &self,
         instance: &str,
@@ -141,6 +167,7 @@ pub trait IdentityCenter: Send + Sync {
         instance: &str,
         group_id: &str,
     ) -> impl Future<Output = Result<(Vec<ActualAssignment>, usize), AwsError>> + Send;
+    /// `CreateAccountAssignment` for a group; returns the request id and its first status.
     fn create_assignment(
         &self,
         instance: &str,
@@ -148,6 +175,7 @@ pub trait IdentityCenter: Send + Sync {
         ps_arn: &str,
         account: &str,
     ) -> impl Future<Output = Result<(String, OperationStatus), AwsError>> + Send;
+    /// `DeleteAccountAssignment` for a group; returns the request id and its first status.
     fn delete_assignment(
         &self,
         instance: &str,
@@ -167,7 +195,9 @@ pub trait IdentityCenter: Send + Sync {
 /// The organization as the planner needs it.
 #[derive(Debug, Clone, Default)]
 pub struct OrgSnapshot {
+    /// Every account, with status, OU path and (when asked) tags.
     pub accounts: Vec<Account>,
+    /// The management account.
     pub management_account_id: Option<String>,
     /// Every root and OU id (OUs without accounts included).
     pub organizational_units: std::collections::BTreeSet<String>,
@@ -177,6 +207,7 @@ pub struct OrgSnapshot {
 
 /// AWS Organizations: accounts with status, OU path and (when asked) tags.
 pub trait Organizations: Send + Sync {
+    /// Reads the organization; tags (one `ListTagsForResource` per account) only `with_tags`.
     fn snapshot(
         &self,
         with_tags: bool,

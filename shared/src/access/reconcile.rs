@@ -31,11 +31,17 @@ use crate::error::AwsError;
 /// IdC's documented quotas, and how patiently to wait.
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// sso-admin requests per second, shared by every task of a run (IdC allows 20).
     pub requests_per_second: f64,
+    /// Assignment operations in flight at once (IdC allows 10).
     pub max_outstanding: usize,
+    /// How often an operation's status is polled.
     pub poll_interval: Duration,
+    /// Attempts per call before a retryable failure is given up.
     pub max_attempts: u32,
+    /// The first backoff after a retryable failure.
     pub backoff_base: Duration,
+    /// The longest backoff.
     pub backoff_cap: Duration,
     /// Give up waiting for one asynchronous operation after this long (counted as a failure).
     pub operation_timeout: Duration,
@@ -86,6 +92,7 @@ impl Pacer {
 /// Which part of the estate a run looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
+    /// The whole estate (the schedule, `plan`, `apply`).
     All,
     /// These IdC group ids only (an Okta group event).
     Groups(BTreeSet<String>),
@@ -93,8 +100,10 @@ pub enum Scope {
     Account(String),
 }
 
+/// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// Which part of the estate.
     pub scope: Scope,
     /// False: compute and report the changes, make none.
     pub apply: bool,
@@ -106,17 +115,24 @@ pub struct RunOptions {
 /// One planned assignment change, with names for people.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Change {
+    /// The IdC group id.
     pub group_id: String,
+    /// The group's display name (or `(deleted group <id>)`).
     pub group: String,
+    /// The permission set's name.
     pub permission_set: String,
+    /// The account id.
     pub account_id: String,
+    /// The account's name.
     pub account: String,
 }
 
 /// A deletion that is reported, never made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Held {
+    /// The deletion.
     pub change: Change,
+    /// Why it is held.
     pub reason: String,
 }
 
@@ -124,6 +140,7 @@ pub struct Held {
 /// `Prepared` makes exactly the changes its report lists.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The plan, nothing applied yet.
     pub report: Report,
     instance_arn: String,
     ps_arns: BTreeMap<String, String>,
@@ -350,17 +367,25 @@ pub fn remember(
         .collect()
 }
 
+/// An assignment operation that did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
+    /// The change.
     pub change: Change,
+    /// `create` or `delete`.
     pub action: &'static str,
+    /// IdC's reason, or why it was not attempted.
     pub reason: String,
 }
 
+/// What a run found and did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
+    /// Permission set changes (planned; when applied, made).
     pub permission_set_changes: Vec<String>,
+    /// Assignments to create.
     pub creates: Vec<Change>,
+    /// Assignments to delete, allowed or not (see `deletions_blocked`).
     pub deletes: Vec<Change>,
     /// What the managed groups hold now (of the policy's permission sets), before this run's changes.
     pub current: Vec<Change>,
@@ -369,6 +394,7 @@ pub struct Report {
     pub held: Vec<Held>,
     /// Why deletions were not made, when they were not.
     pub deletions_blocked: Option<String>,
+    /// More deletions than `max_deletions`: none were made (`deletion-guard-tripped`).
     pub deletion_guard_tripped: bool,
     /// Reads that failed: each blocks every deletion of the run (`deletions-blocked`).
     pub read_errors: Vec<String>,
@@ -377,15 +403,22 @@ pub struct Report {
     /// The policy cannot be applied as written (e.g. an unmanaged permission set IdC lacks):
     /// `plan` and `apply` stop with an error; access-sync blocks deletions and alerts.
     pub policy_errors: Vec<String>,
+    /// The plan was applied.
     pub applied: bool,
+    /// Assignments created.
     pub created: usize,
+    /// Assignments deleted.
     pub deleted: usize,
+    /// Operations that failed.
     pub failures: Vec<Failure>,
+    /// API calls made.
     pub api_calls: usize,
+    /// Calls retried after throttling or a conflict.
     pub retries: usize,
     /// Group ids to remember as managed: matched now, or still holding assignments.
     #[serde(skip)]
     pub managed_after: BTreeSet<String>,
+    /// The groups a rule matches, by id.
     #[serde(skip)]
     pub managed_groups: BTreeMap<String, ManagedGroup>,
 }
@@ -408,15 +441,19 @@ impl Report {
 /// A run could not even start: the groups or the accounts could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
+    /// A read without which nothing can be planned failed.
     #[error("cannot read {what}: {source}")]
     Read {
+        /// What was being read.
         what: &'static str,
+        /// The failure.
         #[source]
         source: AwsError,
     },
 }
 
 impl ReconcileError {
+    /// True when a later run may succeed (throttling, an outage).
     pub fn is_retryable(&self) -> bool {
         match self {
             ReconcileError::Read { source, .. } => source.is_retryable(),
@@ -424,6 +461,8 @@ impl ReconcileError {
     }
 }
 
+/// Reads, plans, guards and applies the access policy against IdC and Organizations, within
+/// IdC's quotas (see the module header).
 pub struct Reconciler<'a, Idc, Org> {
     idc: &'a Idc,
     org: &'a Org,
@@ -438,6 +477,7 @@ pub struct Reconciler<'a, Idc, Org> {
 pub type Progress<'p> = &'p (dyn Fn(usize, usize) + Send + Sync);
 
 impl<'a, Idc: IdentityCenter, Org: Organizations> Reconciler<'a, Idc, Org> {
+    /// A reconciler over these ports.
     pub fn new(idc: &'a Idc, org: &'a Org, limits: Limits) -> Self {
         let pacer = Pacer::new(limits.requests_per_second);
         Self {

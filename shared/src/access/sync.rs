@@ -26,20 +26,28 @@ use crate::store::{Claim, StateStore, claim, complete, release};
 
 const EVENT_KEEP_SECONDS: i64 = 7 * 24 * 3600;
 
+/// Why a trigger (or one queue record) was not fully processed.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    /// A reconcile could not start.
     #[error(transparent)]
     Reconcile(#[from] ReconcileError),
+    /// An AWS call failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// The group is not in IdC yet (the SCIM push is pending): retried later.
     #[error("group {0:?} is not in IAM Identity Center yet (SCIM push pending): retry later")]
     GroupNotInIdentityCenter(String),
+    /// Another invocation holds the event's claim.
     #[error("event {0} is being processed by another invocation: retry later")]
     Busy(String),
+    /// A queue record is not an Okta event.
     #[error("unreadable queue record: {0}")]
     BadRecord(String),
+    /// An event this function does not handle.
     #[error("unrecognised trigger: {0}")]
     UnknownTrigger(String),
+    /// Okta's System Log could not be read for a stub event.
     #[error("Okta System Log: {0}")]
     Okta(#[from] crate::okta::ports::OktaError),
 }
@@ -62,6 +70,7 @@ impl From<SyncError> for Diagnostic {
 /// The outcome of [`AccessSyncHandler::apply_confirmed`].
 #[derive(Debug)]
 pub enum Confirmed {
+    /// The confirmed plan was applied.
     Applied(Box<Report>),
     /// The estate changed since the plan was shown: nothing applied; this is the new plan.
     Changed(Box<Report>),
@@ -70,11 +79,15 @@ pub enum Confirmed {
 /// What invoked the function.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
+    /// Okta events from the hook's FIFO queue.
     Queue(SqsEvent),
+    /// The scheduled full reconcile.
     Schedule,
     /// An Organizations change to one account (created, moved, tagged).
     Account {
+        /// The account.
         account_id: String,
+        /// `CreateAccountResult`, `MoveAccount` or `TagResource`.
         event_name: String,
     },
 }
@@ -115,15 +128,24 @@ pub fn classify(event: &Value) -> Result<Trigger, SyncError> {
     Err(SyncError::UnknownTrigger(format!("source {source:?}, detail-type {detail_type:?}")))
 }
 
+/// The `access-sync` function: Okta events, schedules and Organizations events turned into
+/// reconciles, alerts and sign-in records (see the module header).
 pub struct AccessSyncHandler<Idc, Org, Store, Sink, Log = NoSystemLog> {
+    /// IAM Identity Center.
     pub idc: Idc,
+    /// Organizations.
     pub org: Org,
+    /// The state table.
     pub store: Store,
+    /// Where alerts go.
     pub sink: Sink,
     /// Okta's System Log, where events the hook could only queue as stubs are completed.
     pub system_log: Option<Log>,
+    /// The access policy.
     pub policy: Policy,
+    /// The IdC instance, when configured.
     pub instance_arn: Option<String>,
+    /// IdC's quotas and patience.
     pub limits: Limits,
     /// Delays the redelivery of failed queue records with exponential backoff (None: the
     /// queue's visibility timeout decides).
@@ -353,6 +375,7 @@ impl<Idc: IdentityCenter, Org: Organizations, Store: StateStore, Sink: AlertSink
         Ok(())
     }
 
+    /// The groups idc-guard manages, id → display name.
     pub async fn managed_groups(&self) -> Result<BTreeMap<String, String>, AwsError> {
         ManagedGroup::load_map(&self.store).await
     }

@@ -8,7 +8,9 @@ use crate::store::{Item, StateStore};
 /// else a local database file).
 #[derive(Debug)]
 pub enum AnyStore {
+    /// The function's DynamoDB table.
     Dynamo(DynamoStateStore),
+    /// A local SQLite database.
     Local(SqliteStateStore),
 }
 

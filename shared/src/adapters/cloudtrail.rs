@@ -22,6 +22,7 @@ pub struct CloudTrailLookup {
 }
 
 impl CloudTrailLookup {
+    /// A lookup with this client.
     pub fn new(client: aws_sdk_cloudtrail::Client) -> Self {
         Self { client }
     }
@@ -78,6 +79,7 @@ pub struct S3LogObjects {
 }
 
 impl S3LogObjects {
+    /// Objects read with this client.
     pub fn new(client: aws_sdk_s3::Client) -> Self {
         Self { client }
     }
@@ -110,6 +112,7 @@ pub struct IdentityStoreDirectory {
 }
 
 impl IdentityStoreDirectory {
+    /// A directory with this client (names are cached per user id).
     pub fn new(client: aws_sdk_identitystore::Client) -> Self {
         Self { client, cache: Mutex::new(HashMap::new()) }
     }

@@ -14,6 +14,7 @@ pub struct DynamoStateStore {
 }
 
 impl DynamoStateStore {
+    /// The store in `table`.
     pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
         Self { client: Client::new(config), table: table.into() }
     }

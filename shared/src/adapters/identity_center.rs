@@ -14,6 +14,7 @@ use crate::access::ports::{
 };
 use crate::error::AwsError;
 
+/// [`IdentityCenter`] over the sso-admin and identitystore SDK clients.
 #[derive(Clone, Debug)]
 pub struct SdkIdentityCenter {
     sso: aws_sdk_ssoadmin::Client,
@@ -21,6 +22,7 @@ pub struct SdkIdentityCenter {
 }
 
 impl SdkIdentityCenter {
+    /// Clients from the SDK configuration.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self {
             sso: aws_sdk_ssoadmin::Client::new(config),

@@ -13,6 +13,7 @@ use crate::okta::org_url::validate_org_url;
 use crate::okta::ports::{OktaApi, OktaError, SystemLog};
 use crate::secret::{ExposeSecret, SecretStore, SecretString};
 
+/// The Okta Management API client (see the module header).
 #[derive(Clone)]
 pub struct OktaClient {
     http: reqwest::Client,
@@ -262,6 +263,7 @@ impl OktaClient {
         Err(OktaError::RateLimited { attempts: self.max_attempts })
     }
 
+    /// `GET` of an API path (one page), as JSON.
     pub async fn get(&self, path: &str) -> Result<Value, OktaError> {
         let r = self.send(Method::GET, path, None).await?;
         r.json().await.map_err(|e| OktaError::BadReply(e.without_url().to_string()))

@@ -9,16 +9,19 @@ use crate::access::plan::{Account, AccountStatus};
 use crate::access::ports::{OrgSnapshot, Organizations};
 use crate::error::AwsError;
 
+/// [`Organizations`] over the Organizations SDK client.
 #[derive(Clone, Debug)]
 pub struct SdkOrganizations {
     client: Client,
 }
 
 impl SdkOrganizations {
+    /// A client from the SDK configuration.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self { client: Client::new(config) }
     }
 
+    /// This client.
     pub fn from_client(client: Client) -> Self {
         Self { client }
     }

@@ -12,10 +12,12 @@ pub struct SecretsManagerStore {
 }
 
 impl SecretsManagerStore {
+    /// A client from the SDK configuration.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self { client: Client::new(config) }
     }
 
+    /// This client.
     pub fn from_client(client: Client) -> Self {
         Self { client }
     }

@@ -15,6 +15,7 @@ pub struct SnsAlertSink {
 }
 
 impl SnsAlertSink {
+    /// Publishes to `topic_arn`.
     pub fn new(config: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
         Self { client: aws_sdk_sns::Client::new(config), topic_arn: topic_arn.into() }
     }
@@ -65,14 +66,18 @@ impl AlertSink for SnsAlertSink {
 /// configured (read once, at cold start).
 pub type FunctionSink = FanOut<SnsAlertSink, WebhookAlertSink>;
 
+/// Why the function's alert sink could not be built at cold start.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkSetupError {
+    /// The webhook secret could not be read.
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// The webhook secret is empty.
     #[error("the alert webhook secret has no value")]
     EmptyWebhookSecret,
 }
 
+/// The function's sink: SNS, plus the webhook when `webhook_secret_arn` is set (read now).
 pub async fn function_sink(
     sdk: &aws_config::SdkConfig,
     topic_arn: &str,

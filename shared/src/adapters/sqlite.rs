@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::error::AwsError;
 use crate::store::{Item, StateStore, now_epoch};
 
+/// [`StateStore`] in an SQLite database file (see the module header).
 #[derive(Debug)]
 pub struct SqliteStateStore {
     path: PathBuf,

@@ -19,10 +19,12 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
+    /// The queue at `queue_url`, with a client from the SDK configuration.
     pub fn new(config: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
         Self::from_client(Client::new(config), queue_url)
     }
 
+    /// The queue at `queue_url`, with this client.
     pub fn from_client(client: Client, queue_url: impl Into<String>) -> Self {
         Self { client, queue_url: queue_url.into() }
     }

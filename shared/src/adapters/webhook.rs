@@ -11,6 +11,7 @@ pub struct WebhookAlertSink {
 }
 
 impl WebhookAlertSink {
+    /// Posts to `url` (5-second timeout).
     pub fn new(url: crate::secret::SecretString) -> Self {
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(5))

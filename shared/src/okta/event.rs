@@ -17,26 +17,36 @@ pub const EVENT_HOOK_TYPE: &str = "com.okta.event_hook";
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventHookEnvelope<'a> {
+    /// `eventType`: [`EVENT_HOOK_TYPE`] for a delivery.
     #[serde(default)]
     pub event_type: Option<String>,
+    /// `eventTypeVersion`.
     #[serde(default)]
     pub event_type_version: Option<String>,
+    /// `cloudEventsVersion`.
     #[serde(default)]
     pub cloud_events_version: Option<String>,
+    /// `source`: the hook's URL in Okta.
     #[serde(default)]
     pub source: Option<String>,
+    /// `eventId`: the delivery's id (a retried delivery keeps it).
     #[serde(default)]
     pub event_id: Option<String>,
+    /// `eventTime`.
     #[serde(default)]
     pub event_time: Option<String>,
+    /// `contentType`.
     #[serde(default)]
     pub content_type: Option<String>,
+    /// `data`: the events.
     #[serde(default, borrow)]
     pub data: Option<EnvelopeData<'a>>,
 }
 
+/// The envelope's `data`.
 #[derive(Debug, Deserialize)]
 pub struct EnvelopeData<'a> {
+    /// The System Log events, raw.
     #[serde(default, borrow)]
     pub events: Option<Vec<&'a RawValue>>,
 }
@@ -45,32 +55,46 @@ pub struct EnvelopeData<'a> {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct OktaEvent {
+    /// `uuid`: the event's unique id (the queue's deduplication id).
     #[serde(default, deserialize_with = "lenient")]
     pub uuid: Option<String>,
+    /// `published`: when Okta recorded it.
     #[serde(default, deserialize_with = "lenient")]
     pub published: Option<DateTime<Utc>>,
+    /// `eventType`, e.g. `group.user_membership.add`.
     #[serde(default, deserialize_with = "lenient")]
     pub event_type: Option<String>,
+    /// `version` of the event's schema.
     #[serde(default, deserialize_with = "lenient")]
     pub version: Option<String>,
+    /// `displayMessage`.
     #[serde(default, deserialize_with = "lenient")]
     pub display_message: Option<String>,
+    /// `severity`: `DEBUG`, `INFO`, `WARN` or `ERROR`.
     #[serde(default, deserialize_with = "lenient")]
     pub severity: Option<String>,
+    /// `actor`: who did it.
     #[serde(default, deserialize_with = "lenient")]
     pub actor: Option<Actor>,
+    /// `client`: from where.
     #[serde(default, deserialize_with = "lenient")]
     pub client: Option<Client>,
+    /// `outcome`: `SUCCESS`, `FAILURE`, …, with a reason.
     #[serde(default, deserialize_with = "lenient")]
     pub outcome: Option<Outcome>,
+    /// `target`: what it was done to.
     #[serde(default, deserialize_with = "lenient_vec")]
     pub target: Vec<Target>,
+    /// `authenticationContext`.
     #[serde(default, deserialize_with = "lenient")]
     pub authentication_context: Option<AuthenticationContext>,
+    /// `securityContext`: the client's network.
     #[serde(default, deserialize_with = "lenient")]
     pub security_context: Option<SecurityContext>,
+    /// `debugContext`.
     #[serde(default, deserialize_with = "lenient")]
     pub debug_context: Option<DebugContext>,
+    /// `transaction`.
     #[serde(default, deserialize_with = "lenient")]
     pub transaction: Option<Transaction>,
     /// Present when the hook queued a stub of an event too large for one SQS message: the full
@@ -83,113 +107,166 @@ pub struct OktaEvent {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct StubInfo {
+    /// Why (the event's size).
     pub reason: String,
+    /// The event's size as received, in bytes.
     pub original_bytes: usize,
 }
 
+/// An event's `actor` or one of its `target`s' common fields.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Actor {
+    /// Okta's id (`00u…` for users).
     pub id: Option<String>,
+    /// `type`: `User`, `SystemPrincipal`, …
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    /// `alternateId`: the login (users), or another readable id.
     pub alternate_id: Option<String>,
+    /// `displayName`.
     pub display_name: Option<String>,
 }
 
 /// An event's target: a `User`, a `UserGroup`, an `AppInstance`, a `PolicyEntity`, ...
 pub type Target = Actor;
 
+/// The event's `client`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Client {
+    /// `ipAddress`.
     pub ip_address: Option<String>,
+    /// `userAgent`.
     #[serde(default, deserialize_with = "lenient")]
     pub user_agent: Option<UserAgent>,
+    /// `zone`: the network zone.
     pub zone: Option<String>,
+    /// `device`: `Computer`, `Mobile`, …
     pub device: Option<String>,
+    /// `geographicalContext`: Okta's geolocation of the client.
     #[serde(default, deserialize_with = "lenient")]
     pub geographical_context: Option<GeographicalContext>,
+    /// `ipChain`: the addresses the request passed through.
     #[serde(default, deserialize_with = "lenient_vec")]
     pub ip_chain: Vec<IpChainEntry>,
 }
 
+/// `client.userAgent`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct UserAgent {
+    /// `rawUserAgent`.
     pub raw_user_agent: Option<String>,
+    /// `os`.
     pub os: Option<String>,
+    /// `browser`.
     pub browser: Option<String>,
 }
 
+/// Okta's geolocation of an address.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct GeographicalContext {
+    /// `city`.
     pub city: Option<String>,
+    /// `state`.
     pub state: Option<String>,
+    /// `country` (a name, e.g. `United States`).
     pub country: Option<String>,
+    /// `postalCode`.
     pub postal_code: Option<String>,
+    /// `geolocation`: coordinates.
     #[serde(default, deserialize_with = "lenient")]
     pub geolocation: Option<Geolocation>,
 }
 
+/// Coordinates.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq)]
 pub struct Geolocation {
+    /// Latitude.
     pub lat: f64,
+    /// Longitude.
     pub lon: f64,
 }
 
+/// One entry of `client.ipChain`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct IpChainEntry {
+    /// `ip`.
     pub ip: Option<String>,
+    /// `geographicalContext`.
     #[serde(default, deserialize_with = "lenient")]
     pub geographical_context: Option<GeographicalContext>,
+    /// `version`: `V4` or `V6`.
     pub version: Option<String>,
+    /// `source`.
     pub source: Option<String>,
 }
 
+/// The event's `outcome`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct Outcome {
+    /// `result`: `SUCCESS`, `FAILURE`, `SKIPPED`, `ALLOW`, `DENY`, `CHALLENGE`, `UNKNOWN`.
     pub result: Option<String>,
+    /// `reason`.
     pub reason: Option<String>,
 }
 
+/// The event's `authenticationContext`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthenticationContext {
+    /// `authenticationProvider`.
     pub authentication_provider: Option<String>,
+    /// `credentialProvider`.
     pub credential_provider: Option<String>,
+    /// `credentialType`.
     pub credential_type: Option<String>,
+    /// `externalSessionId`: the Okta session.
     pub external_session_id: Option<String>,
+    /// `interface`.
     pub interface: Option<String>,
+    /// `authenticationStep`.
     #[serde(default, deserialize_with = "lenient")]
     pub authentication_step: Option<i64>,
 }
 
+/// The event's `securityContext`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityContext {
+    /// `asNumber`: the autonomous system.
     #[serde(default, deserialize_with = "lenient")]
     pub as_number: Option<i64>,
+    /// `asOrg`.
     pub as_org: Option<String>,
+    /// `isp`.
     pub isp: Option<String>,
+    /// `domain`.
     pub domain: Option<String>,
+    /// `isProxy`: Okta saw a proxy or anonymiser.
     #[serde(default, deserialize_with = "lenient")]
     pub is_proxy: Option<bool>,
 }
 
+/// The event's `debugContext`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DebugContext {
+    /// `debugData`: free-form details.
     #[serde(default)]
     pub debug_data: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// The event's `transaction`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct Transaction {
+    /// `type`: `WEB` or `JOB`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    /// `id`: the request id.
     pub id: Option<String>,
 }
 
@@ -198,14 +275,19 @@ pub struct Transaction {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct EventRouting {
+    /// `uuid`.
     #[serde(default, deserialize_with = "lenient")]
     pub uuid: Option<String>,
+    /// `published`.
     #[serde(default, deserialize_with = "lenient")]
     pub published: Option<DateTime<Utc>>,
+    /// `eventType`.
     #[serde(default, deserialize_with = "lenient")]
     pub event_type: Option<String>,
+    /// `actor`.
     #[serde(default, deserialize_with = "lenient")]
     pub actor: Option<Actor>,
+    /// `target`.
     #[serde(default, deserialize_with = "lenient_vec")]
     pub target: Vec<Target>,
 }
@@ -269,6 +351,7 @@ impl OktaEvent {
             .or_else(|| self.actor.as_ref().filter(|a| a.kind.as_deref() == Some("User")))
     }
 
+    /// The outcome's `result` (`SUCCESS`, `FAILURE`, …).
     pub fn outcome_result(&self) -> Option<&str> {
         self.outcome.as_ref().and_then(|o| o.result.as_deref())
     }

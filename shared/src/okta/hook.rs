@@ -39,21 +39,38 @@ const QUEUE_RETRIES: usize = 2;
 /// authentication, and never the internal cause (that goes to the log).
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
+    /// Neither `GET` (verification) nor `POST` (delivery).
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The `Authorization` value matches neither AWSCURRENT nor AWSPENDING.
     #[error("unauthorized")]
     Unauthorized,
+    /// The body is larger than any Okta delivery.
     #[error("request body exceeds 1 MiB")]
     PayloadTooLarge,
     /// Even the event's stub (uuid, type, published, actor, targets) does not fit in one message.
     #[error("event {index} exceeds the queue's 256 KiB message limit")]
-    EventTooLarge { index: usize },
+    EventTooLarge {
+        /// The event's index in the delivery.
+        index: usize,
+    },
+    /// Not an event-hook delivery (the reason is safe to show).
     #[error("{0}")]
     BadRequest(String),
+    /// The secret or the queue could not be reached: Okta retries a 5xx.
     #[error("temporarily unavailable, retry later")]
     Unavailable(#[source] AwsError),
+    /// SQS did not accept every event: Okta retries the delivery (duplicates are dropped by the
+    /// FIFO queue's deduplication id).
     #[error("temporarily unavailable, retry later")]
-    NotStored { stored: usize, total: usize, codes: Vec<String> },
+    NotStored {
+        /// Events accepted.
+        stored: usize,
+        /// Events in the delivery.
+        total: usize,
+        /// SQS's error codes.
+        codes: Vec<String>,
+    },
     /// The presented value matches no cached value and the re-read budget is spent: the cache
     /// may predate a rotation, so this is no ground for a 401 (Okta never retries a 4xx). 503
     /// lets Okta retry once the secret can be read again.
@@ -62,6 +79,7 @@ pub enum HookError {
 }
 
 impl HookError {
+    /// The HTTP status Okta gets.
     pub fn status(&self) -> StatusCode {
         match self {
             HookError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -84,6 +102,7 @@ fn bad_request(reason: impl Into<String>) -> HookError {
 /// The endpoint's answer, before it becomes an HTTP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookResponse {
+    /// The HTTP status.
     pub status: StatusCode,
     /// JSON body, if any. A successful delivery has none.
     pub body: Option<String>,
@@ -101,6 +120,7 @@ impl HookResponse {
         }
     }
 
+    /// The Lambda HTTP response.
     pub fn into_http(self) -> Response<Body> {
         let mut builder = Response::builder().status(self.status);
         if self.status == StatusCode::METHOD_NOT_ALLOWED {
@@ -125,6 +145,7 @@ impl HookResponse {
 pub struct Delivery {
     /// The envelope's `eventId` (one per delivery, not per event).
     pub delivery_id: Option<String>,
+    /// One message per event.
     pub messages: Vec<QueueMessage>,
 }
 
@@ -328,9 +349,12 @@ impl Cache {
 }
 
 impl<Secrets: SecretStore> HookAuthenticator<Secrets> {
+    /// How long a read of the secret is trusted before it is read again.
     pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
+    /// An unknown value may trigger a fresh read at most this often (after the burst).
     pub const DEFAULT_REREAD_INTERVAL: Duration = Duration::from_secs(5);
 
+    /// An authenticator of the hook secret `secret_id` in `store`.
     pub fn new(store: Secrets, secret_id: impl Into<String>) -> Self {
         Self {
             store,
@@ -407,7 +431,9 @@ impl<Secrets: SecretStore> HookAuthenticator<Secrets> {
 /// What a successful request did, for the log line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Handled {
+    /// Events queued.
     pub events: usize,
+    /// `SendMessageBatch` calls made.
     pub batches: usize,
 }
 
@@ -418,6 +444,7 @@ pub struct EventHookHandler<Secrets, Queue> {
 }
 
 impl<Secrets: SecretStore, Queue: EventQueue> EventHookHandler<Secrets, Queue> {
+    /// A handler that authenticates with `auth` and queues to `queue`.
     pub fn new(auth: HookAuthenticator<Secrets>, queue: Queue) -> Self {
         Self { auth, queue }
     }

@@ -10,8 +10,11 @@ use crate::secret::SecretString;
 /// One message for a FIFO queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueMessage {
+    /// The message body (the event's JSON).
     pub body: String,
+    /// The FIFO message group: events of one group (or user) stay in order.
     pub group_id: String,
+    /// The deduplication id (the event's uuid).
     pub deduplication_id: String,
     /// String message attributes (name, value).
     pub attributes: Vec<(&'static str, String)>,
@@ -20,7 +23,9 @@ pub struct QueueMessage {
 /// A message the queue did not accept, by its index in the batch given to `send_batch`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RejectedMessage {
+    /// Its index in the batch.
     pub index: usize,
+    /// SQS's error code.
     pub code: String,
     /// True when SQS blames the request (retrying the same message cannot succeed).
     pub sender_fault: bool,
@@ -41,29 +46,49 @@ pub trait EventQueue: Send + Sync {
     ) -> impl Future<Output = Result<Vec<RejectedMessage>, AwsError>> + Send;
 }
 
+/// An Okta API call that failed; never carries the credential.
 #[derive(Debug, thiserror::Error)]
 pub enum OktaError {
+    /// Okta answered 4xx.
     #[error("Okta refused the request ({status}): {summary}")]
-    Refused { status: u16, summary: String },
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// Okta's error summary.
+        summary: String,
+    },
+    /// Okta's 429 persisted through every retry.
     #[error("Okta rate limit still exceeded after {attempts} attempts")]
-    RateLimited { attempts: u32 },
+    RateLimited {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A 5xx answer.
     #[error("Okta answered {status} (server error)")]
-    Server { status: u16 },
+    Server {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// Okta could not be reached.
     #[error("Okta could not be reached: {0}")]
     Transport(String),
+    /// Okta answered something this client cannot read.
     #[error("Okta's reply was not understood: {0}")]
     BadReply(String),
+    /// The Okta configuration (org URL, credential) is not usable.
     #[error("Okta configuration: {0}")]
     Config(String),
 }
 
 impl OktaError {
+    /// Okta's HTTP status, when it answered.
     pub fn status(&self) -> Option<u16> {
         match self {
             OktaError::Refused { status, .. } | OktaError::Server { status } => Some(*status),
             _ => None,
         }
     }
+    /// True when a later attempt may succeed (rate limit, 5xx, network).
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,

@@ -14,32 +14,53 @@ use crate::secret::SecretString;
 use crate::secret::{AWSCURRENT, AWSPREVIOUS, SecretAdmin};
 use crate::store::StateStore;
 
+/// The SCIM token is rotated this often.
 pub const ROTATE_EVERY_DAYS: i64 = 90;
+/// Reminders this many days before rotation is due.
 pub const ROTATION_REMINDERS: [i64; 3] = [14, 7, 1];
+/// Reminders this many days before the token expires.
 pub const EXPIRY_REMINDERS: [i64; 3] = [30, 7, 1];
+/// The AWS Health event type of IdC's SCIM token expiry notices.
 pub const HEALTH_EXPIRY_EVENT: &str = "AWS_IAMIDENTITYCENTER_SCIM_BEARER_TOKEN_EXPIRY_NOTIFICATION";
 
 /// What `idc-guard scim-token status` shows and the check decides from. Never the token.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TokenStatus {
+    /// The AWSCURRENT version.
     pub current_version: Option<String>,
+    /// The AWSPENDING version, when a rotation waits.
     pub pending_version: Option<String>,
+    /// The AWSPREVIOUS version.
     pub previous_version: Option<String>,
+    /// The SCIM endpoint the token belongs to.
     pub scim_endpoint: Option<String>,
+    /// When the current token was issued.
     pub issued_at: Option<DateTime<Utc>>,
+    /// When it expires (IdC tokens last a year).
     pub expires_at: Option<DateTime<Utc>>,
+    /// Its age.
     pub age_days: Option<i64>,
+    /// When the next rotation is due.
     pub rotation_due: Option<DateTime<Utc>>,
+    /// Secrets Manager rotation is enabled.
     pub rotation_enabled: bool,
+    /// The last finished rotation.
     pub last_rotation: Option<ScimRotation>,
+    /// What a probe of the endpoint with the token found.
     pub probe: Option<String>,
 }
 
+/// The daily SCIM token check (and `idc-guard scim-token status`).
 pub struct HealthCheck<'a, Secrets, Prober, Sink, Store> {
+    /// The SCIM token secret's store.
     pub secrets: &'a Secrets,
+    /// The SCIM endpoint probe.
     pub probe: &'a Prober,
+    /// Where alerts go.
     pub sink: &'a Sink,
+    /// The state table.
     pub store: &'a Store,
+    /// The SCIM token secret.
     pub scim_secret_id: &'a str,
 }
 

@@ -17,7 +17,9 @@ use crate::secret::{ExposeSecret, SecretString};
 
 /// The tag that tells the two rotated secrets apart.
 pub const KIND_TAG: &str = "idc-guard:kind";
+/// The kind tag's value on the SCIM token secret.
 pub const KIND_SCIM_TOKEN: &str = "scim-token";
+/// The kind tag's value on the event-hook secret.
 pub const KIND_EVENT_HOOK: &str = "event-hook";
 /// IdC SCIM tokens last one year.
 pub const TOKEN_LIFETIME_DAYS: i64 = 365;
@@ -25,10 +27,14 @@ pub const TOKEN_LIFETIME_DAYS: i64 = 365;
 /// The SCIM token secret's JSON. `Debug` never shows the token.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ScimSecret {
+    /// The bearer token IdC issued.
     pub token: String,
+    /// The tenant's SCIM endpoint (`https://scim.<region>.amazonaws.com/<tenant>/scim/v2`).
     pub scim_endpoint: String,
+    /// When IdC issued the token.
     #[serde(default)]
     pub issued_at: Option<DateTime<Utc>>,
+    /// When it expires (a year after issue).
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -45,6 +51,7 @@ impl std::fmt::Debug for ScimSecret {
 }
 
 impl ScimSecret {
+    /// Parses and checks a secret value (the endpoint must be an IdC SCIM endpoint).
     pub fn parse(value: &SecretString) -> Result<Self, String> {
         let s: ScimSecret = serde_json::from_str(value.expose_secret()).map_err(|e| {
             format!(
@@ -60,6 +67,7 @@ impl ScimSecret {
         Ok(s)
     }
 
+    /// The JSON form, for Secrets Manager.
     pub fn to_secret(&self) -> SecretString {
         SecretString::from(serde_json::to_string(self).unwrap_or_default())
     }
@@ -105,7 +113,9 @@ pub fn validate_scim_endpoint(url: &str) -> Result<(), String> {
 
 /// The `scim-token-rotation` function: rotation steps, the daily check, AWS Health events.
 pub struct ScimRotationHandler<'a, Secrets, Okta, Prober, Sink, Store> {
+    /// The rotation steps.
     pub rotator: rotation::Rotator<'a, Secrets, Okta, Prober, Sink, Store>,
+    /// The SCIM token secret.
     pub scim_secret_id: &'a str,
     /// The event-hook secret: scheduled runs set Okta back to its AWSCURRENT value after a
     /// rotation was cancelled past setSecret.
@@ -120,6 +130,7 @@ where
     Sink: crate::alert::AlertSink,
     Store: crate::store::StateStore,
 {
+    /// Handles a rotation step, a scheduled check or an AWS Health event.
     pub async fn handle(
         &self,
         event: serde_json::Value,

@@ -9,6 +9,7 @@ use crate::secret::SecretString;
 /// What a probe of the SCIM endpoint with a token found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
+    /// The token works.
     Valid,
     /// 401 or 403: the token is not accepted.
     Rejected(u16),
@@ -16,6 +17,8 @@ pub enum Probe {
     Inconclusive(String),
 }
 
+/// Probes a SCIM endpoint with a token.
 pub trait ScimProbe: Send + Sync {
+    /// `GET <endpoint>/ServiceProviderConfig` with the token; never sent to a non-SCIM host.
     fn probe(&self, endpoint: &str, token: &SecretString) -> impl Future<Output = Probe> + Send;
 }

@@ -22,36 +22,51 @@ use crate::store::StateStore;
 /// What Secrets Manager sends the rotation function.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RotationEvent {
+    /// `createSecret`, `setSecret`, `testSecret` or `finishSecret`.
     #[serde(rename = "Step")]
     pub step: String,
+    /// The secret's ARN.
     #[serde(rename = "SecretId")]
     pub secret_id: String,
+    /// The version being rotated (`ClientRequestToken`).
     #[serde(rename = "ClientRequestToken")]
     pub token: String,
 }
 
+/// Why a rotation step failed (Secrets Manager retries the step).
 #[derive(Debug, thiserror::Error)]
 pub enum RotationError {
+    /// Rotation is not enabled on the secret.
     #[error("rotation is not enabled on the secret")]
     NotEnabled,
+    /// The token names no version of the secret.
     #[error("version {0} is not a version of the secret")]
     UnknownVersion(String),
+    /// The version is not the pending one.
     #[error("version {0} is not staged AWSPENDING")]
     NotPending(String),
+    /// The secret's kind tag is missing or unknown.
     #[error("the secret's tag {KIND_TAG} is missing or unknown ({0:?})")]
     UnknownKind(Option<String>),
+    /// A step Secrets Manager does not define.
     #[error("unknown rotation step {0:?}")]
     UnknownStep(String),
+    /// A person must act first (e.g. enter a SCIM token in Okta by hand).
     #[error("a person must act: {0}")]
     NeedsPerson(String),
+    /// `testSecret` found the new value does not work.
     #[error("{0}")]
     Test(String),
+    /// The secret's value is not what its kind needs.
     #[error("{0}")]
     BadSecret(String),
+    /// The function's configuration lacks what the step needs.
     #[error("configuration: {0}")]
     Config(&'static str),
+    /// An Okta API call failed.
     #[error(transparent)]
     Okta(#[from] OktaError),
+    /// An AWS call failed.
     #[error(transparent)]
     Aws(#[from] AwsError),
 }
@@ -76,16 +91,25 @@ pub enum StepOutcome {
     AlreadyCurrent,
     /// The step's work was already done (e.g. the pending value exists).
     AlreadyDone,
+    /// The step's work was done now.
     Done,
 }
 
+/// Runs Secrets Manager's four rotation steps for the hook secret and the SCIM token.
 pub struct Rotator<'a, Secrets, Okta, Prober, Sink, Store> {
+    /// The secrets being rotated.
     pub secrets: &'a Secrets,
+    /// Okta's Management API.
     pub okta: &'a Okta,
+    /// The SCIM endpoint probe.
     pub probe: &'a Prober,
+    /// Where alerts go.
     pub sink: &'a Sink,
+    /// The state table (rotation records, Okta's held version).
     pub store: &'a Store,
+    /// The Okta event hook whose `Authorization` value is the hook secret.
     pub event_hook_id: Option<&'a str>,
+    /// The Okta app whose provisioning token is the SCIM token (if Okta may set it by API).
     pub okta_app_id: Option<&'a str>,
 }
 
@@ -94,6 +118,7 @@ const HOOK_SECRET_LENGTH: i64 = 64; // letters and digits: ~380 bits
 impl<Secrets: SecretAdmin, Okta: OktaApi, Prober: ScimProbe, Sink: AlertSink, Store: StateStore>
     Rotator<'_, Secrets, Okta, Prober, Sink, Store>
 {
+    /// Runs one step; a step already done reports so and changes nothing.
     pub async fn rotate(&self, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
         let result = self.step(event).await;
         match &result {

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::model::{Activity, Kind};
 use crate::alert::{Alert, Severity};
 
+/// The windowed detectors' thresholds.
 #[derive(Debug, Clone)]
 pub struct Thresholds {
     /// IdC-directory credential failures that make a brute-force finding...
@@ -63,8 +64,10 @@ fn network_of_key(key: u128) -> String {
     }
 }
 
+/// The detectors that count events in sliding windows (brute force, Okta failures).
 #[derive(Default)]
 pub struct Detectors {
+    /// Their thresholds.
     pub thresholds: Thresholds,
     failures: HashMap<String, VecDeque<(DateTime<Utc>, String)>>,
     /// Per portal session: (last use, network key, first event id) per network.
@@ -74,6 +77,7 @@ pub struct Detectors {
 }
 
 impl Detectors {
+    /// Detectors with these thresholds.
     pub fn new(thresholds: Thresholds) -> Self {
         Self { thresholds, ..Default::default() }
     }

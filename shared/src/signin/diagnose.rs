@@ -8,42 +8,66 @@ use serde::Serialize;
 use super::model::{Activity, Kind};
 use super::okta::OktaSignin;
 
+/// One line of a user's sign-in timeline.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
+    /// When.
     pub time: DateTime<Utc>,
     /// `okta` or `aws`.
     pub source: &'static str,
+    /// The event (Okta's event type, or CloudTrail's event name).
     pub event: String,
+    /// Its outcome.
     pub outcome: String,
+    /// The client address.
     pub ip: Option<String>,
+    /// What else matters (reason, app, role, error code).
     pub detail: String,
+    /// The event's id.
     pub event_id: String,
 }
 
+/// Where a sign-in failed, along Okta → SAML → role → permissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
+    /// Okta refused the user (password, MFA, policy).
     OktaAuthentication,
+    /// IAM Identity Center did not accept Okta's SAML assertion.
     SamlAssertion,
+    /// The user could not get the role (no assignment, or the permission set is not provisioned).
     RoleAssumption,
+    /// The role was assumed, but an action was denied.
     PermissionEvaluation,
+    /// The events show no failure.
     NoFailureFound,
+    /// No events for the user in the window.
     NoEvents,
 }
 
+/// `diagnose`'s conclusion.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
+    /// Where it failed.
     pub stage: Stage,
+    /// What happened, in a sentence.
     pub explanation: String,
+    /// The event ids that show it.
     pub evidence: Vec<String>,
+    /// What to do.
     pub next_steps: String,
 }
 
+/// A user's sign-in timeline and where it failed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Diagnosis {
+    /// The user.
     pub user: String,
+    /// Around when.
     pub at: DateTime<Utc>,
+    /// Okta's and AWS's events, in time order.
     pub timeline: Vec<Entry>,
+    /// The conclusion.
     pub verdict: Verdict,
 }
 

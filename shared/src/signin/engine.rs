@@ -26,17 +26,23 @@ use crate::records::Lifecycle;
 /// Where and when a user was last seen (persisted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sighting {
+    /// When.
     pub time: DateTime<Utc>,
+    /// From which address.
     pub ip: IpAddr,
+    /// Where that address is.
     pub place: Place,
+    /// The event.
     pub event_id: String,
 }
 
 /// A user's persisted baseline: countries seen (with when last seen) and the last sighting.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
+    /// Countries the user was seen in, each with when last seen.
     #[serde(default)]
     pub countries: BTreeMap<Country, DateTime<Utc>>,
+    /// The user's last sighting.
     #[serde(default)]
     pub last: Option<Sighting>,
 }
@@ -57,11 +63,15 @@ struct UserState {
 /// Everything the engine knows about a user before their activity is observed.
 #[derive(Debug, Default, Clone)]
 pub struct UserContext {
+    /// The user's baseline.
     pub baseline: Baseline,
+    /// Okta's sign-ins of the user, in time order.
     pub okta: Vec<OktaSignin>,
+    /// The user's Okta lifecycle status.
     pub lifecycle: Option<Lifecycle>,
 }
 
+/// The sign-in detectors over a stream of activities, with per-user state.
 pub struct Engine {
     settings: Arc<SigninSettings>,
     privileged: BTreeSet<String>,
@@ -70,6 +80,7 @@ pub struct Engine {
     users: HashMap<String, UserState>,
     /// Identity-store user id → user name, learned from sign-ins that carry both.
     names: HashMap<String, String>,
+    /// Activities observed.
     pub observed: u64,
 }
 
@@ -105,6 +116,7 @@ impl Engine {
         }
     }
 
+    /// The thresholds in use.
     pub fn settings(&self) -> &SigninSettings {
         &self.settings
     }
@@ -181,6 +193,7 @@ impl Engine {
             .collect()
     }
 
+    /// Users with state.
     pub fn users(&self) -> usize {
         self.users.len()
     }

@@ -17,15 +17,26 @@ use crate::alert::{AlertSink, Alerts};
 use crate::geo::Geo;
 use crate::store::StateStore;
 
+/// The `signin-anomaly` function: the scheduled sweep, EventBridge CloudTrail events and S3 log
+/// objects, through the detectors, to alerts.
 pub struct SigninAnomalyHandler<Trail, Objects, Store, Directory, Sink> {
+    /// CloudTrail `LookupEvents`.
     pub lookup: Trail,
+    /// CloudTrail log objects in S3.
     pub objects: Objects,
+    /// The state table (baselines, checkpoints, Okta's records).
     pub store: Store,
+    /// User names of identity-store user ids.
     pub directory: Directory,
+    /// Where alerts go.
     pub sink: Sink,
+    /// Thresholds, business hours, allow-lists.
     pub settings: Arc<SigninSettings>,
+    /// Permission sets whose use is privileged.
     pub privileged: BTreeSet<String>,
+    /// Offline geolocation.
     pub geo: Arc<Geo>,
+    /// The sweep's windows and pacing.
     pub sweep: SweepSettings,
 }
 

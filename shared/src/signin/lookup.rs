@@ -26,6 +26,7 @@ pub const CLOUDTRAIL_DETAIL_TYPES: &[&str] = &[
     "AWS API Call via CloudTrail",
 ];
 
+/// The sweep's windows and pacing.
 #[derive(Debug, Clone)]
 pub struct SweepSettings {
     /// CloudTrail can take this long to make an event visible to LookupEvents: windows end this
@@ -50,14 +51,22 @@ impl Default for SweepSettings {
     }
 }
 
+/// What the sweep did for one event source.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SourceReport {
+    /// The event source.
     pub source: String,
+    /// The window's start.
     pub start: Option<DateTime<Utc>>,
+    /// The window's end (the new checkpoint).
     pub end: Option<DateTime<Utc>>,
+    /// `LookupEvents` pages read.
     pub pages: usize,
+    /// Records read.
     pub records: usize,
+    /// Records that could not be used.
     pub skipped: usize,
+    /// Alerts raised.
     pub alerts: usize,
 }
 
@@ -176,6 +185,7 @@ pub enum Trigger {
     Objects(Vec<(String, String)>),
 }
 
+/// Tells the function's triggers apart: a schedule, an EventBridge CloudTrail event, S3 objects.
 pub fn classify(event: Value) -> Result<Trigger, String> {
     if let Some(dt) = event.get("detail-type").and_then(Value::as_str) {
         if dt == "Scheduled Event" {

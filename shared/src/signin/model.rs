@@ -14,104 +14,144 @@ use serde_json::value::RawValue;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Record<'a> {
+    /// `eventTime`: when the call was made.
     #[serde(default, deserialize_with = "lenient::time")]
     pub event_time: Option<DateTime<Utc>>,
+    /// `eventSource`, e.g. `signin.amazonaws.com`.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub event_source: Option<Cow<'a, str>>,
+    /// `eventName`, e.g. `ConsoleLogin`.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub event_name: Option<Cow<'a, str>>,
+    /// `eventType`, e.g. `AwsConsoleSignIn` or `AwsServiceEvent`.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub event_type: Option<Cow<'a, str>>,
+    /// `eventID`: CloudTrail's id of the record.
     #[serde(rename = "eventID", default, borrow, deserialize_with = "lenient::string")]
     pub event_id: Option<Cow<'a, str>>,
+    /// `awsRegion`.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub aws_region: Option<Cow<'a, str>>,
+    /// `sourceIPAddress`: an address, or an AWS service's name when AWS made the call.
     #[serde(rename = "sourceIPAddress", default, borrow, deserialize_with = "lenient::string")]
     pub source_ip_address: Option<Cow<'a, str>>,
+    /// `userAgent`.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub user_agent: Option<Cow<'a, str>>,
+    /// `userIdentity`: who made the call.
     #[serde(default, borrow, deserialize_with = "lenient::object")]
     pub user_identity: UserIdentity<'a>,
+    /// `additionalEventData` (`MFAUsed`, `CredentialType`, …).
     #[serde(default, borrow, deserialize_with = "lenient::object")]
     pub additional_event_data: AdditionalEventData<'a>,
+    /// `serviceEventDetails` (IdC sign-in outcomes, portal role requests).
     #[serde(default, borrow, deserialize_with = "lenient::object")]
     pub service_event_details: ServiceEventDetails<'a>,
+    /// `responseElements` (`ConsoleLogin`'s `Success`/`Failure`).
     #[serde(default, borrow, deserialize_with = "lenient::object")]
     pub response_elements: ResponseElements<'a>,
+    /// `requestParameters` (portal `accountId`/`roleName`).
     #[serde(default, borrow, deserialize_with = "lenient::object")]
     pub request_parameters: RequestParameters<'a>,
+    /// `errorCode` when the call failed.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub error_code: Option<Cow<'a, str>>,
+    /// `recipientAccountId`: the account the record belongs to.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub recipient_account_id: Option<Cow<'a, str>>,
     /// Envelope fields, so one pass tells a record from a container of records: an S3 log
     /// file's `Records`, LookupEvents output's `Events`, an EventBridge event's `detail`.
     #[serde(rename = "Records", default, borrow)]
     pub records: Option<Vec<&'a RawValue>>,
+    /// LookupEvents output's `Events`.
     #[serde(rename = "Events", default, borrow)]
     pub events: Option<Vec<&'a RawValue>>,
+    /// An EventBridge event's `detail-type`.
     #[serde(rename = "detail-type", default, borrow, deserialize_with = "lenient::string")]
     pub detail_type: Option<Cow<'a, str>>,
+    /// An EventBridge event's `detail` (the record itself).
     #[serde(default, borrow)]
     pub detail: Option<&'a RawValue>,
 }
 
+/// `userIdentity`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserIdentity<'a> {
+    /// `type`: `Root`, `IAMUser`, `AssumedRole`, `IdentityCenterUser`, `Unknown`, …
     #[serde(rename = "type", default, borrow, deserialize_with = "lenient::string")]
     pub kind: Option<Cow<'a, str>>,
+    /// `userName` (IAM user, or the IdC user name in older records).
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub user_name: Option<Cow<'a, str>>,
+    /// `principalId`.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub principal_id: Option<Cow<'a, str>>,
+    /// `credentialId`: the portal session, for token-replay checks.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub credential_id: Option<Cow<'a, str>>,
+    /// `onBehalfOf` (2025 shape): the identity store user.
     #[serde(default, borrow, deserialize_with = "lenient::object")]
     pub on_behalf_of: OnBehalfOf<'a>,
+    /// `sessionContext`: the role session's issuer.
     #[serde(default, borrow, deserialize_with = "lenient::object")]
     pub session_context: SessionContext<'a>,
 }
 
+/// `userIdentity.onBehalfOf`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OnBehalfOf<'a> {
+    /// `userId`: the identity store user id.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub user_id: Option<Cow<'a, str>>,
+    /// `identityStoreArn`.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub identity_store_arn: Option<Cow<'a, str>>,
 }
 
+/// `userIdentity.sessionContext`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionContext<'a> {
+    /// `sessionIssuer`.
     #[serde(default, borrow, deserialize_with = "lenient::object")]
     pub session_issuer: SessionIssuer<'a>,
 }
 
+/// `userIdentity.sessionContext.sessionIssuer`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionIssuer<'a> {
+    /// `userName`: the role's name (`AWSReservedSSO_<permission set>_<suffix>` for IdC).
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub user_name: Option<Cow<'a, str>>,
 }
 
+/// `additionalEventData`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AdditionalEventData<'a> {
+    /// `CredentialType` (IdC sign-ins).
     #[serde(rename = "CredentialType", default, borrow, deserialize_with = "lenient::string")]
     pub credential_type: Option<Cow<'a, str>>,
+    /// `UserName` (IdC sign-ins, older records).
     #[serde(rename = "UserName", default, borrow, deserialize_with = "lenient::string")]
     pub user_name: Option<Cow<'a, str>>,
+    /// `MFAUsed`: `Yes` or `No` (console sign-ins).
     #[serde(rename = "MFAUsed", default, borrow, deserialize_with = "lenient::string")]
     pub mfa_used: Option<Cow<'a, str>>,
 }
 
+/// `serviceEventDetails`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ServiceEventDetails<'a> {
+    /// `UserAuthentication`: `Success` or `Failure`.
     #[serde(rename = "UserAuthentication", default, borrow, deserialize_with = "lenient::string")]
     pub user_authentication: Option<Cow<'a, str>>,
+    /// `CredentialChallenge`: `Success` or `Failure`.
     #[serde(rename = "CredentialChallenge", default, borrow, deserialize_with = "lenient::string")]
     pub credential_challenge: Option<Cow<'a, str>>,
+    /// `CredentialVerification`: `Success` or `Failure`.
     #[serde(
         rename = "CredentialVerification",
         default,
@@ -119,23 +159,30 @@ pub struct ServiceEventDetails<'a> {
         deserialize_with = "lenient::string"
     )]
     pub credential_verification: Option<Cow<'a, str>>,
+    /// `account_id` of a portal role request.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub account_id: Option<Cow<'a, str>>,
+    /// `role_name` of a portal role request.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub role_name: Option<Cow<'a, str>>,
 }
 
+/// `responseElements`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ResponseElements<'a> {
+    /// `ConsoleLogin`: `Success` or `Failure`.
     #[serde(rename = "ConsoleLogin", default, borrow, deserialize_with = "lenient::string")]
     pub console_login: Option<Cow<'a, str>>,
 }
 
+/// `requestParameters`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestParameters<'a> {
+    /// `accountId` of a portal call.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub account_id: Option<Cow<'a, str>>,
+    /// `roleName` of a portal call.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub role_name: Option<Cow<'a, str>>,
 }
@@ -252,38 +299,54 @@ mod lenient {
 pub enum Kind {
     /// `signin.amazonaws.com` `UserAuthentication`: an IAM Identity Center sign-in.
     IdcSignIn {
+        /// The sign-in succeeded.
         success: bool,
+        /// The credential used (`PASSWORD`, `EXTERNAL_IDP`, …).
         credential_type: Option<String>,
     },
     /// `CredentialChallenge` / `CredentialVerification` (IdC directory or AD users only).
     Credential {
+        /// `CredentialChallenge` or `CredentialVerification`.
         step: String,
+        /// The step succeeded.
         success: bool,
     },
     /// `sso.amazonaws.com`: portal and CLI use (`Authenticate`, `Federate`, `GetRoleCredentials`, …).
     Portal {
+        /// The portal action (`Federate`, `GetRoleCredentials`, …).
         action: String,
+        /// The account of a role request.
         account_id: Option<String>,
+        /// The role (permission set) of a role request.
         role_name: Option<String>,
     },
     /// `ConsoleLogin`.
     ConsoleLogin {
+        /// The sign-in succeeded.
         success: bool,
+        /// MFA was used (`MFAUsed = Yes`).
         mfa_used: bool,
+        /// The root user signed in.
         root: bool,
+        /// An IAM user signed in.
         iam_user: bool,
+        /// An IdC role session signed in to the console (`AWSReservedSSO_*`).
         identity_center_role: bool,
     },
     /// `sts:AssumeRoleWithSAML` made by IdC on the user's behalf: its source IP is AWS's.
     AssumeRoleWithSaml,
+    /// Anything else: kept for `diagnose`, ignored by the detectors.
     Other,
 }
 
 /// A normalised sign-in event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Activity {
+    /// When.
     pub time: DateTime<Utc>,
+    /// CloudTrail's event id.
     pub event_id: String,
+    /// What it means.
     pub kind: Kind,
     /// User name (the SAML NameID for Okta users) when the record carries one.
     pub user_name: Option<String>,
@@ -293,7 +356,9 @@ pub struct Activity {
     pub session_id: Option<String>,
     /// The caller's address; `None` when AWS made the call (never geolocate those).
     pub source_ip: Option<IpAddr>,
+    /// The caller's user agent.
     pub user_agent: Option<String>,
+    /// The account the event belongs to.
     pub account_id: Option<String>,
     /// Identity store of the user (2025 shape), for resolving `user_id` to a user name.
     pub identity_store_id: Option<String>,
@@ -302,15 +367,19 @@ pub struct Activity {
     pub permission_set: Option<String>,
     /// `eventSource`/`eventName`, and the call's `errorCode` when it failed (for `diagnose`).
     pub event_source: Option<String>,
+    /// `eventName`.
     pub event_name: Option<String>,
+    /// `errorCode` when the call failed.
     pub error_code: Option<String>,
 }
 
 /// Why a record was skipped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Skip {
+    /// Not JSON, or not an object.
     #[error("not a CloudTrail record: {0}")]
     Malformed(String),
+    /// The record has no readable `eventTime`.
     #[error("no eventTime")]
     NoTime,
 }

@@ -11,17 +11,26 @@ use crate::geo::{Country, Place, Point};
 use crate::okta::event::OktaEvent;
 use crate::records::{Lifecycle, OktaSigninRecord, SIGNIN_EVENT_TYPES};
 
+/// One Okta sign-in attempt, as the sign-in checks use it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OktaSignin {
+    /// When.
     pub time: DateTime<Utc>,
+    /// Okta's event type.
     pub event_type: String,
+    /// Okta's outcome was `SUCCESS`.
     pub success: bool,
+    /// Okta's reason for the outcome.
     pub reason: Option<String>,
+    /// The client's address.
     pub ip: Option<IpAddr>,
     /// Okta's geolocation of the client.
     pub place: Place,
+    /// The app signed in to (SSO events).
     pub app: Option<String>,
+    /// The app's id.
     pub app_id: Option<String>,
+    /// Okta's event uuid.
     pub event_id: String,
 }
 
@@ -74,7 +83,9 @@ impl From<&OktaSigninRecord> for OktaSignin {
 /// What one Okta event says about a user: `(login, fact)`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OktaFact {
+    /// A sign-in attempt.
     Signin(OktaSignin),
+    /// A lifecycle change.
     Lifecycle(Lifecycle),
 }
 

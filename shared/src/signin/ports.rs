@@ -11,11 +11,13 @@ use crate::error::AwsError;
 pub struct Page {
     /// Each event's `CloudTrailEvent` (the record as JSON text).
     pub records: Vec<String>,
+    /// The next page's token.
     pub next_token: Option<String>,
 }
 
 /// CloudTrail `LookupEvents` (the SDK adapter is `adapters::CloudTrailLookup`).
 pub trait TrailLookup: Send + Sync {
+    /// One page of events of `event_source` between `start` and `end`.
     fn page(
         &self,
         event_source: &str,
@@ -27,6 +29,7 @@ pub trait TrailLookup: Send + Sync {
 
 /// CloudTrail log objects (the SDK adapter is `adapters::S3LogObjects`).
 pub trait LogObjects: Send + Sync {
+    /// The object's bytes (gzip or plain).
     fn get(
         &self,
         bucket: &str,
@@ -36,6 +39,7 @@ pub trait LogObjects: Send + Sync {
 
 /// Resolves an identity-store user id to its user name (identitystore:DescribeUser in Lambda).
 pub trait UserDirectory: Send + Sync {
+    /// The user name of an identity-store user id; `None` when there is no such user.
     fn user_name(
         &self,
         identity_store_id: &str,

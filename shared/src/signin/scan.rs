@@ -18,7 +18,9 @@ use crate::store::{Item, StateStore, now_epoch};
 /// Baselines outlive the 30-day window so a user back from 60 days off is not "new" everywhere.
 const BASELINE_KEEP_SECONDS: i64 = 180 * 24 * 3600;
 
+/// Feeds activities to the engine, loading each user's context from the store first.
 pub struct Scanner<'a, Store, Directory> {
+    /// The detectors and their per-user state.
     pub engine: Engine,
     store: Option<&'a Store>,
     directory: &'a Directory,

@@ -17,11 +17,16 @@ use crate::geo::Country;
 pub use crate::policy_file::parse_duration;
 use crate::policy_file::{Checker, Diagnostic};
 
+/// When privileged use is expected.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BusinessHours {
+    /// Start of the working day (local).
     pub start: NaiveTime,
+    /// End of the working day (local).
     pub end: NaiveTime,
+    /// Working days, 0 = Monday.
     pub days: BTreeSet<u32>,
+    /// The time zone they are in.
     pub time_zone: Tz,
 }
 
@@ -40,6 +45,7 @@ impl Default for BusinessHours {
 }
 
 impl BusinessHours {
+    /// Within business hours.
     pub fn contains(&self, t: DateTime<Utc>) -> bool {
         let local = t.with_timezone(&self.time_zone);
         let time = local.time();
@@ -53,11 +59,13 @@ impl BusinessHours {
         t.with_timezone(&self.time_zone).format("%Y-%m-%d").to_string()
     }
 
+    /// `t` in the business hours' time zone, for alert text.
     pub fn local_time(&self, t: DateTime<Utc>) -> String {
         t.with_timezone(&self.time_zone).format("%a %Y-%m-%d %H:%M %Z").to_string()
     }
 }
 
+/// The sign-in checks' settings (`[signin]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SigninSettings {
     /// `impossible-travel`: faster than this between consecutive activities...
@@ -81,6 +89,7 @@ pub struct SigninSettings {
     pub okta_failures: usize,
     /// ...then an IdC sign-in within this window.
     pub okta_failures_window: Duration,
+    /// When privileged use is expected.
     pub business_hours: BusinessHours,
     /// Permission sets whose use outside business hours is a finding, in addition to those the
     /// policy grants to privileged tiers.
@@ -113,6 +122,7 @@ impl Default for SigninSettings {
 }
 
 impl SigninSettings {
+    /// The address is in an allowed network.
     pub fn network_allowed(&self, ip: IpAddr) -> bool {
         self.allow_networks.iter().any(|n| n.contains(&ip))
     }
@@ -126,6 +136,7 @@ pub fn parse_hours(s: &str) -> Option<(NaiveTime, NaiveTime)> {
     (start < end).then_some((start, end))
 }
 
+/// `mon` … `sun` (or full names) → 0 … 6.
 pub fn parse_weekday(s: &str) -> Option<u32> {
     s.parse::<Weekday>().ok().map(|d| d.num_days_from_monday())
 }

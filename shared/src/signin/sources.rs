@@ -15,9 +15,11 @@ use super::model::{Activity, Record, Skip};
 /// Counts of what an input yielded.
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
+    /// Records read.
     pub records: usize,
     /// Records that could not be used, with the first few reasons.
     pub skipped: usize,
+    /// The first few reasons.
     pub reasons: Vec<String>,
 }
 
@@ -33,8 +35,11 @@ impl Stats {
 /// What one small input yielded (see [`parse`]).
 #[derive(Debug, Default)]
 pub struct Parsed {
+    /// The sign-in activities.
     pub activities: Vec<Activity>,
+    /// Records that could not be used.
     pub skipped: usize,
+    /// The first few reasons.
     pub reasons: Vec<String>,
 }
 
@@ -46,6 +51,7 @@ struct LookupEvent {
 
 /// Feeds activities found in JSON text to `out`.
 pub struct Reader<'o, F: FnMut(Activity)> {
+    /// What was read so far.
     pub stats: Stats,
     out: &'o mut F,
     /// The line being read (JSON lines), for skip reasons.
@@ -53,6 +59,7 @@ pub struct Reader<'o, F: FnMut(Activity)> {
 }
 
 impl<'o, F: FnMut(Activity)> Reader<'o, F> {
+    /// A reader that hands each activity to `out`.
     pub fn new(out: &'o mut F) -> Self {
         Reader { stats: Stats::default(), out, line: None }
     }

@@ -26,10 +26,14 @@ const API_CALLS: &[(&str, &str)] = &[
 /// An anomaly the generator put into the trail: the detector that should find it, and its user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Planted {
+    /// The detector that should find it.
     pub detector: &'static str,
+    /// The user.
     pub user: String,
 }
 
+/// A generator of realistic CloudTrail sign-in trails with planted anomalies (benchmarks,
+/// demo, tests).
 pub struct Synth {
     rng: fastrand::Rng,
     users: usize,

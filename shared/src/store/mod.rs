@@ -9,38 +9,48 @@ use crate::error::AwsError;
 /// as absent by every read, whether or not the store has removed them yet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
+    /// Partition key.
     pub pk: String,
+    /// Sort key.
     pub sk: String,
+    /// The record (JSON).
     pub data: serde_json::Value,
+    /// TTL, epoch seconds.
     pub expires_at: Option<i64>,
 }
 
 impl Item {
+    /// An item without expiry.
     pub fn new(pk: impl Into<String>, sk: impl Into<String>, data: serde_json::Value) -> Self {
         Self { pk: pk.into(), sk: sk.into(), data, expires_at: None }
     }
 
+    /// The same item, expiring at `epoch_seconds`.
     pub fn expiring_at(mut self, epoch_seconds: i64) -> Self {
         self.expires_at = Some(epoch_seconds);
         self
     }
 
+    /// Not expired at `now`.
     pub fn is_live(&self, now: i64) -> bool {
         self.expires_at.is_none_or(|t| t > now)
     }
 }
 
+/// Seconds since the epoch, now.
 pub fn now_epoch() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 /// Durable key-value state shared by the functions.
 pub trait StateStore: Send + Sync {
+    /// The live item at (pk, sk), if any.
     fn get(
         &self,
         pk: &str,
         sk: &str,
     ) -> impl Future<Output = Result<Option<Item>, AwsError>> + Send;
+    /// Writes (replaces) the item.
     fn put(&self, item: Item) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// Writes several items (one transaction in SQLite, BatchWriteItem in DynamoDB).
     fn put_many(&self, items: Vec<Item>) -> impl Future<Output = Result<(), AwsError>> + Send {
@@ -55,6 +65,7 @@ pub trait StateStore: Send + Sync {
     fn put_if_absent(&self, item: Item) -> impl Future<Output = Result<bool, AwsError>> + Send;
     /// Live items of a partition, in sort-key order.
     fn query(&self, pk: &str) -> impl Future<Output = Result<Vec<Item>, AwsError>> + Send;
+    /// Deletes the item, if present.
     fn delete(&self, pk: &str, sk: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
