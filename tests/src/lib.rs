@@ -1,1 +1,484 @@
-//! Integration tests live in `tests/tests/`; this crate has no library code.
+//! Helpers for integration tests against the local AWS stand-in (moto server), which
+//! `scripts/test.sh` starts on 127.0.0.1 and announces through `AWS_ENDPOINT_URL`. Used by the
+//! workspace's integration tests (`tests/tests/integration`) and the CLI's (`cli/tests/cli`).
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+
+/// The SDK configuration the functions use, pointed at moto. Refuses to run against anything but
+/// a loopback endpoint, so a test can never touch a real AWS account.
+pub async fn local_aws() -> SdkConfig {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:") || endpoint.starts_with("http://localhost:"),
+        "AWS_ENDPOINT_URL must point at the local AWS stand-in (got {endpoint:?}); run scripts/test.sh"
+    );
+    idc_guard::adapters::load_sdk_config(Duration::from_secs(10)).await
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+pub async fn create_secret(sdk: &SdkConfig, value: &str) -> String {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let out = client
+        .create_secret()
+        .name(unique("idc-guard/test/hook"))
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create secret");
+    out.arn.expect("secret arn")
+}
+
+/// Stages `value` as AWSPENDING on the secret, as a rotation's createSecret step does.
+pub async fn stage_pending(sdk: &SdkConfig, arn: &str, value: &str) -> String {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let token = uuid::Uuid::new_v4().to_string();
+    client
+        .put_secret_value()
+        .secret_id(arn)
+        .client_request_token(&token)
+        .secret_string(value)
+        .version_stages("AWSPENDING")
+        .send()
+        .await
+        .expect("put pending value");
+    token
+}
+
+/// Promotes a pending version to AWSCURRENT, as a rotation's finishSecret step does.
+pub async fn promote(sdk: &SdkConfig, arn: &str, version: &str) {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let described = client.describe_secret().secret_id(arn).send().await.expect("describe");
+    let current = described
+        .version_ids_to_stages
+        .unwrap_or_default()
+        .into_iter()
+        .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+        .map(|(id, _)| id)
+        .expect("a current version");
+    client
+        .update_secret_version_stage()
+        .secret_id(arn)
+        .version_stage("AWSCURRENT")
+        .move_to_version_id(version)
+        .remove_from_version_id(current)
+        .send()
+        .await
+        .expect("promote");
+    client
+        .update_secret_version_stage()
+        .secret_id(arn)
+        .version_stage("AWSPENDING")
+        .remove_from_version_id(version)
+        .send()
+        .await
+        .expect("clear pending");
+}
+
+pub async fn create_fifo_queue(sdk: &SdkConfig) -> String {
+    let client = aws_sdk_sqs::Client::new(sdk);
+    let out = client
+        .create_queue()
+        .queue_name(format!("{}.fifo", unique("idc-guard-events")))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .expect("create queue");
+    out.queue_url.expect("queue url")
+}
+
+/// A message as it arrived on the queue.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub body: String,
+    pub group_id: String,
+    pub deduplication_id: String,
+    pub event_type: Option<String>,
+}
+
+/// Receives and deletes every message currently on the queue.
+pub async fn drain(sdk: &SdkConfig, queue_url: &str) -> Vec<Received> {
+    let client = aws_sdk_sqs::Client::new(sdk);
+    let mut out = Vec::new();
+    let mut empty_polls = 0;
+    while empty_polls < 2 {
+        let resp = client
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .expect("receive");
+        let messages = resp.messages.unwrap_or_default();
+        if messages.is_empty() {
+            empty_polls += 1;
+            continue;
+        }
+        for m in messages {
+            let attrs = m.attributes.clone().unwrap_or_default();
+            out.push(Received {
+                body: m.body.clone().unwrap_or_default(),
+                group_id: attrs
+                    .get(&MessageSystemAttributeName::MessageGroupId)
+                    .cloned()
+                    .unwrap_or_default(),
+                deduplication_id: attrs
+                    .get(&MessageSystemAttributeName::MessageDeduplicationId)
+                    .cloned()
+                    .unwrap_or_default(),
+                event_type: m
+                    .message_attributes
+                    .as_ref()
+                    .and_then(|a| a.get("okta_event_type"))
+                    .and_then(|v| v.string_value.clone()),
+            });
+            client
+                .delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(m.receipt_handle.unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+    out
+}
+
+/// Reads a file under `events/`.
+pub fn event_file(relative: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A fresh AWS account of its own on the local stand-in (via sts:AssumeRole into a random account
+/// id), so tests that need account-wide singletons (an organization, the IdC instance) can run in
+/// parallel without seeing each other.
+pub async fn isolated_account() -> (SdkConfig, String) {
+    let (sdk, account, _) = isolated_account_with_env().await;
+    (sdk, account)
+}
+
+/// As [`isolated_account`], plus the environment variables that give a child process (the CLI)
+/// the same credentials.
+pub async fn isolated_account_with_env() -> (SdkConfig, String, Vec<(&'static str, String)>) {
+    let base = local_aws().await;
+    let account = format!("{:012}", fastrand::u64(100_000_000_000..999_999_999_999));
+    let sts = aws_sdk_sts::Client::new(&base);
+    let out = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/idc-guard-test"))
+        .role_session_name("idc-guard-test")
+        .send()
+        .await
+        .expect("assume role");
+    let c = out.credentials.expect("credentials");
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID", c.access_key_id.clone()),
+        ("AWS_SECRET_ACCESS_KEY", c.secret_access_key.clone()),
+        ("AWS_SESSION_TOKEN", c.session_token.clone()),
+    ];
+    let creds = aws_credential_types::Credentials::new(
+        c.access_key_id,
+        c.secret_access_key,
+        Some(c.session_token),
+        None,
+        "isolated-test-account",
+    );
+    let sdk = base
+        .to_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .build();
+    (sdk, account, env)
+}
+
+/// An organization with OUs and accounts, in an isolated account.
+pub struct Org {
+    pub client: aws_sdk_organizations::Client,
+    pub management: String,
+    pub root: String,
+}
+
+impl Org {
+    pub async fn create(sdk: &SdkConfig) -> Org {
+        let client = aws_sdk_organizations::Client::new(sdk);
+        let org = client
+            .create_organization()
+            .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+            .send()
+            .await
+            .expect("create organization")
+            .organization
+            .unwrap();
+        let root = client.list_roots().send().await.unwrap().roots.unwrap()[0].id.clone().unwrap();
+        Org { client, management: org.master_account_id.unwrap(), root }
+    }
+
+    pub async fn ou(&self, parent: &str, name: &str) -> String {
+        self.client
+            .create_organizational_unit()
+            .parent_id(parent)
+            .name(name)
+            .send()
+            .await
+            .expect("create OU")
+            .organizational_unit
+            .unwrap()
+            .id
+            .unwrap()
+    }
+
+    /// Creates an account in `ou` with tags; returns its id.
+    pub async fn account(&self, name: &str, ou: &str, tags: &[(&str, &str)]) -> String {
+        let status = self
+            .client
+            .create_account()
+            .account_name(name)
+            .email(format!("{name}@example.com"))
+            .send()
+            .await
+            .expect("create account")
+            .create_account_status
+            .unwrap();
+        let id = status.account_id.unwrap();
+        self.client
+            .move_account()
+            .account_id(&id)
+            .source_parent_id(&self.root)
+            .destination_parent_id(ou)
+            .send()
+            .await
+            .expect("move account");
+        self.tag(&id, tags).await;
+        id
+    }
+
+    pub async fn tag(&self, id: &str, tags: &[(&str, &str)]) {
+        if tags.is_empty() {
+            return;
+        }
+        let tags: Vec<_> = tags
+            .iter()
+            .map(|(k, v)| {
+                aws_sdk_organizations::types::Tag::builder().key(*k).value(*v).build().unwrap()
+            })
+            .collect();
+        self.client.tag_resource().resource_id(id).set_tags(Some(tags)).send().await.expect("tag");
+    }
+}
+
+/// The IdC instance of an isolated account and its identity store.
+pub struct Idc {
+    pub sso: aws_sdk_ssoadmin::Client,
+    pub ids: aws_sdk_identitystore::Client,
+    pub instance_arn: String,
+    pub store_id: String,
+}
+
+impl Idc {
+    pub async fn open(sdk: &SdkConfig) -> Idc {
+        let sso = aws_sdk_ssoadmin::Client::new(sdk);
+        let ids = aws_sdk_identitystore::Client::new(sdk);
+        let inst = sso.list_instances().send().await.expect("list instances").instances.unwrap();
+        let i = &inst[0];
+        Idc {
+            sso,
+            ids,
+            instance_arn: i.instance_arn.clone().unwrap(),
+            store_id: i.identity_store_id.clone().unwrap(),
+        }
+    }
+
+    pub async fn group(&self, name: &str) -> String {
+        self.ids
+            .create_group()
+            .identity_store_id(&self.store_id)
+            .display_name(name)
+            .send()
+            .await
+            .expect("create group")
+            .group_id
+    }
+
+    pub async fn delete_group(&self, id: &str) {
+        self.ids
+            .delete_group()
+            .identity_store_id(&self.store_id)
+            .group_id(id)
+            .send()
+            .await
+            .expect("delete group");
+    }
+
+    /// (permission set name, account id) pairs assigned to a group.
+    pub async fn assignments(&self, group_id: &str) -> Vec<(String, String)> {
+        let names = self.permission_set_names().await;
+        let out = self
+            .sso
+            .list_account_assignments_for_principal()
+            .instance_arn(&self.instance_arn)
+            .principal_id(group_id)
+            .principal_type(aws_sdk_ssoadmin::types::PrincipalType::Group)
+            .send()
+            .await
+            .expect("list assignments");
+        let mut v: Vec<_> = out
+            .account_assignments
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| {
+                let arn = a.permission_set_arn.unwrap();
+                (names.get(&arn).cloned().unwrap_or(arn), a.account_id.unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub async fn permission_set_names(&self) -> std::collections::HashMap<String, String> {
+        let arns = self
+            .sso
+            .list_permission_sets()
+            .instance_arn(&self.instance_arn)
+            .send()
+            .await
+            .unwrap()
+            .permission_sets
+            .unwrap_or_default();
+        let mut m = std::collections::HashMap::new();
+        for arn in arns {
+            let d = self
+                .sso
+                .describe_permission_set()
+                .instance_arn(&self.instance_arn)
+                .permission_set_arn(&arn)
+                .send()
+                .await
+                .unwrap();
+            m.insert(arn, d.permission_set.unwrap().name.unwrap());
+        }
+        m
+    }
+
+    pub async fn permission_set_arn(&self, name: &str) -> Option<String> {
+        self.permission_set_names().await.into_iter().find(|(_, n)| n == name).map(|(a, _)| a)
+    }
+
+    /// An assignment made by hand (outside idc-guard).
+    pub async fn assign(&self, group_id: &str, permission_set: &str, account: &str) {
+        let arn = self.permission_set_arn(permission_set).await.expect("permission set exists");
+        self.sso
+            .create_account_assignment()
+            .instance_arn(&self.instance_arn)
+            .target_id(account)
+            .target_type(aws_sdk_ssoadmin::types::TargetType::AwsAccount)
+            .permission_set_arn(arn)
+            .principal_type(aws_sdk_ssoadmin::types::PrincipalType::Group)
+            .principal_id(group_id)
+            .send()
+            .await
+            .expect("assign");
+    }
+}
+
+pub async fn create_state_table(sdk: &SdkConfig) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let name = unique("idc-guard-state");
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap()
+    };
+    client
+        .create_table()
+        .table_name(&name)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create table");
+    name
+}
+
+/// An SNS topic whose messages land (raw) on an SQS queue the test can read.
+pub async fn alert_topic(sdk: &SdkConfig) -> (String, String) {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let topic = sns
+        .create_topic()
+        .name(unique("idc-guard-alerts"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let queue =
+        sqs.create_queue().queue_name(unique("alerts")).send().await.unwrap().queue_url.unwrap();
+    let queue_arn = queue_arn(sdk, &queue).await;
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+    (topic, queue)
+}
+
+/// Every alert published so far, parsed.
+pub async fn alerts(sdk: &SdkConfig, queue: &str) -> Vec<serde_json::Value> {
+    drain(sdk, queue)
+        .await
+        .into_iter()
+        .map(|m| serde_json::from_str(&m.body).expect("alert JSON"))
+        .collect()
+}
+
+/// The ARN of a queue.
+pub async fn queue_arn(sdk: &SdkConfig, queue_url: &str) -> String {
+    aws_sdk_sqs::Client::new(sdk)
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .unwrap_or_default()
+        .remove(&QueueAttributeName::QueueArn)
+        .expect("a queue ARN")
+}
+
+/// Runs a command with `stdin` as its input.
+pub fn run_with_stdin(cmd: &mut std::process::Command, stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// stdout then stderr, as text.
+pub fn text(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}

@@ -1,9 +1,9 @@
 //! `idc-guard scim-token stage | status | confirm` through the real binary against the local AWS
 //! stand-in. The token goes in on stdin and never comes out.
 
-mod common;
+use local_aws::*;
 
-use common::*;
+use super::idc_guard;
 
 const TOKEN: &str = "scim-token-Qw3Er5Ty7Ui9Op1";
 

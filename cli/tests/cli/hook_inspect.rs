@@ -1,11 +1,9 @@
 //! `idc-guard hook inspect` through the real binary.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-fn idc_guard() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_idc-guard"))
-}
+use super::idc_guard;
 
 fn events(name: &str) -> String {
     format!("{}/../events/okta/{name}", env!("CARGO_MANIFEST_DIR"))

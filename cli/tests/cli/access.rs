@@ -1,12 +1,12 @@
 //! `idc-guard policy check | plan | apply | review` as a person runs them: the real binary, the
 //! standard AWS credential chain, against the local AWS stand-in.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
 
-use common::*;
+use local_aws::*;
+
+use super::idc_guard;
 
 struct Cli {
     env: Vec<(&'static str, String)>,

@@ -2,12 +2,9 @@
 //! DynamoDB and SNS, with Okta and the IAM Identity Center SCIM endpoint as HTTP mocks.
 //! (moto cannot invoke a rotation Lambda, so the tests call the handler with each step's event.)
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, Utc};
-use common::*;
 use idc_guard::adapters::DynamoStateStore;
 use idc_guard::adapters::HttpScimProbe;
 use idc_guard::adapters::SecretsManagerStore;
@@ -18,6 +15,7 @@ use idc_guard::scim::ScimRotationHandler;
 use idc_guard::scim::rotation::{RotationError, RotationEvent, Rotator, StepOutcome};
 use idc_guard::secret::SecretString;
 use idc_guard::store::{Item, StateStore};
+use local_aws::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -1,15 +1,13 @@
 //! The Okta event-hook endpoint end to end in-process: the Lambda adapter, real Secrets Manager
 //! and SQS FIFO through the AWS SDK, against the local AWS stand-in.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use http::StatusCode;
 use idc_guard::adapters::{SecretsManagerStore, SqsQueue};
 use idc_guard::okta::hook::{EventHookHandler, HookAuthenticator};
 use lambda_http::{Body, Request};
+use local_aws::*;
 
 type Hook = EventHookHandler<SecretsManagerStore, SqsQueue>;
 

@@ -2,13 +2,10 @@
 //! (gzip), EventBridge CloudTrail events, baselines in DynamoDB, alerts on SNS, user ids
 //! resolved through identitystore — all through the real SDK adapters the function uses.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::Arc;
 
-use common::*;
 use idc_guard::adapters::DynamoStateStore;
 use idc_guard::adapters::SnsAlertSink;
 use idc_guard::adapters::{CloudTrailLookup, IdentityStoreDirectory, S3LogObjects, s3_client};
@@ -17,6 +14,7 @@ use idc_guard::signin::function::SigninAnomalyHandler;
 use idc_guard::signin::lookup::SweepSettings;
 use idc_guard::signin::settings::SigninSettings;
 use idc_guard::store::StateStore;
+use local_aws::*;
 use serde_json::{Value, json};
 
 type Function = SigninAnomalyHandler<

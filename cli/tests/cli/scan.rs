@@ -2,11 +2,11 @@
 //! `events/`: findings as JSON lines, exit codes, state that makes a re-scan quiet, malformed
 //! input counted, stdin.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use local_aws::*;
+
+use super::idc_guard;
 use serde_json::Value;
 
 fn events(relative: &str) -> String {

@@ -1,14 +1,11 @@
 //! Access policy → IAM Identity Center assignments, end to end against the local AWS stand-in:
 //! real sso-admin, identitystore, Organizations, DynamoDB, SNS and SQS through the AWS SDK.
 
-mod common;
-
 use idc_guard::access::ports::{Backoff, Requeue};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::SqsEvent;
-use common::*;
 use idc_guard::access::Policy;
 use idc_guard::access::ports::IdentityCenter;
 use idc_guard::access::reconcile::{Limits, Reconciler, RunOptions, Scope};
@@ -16,6 +13,7 @@ use idc_guard::access::sync::{AccessSyncHandler, Confirmed};
 use idc_guard::adapters::DynamoStateStore;
 use idc_guard::adapters::SnsAlertSink;
 use idc_guard::adapters::{SdkIdentityCenter, SdkOrganizations};
+use local_aws::*;
 use serde_json::{Value, json};
 
 /// The estate every test starts from, in an account of its own.
