@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job end to end on local stand-ins: moto server for AWS, `cargo lambda watch` for
-# Lambda, this script for Okta. Verifies the hook, delivers every fixture, shows the queue, then
-# runs access-sync: a full reconcile of the access policy, the queued Okta events, alerts; then
-# signin-anomaly on a CloudTrail log file in S3, and `idc-guard scan` / `diagnose` on fixtures.
+# Lambda, scripts/local_okta.py for Okta and IdC's SCIM endpoint. Verifies the hook, delivers
+# every fixture, shows the queue, then runs access-sync: a full reconcile of the access policy,
+# the queued Okta events, alerts; signin-anomaly on a CloudTrail log file in S3; the hook secret's
+# rotation while Okta keeps delivering (zero refused), a SCIM token staged, probed, handed to Okta
+# and promoted, the daily token check; then `idc-guard scan` / `diagnose` on fixtures.
 # Everything listens on 127.0.0.1 only and is stopped (by PID) when the script ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,9 +25,11 @@ cleanup() {
 trap cleanup EXIT
 
 log "building the functions and the CLI"
-cargo build --quiet -p okta-event-hook -p access-sync -p signin-anomaly -p idc-guard
+cargo build --quiet -p okta-event-hook -p access-sync -p signin-anomaly -p scim-token-rotation -p idc-guard
 
 moto_start
+OKTA_PORT=$(free_port)
+export OKTA_PORT
 eval "$("$VENV/bin/python" scripts/local_okta.py setup "$RUN_DIR")"
 log "hook secret: $SECRET_ARN"
 log "event queue: $QUEUE_URL"
@@ -43,6 +47,11 @@ setsid cargo lambda watch -A 127.0.0.1 -P "$port" \
   --env-var "IDC_GUARD_STATE_TABLE=$STATE_TABLE" \
   --env-var "IDC_GUARD_ALERT_TOPIC_ARN=$ALERT_TOPIC_ARN" \
   --env-var "IDC_GUARD_POLICY_FILE=$POLICY_FILE" \
+  --env-var "IDC_GUARD_SCIM_TOKEN_SECRET_ARN=$SCIM_SECRET_ARN" \
+  --env-var "IDC_GUARD_OKTA_ORG_URL=http://127.0.0.1:$OKTA_PORT" \
+  --env-var "IDC_GUARD_OKTA_API_SECRET_ARN=$OKTA_API_SECRET_ARN" \
+  --env-var "IDC_GUARD_OKTA_AWS_APP_ID=0oa0demo1awsidc" \
+  --env-var "IDC_GUARD_OKTA_EVENT_HOOK_ID=whk0demo1idcguard" \
   --env-var "RUST_LOG=info" \
   > "$RUN_DIR/watch.log" 2>&1 < /dev/null &
 WATCH_PID=$!
@@ -53,7 +62,8 @@ for _ in $(seq 1 240); do
 done
 wait_http "http://127.0.0.1:$port/" 1 || { cat "$RUN_DIR/watch.log" >&2; exit 1; }
 
-"$VENV/bin/python" scripts/local_okta.py play "$base" "$SECRET_ARN" "$QUEUE_URL" "$ALERT_INBOX"
+IDC_GUARD_STATE_TABLE="$STATE_TABLE" OKTA_API_SECRET_ARN="$OKTA_API_SECRET_ARN" SCIM_SECRET_ARN="$SCIM_SECRET_ARN" \
+  "$VENV/bin/python" scripts/local_okta.py play "$base" "$SECRET_ARN" "$QUEUE_URL" "$ALERT_INBOX"
 
 log "idc-guard plan against the same estate (exit 2 would mean drift)"
 IDC_GUARD_STATE_TABLE="$STATE_TABLE" target/debug/idc-guard plan --policy "$POLICY_FILE"
@@ -65,4 +75,4 @@ target/debug/idc-guard scan events/cloudtrail/*.json --okta events/okta/user-lif
 log "idc-guard diagnose: where did alice's session fail?"
 target/debug/idc-guard diagnose --user alice@acme.example --at 2026-11-20T18:31:00Z \
   events/cloudtrail/*.json --okta events/okta/user-authentication-sso-success.json --policy "$POLICY_FILE"
-log "done: hook → queue → access-sync → assignments, alerts → sign-in checks (function log: .run/watch.log)"
+log "done: hook → queue → access-sync → assignments, alerts → sign-in checks → rotation (function log: .run/watch.log)"

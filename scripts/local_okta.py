@@ -6,15 +6,28 @@ Used by scripts/demo.sh. Talks only to 127.0.0.1 (moto server and `cargo lambda 
                                 Identity Center groups, the state table, the alert topic, and
                                 an access policy for them (RUN_DIR/access-policy.toml)
   local_okta.py play BASE       verify the hook, deliver every fixture, hand the queue to
-                                access-sync, show assignments and alerts, then run signin-anomaly
-                                on a CloudTrail log file in S3 (BASE: cargo lambda watch)
+                                access-sync, show assignments and alerts, run signin-anomaly on a
+                                CloudTrail log file in S3, then rotate the hook secret while Okta
+                                keeps delivering and rotate the SCIM token (BASE: cargo lambda watch)
+
+During `play` this process is Okta (its Management API and its event-hook sender) and IAM
+Identity Center's SCIM endpoint, on 127.0.0.1:$OKTA_PORT. moto cannot invoke a rotation Lambda,
+so `play` also plays Secrets Manager: it invokes the rotation function with each step's event,
+in order, as the service does after RotateSecret.
 """
 import glob
 import json
 import os
+import secrets
+import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
+import uuid
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 
@@ -39,8 +52,23 @@ def setup(run_dir):
         "FifoQueue": "true", "ContentBasedDeduplication": "false",
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"],
                                      "maxReceiveCount": "5"})})
+    enable_rotation(sm, arn, value)
     print(f"SECRET_ARN={arn}")
     print(f"QUEUE_URL={queue['QueueUrl']}")
+
+    # Okta's API credential, and the SCIM token IdC issued (its endpoint: the stand-in on loopback).
+    okta_port = os.environ["OKTA_PORT"]
+    api = sm.create_secret(Name="idc-guard/okta-api",
+                           SecretString=json.dumps({"type": "ssws", "token": secrets.token_urlsafe(30)}))["ARN"]
+    issued = datetime.now(timezone.utc) - timedelta(days=80)
+    scim_value = json.dumps({"token": secrets.token_urlsafe(48),
+                             "scim_endpoint": f"http://127.0.0.1:{okta_port}/{SCIM_TENANT}/scim/v2",
+                             "issued_at": issued.isoformat(), "expires_at": (issued + timedelta(days=365)).isoformat()})
+    scim = sm.create_secret(Name="idc-guard/scim-token", SecretString=scim_value,
+                            Tags=[{"Key": "idc-guard:kind", "Value": "scim-token"}])["ARN"]
+    enable_rotation(sm, scim, scim_value)
+    print(f"OKTA_API_SECRET_ARN={api}")
+    print(f"SCIM_SECRET_ARN={scim}")
 
     # The access side: an organization, accounts, IdC groups (as SCIM would have pushed them).
     org = aws("organizations")
@@ -86,6 +114,18 @@ def setup(run_dir):
     print(f"POLICY_FILE={path}")
 
 
+SCIM_TENANT = "d-demo1234ab"
+HOOK_ID = "whk0demo1idcguard"
+APP_ID = "0oa0demo1awsidc"
+
+
+def enable_rotation(sm, arn, value):
+    """Turns rotation on. moto runs a lambda-less rotation when it is enabled (a new version with
+    the same value): the current value is put back on top, as it was."""
+    sm.rotate_secret(SecretId=arn, RotationRules={"AutomaticallyAfterDays": 90})
+    sm.put_secret_value(SecretId=arn, SecretString=value, VersionStages=["AWSCURRENT"])
+
+
 def request(url, method, headers, body=None):
     data = body.encode() if isinstance(body, str) else body
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
@@ -121,9 +161,29 @@ def assignments():
         print(f"  {g['DisplayName']:<22} {', '.join(held) or '-'}")
 
 
+def deliver_to_access_sync(base, messages):
+    """Hands queue messages to access-sync in batches of 10 (as Lambda's SQS FIFO poller does);
+    returns the ones it gave back for retry."""
+    returned = []
+    for start in range(0, len(messages), 10):
+        batch = messages[start:start + 10]
+        records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                    "attributes": m["Attributes"], "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:idc-guard-events.fifo",
+                    "awsRegion": "us-east-1"} for m in batch]
+        result = invoke(base, "access-sync", {"Records": records})
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        for m in batch:
+            event = json.loads(m["Body"])
+            state = "returned for retry" if m["MessageId"] in failed else "done"
+            print(f"  {state:<19} {event.get('eventType')}")
+        returned.extend(m for m in batch if m["MessageId"] in failed)
+    return returned
+
+
 def play(base, secret_arn, queue_url, alert_inbox):
     url = f"{base}/lambda-url/okta-event-hook/"
-    authorization = aws("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    authorization = aws("secretsmanager").get_secret_value(SecretId=secret_arn, VersionStage="AWSCURRENT")["SecretString"]
     auth = {"Authorization": authorization}
     json_auth = {**auth, "Content-Type": "application/json"}
 
@@ -193,20 +253,16 @@ def play(base, secret_arn, queue_url, alert_inbox):
     assignments()
 
     print("\naccess-sync: the queued Okta events, as Lambda hands over SQS FIFO batches:")
-    for start in range(0, len(received), 10):
-        batch = received[start:start + 10]
-        records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                    "attributes": m["Attributes"], "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:idc-guard-events.fifo",
-                    "awsRegion": "us-east-1"} for m in batch]
-        result = invoke(base, "access-sync", {"Records": records})
-        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-        for m in batch:
-            event = json.loads(m["Body"])
-            state = "returned for retry" if m["MessageId"] in failed else "done"
-            print(f"  {state:<19} {event.get('eventType')}")
+    returned = deliver_to_access_sync(base, received)
     print("  (aws-team-payments-eu is not in IAM Identity Center until SCIM pushes the rename: "
           "that record and the ones after it in its batch come back later, in order)")
+    print("SCIM pushes aws-team-payments-eu; the returned records come back, in order:")
+    ids = aws("identitystore")
+    store_id = aws("sso-admin").list_instances()["Instances"][0]["IdentityStoreId"]
+    ids.create_group(IdentityStoreId=store_id, DisplayName="aws-team-payments-eu")
+    again = deliver_to_access_sync(base, returned)
+    assert not again, [json.loads(m["Body"]).get("eventType") for m in again]
+    assignments()
 
     print("\nAlerts published to SNS (Alert schema):")
     sqs_client = aws("sqs")
@@ -227,6 +283,7 @@ def play(base, secret_arn, queue_url, alert_inbox):
     lifecycle = [i for i in state if i["pk"]["S"].startswith("okta-user#")]
     print(f"\nRecorded for the sign-in checks: {len(signins)} Okta sign-ins, {len(lifecycle)} lifecycle changes.")
     signin_checks(base, alert_inbox)
+    rotation(base, secret_arn, queue_url, os.environ["SCIM_SECRET_ARN"], alert_inbox)
 
 
 def fixture(*path):
@@ -274,6 +331,172 @@ def signin_checks(base, alert_inbox):
     print(f"  {invoke(base, 'signin-anomaly', notification)}")
     assert not drain_alerts(alert_inbox), "no alert twice"
     print("  no new alerts (alert ids are stable; each is sent once)")
+
+
+class Okta:
+    """Okta (Management API, event-hook sender) and IdC's SCIM endpoint, on 127.0.0.1."""
+
+    def __init__(self, port, hook_url, api_token, hook_value, scim_tokens):
+        self.hook_url, self.api_token = hook_url, api_token
+        self.hook_value = hook_value          # the Authorization value Okta sends with deliveries
+        self.scim_valid = set(scim_tokens)    # tokens IdC's SCIM endpoint accepts (at most two)
+        self.app_token = None                 # the token Okta provisions with, once it is given one
+        self.lock = threading.Lock()
+        okta = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def reply(self, status, body=None):
+                data = json.dumps(body).encode() if body is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def body(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                return json.loads(self.rfile.read(n) or b"{}")
+
+            def route(self, method):
+                path = self.path.split("?")[0]
+                if path.startswith(f"/{SCIM_TENANT}/scim/v2/"):
+                    token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                    return self.reply(200 if token in okta.scim_valid else 401, {})
+                if self.headers.get("Authorization") != f"SSWS {okta.api_token}":
+                    return self.reply(401, {"errorCode": "E0000011", "errorSummary": "Invalid token provided"})
+                hook = f"/api/v1/eventHooks/{HOOK_ID}"
+                if method == "GET" and path == hook:
+                    return self.reply(200, okta.hook_json())
+                if method == "PUT" and path == hook:
+                    value = self.body()["channel"]["config"]["authScheme"]["value"]
+                    with okta.lock:
+                        okta.hook_value = value
+                    return self.reply(200, okta.hook_json())
+                if method == "POST" and path == hook + "/lifecycle/verify":
+                    challenge = secrets.token_hex(8)
+                    status, text = request(okta.hook_url, "GET", {"Authorization": okta.hook_value,
+                                                                  "X-Okta-Verification-Challenge": challenge})
+                    ok = status == 200 and json.loads(text).get("verification") == challenge
+                    return self.reply(200, {**okta.hook_json(), "verificationStatus": "VERIFIED" if ok else "UNVERIFIED"})
+                if method == "POST" and path == f"/api/v1/apps/{APP_ID}/connections/default":
+                    okta.app_token = self.body()["profile"]["token"]
+                    return self.reply(200, {"authScheme": "TOKEN", "status": "ENABLED"})
+                if method == "GET" and path == "/api/v1/logs":
+                    return self.reply(200, [])
+                return self.reply(404, {"errorCode": "E0000007", "errorSummary": "Not found: Resource not found"})
+
+            def do_GET(self):
+                self.route("GET")
+
+            def do_PUT(self):
+                self.route("PUT")
+
+            def do_POST(self):
+                self.route("POST")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", int(port)), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def hook_json(self):
+        return {"id": HOOK_ID, "status": "ACTIVE", "verificationStatus": "VERIFIED", "name": "idc-guard",
+                "events": {"type": "EVENT_TYPE", "items": ["group.user_membership.add"]},
+                "channel": {"type": "HTTP", "version": "1.0.0",
+                            "config": {"uri": self.hook_url, "headers": [],
+                                       "authScheme": {"type": "HEADER", "key": "Authorization"}}}}
+
+
+class Deliveries:
+    """Okta delivering events (one fresh sign-in event per delivery) until stopped."""
+
+    def __init__(self, okta, queue_url):
+        with open(os.path.join(ROOT, "events", "okta", "user-authentication-sso-success.json")) as f:
+            self.template = json.load(f)
+        self.okta, self.queue_url = okta, queue_url
+        self.statuses, self.stop = [], threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            delivery = json.loads(json.dumps(self.template))
+            delivery["eventId"] = str(uuid.uuid4())
+            for e in delivery["data"]["events"]:
+                e["uuid"] = str(uuid.uuid4())
+            with self.okta.lock:
+                value = self.okta.hook_value
+            status, _ = request(self.okta.hook_url, "POST",
+                                {"Authorization": value, "Content-Type": "application/json"}, json.dumps(delivery))
+            self.statuses.append(status)
+            time.sleep(0.1)
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join()
+        return self.statuses
+
+
+def rotation(base, hook_arn, queue_url, scim_arn, alert_inbox):
+    sm = aws("secretsmanager")
+    api_token = json.loads(sm.get_secret_value(SecretId=os.environ["OKTA_API_SECRET_ARN"])["SecretString"])["token"]
+    scim_current = json.loads(sm.get_secret_value(SecretId=scim_arn, VersionStage="AWSCURRENT")["SecretString"])["token"]
+    okta = Okta(os.environ["OKTA_PORT"], f"{base}/lambda-url/okta-event-hook/", api_token,
+                sm.get_secret_value(SecretId=hook_arn, VersionStage="AWSCURRENT")["SecretString"], [scim_current])
+    mask = lambda v: f"…{v[-4:]}"
+
+    print("\nscim-token-rotation: the event-hook secret rotates while Okta keeps delivering:")
+    deliveries = Deliveries(okta, queue_url)
+    time.sleep(1)
+    # Secrets Manager's RotateSecret creates the AWSPENDING version before createSecret; moto
+    # cannot create a version without a value, so the value createSecret would generate is made
+    # here the same way (GetRandomPassword, PutSecretValue AWSPENDING) and createSecret finds it.
+    token = str(uuid.uuid4())
+    value = sm.get_random_password(PasswordLength=64, ExcludePunctuation=True)["RandomPassword"]
+    sm.put_secret_value(SecretId=hook_arn, ClientRequestToken=token, SecretString=value, VersionStages=["AWSPENDING"])
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"]:
+        result = invoke(base, "scim-token-rotation", {"Step": step, "SecretId": hook_arn, "ClientRequestToken": token})
+        held = "pending" if okta.hook_value == value else "current"
+        print(f"  {step:<13} {result['outcome']:<12} Okta now sends the {held} value ({mask(okta.hook_value)})")
+        time.sleep(1)
+    time.sleep(1)
+    statuses = deliveries.finish()
+    refused = [s for s in statuses if s != 200]
+    print(f"  {len(statuses)} deliveries while rotating: {statuses.count(200)} accepted, {len(refused)} refused")
+    assert statuses and not refused, statuses
+    stages = sm.describe_secret(SecretId=hook_arn)["VersionIdsToStages"]
+    assert "AWSCURRENT" in stages[token], stages
+    assert okta.hook_value == sm.get_secret_value(SecretId=hook_arn, VersionStage="AWSCURRENT")["SecretString"]
+    print("  Okta holds the new AWSCURRENT value; the previous one is AWSPREVIOUS")
+
+    print("\nscim-token-rotation: a new SCIM token is staged, probed, handed to Okta and promoted:")
+    new_token = secrets.token_urlsafe(48)
+    okta.scim_valid.add(new_token)   # a person generates a second token in the IdC console
+    cli = os.path.join(ROOT, "target", "debug", "idc-guard")
+    out = subprocess.run([cli, "scim-token", "stage", "--secret", scim_arn, "--no-rotate"], input=new_token + "\n",
+                         capture_output=True, text=True, check=True)
+    assert new_token not in out.stdout + out.stderr
+    version = out.stdout.split("(version ")[1].split(")")[0]
+    print(f"  idc-guard scim-token stage (token on stdin): staged as version {version}")
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"]:
+        result = invoke(base, "scim-token-rotation", {"Step": step, "SecretId": scim_arn, "ClientRequestToken": version})
+        print(f"  {step:<13} {result['outcome']}")
+    assert okta.app_token == new_token, "Okta provisions with the new token"
+    status, _ = request(f"http://127.0.0.1:{os.environ['OKTA_PORT']}/{SCIM_TENANT}/scim/v2/ServiceProviderConfig",
+                        "GET", {"Authorization": f"Bearer {okta.app_token}"})
+    print(f"  Okta's provisioning call with the token it now holds: {status}")
+    assert status == 200
+    okta.scim_valid.discard(scim_current)   # the person deletes the old token, as the alert asks
+    print("\nscim-token-rotation: the daily token check runs once:")
+    print(f"  {invoke(base, 'scim-token-rotation', fixture('eventbridge', 'scheduled-scim-health.json'))}")
+    status = subprocess.run([cli, "scim-token", "status", "--secret", scim_arn], capture_output=True, text=True,
+                            check=True).stdout
+    print("  " + status.strip().replace("\n", "\n  "))
+    assert new_token not in status
+    for a in drain_alerts(alert_inbox):
+        print(f"  [{a['severity']:<8}] {a['detector']:<26} {a['title']}")
+    okta.server.shutdown()
 
 
 if __name__ == "__main__":
