@@ -38,7 +38,7 @@ impl Country {
     /// A country from its English name (`"United States"`) or its code.
     pub fn from_name(name: &str) -> Option<Country> {
         let lower = name.trim().to_lowercase();
-        table().names.get(&lower).copied().or_else(|| match lower.as_str() {
+        regions().names.get(&lower).copied().or_else(|| match lower.as_str() {
             "united states of america" | "usa" => Country::parse("US"),
             "russian federation" => Country::parse("RU"),
             "south korea" | "republic of korea" | "korea, republic of" => Country::parse("KR"),
@@ -116,7 +116,14 @@ struct CountryTable {
     v4_codes: Vec<[u8; 2]>,
     v6_starts: Vec<u128>,
     v6_codes: Vec<[u8; 2]>,
-    boxes: HashMap<Country, GeoBox>,
+}
+
+/// Country regions and names, parsed from a small text table apart from the address ranges, so
+/// that reading a country name or measuring a distance never decodes the ranges.
+struct Regions {
+    /// Each country's region: one box, or several (a country across the antimeridian, or with
+    /// far-off parts such as Alaska and Hawaii).
+    boxes: HashMap<Country, Vec<GeoBox>>,
     /// Lower-case English names (as Okta's `geographicalContext.country` gives them) → code.
     names: HashMap<String, Country>,
 }
@@ -152,20 +159,50 @@ fn decode_table(raw: &[u8]) -> Option<CountryTable> {
         v6_starts.push(u128::from_be_bytes(take(16)?.try_into().ok()?));
         v6_codes.push(take(2)?.try_into().ok()?);
     }
+    Some(CountryTable { v4_starts, v4_codes, v6_starts, v6_codes })
+}
+
+/// The tallest box a region is split into (degrees of latitude).
+const LATITUDE_BAND: f64 = 10.0;
+
+fn regions() -> &'static Regions {
+    static REGIONS: OnceLock<Regions> = OnceLock::new();
+    REGIONS.get_or_init(parse_regions)
+}
+
+fn parse_regions() -> Regions {
     let mut boxes = HashMap::new();
     let mut names = HashMap::new();
     for line in BOXES_TSV.lines().filter(|l| !l.starts_with('#')) {
         let f: Vec<&str> = line.split('\t').collect();
         let [cc, south, north, west, east, name] = f[..] else { continue };
         let Some(cc) = Country::parse(cc) else { continue };
-        names.insert(name.to_lowercase(), cc);
+        if !name.is_empty() {
+            names.insert(name.to_lowercase(), cc);
+        }
         let edges: Option<Vec<f64>> =
             [south, north, west, east].iter().map(|v| v.parse().ok()).collect();
-        if let Some([south, north, west, east]) = edges.as_deref() {
-            boxes.insert(cc, GeoBox { south: *south, north: *north, west: *west, east: *east });
+        if let Some(&[south, north, west, east]) = edges.as_deref() {
+            let regions: &mut Vec<GeoBox> = boxes.entry(cc).or_default();
+            // Across the antimeridian: one box on each side.
+            let spans =
+                if west > east { vec![(west, 180.0), (-180.0, east)] } else { vec![(west, east)] };
+            // Bands of at most 10° of latitude: the same region, and a tighter bound (the
+            // bound discounts longitude by the box's highest latitude).
+            let mut band_south = south;
+            while band_south < north || band_south == south {
+                let band_north = (band_south + LATITUDE_BAND).min(north);
+                for &(west, east) in &spans {
+                    regions.push(GeoBox { south: band_south, north: band_north, west, east });
+                }
+                if band_north >= north {
+                    break;
+                }
+                band_south = band_north;
+            }
         }
     }
-    Some(CountryTable { v4_starts, v4_codes, v6_starts, v6_codes, boxes, names })
+    Regions { boxes, names }
 }
 
 fn range_lookup<T: Ord + Copy>(starts: &[T], codes: &[[u8; 2]], ip: T) -> Option<Country> {
@@ -308,9 +345,18 @@ impl Geo {
         Geo { city: Some(city) }
     }
 
-    /// Loads the embedded table now (≈ 50 ms) rather than on the first lookup.
+    /// Loads the embedded address table now (≈ 50 ms) rather than on the first lookup.
     pub fn warm(&self) {
         table();
+    }
+
+    /// Starts loading the embedded address table on another thread and returns at once: a
+    /// function's cold start does not wait for it, and the first lookup waits only for what is
+    /// left of it.
+    pub fn warm_in_background(&self) {
+        std::thread::spawn(|| {
+            table();
+        });
     }
 
     /// Where an address is, as far as the bundled table (and the city database) know.
@@ -335,27 +381,12 @@ pub fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin()
 }
 
-fn box_of(place: &Place) -> Option<GeoBox> {
+/// Where a place can be: its point, or its country's boxes.
+fn boxes_of(place: &Place) -> Option<Vec<GeoBox>> {
     if let Some(p) = place.point {
-        return Some(GeoBox { south: p.lat, north: p.lat, west: p.lon, east: p.lon });
+        return Some(vec![GeoBox { south: p.lat, north: p.lat, west: p.lon, east: p.lon }]);
     }
-    let b = *table().boxes.get(&place.country?)?;
-    // A box across the antimeridian (west > east) is taken as all longitudes: still a bound.
-    Some(if b.west > b.east { GeoBox { west: -180.0, east: 180.0, ..b } } else { b })
-}
-
-/// The nearest values of two closed intervals, preferring (when they overlap) the one farthest
-/// from zero, which for latitudes makes longitude gaps shortest.
-fn nearest(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
-    if a.1 < b.0 {
-        (a.1, b.0)
-    } else if b.1 < a.0 {
-        (a.0, b.1)
-    } else {
-        let (lo, hi) = (a.0.max(b.0), a.1.min(b.1));
-        let v = if hi.abs() >= lo.abs() { hi } else { lo };
-        (v, v)
-    }
+    regions().boxes.get(&place.country?).cloned()
 }
 
 /// A lower bound (km) on the distance between two places; `None` when either is unknown.
@@ -368,25 +399,39 @@ pub fn min_distance_km(a: &Place, b: &Place) -> Option<f64> {
     if a.point.is_none() && b.point.is_none() && a.country.is_some() && a.country == b.country {
         return Some(0.0);
     }
-    let (ba, bb) = (box_of(a)?, box_of(b)?);
-    let (lat_a, lat_b) = nearest((ba.south, ba.north), (bb.south, bb.north));
-    // Longitudes wrap: try the direct gap and the gap across the antimeridian.
-    let (lon_a, lon_b) = nearest((ba.west, ba.east), (bb.west, bb.east));
-    let direct = haversine_km(lat_a, lon_a, lat_b, lon_b);
-    let wrapped = if ba.east < bb.west {
-        haversine_km(lat_a, ba.west, lat_b, bb.east)
-    } else if bb.east < ba.west {
-        haversine_km(lat_a, ba.east, lat_b, bb.west)
-    } else {
-        direct
-    };
+    let (boxes_a, boxes_b) = (boxes_of(a)?, boxes_of(b)?);
     let radius = a.point.map_or(0.0, |p| p.radius_km) + b.point.map_or(0.0, |p| p.radius_km);
-    Some((direct.min(wrapped) - radius).max(0.0))
+    // The places can be in any of their boxes: the bound is the smallest over the pairs.
+    let km = boxes_a
+        .iter()
+        .flat_map(|ba| boxes_b.iter().map(move |bb| box_distance_km(ba, bb)))
+        .fold(f64::INFINITY, f64::min);
+    Some((km - radius).max(0.0))
+}
+
+/// A lower bound (km) on the distance between any point of one box and any point of another.
+///
+/// The haversine of the central angle is `hav(Δφ) + cos φ₁ · cos φ₂ · hav(Δλ)`, a sum of
+/// non-negative terms; each term is bounded below on its own — the latitude gap, the smallest
+/// `cos φ` of each box (at its edge farthest from the equator), the longitude gap on the circle —
+/// so their sum bounds the haversine, and the distance, from below for every pair of points.
+fn box_distance_km(ba: &GeoBox, bb: &GeoBox) -> f64 {
+    let hav = |deg: f64| (deg.to_radians() / 2.0).sin().powi(2);
+    let lat_gap = (bb.south - ba.north).max(ba.south - bb.north).max(0.0);
+    let min_cos = |b: &GeoBox| b.south.to_radians().cos().min(b.north.to_radians().cos()).max(0.0);
+    let lon_gap = {
+        let east = |from: f64, to: f64| (to - from).rem_euclid(360.0);
+        let overlap = ba.west <= bb.east && bb.west <= ba.east;
+        if overlap { 0.0 } else { east(ba.east, bb.west).min(east(bb.east, ba.west)) }
+    };
+    let h = hav(lat_gap) + min_cos(ba) * min_cos(bb) * hav(lon_gap.min(180.0));
+    2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -418,7 +463,7 @@ mod tests {
         }
         assert!(table().v4_starts.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
         assert!(table().v6_starts.windows(2).all(|w| w[0] < w[1]));
-        assert!(table().boxes.len() > 200);
+        assert!(regions().boxes.len() > 200);
         assert_eq!(Country::from_name("United Kingdom"), Country::parse("GB"));
         assert_eq!(Country::from_name("germany"), Country::parse("DE"));
         assert_eq!(Country::from_name("Russia"), Country::parse("RU"));
@@ -446,7 +491,8 @@ mod tests {
         // Real closest points are > 10,000 km apart; the bound must not exceed Berlin–Sydney.
         assert!(de_au > 8_000.0 && de_au < 16_090.0, "{de_au}");
         let us_de = min_distance_km(&country("US"), &country("DE")).unwrap();
-        assert!(us_de > 5_000.0 && us_de < 7_000.0, "{us_de}");
+        // Maine to the German border is about 5,500 km.
+        assert!(us_de > 4_000.0 && us_de < 5_500.0, "{us_de}");
         // Across the antimeridian: New Zealand to Chile.
         let nz_cl = min_distance_km(&country("NZ"), &country("CL"));
         assert!(nz_cl.is_some());
@@ -468,5 +514,102 @@ mod tests {
         assert!(geo.locate(ip("1.0.0.1")).point.is_none());
         let err = CityDb::open(Path::new("/nonexistent.mmdb")).err().unwrap().to_string();
         assert!(err.contains("/nonexistent.mmdb"), "{err}");
+    }
+
+    #[test]
+    fn every_country_the_address_table_can_return_has_a_region() {
+        let t = table();
+        let codes: BTreeSet<[u8; 2]> =
+            t.v4_codes.iter().chain(t.v6_codes.iter()).copied().filter(|c| c != b"--").collect();
+        let missing: Vec<String> = codes
+            .iter()
+            .filter(|c| !regions().boxes.contains_key(&Country(**c)))
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        assert!(codes.len() > 200, "{}", codes.len());
+        assert!(missing.is_empty(), "countries without a region: {missing:?}");
+    }
+
+    #[test]
+    fn far_off_parts_are_inside_their_countrys_region() {
+        let inside = |cc: &str, lat: f64, lon: f64| {
+            regions().boxes[&Country::parse(cc).unwrap()]
+                .iter()
+                .any(|b| b.south <= lat && lat <= b.north && b.west <= lon && lon <= b.east)
+        };
+        for (cc, place, lat, lon) in [
+            ("US", "Anchorage", 61.22, -149.9),
+            ("US", "Honolulu", 21.31, -157.86),
+            ("US", "Attu", 52.9, 172.9),
+            ("US", "Utqiagvik", 71.29, -156.79),
+            ("RU", "Kaliningrad", 54.71, 20.51),
+            ("RU", "Vladivostok", 43.12, 131.89),
+            ("RU", "Anadyr", 64.73, 177.5),
+            ("RU", "Uelen", 66.16, -169.81),
+            ("FJ", "Suva", -18.14, 178.44),
+            ("FJ", "Lakeba", -18.2, -178.8),
+            ("NZ", "Auckland", -36.85, 174.76),
+            ("NZ", "Chatham Islands", -43.95, -176.56),
+            ("KI", "Tarawa", 1.45, 172.97),
+            ("KI", "Kiritimati", 1.87, -157.43),
+            ("CL", "Easter Island", -27.11, -109.35),
+            ("EC", "Galápagos", -0.74, -90.31),
+            ("ES", "Tenerife", 28.29, -16.63),
+            ("PT", "Ponta Delgada", 37.74, -25.67),
+            ("RS", "Belgrade", 44.79, 20.45),
+            ("KZ", "Almaty", 43.24, 76.89),
+            ("LK", "Colombo", 6.93, 79.86),
+            ("MM", "Yangon", 16.87, 96.2),
+            ("LY", "Tripoli", 32.89, 13.19),
+            ("CG", "Brazzaville", -4.26, 15.24),
+        ] {
+            assert!(inside(cc, lat, lon), "{place} ({lat}, {lon}) is outside {cc}'s region");
+        }
+    }
+
+    /// Sampled: for points anywhere in two countries' regions, the bound never exceeds their
+    /// great-circle distance.
+    #[test]
+    fn the_bound_never_exceeds_the_distance_between_points_of_the_regions() {
+        let t = regions();
+        let countries: Vec<&Country> = t.boxes.keys().collect();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut point_in = |c: &Country, rng: &mut fastrand::Rng| {
+            let regions = &t.boxes[c];
+            let b = regions[rng.usize(..regions.len())];
+            let lat = b.south + rng.f64() * (b.north - b.south);
+            let lon = b.west + rng.f64() * (b.east - b.west);
+            (lat, lon)
+        };
+        for _ in 0..20_000 {
+            let (a, b) =
+                (countries[rng.usize(..countries.len())], countries[rng.usize(..countries.len())]);
+            let (pa, pb) = (point_in(a, &mut rng), point_in(b, &mut rng));
+            let bound =
+                min_distance_km(&country(&a.to_string()), &country(&b.to_string())).unwrap();
+            let real = haversine_km(pa.0, pa.1, pb.0, pb.1);
+            assert!(
+                bound <= real + 1e-6,
+                "{a} → {b}: bound {bound:.0} km > {real:.0} km between {pa:?} and {pb:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn distant_countries_across_the_antimeridian_are_far_apart() {
+        let new_york = Place {
+            country: Country::parse("US"),
+            city: Some("New York".into()),
+            point: Some(Point { lat: 40.71, lon: -74.0, radius_km: 50.0 }),
+        };
+        let ru = min_distance_km(&new_york, &country("RU")).unwrap();
+        // About 5,600 km in truth (over the pole to Franz Josef Land); the bound is looser, and
+        // 40 minutes apart is still impossible travel (> 6,000 km/h).
+        assert!(ru > 4_000.0, "New York to anywhere in Russia: {ru:.0} km");
+        let fj_de = min_distance_km(&country("FJ"), &country("DE")).unwrap();
+        assert!(fj_de > 12_000.0 && fj_de < 16_000.0, "{fj_de:.0}");
+        // Alaska is in the US: the bound to Russia is the Bering Strait, not a continent.
+        let us_ru = min_distance_km(&country("US"), &country("RU")).unwrap();
+        assert!(us_ru < 100.0, "{us_ru:.0}");
     }
 }

@@ -709,7 +709,7 @@ fn rule(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -745,7 +745,8 @@ mod tests {
         d.iter().map(|d| d.to_string()).collect()
     }
 
-    const ADMIN_RULE: &str = r#"
+    /// An admin-tier rule, for tests that need a valid policy around what they check.
+    pub(crate) const ADMIN_RULE: &str = r#"
 [[permission_set]]
 name = "AdministratorAccess"
 managed_policies = ["arn:aws:iam::aws:policy/AdministratorAccess"]

@@ -372,6 +372,7 @@ impl SigninPolicy {
 #[cfg(test)]
 mod policy_file_tests {
     use super::*;
+    use crate::access::policy::tests::ADMIN_RULE;
     use crate::policy_file::Level;
 
     fn errors(text: &str) -> Vec<String> {
@@ -379,18 +380,6 @@ mod policy_file_tests {
         assert!(p.is_none() || d.iter().all(|d| d.severity == Level::Warning));
         d.iter().map(|d| d.to_string()).collect()
     }
-
-    const ADMIN_RULE: &str = r#"
-[[permission_set]]
-name = "AdministratorAccess"
-managed_policies = ["arn:aws:iam::aws:policy/AdministratorAccess"]
-
-[[rule]]
-groups = "aws-admin-*"
-permission_sets = ["AdministratorAccess"]
-targets = { all_accounts = true }
-tier = "admin"
-"#;
 
     #[test]
     fn the_signin_table_sets_thresholds_hours_and_allow_lists() {
