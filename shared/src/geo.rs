@@ -574,7 +574,7 @@ mod tests {
         let t = regions();
         let countries: Vec<&Country> = t.boxes.keys().collect();
         let mut rng = fastrand::Rng::with_seed(7);
-        let mut point_in = |c: &Country, rng: &mut fastrand::Rng| {
+        let point_in = |c: &Country, rng: &mut fastrand::Rng| {
             let regions = &t.boxes[c];
             let b = regions[rng.usize(..regions.len())];
             let lat = b.south + rng.f64() * (b.north - b.south);
