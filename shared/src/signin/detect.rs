@@ -1,5 +1,6 @@
-//! Detectors that need no geolocation: `root-signin`, `console-login-no-mfa`, `brute-force` and
-//! `token-replay`. Activities are fed in time order; state is per user and per portal session,
+//! Detectors that need no geolocation: `root-signin`, `root-signin-failed`,
+//! `console-login-no-mfa`, `brute-force`, `console-brute-force` (and
+//! `console-brute-force-success`), `password-spraying` and `token-replay`. Activities are fed in time order; state is per user and per portal session,
 //! so memory grows with users and sessions, not with events. Alert ids derive from the events
 //! that make the finding, so scanning the same input twice yields the same ids.
 
@@ -21,6 +22,14 @@ pub struct Thresholds {
     pub brute_force_window: Duration,
     /// One portal session used from two networks within this window is a replay.
     pub replay_window: Duration,
+    /// Failed console sign-ins of one IAM user or root that make a `console-brute-force`...
+    pub console_failures: usize,
+    /// ...within this window.
+    pub console_failures_window: Duration,
+    /// Distinct users failing from one network that make a `password-spraying` finding...
+    pub spraying_users: usize,
+    /// ...within this window.
+    pub spraying_window: Duration,
 }
 
 impl Default for Thresholds {
@@ -29,6 +38,10 @@ impl Default for Thresholds {
             brute_force_failures: 10,
             brute_force_window: Duration::minutes(6),
             replay_window: Duration::hours(2),
+            console_failures: 10,
+            console_failures_window: Duration::minutes(6),
+            spraying_users: 5,
+            spraying_window: Duration::minutes(30),
         }
     }
 }
@@ -70,6 +83,14 @@ pub struct Detectors {
     /// Their thresholds.
     pub thresholds: Thresholds,
     failures: HashMap<String, VecDeque<(DateTime<Utc>, String)>>,
+    /// Failed console sign-ins per account and user (root or IAM user).
+    console_failures: HashMap<String, VecDeque<(DateTime<Utc>, String)>>,
+    /// A `console-brute-force` finding per account and user, until a success follows it.
+    brute_forced: HashMap<String, (DateTime<Utc>, Vec<String>)>,
+    /// Failed root sign-ins per account: (time, network key).
+    root_failures: HashMap<String, VecDeque<(DateTime<Utc>, u128)>>,
+    /// Failed sign-ins per network: (time, user, event id).
+    spraying: HashMap<u128, VecDeque<(DateTime<Utc>, String, String)>>,
     /// Per portal session: (last use, network key, first event id) per network.
     sessions: HashMap<String, Vec<(DateTime<Utc>, u128, String)>>,
     observed: u64,
@@ -86,6 +107,15 @@ impl Detectors {
     pub fn observe(&mut self, a: &Activity) -> Vec<Alert> {
         let mut out = Vec::new();
         let user = a.user_name.as_deref().or(a.user_id.as_deref());
+        if let Kind::ConsoleLogin { success, root, iam_user, .. } = &a.kind
+            && (*root || *iam_user)
+        {
+            out.extend(if *success {
+                self.console_success(a, *root)
+            } else {
+                self.console_failure(a, *root)
+            });
+        }
         match &a.kind {
             Kind::ConsoleLogin { success: true, root: true, mfa_used, .. } => out.push(Alert::new(
                 "root-signin",
@@ -103,7 +133,16 @@ impl Detectors {
                 vec![a.event_id.clone()],
                 "Confirm with the account owner. Root should be used only for the few tasks that need it; rotate the root password and MFA if the sign-in was not expected.",
             )),
-            Kind::ConsoleLogin { success: true, iam_user: true, mfa_used: false, identity_center_role: false, .. } => {
+            // Federated sessions (a SAML provider, `AWSReservedSSO_*`) do their MFA at the
+            // identity provider: never "without MFA".
+            Kind::ConsoleLogin {
+                success: true,
+                iam_user: true,
+                mfa_used: false,
+                identity_center_role: false,
+                federated: false,
+                ..
+            } => {
                 out.push(Alert::new(
                     "console-login-no-mfa",
                     &a.event_id,
@@ -118,6 +157,9 @@ impl Detectors {
                 ));
             }
             Kind::Credential { success: false, .. } => {
+                if let (Some(u), Some(ip)) = (user, a.source_ip) {
+                    out.extend(self.spraying(a, u, ip));
+                }
                 if let Some(u) = user {
                     let window = self.thresholds.brute_force_window;
                     let q = self.failures.entry(u.to_owned()).or_default();
@@ -183,6 +225,151 @@ impl Detectors {
             }
         }
         out
+    }
+}
+
+/// The account and user a console sign-in is about (`root` for the root user).
+fn console_key(a: &Activity, root: bool) -> (String, String) {
+    let account = a.account_id.clone().unwrap_or_default();
+    let user = if root {
+        "root".to_owned()
+    } else {
+        a.user_name.clone().or_else(|| a.user_id.clone()).unwrap_or_else(|| "?".into())
+    };
+    (account, user)
+}
+
+impl Detectors {
+    /// A failed root or IAM-user console sign-in: `root-signin-failed`, `console-brute-force`,
+    /// `password-spraying`.
+    fn console_failure(&mut self, a: &Activity, root: bool) -> Vec<Alert> {
+        let mut out = Vec::new();
+        let (account, user) = console_key(a, root);
+        if root {
+            // Any failed root sign-in is worth a look; more of them, or from several networks
+            // within an hour, more so.
+            let q = self.root_failures.entry(account.clone()).or_default();
+            q.push_back((a.time, a.source_ip.map(network_key).unwrap_or_default()));
+            while q.front().is_some_and(|(t, _)| a.time - *t > Duration::hours(1)) {
+                q.pop_front();
+            }
+            let networks: BTreeSet<u128> = q.iter().map(|(_, n)| *n).collect();
+            let severity =
+                if q.len() >= 3 || networks.len() >= 2 { Severity::High } else { Severity::Medium };
+            out.push(Alert::new(
+                "root-signin-failed",
+                &a.event_id,
+                a.time,
+                severity,
+                format!("Failed root console sign-in to account {account}"),
+                Some("root".into()),
+                format!(
+                    "A root console sign-in failed from {} ({} failure(s) from {} network(s) in the last hour).",
+                    a.source_ip.map(|i| i.to_string()).unwrap_or_else(|| "an unknown address".into()),
+                    q.len(),
+                    networks.len()
+                ),
+                json!({"account": account, "source_ip": a.source_ip, "user_agent": a.user_agent, "failures_last_hour": q.len(), "networks_last_hour": networks.len()}),
+                vec![a.event_id.clone()],
+                "Root should fail to sign in only when its owner mistypes: confirm with the owner. If not them, make sure root has MFA and a strong password, and look for password-reset emails to the root address.",
+            ));
+        }
+        let window = self.thresholds.console_failures_window;
+        let key = format!("{account}\n{user}");
+        let q = self.console_failures.entry(key.clone()).or_default();
+        q.push_back((a.time, a.event_id.clone()));
+        while q.front().is_some_and(|(t, _)| a.time - *t > window) {
+            q.pop_front();
+        }
+        if q.len() >= self.thresholds.console_failures {
+            let ids: Vec<String> = q.iter().map(|(_, id)| id.clone()).collect();
+            let first = ids.first().cloned().unwrap_or_default();
+            out.push(Alert::new(
+                "console-brute-force",
+                &first,
+                a.time,
+                Severity::High,
+                format!("{} failed console sign-ins for {user} in account {account}", ids.len()),
+                Some(user.clone()),
+                format!("{} console password failures within {} minutes.", ids.len(), window.num_minutes()),
+                json!({"account": account, "failures": ids.len(), "source_ip": a.source_ip, "root": root}),
+                ids.clone(),
+                "Someone is guessing this console password: make sure the user has MFA, block the source network if it is not theirs, and watch for a success (reported on its own).",
+            ));
+            self.brute_forced.insert(key, (a.time, ids));
+            q.clear();
+        }
+        if let Some(ip) = a.source_ip {
+            out.extend(self.spraying(a, &user, ip));
+        }
+        out
+    }
+
+    /// A successful root or IAM-user console sign-in right after a `console-brute-force`.
+    fn console_success(&mut self, a: &Activity, root: bool) -> Vec<Alert> {
+        let (account, user) = console_key(a, root);
+        let key = format!("{account}\n{user}");
+        let Some((at, mut ids)) = self.brute_forced.remove(&key) else { return Vec::new() };
+        if a.time - at > Duration::hours(1) {
+            return Vec::new();
+        }
+        ids.push(a.event_id.clone());
+        vec![Alert::new(
+            "console-brute-force-success",
+            &a.event_id,
+            a.time,
+            Severity::Critical,
+            format!(
+                "Console sign-in for {user} in account {account} right after a password-guessing run"
+            ),
+            Some(user.clone()),
+            format!(
+                "{} failed console sign-ins, then a success at {} from {}.",
+                ids.len() - 1,
+                a.time.to_rfc3339(),
+                a.source_ip.map(|i| i.to_string()).unwrap_or_else(|| "an unknown address".into())
+            ),
+            json!({"account": account, "source_ip": a.source_ip, "failures": ids.len() - 1, "root": root}),
+            ids,
+            "Treat the account as compromised until the user confirms the sign-in: revoke its sessions, reset the password and MFA, and review what the session did in CloudTrail.",
+        )]
+    }
+
+    /// `password-spraying`: failures for many distinct users from one network.
+    fn spraying(&mut self, a: &Activity, user: &str, ip: IpAddr) -> Vec<Alert> {
+        let window = self.thresholds.spraying_window;
+        let net = network_key(ip);
+        let q = self.spraying.entry(net).or_default();
+        q.push_back((a.time, user.to_owned(), a.event_id.clone()));
+        while q.front().is_some_and(|(t, _, _)| a.time - *t > window) {
+            q.pop_front();
+        }
+        let users: BTreeSet<&str> = q.iter().map(|(_, u, _)| u.as_str()).collect();
+        if users.len() < self.thresholds.spraying_users {
+            return Vec::new();
+        }
+        let users: Vec<String> = users.into_iter().map(str::to_owned).collect();
+        let ids: Vec<String> = q.iter().map(|(_, _, id)| id.clone()).collect();
+        let first = ids.first().cloned().unwrap_or_default();
+        let alert = Alert::new(
+            "password-spraying",
+            &first,
+            a.time,
+            Severity::High,
+            format!("Failed sign-ins for {} users from {}", users.len(), network_of_key(net)),
+            None,
+            format!(
+                "{} failed sign-ins for {} distinct users from one network within {} minutes.",
+                ids.len(),
+                users.len(),
+                window.num_minutes()
+            ),
+            json!({"network": network_of_key(net), "users": users, "failures": ids.len()}),
+            ids,
+            "One address trying many users is password spraying: block the network at the edge, check that every targeted user has MFA, and look for any success from it.",
+        );
+        q.clear();
+        vec![alert]
     }
 }
 
@@ -282,5 +469,122 @@ mod tests {
             (0..10).flat_map(|i| d.observe(&failure(i))).map(|a| a.id).collect::<Vec<_>>()
         };
         assert_eq!(ids(()), ids(()));
+    }
+
+    const IAM_FAILURE: &str =
+        include_str!("../../../events/cloudtrail/console-login-iam-user-failure.json");
+
+    /// The fixture failure of `user` (or root) at +`seconds`, from `ip`, with its own id.
+    fn console_failure(user: Option<&str>, seconds: i64, ip: &str, id: &str) -> Activity {
+        let mut a = activity(IAM_FAILURE);
+        if let Kind::ConsoleLogin { root, iam_user, .. } = &mut a.kind {
+            *root = user.is_none();
+            *iam_user = user.is_some();
+        }
+        a.user_name = user.map(str::to_owned);
+        a.time += Duration::seconds(seconds);
+        a.source_ip = Some(ip.parse().unwrap());
+        a.event_id = id.to_owned();
+        a
+    }
+
+    fn detectors(alerts: &[Alert]) -> Vec<&str> {
+        alerts.iter().map(|a| a.detector.as_str()).collect()
+    }
+
+    #[test]
+    fn a_failed_root_signin_is_reported_and_grows_with_count_and_networks() {
+        let mut d = Detectors::default();
+        let first = d.observe(&console_failure(None, 0, "203.0.113.45", "r1"));
+        assert_eq!(detectors(&first), ["root-signin-failed"]);
+        assert_eq!(first[0].severity, Severity::Medium);
+        let second = d.observe(&console_failure(None, 60, "192.0.2.9", "r2"));
+        assert_eq!(second[0].severity, Severity::High, "a second network");
+        assert_ne!(first[0].id, second[0].id);
+        // An IAM user's failure is not a root finding.
+        let iam = d.observe(&console_failure(Some("deploy-bot"), 120, "203.0.113.45", "u1"));
+        assert!(!detectors(&iam).contains(&"root-signin-failed"));
+    }
+
+    #[test]
+    fn console_brute_force_then_the_success_that_follows_it() {
+        let mut d = Detectors::default();
+        let mut fired = Vec::new();
+        for i in 0..10 {
+            fired.extend(d.observe(&console_failure(
+                Some("deploy-bot"),
+                i * 20,
+                "203.0.113.45",
+                &format!("f{i}"),
+            )));
+        }
+        assert_eq!(detectors(&fired), ["console-brute-force"]);
+        assert_eq!(fired[0].event_ids.len(), 10);
+        let mut success = console_failure(Some("deploy-bot"), 400, "203.0.113.45", "ok");
+        if let Kind::ConsoleLogin { success: s, mfa_used, .. } = &mut success.kind {
+            (*s, *mfa_used) = (true, true);
+        }
+        let after = d.observe(&success);
+        assert_eq!(detectors(&after), ["console-brute-force-success"]);
+        assert_eq!(after[0].severity, Severity::Critical);
+        assert_eq!(after[0].event_ids.last().map(String::as_str), Some("ok"));
+    }
+
+    #[test]
+    fn a_user_mistyping_a_few_times_is_no_brute_force() {
+        let mut d = Detectors::default();
+        let mut fired = Vec::new();
+        // Nine failures in six minutes, then more only after the window: quiet.
+        for (i, t) in (0..9).map(|i| i * 30).chain((0..9).map(|i| 1_000 + i * 30)).enumerate() {
+            fired.extend(d.observe(&console_failure(
+                Some("jane.doe"),
+                t,
+                "198.51.100.30",
+                &format!("m{i}"),
+            )));
+        }
+        assert!(fired.is_empty(), "{:?}", detectors(&fired));
+    }
+
+    #[test]
+    fn password_spraying_is_many_users_failing_from_one_network() {
+        let mut d = Detectors::default();
+        let mut fired = Vec::new();
+        for (i, user) in ["ana", "ben", "cho", "dev", "eli"].iter().enumerate() {
+            fired.extend(d.observe(&console_failure(
+                Some(user),
+                i as i64 * 60,
+                "203.0.113.45",
+                &format!("s{i}"),
+            )));
+        }
+        assert_eq!(detectors(&fired), ["password-spraying"]);
+        assert_eq!(fired[0].event_ids.len(), 5);
+        // Look-alike: five users each failing once from their own networks.
+        let mut d = Detectors::default();
+        let quiet: Vec<Alert> = ["ana", "ben", "cho", "dev", "eli"]
+            .iter()
+            .enumerate()
+            .flat_map(|(i, user)| {
+                d.observe(&console_failure(
+                    Some(user),
+                    i as i64 * 60,
+                    &format!("198.51.{i}.7"),
+                    &format!("q{i}"),
+                ))
+            })
+            .collect();
+        assert!(quiet.is_empty(), "{:?}", detectors(&quiet));
+    }
+
+    #[test]
+    fn a_federated_console_signin_is_never_without_mfa() {
+        let federated =
+            activity(include_str!("../../../events/cloudtrail/console-login-federated-iam.json"));
+        assert!(matches!(
+            federated.kind,
+            Kind::ConsoleLogin { federated: true, iam_user: true, mfa_used: false, .. }
+        ));
+        assert!(Detectors::default().observe(&federated).is_empty());
     }
 }

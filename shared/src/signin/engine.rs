@@ -101,6 +101,10 @@ impl Engine {
         let windowed = Detectors::new(Thresholds {
             brute_force_failures: settings.brute_force_failures,
             brute_force_window: settings.brute_force_window,
+            console_failures: settings.console_failures,
+            console_failures_window: settings.console_failures_window,
+            spraying_users: settings.spraying_users,
+            spraying_window: settings.spraying_window,
             replay_window: settings.replay_window,
         });
         let mut privileged = privileged;

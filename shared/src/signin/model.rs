@@ -140,6 +140,9 @@ pub struct AdditionalEventData<'a> {
     /// `MFAUsed`: `Yes` or `No` (console sign-ins).
     #[serde(rename = "MFAUsed", default, borrow, deserialize_with = "lenient::string")]
     pub mfa_used: Option<Cow<'a, str>>,
+    /// `SamlProviderArn`: the console sign-in was federated through this SAML provider.
+    #[serde(rename = "SamlProviderArn", default, borrow, deserialize_with = "lenient::string")]
+    pub saml_provider_arn: Option<Cow<'a, str>>,
 }
 
 /// `serviceEventDetails`.
@@ -332,6 +335,8 @@ pub enum Kind {
         iam_user: bool,
         /// An IdC role session signed in to the console (`AWSReservedSSO_*`).
         identity_center_role: bool,
+        /// Federated through a SAML provider (the identity provider does the MFA).
+        federated: bool,
     },
     /// `sts:AssumeRoleWithSAML` made by IdC on the user's behalf: its source IP is AWS's.
     AssumeRoleWithSaml,
@@ -429,6 +434,7 @@ impl<'a> Record<'a> {
                     root: identity_type == "Root",
                     iam_user: identity_type == "IAMUser",
                     identity_center_role: issuer.is_some_and(|i| i.starts_with("AWSReservedSSO_")),
+                    federated: extra.saml_provider_arn.as_deref().is_some_and(|a| !a.is_empty()),
                 }
             }
             ("sso.amazonaws.com", action) => Kind::Portal {

@@ -80,6 +80,14 @@ pub struct SigninSettings {
     pub brute_force_failures: usize,
     /// ...within this window.
     pub brute_force_window: Duration,
+    /// `console-brute-force`: this many failed console sign-ins of one IAM user or root...
+    pub console_failures: usize,
+    /// ...within this window.
+    pub console_failures_window: Duration,
+    /// `password-spraying`: failed sign-ins of this many distinct users from one network...
+    pub spraying_users: usize,
+    /// ...within this window.
+    pub spraying_window: Duration,
     /// `okta-ip-mismatch`: Okta SSO to the AWS app within ± this of the IdC sign-in.
     pub okta_window: Duration,
     /// The Okta app(s) that sign in to AWS (display names or app ids); empty: any app whose
@@ -109,6 +117,10 @@ impl Default for SigninSettings {
             replay_window: Duration::hours(2),
             brute_force_failures: 10,
             brute_force_window: Duration::minutes(6),
+            console_failures: 10,
+            console_failures_window: Duration::minutes(6),
+            spraying_users: 5,
+            spraying_window: Duration::minutes(30),
             okta_window: Duration::minutes(10),
             okta_aws_apps: Vec::new(),
             okta_failures: 5,
@@ -190,6 +202,10 @@ struct RawSignin {
     replay_window: Option<Spanned<String>>,
     brute_force_failures: Option<Spanned<i64>>,
     brute_force_window: Option<Spanned<String>>,
+    console_failures: Option<Spanned<i64>>,
+    console_failures_window: Option<Spanned<String>>,
+    spraying_users: Option<Spanned<i64>>,
+    spraying_window: Option<Spanned<String>>,
     okta_window: Option<Spanned<String>>,
     okta_failures: Option<Spanned<i64>>,
     okta_failures_window: Option<Spanned<String>>,
@@ -250,6 +266,8 @@ fn signin_settings(c: &mut Checker<'_>, raw: RawSignin) -> SigninSettings {
         s.baseline_days = days as i64;
     }
     count(c, raw.brute_force_failures, "brute_force_failures", &mut s.brute_force_failures);
+    count(c, raw.console_failures, "console_failures", &mut s.console_failures);
+    count(c, raw.spraying_users, "spraying_users", &mut s.spraying_users);
     count(c, raw.okta_failures, "okta_failures", &mut s.okta_failures);
     let duration =
         |c: &mut Checker<'_>, v: Option<Spanned<String>>, name: &str, into: &mut Duration| {
@@ -268,6 +286,13 @@ fn signin_settings(c: &mut Checker<'_>, raw: RawSignin) -> SigninSettings {
         };
     duration(c, raw.replay_window, "replay_window", &mut s.replay_window);
     duration(c, raw.brute_force_window, "brute_force_window", &mut s.brute_force_window);
+    duration(
+        c,
+        raw.console_failures_window,
+        "console_failures_window",
+        &mut s.console_failures_window,
+    );
+    duration(c, raw.spraying_window, "spraying_window", &mut s.spraying_window);
     duration(c, raw.okta_window, "okta_window", &mut s.okta_window);
     duration(c, raw.okta_failures_window, "okta_failures_window", &mut s.okta_failures_window);
     if let Some(h) = raw.business_hours {

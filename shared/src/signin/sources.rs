@@ -254,7 +254,8 @@ mod tests {
                 mfa_used: false,
                 root: false,
                 iam_user: false,
-                identity_center_role: true
+                identity_center_role: true,
+                federated: false
             }
         );
         assert_eq!(console.user_name.as_deref(), Some("alice@acme.example"));
