@@ -18,7 +18,7 @@ use idc_guard::geo::{CityDb, Geo};
 use idc_guard::signin::diagnose::diagnose;
 use idc_guard::signin::engine::Engine;
 use idc_guard::signin::model::Activity;
-use idc_guard::signin::okta::{OktaFact, fact_of, read_events};
+use idc_guard::signin::okta::{OktaFact, read_facts};
 use idc_guard::signin::ports::NoDirectory;
 use idc_guard::signin::scan::{Scanner, plain_user};
 use idc_guard::signin::settings::{SigninPolicy, SigninSettings, parse_duration};
@@ -93,16 +93,25 @@ fn geo(args: &GeoArgs) -> anyhow::Result<Geo> {
     })
 }
 
+/// Every Okta file's facts; each file's unusable events are counted by reason on stderr.
 fn okta_facts(files: &[PathBuf]) -> anyhow::Result<Vec<(String, OktaFact)>> {
     let mut facts = Vec::new();
     for f in files {
         let text =
             std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        let (events, bad) = read_events(&text);
-        if bad > 0 {
-            eprintln!("{}: skipped {bad} unreadable Okta event(s)", f.display());
+        let read = read_facts(&text);
+        let skipped: usize = read.skipped.values().sum();
+        eprintln!(
+            "{}: {} Okta event(s), {} used, {} of other types, {skipped} skipped",
+            f.display(),
+            read.events,
+            read.facts.len(),
+            read.other_types
+        );
+        for (reason, n) in &read.skipped {
+            eprintln!("  skipped: {n} × {reason}");
         }
-        facts.extend(events.iter().filter_map(fact_of));
+        facts.extend(read.facts);
     }
     Ok(facts)
 }

@@ -58,8 +58,9 @@ pub struct OktaEvent {
     /// `uuid`: the event's unique id (the queue's deduplication id).
     #[serde(default, deserialize_with = "lenient")]
     pub uuid: Option<String>,
-    /// `published`: when Okta recorded it.
-    #[serde(default, deserialize_with = "lenient")]
+    /// `published`: when Okta recorded it (RFC 3339, or a SIEM export's form: see
+    /// [`parse_time`]).
+    #[serde(default, deserialize_with = "lenient_time")]
     pub published: Option<DateTime<Utc>>,
     /// `eventType`, e.g. `group.user_membership.add`.
     #[serde(default, deserialize_with = "lenient")]
@@ -279,7 +280,7 @@ pub struct EventRouting {
     #[serde(default, deserialize_with = "lenient")]
     pub uuid: Option<String>,
     /// `published`.
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default, deserialize_with = "lenient_time")]
     pub published: Option<DateTime<Utc>>,
     /// `eventType`.
     #[serde(default, deserialize_with = "lenient")]
@@ -367,6 +368,45 @@ where
     Ok(serde_json::from_value(v).ok())
 }
 
+/// An Okta time as Okta writes it (RFC 3339) or as SIEM exports often rewrite it: a space
+/// instead of the `T`, up to nine fractional digits, no zone (UTC), or epoch seconds or
+/// milliseconds (a number or a string of digits).
+pub fn parse_time(v: &serde_json::Value) -> Option<DateTime<Utc>> {
+    use chrono::NaiveDateTime;
+    let epoch = |n: i64| {
+        // Milliseconds from 2001-09-09 on; seconds before.
+        if n.abs() >= 1_000_000_000_000 {
+            DateTime::from_timestamp_millis(n)
+        } else {
+            DateTime::from_timestamp(n, 0)
+        }
+    };
+    match v {
+        serde_json::Value::Number(n) => epoch(n.as_i64()?),
+        serde_json::Value::String(s) => {
+            let s = s.trim();
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                return epoch(s.parse().ok()?);
+            }
+            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+                return Some(t.to_utc());
+            }
+            let t = s.replacen(' ', "T", 1);
+            if let Ok(t) = DateTime::parse_from_rfc3339(&t) {
+                return Some(t.to_utc());
+            }
+            let naive = t.trim_end_matches(['Z', 'z']);
+            NaiveDateTime::parse_from_str(naive, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|n| n.and_utc())
+        }
+        _ => None,
+    }
+}
+
+fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(parse_time(&v))
+}
+
 /// A list whose entries of the wrong shape are dropped; anything but a list becomes empty.
 fn lenient_vec<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
@@ -385,6 +425,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn wrong_shapes_become_none_instead_of_failing_the_event() {
@@ -420,5 +461,21 @@ mod tests {
                 .unwrap();
         assert_eq!(sso.user().and_then(|u| u.id.as_deref()), Some("00uself"));
         assert!(sso.group().is_none());
+    }
+
+    #[test]
+    fn okta_times_in_siem_export_forms_are_read() {
+        let at = |v: serde_json::Value| parse_time(&v).map(|t| t.to_rfc3339());
+        let want = Some("2024-04-02T19:17:37.621+00:00".to_owned());
+        assert_eq!(at(json!("2024-04-02T19:17:37.621Z")), want);
+        assert_eq!(at(json!("2024-04-02 19:17:37.621000000")), want);
+        assert_eq!(at(json!("2024-04-02T19:17:37.621")), want);
+        assert_eq!(at(json!("2024-04-02 21:17:37.621+02:00")), want);
+        assert_eq!(at(json!(1712085457621_i64)), want);
+        assert_eq!(at(json!("1712085457621")), want);
+        assert_eq!(at(json!(1712085457)), Some("2024-04-02T19:17:37+00:00".to_owned()));
+        for bad in [json!("yesterday"), json!(""), json!(true), json!("2024-13-02 19:17:37")] {
+            assert_eq!(at(bad.clone()), None, "{bad}");
+        }
     }
 }

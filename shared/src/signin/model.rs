@@ -14,9 +14,10 @@ use serde_json::value::RawValue;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Record<'a> {
-    /// `eventTime`: when the call was made.
-    #[serde(default, deserialize_with = "lenient::time")]
-    pub event_time: Option<DateTime<Utc>>,
+    /// `eventTime`: when the call was made, as written (read in [`Record::activity`], so that a
+    /// present but unreadable time is told apart from a missing one).
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub event_time: Option<Cow<'a, str>>,
     /// `eventSource`, e.g. `signin.amazonaws.com`.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub event_source: Option<Cow<'a, str>>,
@@ -195,7 +196,6 @@ mod lenient {
     use std::borrow::Cow;
     use std::fmt;
 
-    use chrono::{DateTime, Utc};
     use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
     struct StringOrNothing;
@@ -244,10 +244,6 @@ mod lenient {
 
     pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
         d.deserialize_any(StringOrNothing)
-    }
-
-    pub fn time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-        Ok(string(d)?.and_then(|s| DateTime::parse_from_rfc3339(&s).ok()).map(|t| t.to_utc()))
     }
 
     struct ObjectOrDefault<T>(std::marker::PhantomData<T>);
@@ -384,9 +380,12 @@ pub enum Skip {
     /// Not JSON, or not an object.
     #[error("not a CloudTrail record: {0}")]
     Malformed(String),
-    /// The record has no readable `eventTime`.
+    /// The record has no `eventTime`.
     #[error("no eventTime")]
     NoTime,
+    /// The record's `eventTime` is not an RFC 3339 time.
+    #[error("unreadable eventTime {0:?}")]
+    BadTime(String),
 }
 
 impl<'a> Record<'a> {
@@ -401,7 +400,10 @@ impl<'a> Record<'a> {
     /// Normalises the record. Every record with a time becomes an [`Activity`] (`Kind::Other`
     /// for those that are not sign-in related).
     pub fn activity(self) -> Result<Activity, Skip> {
-        let time = self.event_time.ok_or(Skip::NoTime)?;
+        let written = self.event_time.as_deref().ok_or(Skip::NoTime)?;
+        let time = DateTime::parse_from_rfc3339(written)
+            .map_err(|_| Skip::BadTime(written.chars().take(40).collect()))?
+            .to_utc();
         let source = self.event_source.as_deref().unwrap_or_default();
         let name = self.event_name.as_deref().unwrap_or_default();
         let ui = &self.user_identity;

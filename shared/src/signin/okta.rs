@@ -90,16 +90,60 @@ pub enum OktaFact {
 }
 
 /// Reads an Okta event as the state records access-sync would write for it; `None` for events
-/// the sign-in checks do not use.
+/// the sign-in checks do not use, and for those they cannot read (see [`fact_or_reason`]).
 pub fn fact_of(event: &OktaEvent) -> Option<(String, OktaFact)> {
-    let event_type = event.event_type.as_deref()?;
-    let event_id = event.uuid.clone().unwrap_or_default();
-    if SIGNIN_EVENT_TYPES.contains(&event_type) {
-        let record = OktaSigninRecord::from_event(event, &event_id)?;
-        return Some((record.login.clone(), OktaFact::Signin(OktaSignin::from(&record))));
+    fact_or_reason(event).ok().flatten()
+}
+
+/// [`fact_of`], with the reason when an event of a type the sign-in checks use cannot be read:
+/// `Ok(None)` is an event of another type.
+pub fn fact_or_reason(event: &OktaEvent) -> Result<Option<(String, OktaFact)>, &'static str> {
+    let event_type = event.event_type.as_deref().ok_or("no eventType")?;
+    let signin = SIGNIN_EVENT_TYPES.contains(&event_type);
+    if !signin && crate::records::LifecycleStatus::of_event_type(event_type).is_none() {
+        return Ok(None);
     }
-    let lifecycle = Lifecycle::from_event(event, &event_id)?;
-    Some((lifecycle.login.clone(), OktaFact::Lifecycle(lifecycle)))
+    if event.published.is_none() {
+        return Err("no published time, or one that is not a time");
+    }
+    let event_id = event.uuid.clone().unwrap_or_default();
+    if signin {
+        let record = OktaSigninRecord::from_event(event, &event_id).ok_or("no actor login")?;
+        return Ok(Some((record.login.clone(), OktaFact::Signin(OktaSignin::from(&record)))));
+    }
+    let lifecycle = Lifecycle::from_event(event, &event_id).ok_or("no target user login")?;
+    Ok(Some((lifecycle.login.clone(), OktaFact::Lifecycle(lifecycle))))
+}
+
+/// What a file of Okta events gave the sign-in checks.
+#[derive(Debug, Default)]
+pub struct OktaRead {
+    /// The facts, by login.
+    pub facts: Vec<(String, OktaFact)>,
+    /// Events read.
+    pub events: usize,
+    /// Events of types the sign-in checks do not use.
+    pub other_types: usize,
+    /// Entries that could not be used, by reason.
+    pub skipped: std::collections::BTreeMap<&'static str, usize>,
+}
+
+/// Reads Okta events from a file's text (see [`read_events`]) into facts, counting every entry
+/// that could not be used by its reason.
+pub fn read_facts(text: &str) -> OktaRead {
+    let (events, unreadable) = read_events(text);
+    let mut read = OktaRead { events: events.len(), ..OktaRead::default() };
+    if unreadable > 0 {
+        read.skipped.insert("not JSON, or not an Okta event", unreadable);
+    }
+    for e in &events {
+        match fact_or_reason(e) {
+            Ok(Some(fact)) => read.facts.push(fact),
+            Ok(None) => read.other_types += 1,
+            Err(reason) => *read.skipped.entry(reason).or_default() += 1,
+        }
+    }
+    read
 }
 
 /// Okta events from a file: event-hook envelopes (`data.events`), System Log arrays, or JSON
@@ -134,4 +178,38 @@ pub fn read_events(text: &str) -> (Vec<OktaEvent>, usize) {
         }
     }
     (events, bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_okta_entry_is_used_or_counted_by_reason() {
+        let sso = include_str!("../../../events/okta/user-authentication-sso-success.json");
+        let mut lines: Vec<String> = Vec::new();
+        let event: serde_json::Value =
+            serde_json::from_str::<serde_json::Value>(sso).unwrap()["data"]["events"][0].clone();
+        // A SIEM export's time form is read; a word is not a time.
+        let mut siem = event.clone();
+        siem["published"] = "2026-11-20 18:30:12.000000000".into();
+        lines.push(siem.to_string());
+        let mut no_time = event.clone();
+        no_time["published"] = "yesterday".into();
+        lines.push(no_time.to_string());
+        let mut no_actor = event.clone();
+        no_actor["actor"] = serde_json::Value::Null;
+        lines.push(no_actor.to_string());
+        let mut other = event.clone();
+        other["eventType"] = "group.user_membership.add".into();
+        lines.push(other.to_string());
+        lines.push("{not json".into());
+        let read = read_facts(&lines.join("\n"));
+        assert_eq!(read.facts.len(), 1, "{read:?}");
+        assert_eq!(read.other_types, 1);
+        assert_eq!(read.skipped.get("no published time, or one that is not a time"), Some(&1));
+        assert_eq!(read.skipped.get("no actor login"), Some(&1));
+        assert_eq!(read.skipped.get("not JSON, or not an Okta event"), Some(&1));
+        assert_eq!(read.events + 1, lines.len(), "every line accounted for");
+    }
 }
