@@ -587,4 +587,20 @@ mod tests {
         ));
         assert!(Detectors::default().observe(&federated).is_empty());
     }
+
+    #[test]
+    fn records_without_an_event_id_get_distinct_stable_ids_from_their_content() {
+        let mut owner: serde_json::Value = serde_json::from_str(ROOT).unwrap();
+        owner.as_object_mut().unwrap().remove("eventID");
+        let mut attacker = owner.clone();
+        attacker["eventTime"] = json!("2026-11-21T04:40:00Z");
+        attacker["sourceIPAddress"] = json!("203.0.113.99");
+        let (a, b) = (activity(&owner.to_string()), activity(&attacker.to_string()));
+        assert!(a.event_id.starts_with("content-") && a.event_id != b.event_id);
+        assert_eq!(activity(&owner.to_string()).event_id, a.event_id, "stable on re-read");
+        let mut d = Detectors::default();
+        let ids: BTreeSet<String> =
+            d.observe(&a).into_iter().chain(d.observe(&b)).map(|x| x.id).collect();
+        assert_eq!(ids.len(), 2, "the attacker's root sign-in does not hide behind the owner's");
+    }
 }

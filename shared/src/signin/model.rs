@@ -397,8 +397,35 @@ impl<'a> Record<'a> {
         serde_json::from_str(text).map_err(|e| Skip::Malformed(e.to_string()))
     }
 
+    /// An id from what the record says, for records without an `eventID` (hand-made or SIEM
+    /// exports): the same record always gets the same id, distinct records distinct ones.
+    fn content_id(&self, time: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let ui = &self.user_identity;
+        let mut h = Sha256::new();
+        for part in [
+            Some(time),
+            self.event_source.as_deref(),
+            self.event_name.as_deref(),
+            ui.kind.as_deref(),
+            ui.user_name.as_deref(),
+            ui.principal_id.as_deref(),
+            ui.credential_id.as_deref(),
+            self.source_ip_address.as_deref(),
+            self.user_agent.as_deref(),
+            self.error_code.as_deref(),
+            self.recipient_account_id.as_deref(),
+            self.response_elements.console_login.as_deref(),
+        ] {
+            h.update(part.unwrap_or("\u{0}").as_bytes());
+            h.update([0x1f]);
+        }
+        format!("content-{}", hex::encode(&h.finalize()[..12]))
+    }
+
     /// Normalises the record. Every record with a time becomes an [`Activity`] (`Kind::Other`
-    /// for those that are not sign-in related).
+    /// for those that are not sign-in related). A record without an `eventID` gets one from
+    /// its content.
     pub fn activity(self) -> Result<Activity, Skip> {
         let written = self.event_time.as_deref().ok_or(Skip::NoTime)?;
         let time = DateTime::parse_from_rfc3339(written)
@@ -471,9 +498,13 @@ impl<'a> Record<'a> {
             Kind::AssumeRoleWithSaml => None,
             _ => self.source_ip_address.as_deref().and_then(|ip| ip.parse().ok()),
         };
+        let event_id = match self.event_id.as_deref().map(str::trim).filter(|id| !id.is_empty()) {
+            Some(id) => id.to_owned(),
+            None => self.content_id(written),
+        };
         Ok(Activity {
             time,
-            event_id: self.event_id.map(Cow::into_owned).unwrap_or_default(),
+            event_id,
             kind,
             user_name,
             user_id: own(&ui.on_behalf_of.user_id),
