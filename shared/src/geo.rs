@@ -399,6 +399,9 @@ pub fn min_distance_km(a: &Place, b: &Place) -> Option<f64> {
     if a.point.is_none() && b.point.is_none() && a.country.is_some() && a.country == b.country {
         return Some(0.0);
     }
+    if let (None, None, Some(ca), Some(cb)) = (a.point, b.point, a.country, b.country) {
+        return country_distance_km(ca, cb);
+    }
     let (boxes_a, boxes_b) = (boxes_of(a)?, boxes_of(b)?);
     let radius = a.point.map_or(0.0, |p| p.radius_km) + b.point.map_or(0.0, |p| p.radius_km);
     // The places can be in any of their boxes: the bound is the smallest over the pairs.
@@ -407,6 +410,27 @@ pub fn min_distance_km(a: &Place, b: &Place) -> Option<f64> {
         .flat_map(|ba| boxes_b.iter().map(move |bb| box_distance_km(ba, bb)))
         .fold(f64::INFINITY, f64::min);
     Some((km - radius).max(0.0))
+}
+
+/// The bound between two countries' regions, computed once per pair and thread (the pairs a
+/// trail meets are few; each costs a box-by-box minimum).
+fn country_distance_km(a: Country, b: Country) -> Option<f64> {
+    thread_local! {
+        static CACHE: std::cell::RefCell<HashMap<(Country, Country), Option<f64>>> =
+            std::cell::RefCell::new(HashMap::new());
+    }
+    let key = if a <= b { (a, b) } else { (b, a) };
+    if let Some(km) = CACHE.with(|c| c.borrow().get(&key).copied()) {
+        return km;
+    }
+    let boxes = &regions().boxes;
+    let km = boxes.get(&a).zip(boxes.get(&b)).map(|(ra, rb)| {
+        ra.iter()
+            .flat_map(|ba| rb.iter().map(move |bb| box_distance_km(ba, bb)))
+            .fold(f64::INFINITY, f64::min)
+    });
+    CACHE.with(|c| c.borrow_mut().insert(key, km));
+    km
 }
 
 /// A lower bound (km) on the distance between any point of one box and any point of another.
