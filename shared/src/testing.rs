@@ -362,13 +362,7 @@ impl IdentityCenter for FakeIdentityCenter {
         }
         s.next_id += 1;
         let arn = format!("arn:aws:sso:::permissionSet/ssoins-fake/ps-{:04}", s.next_id);
-        let info = PermissionSetInfo {
-            arn: arn.clone(),
-            name: spec.name.clone(),
-            description: spec.description.clone(),
-            session_duration: Some(spec.session_duration.clone()),
-            relay_state: spec.relay_state.clone(),
-        };
+        let info = PermissionSetInfo::of_spec(&arn, spec);
         s.permission_sets.insert(arn.clone(), (info, PermissionSetPolicies::default()));
         Ok(arn)
     }

@@ -37,6 +37,19 @@ pub struct PermissionSetInfo {
     pub relay_state: Option<String>,
 }
 
+impl PermissionSetInfo {
+    /// What IdC reports for a permission set just created from `spec` under `arn`.
+    pub fn of_spec(arn: &str, spec: &PermissionSetSpec) -> Self {
+        Self {
+            arn: arn.to_owned(),
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            session_duration: Some(spec.session_duration.clone()),
+            relay_state: spec.relay_state.clone(),
+        }
+    }
+}
+
 /// The policies attached to a permission set (inline policy as compact JSON).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PermissionSetPolicies {

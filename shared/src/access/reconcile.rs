@@ -842,13 +842,7 @@ impl<'a, Idc: IdentityCenter, Org: Organizations> Reconciler<'a, Idc, Org> {
         spec: &PermissionSetSpec,
     ) -> Result<String, AwsError> {
         let arn = self.call(|| self.idc.create_permission_set(instance, spec)).await?;
-        let info = PermissionSetInfo {
-            arn: arn.clone(),
-            name: spec.name.clone(),
-            description: spec.description.clone(),
-            session_duration: Some(spec.session_duration.clone()),
-            relay_state: spec.relay_state.clone(),
-        };
+        let info = PermissionSetInfo::of_spec(&arn, spec);
         self.apply_policies(instance, spec, &info, &PermissionSetPolicies::default(), true).await?;
         Ok(arn)
     }

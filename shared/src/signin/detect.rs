@@ -163,26 +163,22 @@ impl Detectors {
                 if let Some(u) = user {
                     let window = self.thresholds.brute_force_window;
                     let q = self.failures.entry(u.to_owned()).or_default();
-                    q.push_back((a.time, a.event_id.clone()));
-                    while q.front().is_some_and(|(t, _)| a.time - *t > window) {
-                        q.pop_front();
-                    }
-                    if q.len() >= self.thresholds.brute_force_failures {
-                        let ids: Vec<String> = q.iter().map(|(_, id)| id.clone()).collect();
+                    if let Some(ids) =
+                        count_in_window(q, a, window, self.thresholds.brute_force_failures)
+                    {
                         let first = ids.first().cloned().unwrap_or_default();
                         out.push(Alert::new(
                             "brute-force",
                             &first,
                             a.time,
                             Severity::High,
-                            format!("{} failed IAM Identity Center credential checks for {u}", q.len()),
+                            format!("{} failed IAM Identity Center credential checks for {u}", ids.len()),
                             Some(u.to_owned()),
-                            format!("{} failures within {} minutes.", q.len(), window.num_minutes()),
-                            json!({"failures": q.len(), "source_ip": a.source_ip}),
+                            format!("{} failures within {} minutes.", ids.len(), window.num_minutes()),
+                            json!({"failures": ids.len(), "source_ip": a.source_ip}),
                             ids,
                             "Check whether the user is locked out or under attack; block the source network if it is not theirs.",
                         ));
-                        q.clear();
                     }
                 }
             }
@@ -226,6 +222,21 @@ impl Detectors {
         }
         out
     }
+}
+
+/// Adds the activity to a sliding window of failures; when the window holds `threshold` of
+/// them, empties it and returns their event ids (one finding per run of failures).
+fn count_in_window(
+    q: &mut VecDeque<(DateTime<Utc>, String)>,
+    a: &Activity,
+    window: Duration,
+    threshold: usize,
+) -> Option<Vec<String>> {
+    q.push_back((a.time, a.event_id.clone()));
+    while q.front().is_some_and(|(t, _)| a.time - *t > window) {
+        q.pop_front();
+    }
+    (q.len() >= threshold).then(|| q.drain(..).map(|(_, id)| id).collect())
 }
 
 /// The account and user a console sign-in is about (`root` for the root user).
@@ -277,12 +288,7 @@ impl Detectors {
         let window = self.thresholds.console_failures_window;
         let key = format!("{account}\n{user}");
         let q = self.console_failures.entry(key.clone()).or_default();
-        q.push_back((a.time, a.event_id.clone()));
-        while q.front().is_some_and(|(t, _)| a.time - *t > window) {
-            q.pop_front();
-        }
-        if q.len() >= self.thresholds.console_failures {
-            let ids: Vec<String> = q.iter().map(|(_, id)| id.clone()).collect();
+        if let Some(ids) = count_in_window(q, a, window, self.thresholds.console_failures) {
             let first = ids.first().cloned().unwrap_or_default();
             out.push(Alert::new(
                 "console-brute-force",
@@ -297,7 +303,6 @@ impl Detectors {
                 "Someone is guessing this console password: make sure the user has MFA, block the source network if it is not theirs, and watch for a success (reported on its own).",
             ));
             self.brute_forced.insert(key, (a.time, ids));
-            q.clear();
         }
         if let Some(ip) = a.source_ip {
             out.extend(self.spraying(a, &user, ip));
