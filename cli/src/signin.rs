@@ -245,8 +245,21 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
             String::new()
         }
     );
+    for (kind, n) in &stats.by_reason {
+        eprintln!("  skipped: {n} × {kind}");
+    }
     for r in &stats.reasons {
-        eprintln!("  skipped: {r}");
+        eprintln!("  e.g.: {r}");
+    }
+    if args.format == Format::Json {
+        eprintln!(
+            "{}",
+            serde_json::json!({"summary": {
+                "records": stats.records, "skipped": stats.skipped, "skipped_by_reason": stats.by_reason,
+                "users": run.scanner.engine.users(), "findings": run.findings.len(),
+                "already_reported": run.repeats,
+            }})
+        );
     }
     Ok(if run.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }

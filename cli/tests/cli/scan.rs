@@ -92,10 +92,23 @@ fn scan_reports_findings_as_json_lines_and_a_rescan_with_state_repeats_nothing()
 fn malformed_input_is_counted_and_stdin_is_read() {
     let dir = temp_dir();
     let junk = dir.join("junk.json");
-    std::fs::write(&junk, "{\"Records\": [{\"eventName\": \"x\"}, 5]}\n").unwrap();
+    std::fs::write(
+        &junk,
+        "{\"Records\": [{\"eventName\": \"x\"}, 5, {\"eventTime\": \"yesterday\"}]}\n",
+    )
+    .unwrap();
     let out = idc_guard().arg("scan").arg(&junk).current_dir(&dir).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("2 skipped"), "{}", text(&out));
+    assert!(text(&out).contains("3 skipped"), "{}", text(&out));
+    assert!(text(&out).contains("1 × no eventTime"), "{}", text(&out));
+    assert!(text(&out).contains("1 × unreadable eventTime"), "{}", text(&out));
+    let json = idc_guard().args(["scan", "--format", "json"]).arg(&junk).output().unwrap();
+    let summary: Value = String::from_utf8_lossy(&json.stderr)
+        .lines()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok().filter(|v| v.get("summary").is_some()))
+        .expect("a JSON summary on stderr");
+    assert_eq!(summary["summary"]["skipped"], 3);
+    assert_eq!(summary["summary"]["skipped_by_reason"]["no eventTime"], 1);
 
     let root = std::fs::read_to_string(events("cloudtrail/console-login-root.json")).unwrap();
     let line: Value = serde_json::from_str(&root).unwrap();

@@ -19,15 +19,29 @@ pub struct Stats {
     pub records: usize,
     /// Records that could not be used, with the first few reasons.
     pub skipped: usize,
-    /// The first few reasons.
+    /// The first few reasons, in full.
     pub reasons: Vec<String>,
+    /// Every skipped record, counted by the kind of its reason.
+    pub by_reason: std::collections::BTreeMap<String, usize>,
 }
 
 impl Stats {
     fn skip(&mut self, why: impl std::fmt::Display) {
+        self.skip_at(None, why)
+    }
+
+    /// Counts a skipped record by the kind of its reason (the text before its detail: `: …` or
+    /// a quoted value) and keeps the first few in full, with where they were.
+    fn skip_at(&mut self, line: Option<usize>, why: impl std::fmt::Display) {
         self.skipped += 1;
+        let why = why.to_string();
+        let kind = why.split([':', '"']).next().unwrap_or_default().trim().to_owned();
+        *self.by_reason.entry(kind).or_default() += 1;
         if self.reasons.len() < 5 {
-            self.reasons.push(why.to_string());
+            self.reasons.push(match line {
+                Some(n) => format!("line {n}: {why}"),
+                None => why,
+            });
         }
     }
 }
@@ -73,10 +87,7 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
     }
 
     fn skip(&mut self, why: impl std::fmt::Display) {
-        match self.line {
-            Some(n) => self.stats.skip(format!("line {n}: {why}")),
-            None => self.stats.skip(why),
-        }
+        self.stats.skip_at(self.line, why)
     }
 
     /// One JSON value in any of the supported shapes, parsed once: a record is told from a
