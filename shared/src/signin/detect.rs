@@ -119,7 +119,7 @@ impl Detectors {
         match &a.kind {
             Kind::ConsoleLogin { success: true, root: true, mfa_used, .. } => out.push(Alert::new(
                 "root-signin",
-                &a.event_id,
+                &a.identity(),
                 a.time,
                 if *mfa_used { Severity::High } else { Severity::Critical },
                 format!("Root user console sign-in to account {}", a.account_id.as_deref().unwrap_or("?")),
@@ -145,7 +145,7 @@ impl Detectors {
             } => {
                 out.push(Alert::new(
                     "console-login-no-mfa",
-                    &a.event_id,
+                    &a.identity(),
                     a.time,
                     Severity::Medium,
                     format!("IAM user {} signed in to the console without MFA", user.unwrap_or("?")),
@@ -269,7 +269,7 @@ impl Detectors {
                 if q.len() >= 3 || networks.len() >= 2 { Severity::High } else { Severity::Medium };
             out.push(Alert::new(
                 "root-signin-failed",
-                &a.event_id,
+                &a.identity(),
                 a.time,
                 severity,
                 format!("Failed root console sign-in to account {account}"),
@@ -607,5 +607,18 @@ mod tests {
         let ids: BTreeSet<String> =
             d.observe(&a).into_iter().chain(d.observe(&b)).map(|x| x.id).collect();
         assert_eq!(ids.len(), 2, "the attacker's root sign-in does not hide behind the owner's");
+    }
+
+    #[test]
+    fn a_repeated_event_id_with_other_content_is_another_finding() {
+        let owner = activity(ROOT);
+        let mut attacker = owner.clone();
+        attacker.time += Duration::hours(3);
+        attacker.source_ip = Some("203.0.113.99".parse().unwrap());
+        let mut d = Detectors::default();
+        let first = d.observe(&owner);
+        let second = d.observe(&attacker);
+        assert_ne!(first[0].id, second[0].id, "same eventID, other time and address");
+        assert_eq!(Detectors::default().observe(&owner)[0].id, first[0].id, "stable on re-read");
     }
 }

@@ -374,6 +374,16 @@ pub struct Activity {
     pub error_code: Option<String>,
 }
 
+impl Activity {
+    /// What identifies this event for a finding made of it alone: its id, time and address, so
+    /// an export that repeats an `eventID` for different events never merges their findings,
+    /// while the same event read again keeps its finding's id.
+    pub fn identity(&self) -> String {
+        let ip = self.source_ip.map(|i| i.to_string()).unwrap_or_default();
+        format!("{}\n{}\n{ip}", self.event_id, self.time.timestamp_millis())
+    }
+}
+
 /// Why a record was skipped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Skip {
