@@ -93,8 +93,22 @@ fn geo(args: &GeoArgs) -> anyhow::Result<Geo> {
     })
 }
 
+/// Okta events across every `--okta` file: read, used, of other types, skipped by reason.
+#[derive(Debug, Default, serde::Serialize)]
+struct OktaCounts {
+    events: usize,
+    used: usize,
+    other_types: usize,
+    skipped_by_reason: std::collections::BTreeMap<&'static str, usize>,
+}
+
 /// Every Okta file's facts; each file's unusable events are counted by reason on stderr.
 fn okta_facts(files: &[PathBuf]) -> anyhow::Result<Vec<(String, OktaFact)>> {
+    Ok(okta_facts_counted(files)?.0)
+}
+
+fn okta_facts_counted(files: &[PathBuf]) -> anyhow::Result<(Vec<(String, OktaFact)>, OktaCounts)> {
+    let mut counts = OktaCounts::default();
     let mut facts = Vec::new();
     for f in files {
         let text =
@@ -110,10 +124,14 @@ fn okta_facts(files: &[PathBuf]) -> anyhow::Result<Vec<(String, OktaFact)>> {
         );
         for (reason, n) in &read.skipped {
             eprintln!("  skipped: {n} × {reason}");
+            *counts.skipped_by_reason.entry(reason).or_default() += n;
         }
+        counts.events += read.events;
+        counts.used += read.facts.len();
+        counts.other_types += read.other_types;
         facts.extend(read.facts);
     }
-    Ok(facts)
+    Ok((facts, counts))
 }
 
 /// Reads every input (files, `-` or nothing for stdin) through one streaming `Reader`.
@@ -205,7 +223,8 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let store = args.state.as_ref().map(SqliteStateStore::open).transpose()?;
     let engine = Engine::new(Arc::new(settings), privileged, Arc::new(geo));
     let mut scanner = Scanner::new(engine, store.as_ref(), &NoDirectory);
-    for (login, fact) in okta_facts(&args.common.okta)? {
+    let (facts, okta_counts) = okta_facts_counted(&args.common.okta)?;
+    for (login, fact) in facts {
         scanner.engine.okta(&login, fact);
     }
     let mut run = Scan {
@@ -257,7 +276,7 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
             serde_json::json!({"summary": {
                 "records": stats.records, "skipped": stats.skipped, "skipped_by_reason": stats.by_reason,
                 "users": run.scanner.engine.users(), "findings": run.findings.len(),
-                "already_reported": run.repeats,
+                "already_reported": run.repeats, "okta": okta_counts,
             }})
         );
     }

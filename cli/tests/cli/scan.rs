@@ -102,13 +102,31 @@ fn malformed_input_is_counted_and_stdin_is_read() {
     assert!(text(&out).contains("3 skipped"), "{}", text(&out));
     assert!(text(&out).contains("1 × no eventTime"), "{}", text(&out));
     assert!(text(&out).contains("1 × unreadable eventTime"), "{}", text(&out));
-    let json = idc_guard().args(["scan", "--format", "json"]).arg(&junk).output().unwrap();
+    let okta = dir.join("okta.jsonl");
+    let sso: Value = serde_json::from_str(
+        &std::fs::read_to_string(events("okta/user-authentication-sso-success.json")).unwrap(),
+    )
+    .unwrap();
+    let mut late = sso["data"]["events"][0].clone();
+    late["published"] = "2026-11-20 18:30:12.000000000".into();
+    let mut timeless = late.clone();
+    timeless["published"] = "soon".into();
+    std::fs::write(&okta, format!("{late}\n{timeless}\n")).unwrap();
+    let json = idc_guard()
+        .args(["scan", "--format", "json", "--okta"])
+        .arg(&okta)
+        .arg(&junk)
+        .output()
+        .unwrap();
     let summary: Value = String::from_utf8_lossy(&json.stderr)
         .lines()
         .find_map(|l| serde_json::from_str::<Value>(l).ok().filter(|v| v.get("summary").is_some()))
         .expect("a JSON summary on stderr");
     assert_eq!(summary["summary"]["skipped"], 3);
     assert_eq!(summary["summary"]["skipped_by_reason"]["no eventTime"], 1);
+    let okta = &summary["summary"]["okta"];
+    assert_eq!((okta["events"].as_u64(), okta["used"].as_u64()), (Some(2), Some(1)), "{okta}");
+    assert_eq!(okta["skipped_by_reason"]["no published time, or one that is not a time"], 1);
 
     let root = std::fs::read_to_string(events("cloudtrail/console-login-root.json")).unwrap();
     let line: Value = serde_json::from_str(&root).unwrap();

@@ -163,10 +163,9 @@ impl Detectors {
                 if let Some(u) = user {
                     let window = self.thresholds.brute_force_window;
                     let q = self.failures.entry(u.to_owned()).or_default();
-                    if let Some(ids) =
+                    if let Some((first, ids)) =
                         count_in_window(q, a, window, self.thresholds.brute_force_failures)
                     {
-                        let first = ids.first().cloned().unwrap_or_default();
                         out.push(Alert::new(
                             "brute-force",
                             &first,
@@ -225,18 +224,28 @@ impl Detectors {
 }
 
 /// Adds the activity to a sliding window of failures; when the window holds `threshold` of
-/// them, empties it and returns their event ids (one finding per run of failures).
+/// them, empties it and returns the finding's key (its first event's id and time, so exports
+/// that repeat event ids never merge two runs) and the run's event ids.
 fn count_in_window(
     q: &mut VecDeque<(DateTime<Utc>, String)>,
     a: &Activity,
     window: Duration,
     threshold: usize,
-) -> Option<Vec<String>> {
+) -> Option<(String, Vec<String>)> {
     q.push_back((a.time, a.event_id.clone()));
     while q.front().is_some_and(|(t, _)| a.time - *t > window) {
         q.pop_front();
     }
-    (q.len() >= threshold).then(|| q.drain(..).map(|(_, id)| id).collect())
+    if q.len() < threshold {
+        return None;
+    }
+    let key = q.front().map(|(t, id)| run_key(id, *t)).unwrap_or_default();
+    Some((key, q.drain(..).map(|(_, id)| id).collect()))
+}
+
+/// The key of a finding made of a run of events: its first event's id and time.
+fn run_key(first_id: &str, first_time: DateTime<Utc>) -> String {
+    format!("{first_id}\n{}", first_time.timestamp_millis())
 }
 
 /// The account and user a console sign-in is about (`root` for the root user).
@@ -288,8 +297,8 @@ impl Detectors {
         let window = self.thresholds.console_failures_window;
         let key = format!("{account}\n{user}");
         let q = self.console_failures.entry(key.clone()).or_default();
-        if let Some(ids) = count_in_window(q, a, window, self.thresholds.console_failures) {
-            let first = ids.first().cloned().unwrap_or_default();
+        if let Some((first, ids)) = count_in_window(q, a, window, self.thresholds.console_failures)
+        {
             out.push(Alert::new(
                 "console-brute-force",
                 &first,
@@ -355,7 +364,7 @@ impl Detectors {
         }
         let users: Vec<String> = users.into_iter().map(str::to_owned).collect();
         let ids: Vec<String> = q.iter().map(|(_, _, id)| id.clone()).collect();
-        let first = ids.first().cloned().unwrap_or_default();
+        let first = q.front().map(|(t, _, id)| run_key(id, *t)).unwrap_or_default();
         let alert = Alert::new(
             "password-spraying",
             &first,
