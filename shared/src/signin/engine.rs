@@ -315,7 +315,7 @@ impl Engine {
             let usual: Vec<String> = baseline.countries.keys().map(|c| c.to_string()).collect();
             out.push(Alert::new(
                 "new-country",
-                &format!("{user}\n{country}\n{}", a.event_id),
+                &format!("{user}\n{country}\n{}", a.identity()),
                 a.time,
                 Severity::Medium,
                 format!("{user} active from {country} for the first time in {} days", settings.baseline_days),
@@ -403,7 +403,7 @@ fn okta_checks(
         let reasons: BTreeSet<&str> = failures.iter().filter_map(|o| o.reason.as_deref()).collect();
         out.push(Alert::new(
             "okta-failures-then-success",
-            &a.event_id,
+            &a.identity(),
             a.time,
             Severity::High,
             format!("{user}: {} Okta sign-in failures, then an AWS sign-in", failures.len()),
