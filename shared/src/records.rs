@@ -79,7 +79,8 @@ pub trait Record: Serialize + DeserializeOwned {
 
     /// Reads a stored item; `None` (and a warning) when it is not this record.
     fn from_item(item: &Item) -> Option<Self> {
-        match serde_json::from_value::<Self>(item.data.clone()) {
+        // Deserialised from the borrowed value: no copy of the item's data.
+        match Self::deserialize(&item.data) {
             Ok(mut record) => {
                 record.restore_key(&Key::new(&item.pk, &item.sk));
                 Some(record)

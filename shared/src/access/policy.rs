@@ -319,21 +319,33 @@ fn is_managed_policy_arn(s: &str) -> bool {
 impl Policy {
     /// Reads and validates a policy file; `inline_policy_file` paths are relative to it.
     pub fn load(path: &Path) -> Result<(Policy, Vec<Diagnostic>), PolicyError> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| PolicyError {
-            source_name: Some(name.clone()),
+        let text = Self::read_file(path)?;
+        Self::from_file_text(path, &text)
+    }
+
+    /// The text of a policy file; a file that cannot be read is a finding at 0:0.
+    pub fn read_file(path: &Path) -> Result<String, PolicyError> {
+        std::fs::read_to_string(path).map_err(|e| PolicyError {
+            source_name: Some(path.display().to_string()),
             diagnostics: vec![Diagnostic {
                 severity: Level::Error,
                 line: 0,
                 column: 0,
                 message: format!("cannot read the policy file: {e}"),
             }],
-        })?;
+        })
+    }
+
+    /// Validates the text of the policy file at `path` (read once by the caller).
+    pub fn from_file_text(
+        path: &Path,
+        text: &str,
+    ) -> Result<(Policy, Vec<Diagnostic>), PolicyError> {
         let base = path.parent().unwrap_or(Path::new("."));
-        let (policy, diagnostics) = Self::check(&text, Some(base));
+        let (policy, diagnostics) = Self::check(text, Some(base));
         match policy {
             Some(p) => Ok((p, diagnostics)),
-            None => Err(PolicyError { source_name: Some(name), diagnostics }),
+            None => Err(PolicyError { source_name: Some(path.display().to_string()), diagnostics }),
         }
     }
 

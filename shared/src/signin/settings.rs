@@ -376,8 +376,9 @@ pub struct SigninPolicy {
 impl SigninPolicy {
     /// Reads the policy file at `path`; warnings are returned, errors fail it.
     pub fn load(path: &std::path::Path) -> Result<(Self, Vec<Diagnostic>), PolicyError> {
-        let (policy, mut warnings) = Policy::load(path)?;
-        let text = std::fs::read_to_string(path).unwrap_or_default();
+        // One read of the file for both of its readers.
+        let text = Policy::read_file(path)?;
+        let (policy, mut warnings) = Policy::from_file_text(path, &text)?;
         let (settings, diagnostics) = SigninSettings::check(&text);
         let Some(settings) = settings else {
             return Err(PolicyError { source_name: Some(path.display().to_string()), diagnostics });
