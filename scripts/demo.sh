@@ -25,7 +25,12 @@ cleanup() {
 trap cleanup EXIT
 
 log "building the functions and the CLI"
-cargo build --quiet -p okta-event-hook -p access-sync -p signin-anomaly -p scim-token-rotation -p idc-guard
+# One package at a time, as `cargo lambda watch` builds them (`cargo run --bin <function>`): a
+# package built alone resolves its own dependency features, so building them together would
+# leave watch to compile its own variants on the first request, past the request's timeout.
+for package in okta-event-hook access-sync signin-anomaly scim-token-rotation idc-guard; do
+  cargo build --quiet -p "$package"
+done
 
 moto_start
 OKTA_PORT=$(free_port)
