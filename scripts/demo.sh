@@ -25,12 +25,10 @@ cleanup() {
 trap cleanup EXIT
 
 log "building the functions and the CLI"
-# One package at a time, as `cargo lambda watch` builds them (`cargo run --bin <function>`): a
-# package built alone resolves its own dependency features, so building them together would
-# leave watch to compile its own variants on the first request, past the request's timeout.
-for package in okta-event-hook access-sync signin-anomaly scim-token-rotation idc-guard; do
-  cargo build --quiet -p "$package"
-done
+# As `cargo lambda watch` builds them: `cargo run --bin <function>` resolves dependency features
+# for the whole workspace, so build the workspace the same way here; otherwise watch compiles its
+# own variants on the first request, past the request's timeout.
+cargo build --quiet --workspace
 
 moto_start
 OKTA_PORT=$(free_port)
