@@ -20,7 +20,7 @@ use idc_guard::signin::engine::Engine;
 use idc_guard::signin::model::Activity;
 use idc_guard::signin::okta::{OktaFact, read_facts};
 use idc_guard::signin::ports::NoDirectory;
-use idc_guard::signin::scan::{Scanner, plain_user};
+use idc_guard::signin::scan::{Reorder, Scanner, cloudtrail_file_time, plain_user};
 use idc_guard::signin::settings::{SigninPolicy, SigninSettings, parse_duration};
 use idc_guard::signin::sources::{Reader, Stats};
 
@@ -217,7 +217,8 @@ impl Scan<'_> {
 }
 
 pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
-    const CHUNK: usize = 20_000;
+    const REORDER: usize = 200_000;
+    const REORDER_SLACK_HOURS: i64 = 24;
     let (settings, privileged) = settings(&args.common)?;
     let geo = geo(&args.common)?;
     let store = args.state.as_ref().map(SqliteStateStore::open).transpose()?;
@@ -239,14 +240,18 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         next_report: 500_000,
         progress: std::io::stderr().is_terminal() || args.format == Format::Json,
     };
-    let mut chunk = Vec::with_capacity(CHUNK);
-    let stats = read_inputs(&args.files, &mut |a| {
-        chunk.push(a);
-        if chunk.len() >= CHUNK {
-            run.chunk(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)));
-        }
+    // Detection runs in time order: files named by CloudTrail are read in the order of the time
+    // in their names, and a reorder buffer puts the rest in order (exactly, up to REORDER
+    // events; beyond that, for events at most REORDER_SLACK late).
+    let mut files = args.files.clone();
+    if files.iter().all(|f| cloudtrail_file_time(&f.to_string_lossy()).is_some()) {
+        files.sort_by_cached_key(|f| (cloudtrail_file_time(&f.to_string_lossy()), f.clone()));
+    }
+    let mut reorder = Reorder::new(REORDER, chrono::Duration::hours(REORDER_SLACK_HOURS));
+    let stats = read_inputs(&files, &mut |a| {
+        run.chunk(reorder.push(a));
     })?;
-    run.chunk(chunk);
+    run.chunk(reorder.finish());
     if let Some(e) = run.error {
         return Err(e);
     }

@@ -10,6 +10,7 @@
 //! | [`ManagedGroup`] | `managed-group` | group id | access-sync, CLI `apply` | access-sync, CLI |
 //! | [`Review`] | `review` | group id | CLI `review --mark` | CLI `review` |
 //! | [`Checkpoint`] | `signin-checkpoint` | event source | sign-in sweep | sign-in sweep |
+//! | [`FailedSignin`] | `signin-failures#<hour>` | `<time>#<hash>` | sign-in checks | sign-in checks (next run) |
 //! | [`AlertDelivery`] | `alert` | alert id | every function | the same, on retry |
 //! | [`ScimRotation`] | `scim-token` | `rotation` | rotation (finishSecret) | daily token check |
 //! | [`ConfirmedByHand`] | `scim-token` | `confirmed#<version>` | CLI `scim-token confirm` | rotation (testSecret) |
@@ -453,6 +454,79 @@ impl Record for Checkpoint {
     }
     fn restore_key(&mut self, key: &Key) {
         self.source = key.sk.clone();
+    }
+}
+
+/// How long failed sign-ins are kept: long enough for any counting window and for a re-read of
+/// the same files days later to find them.
+pub const FAILED_SIGNIN_KEEP_SECONDS: i64 = 8 * 24 * 3600;
+
+/// A failed sign-in the windowed detectors counted, so the next run (another invocation, the next
+/// `scan --state`) continues their windows and never counts it twice. One item per failure, in a
+/// partition per hour, so concurrent writers never overwrite each other and a run reads only the
+/// hours it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedSignin {
+    /// When.
+    pub time: DateTime<Utc>,
+    /// CloudTrail's event id.
+    pub event_id: String,
+    /// The caller's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<std::net::IpAddr>,
+    /// `credential` (an IdC-directory credential check) or `console` (a console sign-in).
+    pub kind: String,
+    /// The credential step (`CredentialVerification`, `CredentialChallenge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// A root user's console sign-in.
+    #[serde(default)]
+    pub root: bool,
+    /// An IAM user's console sign-in.
+    #[serde(default)]
+    pub iam_user: bool,
+    /// The user name the record carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// The identity-store user id the record carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// A stable hash of the event's identity (id, time, address), kept in the key.
+    #[serde(skip)]
+    pub identity: u64,
+}
+
+impl FailedSignin {
+    /// The partition of the failures of the hour `time` falls in.
+    pub fn partition(time: DateTime<Utc>) -> String {
+        format!("signin-failures#{}", time.format("%Y-%m-%dT%H"))
+    }
+}
+
+impl Record for FailedSignin {
+    const WHAT: &'static str = "failed sign-in";
+    fn key(&self) -> Key {
+        Key::new(
+            Self::partition(self.time),
+            format!(
+                "{}#{:016x}",
+                self.time.to_rfc3339_opts(SecondsFormat::Millis, true),
+                self.identity
+            ),
+        )
+    }
+    fn expires_at(&self) -> Option<i64> {
+        Some(now_epoch() + FAILED_SIGNIN_KEEP_SECONDS)
+    }
+    fn restore_key(&mut self, key: &Key) {
+        self.identity = key
+            .sk
+            .rsplit_once('#')
+            .and_then(|(_, h)| u64::from_str_radix(h, 16).ok())
+            .unwrap_or_default();
     }
 }
 

@@ -71,6 +71,20 @@ async fn every_record_round_trips_through_the_store() {
         until: at("2026-11-03T01:00:00Z"),
     })
     .await;
+    round_trip(FailedSignin {
+        time: at("2026-11-03T01:02:03Z"),
+        event_id: "e-1".into(),
+        source_ip: Some("203.0.113.9".parse().unwrap()),
+        kind: "console".into(),
+        step: None,
+        root: true,
+        iam_user: false,
+        user_name: None,
+        user_id: None,
+        account_id: Some("111122223333".into()),
+        identity: 0x0123_4567_89ab_cdef,
+    })
+    .await;
     round_trip(AlertDelivery {
         id: "signin-impossible-travel:abc".into(),
         detector: "signin-impossible-travel".into(),

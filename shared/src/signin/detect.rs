@@ -1,7 +1,8 @@
 //! Detectors that need no geolocation: `root-signin`, `root-signin-failed`,
 //! `console-login-no-mfa`, `brute-force`, `console-brute-force` (and
-//! `console-brute-force-success`), `password-spraying` and `token-replay`. Activities are fed in time order; state is per user and per portal session,
-//! so memory grows with users and sessions, not with events. Alert ids derive from the events
+//! `console-brute-force-success`), and `password-spraying`. Activities are fed in time order; state is per user, account and
+//! network within the counting windows. Failed sign-ins counted are stored (see
+//! [`super::history::FailureMemory`]) and replayed by the next run, so windows continue across runs. Alert ids derive from the events
 //! that make the finding, so scanning the same input twice yields the same ids.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -20,8 +21,6 @@ pub struct Thresholds {
     pub brute_force_failures: usize,
     /// ...within this window.
     pub brute_force_window: Duration,
-    /// One portal session used from two networks within this window is a replay.
-    pub replay_window: Duration,
     /// Failed console sign-ins of one IAM user or root that make a `console-brute-force`...
     pub console_failures: usize,
     /// ...within this window.
@@ -37,7 +36,6 @@ impl Default for Thresholds {
         Self {
             brute_force_failures: 10,
             brute_force_window: Duration::minutes(6),
-            replay_window: Duration::hours(2),
             console_failures: 10,
             console_failures_window: Duration::minutes(6),
             spraying_users: 5,
@@ -62,7 +60,7 @@ pub fn network(ip: IpAddr) -> String {
 }
 
 /// [`network`] as a number: an IPv4 /24 tagged by the top bit, or an IPv6 /48 prefix.
-fn network_key(ip: IpAddr) -> u128 {
+pub fn network_key(ip: IpAddr) -> u128 {
     match ip {
         IpAddr::V4(v4) => (1u128 << 127) | u128::from(u32::from(v4) & 0xffff_ff00),
         IpAddr::V6(v6) => u128::from(v6) >> 80,
@@ -91,10 +89,6 @@ pub struct Detectors {
     root_failures: HashMap<String, VecDeque<(DateTime<Utc>, u128)>>,
     /// Failed sign-ins per network: (time, user, event id).
     spraying: HashMap<u128, VecDeque<(DateTime<Utc>, String, String)>>,
-    /// Per portal session: (last use, network key, first event id) per network.
-    sessions: HashMap<String, Vec<(DateTime<Utc>, u128, String)>>,
-    observed: u64,
-    replayed: BTreeSet<String>,
 }
 
 impl Detectors {
@@ -182,42 +176,6 @@ impl Detectors {
                 }
             }
             _ => {}
-        }
-        if let (Some(session), Some(ip)) = (&a.session_id, a.source_ip) {
-            let window = self.thresholds.replay_window;
-            let net = network_key(ip);
-            self.observed += 1;
-            if self.observed.is_multiple_of(100_000) {
-                // Forget sessions idle for longer than the window: memory follows live sessions.
-                self.sessions.retain(|_, seen| seen.iter().any(|(t, _, _)| a.time - *t <= window));
-            }
-            let seen = match self.sessions.get_mut(session) {
-                Some(seen) => seen,
-                None => self.sessions.entry(session.clone()).or_default(),
-            };
-            seen.retain(|(t, _, _)| a.time - *t <= window);
-            // One entry per network (its latest use; the first event id as evidence).
-            match seen.iter_mut().find(|(_, n, _)| *n == net) {
-                Some(entry) => entry.0 = a.time,
-                None => seen.push((a.time, net, a.event_id.clone())),
-            }
-            if seen.len() >= 2 && self.replayed.insert(session.clone()) {
-                let networks: BTreeSet<String> =
-                    seen.iter().map(|(_, n, _)| network_of_key(*n)).collect();
-                let ids: Vec<String> = seen.iter().map(|(_, _, id)| id.clone()).collect();
-                out.push(Alert::new(
-                    "token-replay",
-                    session,
-                    a.time,
-                    Severity::High,
-                    format!("One portal session of {} used from {} networks", user.unwrap_or("a user"), networks.len()),
-                    user.map(str::to_owned),
-                    format!("Portal session used from {} within {} hours.", networks.iter().cloned().collect::<Vec<_>>().join(", "), window.num_hours()),
-                    json!({"networks": networks, "session": session}),
-                    ids,
-                    "Sign the user out of all sessions in IAM Identity Center and ask whether both networks were theirs; a stolen portal token is the usual cause.",
-                ));
-            }
         }
         out
     }
@@ -399,7 +357,6 @@ mod tests {
     const ROOT: &str = include_str!("../../../events/cloudtrail/console-login-root.json");
     const SSO_CONSOLE: &str =
         include_str!("../../../events/cloudtrail/console-login-assumed-sso-role.json");
-    const PORTAL: &str = include_str!("../../../events/cloudtrail/sso-get-role-credentials.json");
 
     #[test]
     fn root_signin_fires_and_an_identity_center_console_session_does_not() {
@@ -448,32 +405,6 @@ mod tests {
         let mut d = Detectors::default();
         let quiet: Vec<_> = (0..9).chain(20..29).flat_map(|i| d.observe(&failure(i))).collect();
         assert!(quiet.is_empty());
-    }
-
-    #[test]
-    fn token_replay_needs_two_networks_within_two_hours() {
-        let first = activity(PORTAL);
-        let mut same_network = first.clone();
-        same_network.source_ip = Some("198.51.100.201".parse().unwrap());
-        same_network.event_id = "same".into();
-        let mut elsewhere = first.clone();
-        elsewhere.source_ip = Some("203.0.113.77".parse().unwrap());
-        elsewhere.event_id = "elsewhere".into();
-        elsewhere.time += Duration::minutes(30);
-        let mut d = Detectors::default();
-        assert!(d.observe(&first).is_empty());
-        assert!(d.observe(&same_network).is_empty(), "same /24: one network");
-        let alerts = d.observe(&elsewhere);
-        assert_eq!(alerts.len(), 1);
-        assert_eq!(alerts[0].detector, "token-replay");
-        let again = Detectors::default().observe(&first);
-        assert!(again.is_empty());
-        // Three hours later from elsewhere: a new day's session use, not a replay.
-        let mut d = Detectors::default();
-        let mut late = elsewhere.clone();
-        late.time = first.time + Duration::hours(3);
-        d.observe(&first);
-        assert!(d.observe(&late).is_empty());
     }
 
     #[test]

@@ -8,43 +8,55 @@
 //! re-scan of the same input raises the same ids, which the send-once dispatcher drops.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::detect::{Detectors, Thresholds, network};
+use super::detect::{Detectors, Thresholds, network, network_key};
+use super::history::{
+    FailureMemory, Placement, SessionUse, Sighting, Stay, Stays, activity_of, travel_horizon,
+    use_session,
+};
 use super::model::{Activity, Kind};
 use super::okta::{OktaFact, OktaSignin};
 use super::settings::SigninSettings;
 use crate::alert::{Alert, Severity};
 use crate::geo::{Country, Geo, Place, min_distance_km};
-use crate::records::Lifecycle;
+use crate::records::{FailedSignin, Lifecycle};
 
-/// Where and when a user was last seen (persisted).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Sighting {
-    /// When.
-    pub time: DateTime<Utc>,
-    /// From which address.
-    pub ip: IpAddr,
-    /// Where that address is.
-    pub place: Place,
-    /// The event.
-    pub event_id: String,
-}
-
-/// A user's persisted baseline: countries seen (with when last seen) and the last sighting.
+/// A user's persisted baseline: countries seen (with when last seen), recent sightings in time
+/// order, and failed sign-ins recently counted.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
     /// Countries the user was seen in, each with when last seen.
     #[serde(default)]
     pub countries: BTreeMap<Country, DateTime<Utc>>,
-    /// The user's last sighting.
-    #[serde(default)]
+    /// Recent sightings, as stays, for travel between time-adjacent ones.
+    #[serde(default, skip_serializing_if = "is_empty_stays")]
+    pub travel: Stays,
+    /// Portal sessions' recent uses per network, for token-replay.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<SessionUse>,
+    /// The single last sighting baselines of earlier releases kept: read once, into `travel`.
+    #[serde(default, skip_serializing)]
     pub last: Option<Sighting>,
+}
+
+fn is_empty_stays(s: &Stays) -> bool {
+    s.stays.is_empty() && s.forgotten_until.is_none()
+}
+
+impl Baseline {
+    /// Moves an earlier release's `last` sighting into the stays.
+    fn migrate(&mut self) {
+        if let Some(last) = self.last.take()
+            && self.travel.stays.is_empty()
+        {
+            self.travel.stays.push(Stay { first: last.clone(), last });
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -58,6 +70,8 @@ struct UserState {
     reported_inactive: bool,
     /// `privileged-off-hours` findings already made (permission set + local date).
     reported_off_hours: BTreeSet<String>,
+    /// Sessions already reported as replayed.
+    reported_replay: BTreeSet<String>,
 }
 
 /// Everything the engine knows about a user before their activity is observed.
@@ -80,6 +94,8 @@ pub struct Engine {
     users: HashMap<String, UserState>,
     /// Identity-store user id → user name, learned from sign-ins that carry both.
     names: HashMap<String, String>,
+    /// Failed sign-ins counted (for the windowed detectors across runs).
+    failures: FailureMemory,
     /// Activities observed.
     pub observed: u64,
 }
@@ -105,7 +121,6 @@ impl Engine {
             console_failures_window: settings.console_failures_window,
             spraying_users: settings.spraying_users,
             spraying_window: settings.spraying_window,
-            replay_window: settings.replay_window,
         });
         let mut privileged = privileged;
         privileged.extend(settings.privileged_permission_sets.iter().cloned());
@@ -116,8 +131,36 @@ impl Engine {
             windowed,
             users: HashMap::new(),
             names: HashMap::new(),
+            failures: FailureMemory::default(),
             observed: 0,
         }
+    }
+
+    /// How far back earlier failures matter to a failure now: the longest counting window (an
+    /// hour for failed root sign-ins).
+    pub fn failure_horizon(&self) -> Duration {
+        let t = &self.windowed.thresholds;
+        [t.brute_force_window, t.console_failures_window, t.spraying_window, Duration::hours(1)]
+            .into_iter()
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Feeds failed sign-ins counted by earlier runs to the windowed detectors, in time order and
+    /// without findings (those were raised then), so their windows continue. Failures this run
+    /// already counted are skipped.
+    pub fn replay(&mut self, stored: Vec<FailedSignin>) {
+        let mut earlier: Vec<Activity> =
+            stored.iter().filter(|r| self.failures.first_load(r)).map(activity_of).collect();
+        earlier.sort_by(|a, b| (a.time, &a.event_id).cmp(&(b.time, &b.event_id)));
+        for a in &earlier {
+            let _ = self.windowed.observe(a);
+        }
+    }
+
+    /// Failed sign-ins counted since the last call, to store.
+    pub fn take_failures(&mut self) -> Vec<FailedSignin> {
+        std::mem::take(&mut self.failures.unsaved)
     }
 
     /// The thresholds in use.
@@ -155,6 +198,7 @@ impl Engine {
     pub fn load(&mut self, user: &str, ctx: UserContext) {
         let state = self.users.entry(user.to_owned()).or_default();
         state.baseline = ctx.baseline;
+        state.baseline.migrate();
         for s in ctx.okta {
             Self::add_okta(state, OktaFact::Signin(s));
         }
@@ -209,13 +253,11 @@ impl Engine {
         if a.user_name.is_none() {
             a.user_name = user.clone();
         }
-        // Allow-listed networks (VPN, corporate egress) never make a session "replayed".
-        let allowed = a.source_ip.is_some_and(|ip| self.settings.network_allowed(ip));
-        let session = if allowed { a.session_id.take() } else { None };
-        let mut out = self.windowed.observe(&a);
-        if session.is_some() {
-            a.session_id = session;
+        // A failed sign-in read again is not counted twice.
+        if is_failure(&a) && !self.failures.first_time(&a) {
+            return Vec::new();
         }
+        let mut out = self.windowed.observe(&a);
         let Some(user) = user else { return out };
         if !is_user_activity(&a) {
             return out;
@@ -280,6 +322,26 @@ impl Engine {
             ));
         }
 
+        // token-replay: one portal session used from two networks within the window (not
+        // counting allow-listed networks: VPN, corporate egress).
+        if let (Some(session), Some(ip)) = (&a.session_id, a.source_ip)
+            && !settings.network_allowed(ip)
+        {
+            let (live, changed) = use_session(
+                &mut state.baseline.sessions,
+                session,
+                ip,
+                a.time,
+                &a.event_id,
+                settings.replay_window,
+                network_key,
+            );
+            state.dirty |= changed;
+            if live.len() >= 2 && state.reported_replay.insert(session.clone()) {
+                out.push(token_replay(&user, session, live, settings.replay_window));
+            }
+        }
+
         // Okta correlation on IdC sign-ins.
         if matches!(a.kind, Kind::IdcSignIn { success: true, .. }) {
             out.extend(okta_checks(&settings, &self.geo, &user, state, &a));
@@ -306,13 +368,25 @@ impl Engine {
         let Some(country) = place.country else { return out };
         let allowed_country = settings.allow_countries.contains(&country);
 
+        // Where the sighting falls among the user's recent ones: read before, too old to place,
+        // or new with the time-adjacent sightings to compare it with.
+        let sighting = Sighting { time: a.time, ip, place, event_id: a.event_id.clone() };
+        let near = |x: &Place, y: &Place| !travel_comparable(&settings, x, y);
+        let travel = match state.baseline.travel.place(&sighting, near) {
+            Placement::New { before, after } => [
+                before.and_then(|b| impossible_travel(&settings, &user, b, &sighting)),
+                after.and_then(|n| impossible_travel(&settings, &user, &sighting, n)),
+            ],
+            Placement::Seen | Placement::Forgotten => return out,
+        };
+
         // new-country
         let horizon = a.time - Duration::days(settings.baseline_days);
-        let baseline = &mut state.baseline;
-        baseline.countries.retain(|_, seen| *seen >= horizon);
-        let known = baseline.countries.contains_key(&country);
-        if !known && !baseline.countries.is_empty() && !allowed_country {
-            let usual: Vec<String> = baseline.countries.keys().map(|c| c.to_string()).collect();
+        let countries = &mut state.baseline.countries;
+        countries.retain(|_, seen| *seen >= horizon);
+        let known = countries.contains_key(&country);
+        if !known && !countries.is_empty() && !allowed_country {
+            let usual: Vec<String> = countries.keys().map(|c| c.to_string()).collect();
             out.push(Alert::new(
                 "new-country",
                 &format!("{user}\n{country}\n{}", a.identity()),
@@ -321,56 +395,111 @@ impl Engine {
                 format!("{user} active from {country} for the first time in {} days", settings.baseline_days),
                 Some(user.clone()),
                 format!("{} from {ip} ({country}); usual countries: {}.", describe(&a), usual.join(", ")),
-                json!({"country": country, "city": place.city, "source_ip": ip, "baseline": usual}),
+                json!({"country": country, "city": sighting.place.city, "source_ip": ip, "baseline": usual}),
                 vec![a.event_id.clone()],
                 "Ask the user whether they are travelling or using a new VPN; if not, revoke their IAM Identity Center sessions and reset their Okta credentials and factors.",
             ));
         }
-        let seen = baseline.countries.entry(country).or_insert(a.time);
+        let seen = countries.entry(country).or_insert(a.time);
         *seen = (*seen).max(a.time);
 
-        // impossible-travel against the previous sighting.
-        if let Some(last) = &baseline.last
-            && last.event_id != a.event_id
-            && !allowed_country
-            && !last.place.country.is_some_and(|c| settings.allow_countries.contains(&c))
-            && let Some(km) = min_distance_km(&last.place, &place)
-            && km >= settings.min_travel_km
-        {
-            let hours = ((a.time - last.time).abs().num_seconds() as f64 / 3600.0).max(1.0 / 60.0);
-            let speed = km / hours;
-            if speed > settings.max_speed_kmh {
-                let mut pair = [last.event_id.clone(), a.event_id.clone()];
-                pair.sort();
-                out.push(Alert::new(
-                    "impossible-travel",
-                    &format!("{user}\n{}\n{}", pair[0], pair[1]),
-                    a.time,
-                    Severity::High,
-                    format!("{user}: {} → {} at {:.0} km/h or more", where_(&last.place), where_(&place), speed),
-                    Some(user.clone()),
-                    format!(
-                        "At least {km:.0} km between {} ({}) and {} ({}) in {}.",
-                        last.ip, last.time.to_rfc3339(), ip, a.time.to_rfc3339(), human((a.time - last.time).abs())
-                    ),
-                    json!({
-                        "from": {"ip": last.ip, "place": last.place, "time": last.time, "event": last.event_id},
-                        "to": {"ip": ip, "place": place, "time": a.time, "event": a.event_id},
-                        "min_distance_km": km.round(), "min_speed_kmh": speed.round(),
-                        "precision": if last.place.point.is_some() && place.point.is_some() { "city" } else { "country" },
-                    }),
-                    pair.to_vec(),
-                    "Ask the user whether both sessions were theirs (a VPN or a cloud desktop can explain it; add such networks to [signin] allow_networks). If not, revoke their sessions and reset credentials and factors.",
-                ));
-            }
-        }
-        if baseline.last.as_ref().is_none_or(|l| a.time >= l.time) {
-            baseline.last =
-                Some(Sighting { time: a.time, ip, place, event_id: a.event_id.clone() });
-        }
+        // impossible-travel between time-adjacent sightings.
+        out.extend(travel.into_iter().flatten());
+        state.baseline.travel.insert(sighting, near, travel_horizon(settings.max_speed_kmh));
         state.dirty = true;
         out
     }
+}
+
+/// `token-replay` of `session`, used from the networks of `uses`; the id is the session.
+fn token_replay(user: &str, session: &str, mut uses: Vec<&SessionUse>, window: Duration) -> Alert {
+    uses.sort_by(|a, b| (a.first, &a.event_id).cmp(&(b.first, &b.event_id)));
+    let networks: BTreeSet<String> = uses.iter().map(|u| network(u.ip)).collect();
+    let ids: Vec<String> = uses.iter().map(|u| u.event_id.clone()).collect();
+    let latest = uses.iter().map(|u| u.last).max().unwrap_or_default();
+    Alert::new(
+        "token-replay",
+        session,
+        latest,
+        Severity::High,
+        format!("One portal session of {user} used from {} networks", networks.len()),
+        Some(user.to_owned()),
+        format!(
+            "Portal session used from {} within {} hours.",
+            networks.iter().cloned().collect::<Vec<_>>().join(", "),
+            window.num_hours()
+        ),
+        json!({"networks": networks, "session": session}),
+        ids,
+        "Sign the user out of all sessions in IAM Identity Center and ask whether both networks were theirs; a stolen portal token is the usual cause.",
+    )
+}
+
+/// Whether travel between two places can be a finding: neither in an allow-listed country, and
+/// far enough apart as far as the places are known.
+fn travel_comparable(settings: &SigninSettings, a: &Place, b: &Place) -> bool {
+    let allowed = |p: &Place| p.country.is_some_and(|c| settings.allow_countries.contains(&c));
+    !allowed(a)
+        && !allowed(b)
+        && min_distance_km(a, b).is_some_and(|km| km >= settings.min_travel_km)
+}
+
+/// `impossible-travel` between two time-adjacent sightings (`from` the earlier), if the speed
+/// between them is too high. The id is the user and the sorted pair of event ids.
+fn impossible_travel(
+    settings: &SigninSettings,
+    user: &str,
+    from: &Sighting,
+    to: &Sighting,
+) -> Option<Alert> {
+    if !travel_comparable(settings, &from.place, &to.place) {
+        return None;
+    }
+    let km = min_distance_km(&from.place, &to.place)?;
+    let hours = ((to.time - from.time).abs().num_seconds() as f64 / 3600.0).max(1.0 / 60.0);
+    let speed = km / hours;
+    if speed <= settings.max_speed_kmh {
+        return None;
+    }
+    let mut pair = [from.event_id.clone(), to.event_id.clone()];
+    pair.sort();
+    Some(Alert::new(
+        "impossible-travel",
+        &format!("{user}\n{}\n{}", pair[0], pair[1]),
+        to.time,
+        Severity::High,
+        format!(
+            "{user}: {} → {} at {:.0} km/h or more",
+            where_(&from.place),
+            where_(&to.place),
+            speed
+        ),
+        Some(user.to_owned()),
+        format!(
+            "At least {km:.0} km between {} ({}) and {} ({}) in {}.",
+            from.ip,
+            from.time.to_rfc3339(),
+            to.ip,
+            to.time.to_rfc3339(),
+            human((to.time - from.time).abs())
+        ),
+        json!({
+            "from": {"ip": from.ip, "place": from.place, "time": from.time, "event": from.event_id},
+            "to": {"ip": to.ip, "place": to.place, "time": to.time, "event": to.event_id},
+            "min_distance_km": km.round(), "min_speed_kmh": speed.round(),
+            "precision": if from.place.point.is_some() && to.place.point.is_some() { "city" } else { "country" },
+        }),
+        pair.to_vec(),
+        "Ask the user whether both sessions were theirs (a VPN or a cloud desktop can explain it; add such networks to [signin] allow_networks). If not, revoke their sessions and reset credentials and factors.",
+    ))
+}
+
+/// A failed sign-in: what the windowed detectors count.
+fn is_failure(a: &Activity) -> bool {
+    matches!(
+        a.kind,
+        Kind::Credential { success: false, .. } | Kind::ConsoleLogin { success: false, .. }
+    )
 }
 
 /// Successful, user-driven activity (not failed attempts, not AWS's own calls).

@@ -304,7 +304,7 @@ fn aws_made_calls_and_failed_attempts_never_move_the_baseline() {
     assert!(e.observe(saml).is_empty());
     let dirty = e.take_dirty();
     assert_eq!(dirty.len(), 1);
-    assert_eq!(dirty[0].1.last.as_ref().unwrap().event_id, "e1");
+    assert_eq!(dirty[0].1.travel.latest().unwrap().event_id, "e1");
 }
 
 #[test]
@@ -317,4 +317,37 @@ fn a_portal_call_with_only_a_user_id_is_attributed_through_the_sign_in() {
     let alerts = run(&mut e, vec![s, p]);
     let travel = alerts.iter().find(|a| a.detector == "impossible-travel").unwrap();
     assert_eq!(travel.user.as_deref(), Some("alice@acme.example"));
+}
+
+#[test]
+fn token_replay_needs_two_networks_within_two_hours_even_across_runs() {
+    let first = portal(DE, T0, "p1", "ReadOnly");
+    let same_network = portal(DE_SAME_NET, "2026-11-24T10:05:00Z", "p2", "ReadOnly");
+    let elsewhere = portal(US, "2026-11-24T10:30:00Z", "p3", "ReadOnly");
+    let replays = |alerts: &[Alert]| {
+        alerts
+            .iter()
+            .filter(|a| a.detector == "token-replay")
+            .map(|a| a.id.clone())
+            .collect::<Vec<_>>()
+    };
+    let mut e = engine(SigninSettings::default());
+    assert!(
+        replays(&run(&mut e, vec![first.clone(), same_network.clone()])).is_empty(),
+        "same /24: one network"
+    );
+    let found = replays(&run(&mut e, vec![elsewhere.clone()]));
+    assert_eq!(found.len(), 1);
+    // The same uses split over two runs (the baseline carried over): the same finding.
+    let mut one = engine(SigninSettings::default());
+    run(&mut one, vec![first.clone()]);
+    let (user, baseline) = one.take_dirty().remove(0);
+    let mut two = engine(SigninSettings::default());
+    two.load(&user, UserContext { baseline, ..Default::default() });
+    assert_eq!(replays(&run(&mut two, vec![elsewhere.clone()])), found);
+    // Three hours later from elsewhere: a new use of the session, not a replay.
+    let mut e = engine(SigninSettings::default());
+    let mut late = elsewhere;
+    late.time = first.time + Duration::hours(3);
+    assert!(replays(&run(&mut e, vec![first, late])).is_empty());
 }

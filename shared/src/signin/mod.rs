@@ -7,6 +7,7 @@ pub mod detect;
 pub mod diagnose;
 pub mod engine;
 pub mod function;
+pub mod history;
 pub mod lookup;
 pub mod model;
 pub mod okta;

@@ -2,17 +2,18 @@
 //! user's baseline and Okta context loaded from the state store before their first activity and
 //! changed baselines written back afterwards.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use serde_json::json;
 
 use super::engine::{Baseline, Engine, UserContext, user_key};
+use super::history::uses_failure_memory;
 use super::model::Activity;
 use super::okta::OktaSignin;
 use super::ports::UserDirectory;
 use crate::alert::Alert;
 use crate::error::AwsError;
-use crate::records::{self, Lifecycle, OktaSigninRecord, baseline_key};
+use crate::records::{self, FailedSignin, Lifecycle, OktaSigninRecord, Record, baseline_key};
 use crate::store::{Item, StateStore, now_epoch};
 
 /// Baselines outlive the 30-day window so a user back from 60 days off is not "new" everywhere.
@@ -27,12 +28,21 @@ pub struct Scanner<'a, Store, Directory> {
     unresolvable: HashSet<String>,
     /// Users whose stored context has been loaded.
     loaded: HashSet<String>,
+    /// Hours of stored failed sign-ins already loaded.
+    failure_hours: HashSet<String>,
 }
 
 impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directory> {
     /// `store: None` keeps everything in memory (a one-off scan).
     pub fn new(engine: Engine, store: Option<&'a Store>, directory: &'a Directory) -> Self {
-        Self { engine, store, directory, unresolvable: HashSet::new(), loaded: HashSet::new() }
+        Self {
+            engine,
+            store,
+            directory,
+            unresolvable: HashSet::new(),
+            loaded: HashSet::new(),
+            failure_hours: HashSet::new(),
+        }
     }
 
     /// Runs a batch of activities (any order; sorted here) through the detectors.
@@ -67,7 +77,36 @@ impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directo
                 self.loaded.insert(user);
             }
         }
-        Ok(batch.into_iter().flat_map(|a| self.engine.observe(a)).collect())
+        self.load_failures(&batch).await?;
+        let alerts = batch.into_iter().flat_map(|a| self.engine.observe(a)).collect();
+        if self.store.is_none() {
+            self.engine.take_failures();
+        }
+        Ok(alerts)
+    }
+
+    /// Loads the failed sign-ins earlier runs counted in the hours this batch's failures and
+    /// console sign-ins can reach back to, so the counting windows continue.
+    async fn load_failures(&mut self, batch: &[Activity]) -> Result<(), AwsError> {
+        let Some(store) = self.store else { return Ok(()) };
+        let horizon = self.engine.failure_horizon();
+        let mut hours = BTreeSet::new();
+        for a in batch.iter().filter(|a| uses_failure_memory(a)) {
+            let mut t = a.time - horizon;
+            while t < a.time {
+                hours.insert(FailedSignin::partition(t));
+                t += chrono::Duration::hours(1);
+            }
+            hours.insert(FailedSignin::partition(a.time));
+        }
+        let mut stored = Vec::new();
+        for pk in hours {
+            if self.failure_hours.insert(pk.clone()) {
+                stored.extend(records::load_all::<FailedSignin, _>(store, &pk).await?);
+            }
+        }
+        self.engine.replay(stored);
+        Ok(())
     }
 
     async fn context(&self, user: &str) -> Result<UserContext, AwsError> {
@@ -102,9 +141,74 @@ impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directo
                 })
                 .collect();
             store.put_many(items).await?;
+            let failures = self.engine.take_failures();
+            store.put_many(failures.iter().map(Record::to_item).collect()).await?;
         }
         Ok(n)
     }
+}
+
+/// Puts input that arrives out of time order back in order before detection, within bounds:
+/// it holds up to `capacity` activities and releases, oldest first, those more than `slack`
+/// older than the newest held (at least half of them when full, so memory stays bounded). Input
+/// of at most `capacity` activities is therefore processed in exact time order whatever order it
+/// came in; longer input, when no activity is more than `slack` late. Exact duplicates (same
+/// event id, time and address) held together are dropped.
+pub struct Reorder {
+    held: Vec<Activity>,
+    capacity: usize,
+    slack: chrono::Duration,
+    newest: Option<chrono::DateTime<chrono::Utc>>,
+    /// Duplicates dropped.
+    pub duplicates: usize,
+}
+
+impl Reorder {
+    /// A buffer of `capacity` activities that waits `slack` for late ones.
+    pub fn new(capacity: usize, slack: chrono::Duration) -> Self {
+        Self { held: Vec::new(), capacity: capacity.max(2), slack, newest: None, duplicates: 0 }
+    }
+
+    /// Adds an activity; returns the activities it releases, in time order (often none).
+    pub fn push(&mut self, a: Activity) -> Vec<Activity> {
+        self.newest = Some(self.newest.map_or(a.time, |n| n.max(a.time)));
+        self.held.push(a);
+        if self.held.len() < self.capacity {
+            return Vec::new();
+        }
+        self.sort();
+        let ripe = self.newest.map(|n| n - self.slack);
+        let cut = self.held.partition_point(|a| ripe.is_some_and(|r| a.time < r));
+        let cut = cut.max(self.capacity / 2);
+        let rest = self.held.split_off(cut);
+        std::mem::replace(&mut self.held, rest)
+    }
+
+    /// Everything still held, in time order.
+    pub fn finish(&mut self) -> Vec<Activity> {
+        self.sort();
+        std::mem::take(&mut self.held)
+    }
+
+    fn sort(&mut self) {
+        self.held.sort_unstable_by(|a, b| {
+            (a.time, &a.event_id, a.source_ip).cmp(&(b.time, &b.event_id, b.source_ip))
+        });
+        let before = self.held.len();
+        self.held.dedup_by(|b, a| {
+            a.time == b.time && a.event_id == b.event_id && a.source_ip == b.source_ip
+        });
+        self.duplicates += before - self.held.len();
+    }
+}
+
+/// The time in a CloudTrail S3 log file's name
+/// (`<account>_CloudTrail_<region>_<YYYYMMDDTHHmmZ>_<unique>.json.gz`), to read a trail's files
+/// in time order rather than in the order a glob lists them (region first).
+pub fn cloudtrail_file_time(name: &str) -> Option<chrono::NaiveDateTime> {
+    let rest = &name[name.find("_CloudTrail_")? + "_CloudTrail_".len()..];
+    let stamp = rest.split('_').nth(1)?;
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%MZ").ok()
 }
 
 /// The user key an activity would get without directory help (for `diagnose`).
@@ -139,6 +243,40 @@ mod tests {
 
     fn engine() -> Engine {
         Engine::new(Arc::new(SigninSettings::default()), BTreeSet::new(), Arc::new(Geo::default()))
+    }
+
+    #[test]
+    fn cloudtrail_file_names_give_their_time() {
+        let t = cloudtrail_file_time(
+            "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/111122223333_CloudTrail_eu-west-1_20261120T0905Z_a1B2c3D4e5F6g7H8.json.gz",
+        );
+        assert_eq!(t.unwrap().to_string(), "2026-11-20 09:05:00");
+        assert_eq!(cloudtrail_file_time("trail.jsonl"), None);
+        assert_eq!(cloudtrail_file_time("x_CloudTrail_us-east-1_garbage_y.json"), None);
+    }
+
+    #[test]
+    fn reorder_releases_in_time_order_within_its_bounds() {
+        let times: Vec<i64> = vec![5, 1, 9, 3, 7, 2, 8, 4, 6, 0];
+        let make = |m: i64| {
+            let mut a = signin("5.44.46.10", "2026-11-20T10:00:00Z", &format!("e{m}"));
+            a.time += chrono::Duration::minutes(m);
+            a
+        };
+        // Large enough to hold everything: exact order, the duplicate dropped.
+        let mut r = Reorder::new(100, chrono::Duration::hours(1));
+        let mut out: Vec<Activity> = times.iter().flat_map(|&m| r.push(make(m))).collect();
+        assert!(out.is_empty());
+        r.push(make(3));
+        out.extend(r.finish());
+        let ids: Vec<&str> = out.iter().map(|a| a.event_id.as_str()).collect();
+        assert_eq!(ids, ["e0", "e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8", "e9"]);
+        assert_eq!(r.duplicates, 1);
+        // A small buffer still releases in order what is later than the slack allows.
+        let mut r = Reorder::new(4, chrono::Duration::minutes(2));
+        let mut out: Vec<Activity> = (0..10).rev().flat_map(|m| r.push(make(m * 10))).collect();
+        out.extend(r.finish());
+        assert_eq!(out.len(), 10, "nothing is lost");
     }
 
     #[tokio::test]
@@ -176,3 +314,7 @@ mod tests {
         let _ = std::fs::remove_file(path);
     }
 }
+
+#[cfg(test)]
+#[path = "exactness_tests.rs"]
+mod exactness_tests;

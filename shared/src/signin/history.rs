@@ -1,0 +1,438 @@
+//! A user's recent history, kept so that a finding is a function of the events and not of the
+//! order or the number of times they are read:
+//!
+//! - [`Stays`]: the user's sightings in time order, as stretches ("stays") of consecutive
+//!   sightings near each other. Travel pairs are formed only between time-adjacent sightings;
+//!   a late event is inserted in place and paired with its real neighbours, and an event read
+//!   again (it is the end of a stay, or lies inside a stay of its own place) forms no pair.
+//! - [`SessionUse`]: a portal session's uses per network, so a replay spread over two runs is
+//!   found and has one id.
+//! - [`FailureMemory`]: failed sign-ins counted (stored as [`FailedSignin`] records), so the
+//!   next run continues the counting windows and a failure read again is never counted twice.
+//!
+//! Stays older than the longest gap travel can be impossible over are forgotten (and later
+//! events before that point are not placed); session uses end with the replay window.
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::model::{Activity, Kind};
+use crate::geo::Place;
+use crate::records::FailedSignin;
+
+/// Half the Earth's circumference: no two places are further apart.
+const MAX_DISTANCE_KM: f64 = 20_040.0;
+/// At most this many stays per user, however much the user moves within the horizon.
+const MAX_STAYS: usize = 32;
+
+/// Where and when a user was seen (persisted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sighting {
+    /// When.
+    pub time: DateTime<Utc>,
+    /// From which address.
+    pub ip: IpAddr,
+    /// Where that address is.
+    pub place: Place,
+    /// The event.
+    pub event_id: String,
+}
+
+impl Sighting {
+    /// The total order sightings are kept in: time, then event id, then address (an export
+    /// that repeats an event id for two events still orders them).
+    fn order(&self, other: &Self) -> Ordering {
+        (self.time, &self.event_id, self.ip).cmp(&(other.time, &other.event_id, other.ip))
+    }
+}
+
+/// Consecutive sightings from places near each other: no pair inside it can be travel, so only
+/// its ends are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stay {
+    /// The earliest sighting.
+    pub first: Sighting,
+    /// The latest sighting (the same as `first` for a single one).
+    pub last: Sighting,
+}
+
+/// Where a new sighting falls in the history, and which neighbours it must be compared with.
+#[derive(Debug, PartialEq)]
+pub enum Placement<'a> {
+    /// Read before (an end of a stay), or inside a stay of a place near it: nothing to compare.
+    Seen,
+    /// Older than what the history still remembers: it cannot be placed.
+    Forgotten,
+    /// New: compare with these time-adjacent sightings (before, after).
+    New {
+        /// The sighting just before it.
+        before: Option<&'a Sighting>,
+        /// The sighting just after it.
+        after: Option<&'a Sighting>,
+    },
+}
+
+/// A user's sightings in time order, as stays.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stays {
+    /// Oldest first; stays never overlap in time.
+    #[serde(default)]
+    pub stays: Vec<Stay>,
+    /// Everything up to this time has been forgotten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forgotten_until: Option<DateTime<Utc>>,
+}
+
+impl Stays {
+    /// The most recent sighting.
+    pub fn latest(&self) -> Option<&Sighting> {
+        self.stays.last().map(|s| &s.last)
+    }
+
+    /// Where `s` falls: `near` says whether two places are too close for travel between them.
+    pub fn place(&self, s: &Sighting, near: impl Fn(&Place, &Place) -> bool) -> Placement<'_> {
+        if self.forgotten_until.is_some_and(|f| s.time <= f) {
+            return Placement::Forgotten;
+        }
+        // The first stay that does not end before `s`.
+        let at = self.stays.partition_point(|st| st.last.order(s) == Ordering::Less);
+        let before = at.checked_sub(1).map(|i| &self.stays[i].last);
+        match self.stays.get(at) {
+            Some(st) if st.first.order(s) != Ordering::Greater => {
+                // An end of a stay, or inside one.
+                if st.first.order(s) == Ordering::Equal || st.last.order(s) == Ordering::Equal {
+                    return Placement::Seen;
+                }
+                if near(&st.first.place, &s.place) || near(&st.last.place, &s.place) {
+                    return Placement::Seen;
+                }
+                // A late event far from the stay it falls into: its real neighbours are inside
+                // the stay and were not kept; its ends are the nearest known.
+                Placement::New { before: Some(&st.first), after: Some(&st.last) }
+            }
+            after => Placement::New { before, after: after.map(|st| &st.first) },
+        }
+    }
+
+    /// Adds a [`Placement::New`] sighting in place, merging it with a neighbouring stay whose
+    /// place is near, then forgets what lies beyond `horizon` before the latest sighting.
+    pub fn insert(
+        &mut self,
+        s: Sighting,
+        near: impl Fn(&Place, &Place) -> bool,
+        horizon: Duration,
+    ) {
+        let at = self.stays.partition_point(|st| st.last.order(&s) == Ordering::Less);
+        let inside = self.stays.get(at).is_some_and(|st| st.first.order(&s) == Ordering::Less);
+        if inside {
+            // Split the stay around the far sighting, keeping the ends known.
+            let st = self.stays.remove(at);
+            let left = Stay { first: st.first.clone(), last: st.first };
+            let right = Stay { first: st.last.clone(), last: st.last };
+            let mid = Stay { first: s.clone(), last: s };
+            self.stays.splice(at..at, [left, mid, right]);
+        } else {
+            let near_before = at > 0 && near(&self.stays[at - 1].last.place, &s.place);
+            let near_after = self.stays.get(at).is_some_and(|st| near(&st.first.place, &s.place));
+            match (near_before, near_after) {
+                (true, true) => {
+                    let next = self.stays.remove(at);
+                    self.stays[at - 1].last = next.last;
+                }
+                (true, false) => self.stays[at - 1].last = s,
+                (false, true) => self.stays[at].first = s,
+                (false, false) => self.stays.insert(at, Stay { first: s.clone(), last: s }),
+            }
+        }
+        self.forget(horizon);
+    }
+
+    fn forget(&mut self, horizon: Duration) {
+        let Some(latest) = self.latest().map(|s| s.time) else { return };
+        let keep_from = latest - horizon;
+        let stale = self.stays.iter().take_while(|st| st.last.time < keep_from).count();
+        let drop = stale.max(self.stays.len().saturating_sub(MAX_STAYS)).min(self.stays.len() - 1);
+        if drop > 0 {
+            let until = self.stays[drop - 1].last.time;
+            self.forgotten_until = Some(self.forgotten_until.map_or(until, |f| f.max(until)));
+            self.stays.drain(..drop);
+        }
+    }
+}
+
+/// The longest gap between two sightings over which travel can still be impossible at
+/// `max_speed_kmh` (beyond it, no distance on Earth is too far), at least an hour.
+pub fn travel_horizon(max_speed_kmh: f64) -> Duration {
+    const WEEK_MINUTES: f64 = 7.0 * 24.0 * 60.0;
+    let minutes =
+        if max_speed_kmh > 0.0 { MAX_DISTANCE_KM * 60.0 / max_speed_kmh } else { WEEK_MINUTES };
+    Duration::minutes(minutes.clamp(60.0, WEEK_MINUTES).ceil() as i64)
+}
+
+/// One portal session's use from one network (persisted, so a session used from a second
+/// network in a later run is still a replay).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionUse {
+    /// The portal session (`credentialId`).
+    pub session: String,
+    /// The first address seen in this network.
+    pub ip: IpAddr,
+    /// First use from this network.
+    pub first: DateTime<Utc>,
+    /// Latest use from this network.
+    pub last: DateTime<Utc>,
+    /// The first use's event.
+    pub event_id: String,
+}
+
+/// Records a use of `session` from `ip` (whose network is `net`, by `network_of`) and returns
+/// the session's uses, one per network, that lie within `window` of this one. Uses that ended
+/// more than `window` before it are forgotten. `changed` tells whether anything was new.
+pub fn use_session<'a>(
+    uses: &'a mut Vec<SessionUse>,
+    session: &str,
+    ip: IpAddr,
+    time: DateTime<Utc>,
+    event_id: &str,
+    window: Duration,
+    network_of: impl Fn(IpAddr) -> u128,
+) -> (Vec<&'a SessionUse>, bool) {
+    let before = uses.len();
+    uses.retain(|u| u.last >= time - window || u.session == session && u.first <= time + window);
+    let mut changed = uses.len() != before;
+    let net = network_of(ip);
+    match uses.iter_mut().find(|u| u.session == session && network_of(u.ip) == net) {
+        Some(u) => {
+            if time < u.first || (time == u.first && event_id < u.event_id.as_str()) {
+                (u.first, u.event_id, u.ip) = (time, event_id.to_owned(), ip);
+                changed = true;
+            }
+            if time > u.last {
+                u.last = time;
+                changed = true;
+            }
+        }
+        None => {
+            uses.push(SessionUse {
+                session: session.to_owned(),
+                ip,
+                first: time,
+                last: time,
+                event_id: event_id.to_owned(),
+            });
+            changed = true;
+        }
+    }
+    let live = uses
+        .iter()
+        .filter(|u| u.session == session && u.first - window <= time && time <= u.last + window)
+        .collect();
+    (live, changed)
+}
+
+/// The failed sign-ins the windowed detectors have counted, in this run or (loaded) in earlier
+/// ones, by a stable hash of their identity; and those not yet saved.
+#[derive(Debug, Default)]
+pub struct FailureMemory {
+    seen: HashSet<u64>,
+    /// Counted in this run, to save.
+    pub unsaved: Vec<FailedSignin>,
+}
+
+impl FailureMemory {
+    /// Counts a failure: `false` when it was counted before (read again).
+    pub fn first_time(&mut self, a: &Activity) -> bool {
+        let identity = stable_hash(&a.identity());
+        if !self.seen.insert(identity) {
+            return false;
+        }
+        self.unsaved.extend(failure_of(a, identity));
+        true
+    }
+
+    /// Whether a stored failure is new to this run (and marks it counted).
+    pub fn first_load(&mut self, r: &FailedSignin) -> bool {
+        self.seen.insert(r.identity)
+    }
+}
+
+/// Whether the windowed detectors' memory of earlier failures matters to this activity: a
+/// failure (it may continue a run) or a console sign-in (it may follow a guessing run).
+pub fn uses_failure_memory(a: &Activity) -> bool {
+    matches!(
+        a.kind,
+        Kind::Credential { success: false, .. }
+            | Kind::ConsoleLogin { root: true, .. }
+            | Kind::ConsoleLogin { iam_user: true, .. }
+            | Kind::ConsoleLogin { success: false, .. }
+    )
+}
+
+/// The stored form of a failed sign-in.
+pub fn failure_of(a: &Activity, identity: u64) -> Option<FailedSignin> {
+    let (kind, step, root, iam_user) = match &a.kind {
+        Kind::Credential { step, success: false } => {
+            ("credential", Some(step.clone()), false, false)
+        }
+        Kind::ConsoleLogin { success: false, root, iam_user, .. } => {
+            ("console", None, *root, *iam_user)
+        }
+        _ => return None,
+    };
+    Some(FailedSignin {
+        time: a.time,
+        event_id: a.event_id.clone(),
+        source_ip: a.source_ip,
+        kind: kind.to_owned(),
+        step,
+        root,
+        iam_user,
+        user_name: a.user_name.clone(),
+        user_id: a.user_id.clone(),
+        account_id: a.account_id.clone(),
+        identity,
+    })
+}
+
+/// The activity a stored failed sign-in stands for, as the windowed detectors see it.
+pub fn activity_of(r: &FailedSignin) -> Activity {
+    let kind = if r.kind == "console" {
+        Kind::ConsoleLogin {
+            success: false,
+            mfa_used: false,
+            root: r.root,
+            iam_user: r.iam_user,
+            identity_center_role: false,
+            federated: false,
+        }
+    } else {
+        Kind::Credential {
+            step: r.step.clone().unwrap_or_else(|| "CredentialVerification".into()),
+            success: false,
+        }
+    };
+    Activity {
+        time: r.time,
+        event_id: r.event_id.clone(),
+        kind,
+        user_name: r.user_name.clone(),
+        user_id: r.user_id.clone(),
+        session_id: None,
+        source_ip: r.source_ip,
+        user_agent: None,
+        account_id: r.account_id.clone(),
+        identity_store_id: None,
+        permission_set: None,
+        event_source: None,
+        event_name: None,
+        error_code: None,
+    }
+}
+
+/// FNV-1a: the same value in every process and release (a `HashMap`'s hasher is seeded).
+pub fn stable_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geo::Country;
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z").unwrap().to_utc()
+            + Duration::minutes(minutes)
+    }
+
+    fn sighting(minutes: i64, country: &str, id: &str) -> Sighting {
+        Sighting {
+            time: at(minutes),
+            ip: "192.0.2.1".parse().unwrap(),
+            place: Place { country: Country::parse(country), ..Default::default() },
+            event_id: id.into(),
+        }
+    }
+
+    fn near(a: &Place, b: &Place) -> bool {
+        a.country == b.country
+    }
+
+    fn add(stays: &mut Stays, s: Sighting) -> Vec<String> {
+        let pairs = match stays.place(&s, near) {
+            Placement::New { before, after } => {
+                before.into_iter().chain(after).map(|n| n.event_id.clone()).collect()
+            }
+            _ => return vec!["-".into()],
+        };
+        stays.insert(s, near, Duration::hours(24));
+        pairs
+    }
+
+    #[test]
+    fn in_order_sightings_compare_with_the_one_before_and_stays_merge() {
+        let mut s = Stays::default();
+        assert!(add(&mut s, sighting(0, "DE", "a")).is_empty());
+        assert_eq!(add(&mut s, sighting(5, "DE", "b")), ["a"]);
+        assert_eq!(add(&mut s, sighting(10, "AU", "c")), ["b"]);
+        assert_eq!(s.stays.len(), 2);
+        assert_eq!(
+            (s.stays[0].first.event_id.as_str(), s.stays[0].last.event_id.as_str()),
+            ("a", "b")
+        );
+    }
+
+    #[test]
+    fn a_reread_sighting_is_seen_and_a_late_one_meets_its_real_neighbours() {
+        let mut s = Stays::default();
+        for (m, c, id) in [(0, "DE", "a"), (5, "DE", "b"), (10, "DE", "c"), (60, "AU", "d")] {
+            add(&mut s, sighting(m, c, id));
+        }
+        for (m, c, id) in [(0, "DE", "a"), (10, "DE", "c"), (60, "AU", "d")] {
+            assert_eq!(s.place(&sighting(m, c, id), near), Placement::Seen, "{id}");
+        }
+        // b lies inside the DE stay: seen as well (it is near the stay's ends).
+        assert_eq!(s.place(&sighting(5, "DE", "b"), near), Placement::Seen);
+        // A late US sighting between c and d: compared with c and d, not with d alone.
+        assert_eq!(add(&mut s, sighting(30, "US", "late")), ["c", "d"]);
+        assert_eq!(s.stays.len(), 3);
+        // A late US sighting inside the DE stay splits it.
+        assert_eq!(add(&mut s, sighting(7, "US", "x")), ["a", "c"]);
+    }
+
+    #[test]
+    fn history_beyond_the_horizon_is_forgotten_and_not_placed_again() {
+        let mut s = Stays::default();
+        add(&mut s, sighting(0, "DE", "a"));
+        add(&mut s, sighting(60, "AU", "b"));
+        add(&mut s, sighting(60 * 30, "US", "c"));
+        assert_eq!(s.stays.len(), 1, "{s:?}");
+        assert_eq!(s.place(&sighting(0, "DE", "a"), near), Placement::Forgotten);
+        assert_eq!(s.place(&sighting(30, "FR", "z"), near), Placement::Forgotten);
+    }
+
+    #[test]
+    fn the_number_of_stays_is_bounded() {
+        let mut s = Stays::default();
+        for i in 0..100 {
+            add(&mut s, sighting(i, if i % 2 == 0 { "DE" } else { "AU" }, &format!("e{i}")));
+        }
+        assert_eq!(s.stays.len(), MAX_STAYS);
+        assert!(s.forgotten_until.is_some());
+    }
+
+    #[test]
+    fn the_horizon_follows_the_speed_limit() {
+        assert_eq!(travel_horizon(900.0), Duration::minutes(1336));
+        assert_eq!(travel_horizon(100_000.0), Duration::hours(1));
+        assert_eq!(travel_horizon(0.0), Duration::days(7));
+    }
+
+    #[test]
+    fn the_stable_hash_is_fnv_1a() {
+        assert_eq!(stable_hash("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}
