@@ -88,6 +88,98 @@ fn scan_reports_findings_as_json_lines_and_a_rescan_with_state_repeats_nothing()
     assert_eq!(records.len(), found.len(), "one record per reported finding");
 }
 
+/// Writes CloudTrail log files as CloudTrail names them under `AWSLogs/` in `dir`: (region,
+/// file time, records as (event id, time, address)) for alice's 2025-shape sign-in.
+fn write_trail(dir: &Path, files: &[(&str, &str, &[(&str, &str, &str)])]) -> Vec<String> {
+    use std::io::Write;
+    let template: Value = serde_json::from_str(
+        &std::fs::read_to_string(events("cloudtrail/idc-signin-2025-shape.json")).unwrap(),
+    )
+    .unwrap();
+    files
+        .iter()
+        .map(|(region, stamp, records)| {
+            let records: Vec<Value> = records
+                .iter()
+                .map(|(id, time, ip)| {
+                    let mut r = template.clone();
+                    r["eventID"] = (*id).into();
+                    r["eventTime"] = (*time).into();
+                    r["sourceIPAddress"] = (*ip).into();
+                    r["awsRegion"] = (*region).into();
+                    r
+                })
+                .collect();
+            let folder = dir.join(format!("AWSLogs/111122223333/CloudTrail/{region}/2026/11/24"));
+            std::fs::create_dir_all(&folder).unwrap();
+            let path = folder.join(format!(
+                "111122223333_CloudTrail_{region}_{stamp}_x{}.json.gz",
+                records.len()
+            ));
+            let mut gz = flate2::write::GzEncoder::new(
+                std::fs::File::create(&path).unwrap(),
+                flate2::Compression::default(),
+            );
+            gz.write_all(serde_json::json!({ "Records": records }).to_string().as_bytes()).unwrap();
+            gz.finish().unwrap();
+            path.display().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_growing_glob_rescanned_with_state_reports_only_what_is_new() {
+    let dir = temp_dir();
+    let state = dir.join("state.db");
+    let scan = |files: &[String]| {
+        let out = idc_guard()
+            .arg("scan")
+            .args(files)
+            .args([
+                "--state",
+                state.to_str().unwrap(),
+                "--format",
+                "json",
+                "--policy",
+                "/nonexistent",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.code().is_some_and(|c| c == 0 || c == 2), "{}", text(&out));
+        alerts(&out.stdout)
+    };
+    // Day one: alice in Germany, then in Australia 40 minutes later (logged in another region).
+    let day_one = write_trail(
+        &dir,
+        &[
+            ("eu-central-1", "20261124T1000Z", &[("d1", "2026-11-24T10:00:00Z", "5.44.46.10")]),
+            ("ap-southeast-2", "20261124T1040Z", &[("a1", "2026-11-24T10:40:00Z", "1.0.0.1")]),
+        ],
+    );
+    let first = scan(&day_one);
+    let travel: Vec<&Value> =
+        first.iter().filter(|a| a["detector"] == "impossible-travel").collect();
+    assert_eq!(travel.len(), 1, "{first:#?}");
+    // The glob grows: day one again, plus a sign-in from the US at noon, listed region first
+    // (the order a shell's glob gives). Only the new pair is reported; the re-read German
+    // sign-in is not paired with the newer US one.
+    let mut grown = write_trail(
+        &dir,
+        &[("us-east-1", "20261124T1200Z", &[("u2", "2026-11-24T12:00:00Z", "5.83.131.10")])],
+    );
+    grown.extend(day_one.iter().cloned());
+    grown.sort();
+    let second = scan(&grown);
+    let ids: Vec<&Value> = second.iter().map(|a| &a["event_ids"]).collect();
+    let travel: Vec<&Value> =
+        second.iter().filter(|a| a["detector"] == "impossible-travel").collect();
+    assert_eq!(travel.len(), 1, "only AU → US is new: {ids:?}");
+    assert_eq!(travel[0]["event_ids"], serde_json::json!(["a1", "u2"]));
+    // Everything again, in reverse: nothing new, nothing backwards.
+    grown.reverse();
+    assert!(scan(&grown).is_empty());
+}
+
 #[test]
 fn malformed_input_is_counted_and_stdin_is_read() {
     let dir = temp_dir();
