@@ -219,6 +219,15 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn meets_the_state_store_contract_in_a_file_and_in_memory() {
+        let path = temp_dir("contract").join("state.db");
+        crate::store::contract::check_state_store(&SqliteStateStore::open(&path).unwrap(), "c")
+            .await;
+        let memory = SqliteStateStore::in_memory().unwrap();
+        crate::store::contract::check_state_store(&memory, "c").await;
+    }
+
+    #[tokio::test]
     async fn items_survive_a_reopen_and_expired_ones_are_absent() {
         let dir = temp_dir("state");
         let path = dir.join("state.db");

@@ -5,6 +5,9 @@ use std::future::Future;
 
 use crate::error::AwsError;
 
+#[cfg(any(test, feature = "test-support"))]
+pub mod contract;
+
 /// One item. `expires_at` (epoch seconds) is the table's TTL attribute: expired items are treated
 /// as absent by every read, whether or not the store has removed them yet.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,3 +7,4 @@ mod access_sync;
 mod okta_event_hook;
 mod scim_rotation;
 mod signin_anomaly;
+mod state_store;
