@@ -60,9 +60,18 @@ impl Synth {
         HOMES[u % HOMES.len()]
     }
 
-    fn ip(&mut self, u: usize) -> String {
+    /// The user's address on the day of `t`: one per user and day, in the home network and in
+    /// the country of the user's first address (the embedded table splits some /24s).
+    fn ip(&self, u: usize, t: DateTime<Utc>) -> String {
         let (_, p) = self.home(u);
-        format!("{}.{}.{}.{}", p[0], p[1], p[2], 1 + (u % 250))
+        let at = |octet: usize| format!("{}.{}.{}.{}", p[0], p[1], p[2], 1 + (octet % 250));
+        let country = |ip: &str| ip.parse().ok().and_then(crate::geo::country_of);
+        let home = at(u);
+        let day = (t - self.start).num_days().max(0) as usize;
+        (0..16)
+            .map(|k| at(u + day * 37 + k))
+            .find(|ip| country(ip) == country(&home))
+            .unwrap_or(home)
     }
 
     fn session(u: usize, t: DateTime<Utc>) -> String {
@@ -79,7 +88,7 @@ impl Synth {
     pub fn record(&mut self) -> Value {
         let t = self.next_time();
         let u = self.rng.usize(..self.users);
-        let ip = self.ip(u);
+        let ip = self.ip(u, t);
         let roll = self.rng.u8(..100);
         // Administrators are few.
         let ps = if u.is_multiple_of(50) { PERMISSION_SETS[2] } else { PERMISSION_SETS[u % 2] };
@@ -109,7 +118,7 @@ impl Synth {
         // impossible-travel: a user of home DE signs in from AU ten minutes later.
         let u = 0;
         let t = self.next_time();
-        let home_ip = self.ip(u);
+        let home_ip = self.ip(u, t);
         out.push(signin(&format!("plant-travel-a-{}", self.n), t, u, &home_ip));
         out.push(portal(
             &format!("plant-travel-b-{}", self.n),
