@@ -21,7 +21,6 @@ fn scan(c: &mut Criterion) {
     let (lines, _) = trail(42, USERS, EVENTS);
     let input = lines.join("\n").into_bytes();
     let geo = Arc::new(Geo::default());
-    geo.warm();
     let settings = Arc::new(SigninSettings::default());
     let privileged = BTreeSet::from(["AdministratorAccess".to_owned()]);
 

@@ -8,14 +8,17 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Read;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-const RANGES_GZ: &[u8] = include_bytes!("../geo/country-ranges.bin.gz");
+/// The address table's columns, laid out by `build.rs` ready to binary-search (big-endian).
+const V4_STARTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/v4-starts.bin"));
+const V4_CODES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/v4-codes.bin"));
+const V6_STARTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/v6-starts.bin"));
+const V6_CODES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/v6-codes.bin"));
 const BOXES_TSV: &str = include_str!("../geo/country-boxes.tsv");
 /// The mean Earth radius.
 pub const EARTH_RADIUS_KM: f64 = 6371.0;
@@ -111,11 +114,44 @@ struct GeoBox {
     east: f64,
 }
 
+/// A column of `N`-byte big-endian values in the binary.
+#[derive(Clone, Copy)]
+struct Column<const N: usize>(&'static [u8]);
+
+impl<const N: usize> Column<N> {
+    fn len(self) -> usize {
+        self.0.len() / N
+    }
+
+    fn get(self, i: usize) -> [u8; N] {
+        let mut v = [0; N];
+        v.copy_from_slice(&self.0[i * N..(i + 1) * N]);
+        v
+    }
+
+    #[cfg(test)]
+    fn iter(self) -> impl Iterator<Item = [u8; N]> {
+        (0..self.len()).map(move |i| self.get(i))
+    }
+}
+
+/// The embedded address table: ranges by first address, each with a country or `--`.
 struct CountryTable {
-    v4_starts: Vec<u32>,
-    v4_codes: Vec<[u8; 2]>,
-    v6_starts: Vec<u128>,
-    v6_codes: Vec<[u8; 2]>,
+    v4_starts: Column<4>,
+    v4_codes: Column<2>,
+    v6_starts: Column<16>,
+    v6_codes: Column<2>,
+}
+
+const TABLE: CountryTable = CountryTable {
+    v4_starts: Column(V4_STARTS),
+    v4_codes: Column(V4_CODES),
+    v6_starts: Column(V6_STARTS),
+    v6_codes: Column(V6_CODES),
+};
+
+fn table() -> &'static CountryTable {
+    &TABLE
 }
 
 /// Country regions and names, parsed from a small text table apart from the address ranges, so
@@ -126,40 +162,6 @@ struct Regions {
     boxes: HashMap<Country, Vec<GeoBox>>,
     /// Lower-case English names (as Okta's `geographicalContext.country` gives them) → code.
     names: HashMap<String, Country>,
-}
-
-fn table() -> &'static CountryTable {
-    static TABLE: OnceLock<CountryTable> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut raw = Vec::with_capacity(8 << 20);
-        // The table is compiled in and checked by the tests: failing to read it is a build defect.
-        flate2::read::GzDecoder::new(RANGES_GZ)
-            .read_to_end(&mut raw)
-            .expect("embedded country table is valid gzip");
-        decode_table(&raw).expect("embedded country table is well formed")
-    })
-}
-
-fn decode_table(raw: &[u8]) -> Option<CountryTable> {
-    let mut rest = raw.strip_prefix(b"IDCGEO1\n")?;
-    let mut take = |n: usize| -> Option<&[u8]> {
-        let (head, tail) = rest.split_at_checked(n)?;
-        rest = tail;
-        Some(head)
-    };
-    let n4 = u32::from_be_bytes(take(4)?.try_into().ok()?) as usize;
-    let (mut v4_starts, mut v4_codes) = (Vec::with_capacity(n4), Vec::with_capacity(n4));
-    for _ in 0..n4 {
-        v4_starts.push(u32::from_be_bytes(take(4)?.try_into().ok()?));
-        v4_codes.push(take(2)?.try_into().ok()?);
-    }
-    let n6 = u32::from_be_bytes(take(4)?.try_into().ok()?) as usize;
-    let (mut v6_starts, mut v6_codes) = (Vec::with_capacity(n6), Vec::with_capacity(n6));
-    for _ in 0..n6 {
-        v6_starts.push(u128::from_be_bytes(take(16)?.try_into().ok()?));
-        v6_codes.push(take(2)?.try_into().ok()?);
-    }
-    Some(CountryTable { v4_starts, v4_codes, v6_starts, v6_codes })
 }
 
 /// The tallest box a region is split into (degrees of latitude).
@@ -205,9 +207,19 @@ fn parse_regions() -> Regions {
     Regions { boxes, names }
 }
 
-fn range_lookup<T: Ord + Copy>(starts: &[T], codes: &[[u8; 2]], ip: T) -> Option<Country> {
-    let i = starts.partition_point(|s| *s <= ip).checked_sub(1)?;
-    let code = codes[i];
+/// The country of the range `ip` falls in: a binary search over the big-endian column (byte
+/// order is numeric order).
+fn range_lookup<const N: usize>(starts: Column<N>, codes: Column<2>, ip: [u8; N]) -> Option<Country> {
+    let (mut lo, mut hi) = (0, starts.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if starts.get(mid) <= ip {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    let code = codes.get(lo.checked_sub(1)?);
     (code != *b"--").then_some(Country(code))
 }
 
@@ -219,10 +231,10 @@ pub fn country_of(ip: IpAddr) -> Option<Country> {
     }
     let t = table();
     match ip {
-        IpAddr::V4(v4) => range_lookup(&t.v4_starts, &t.v4_codes, u32::from(v4)),
+        IpAddr::V4(v4) => range_lookup(t.v4_starts, t.v4_codes, v4.octets()),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => country_of(IpAddr::V4(v4)),
-            None => range_lookup(&t.v6_starts, &t.v6_codes, u128::from(v6)),
+            None => range_lookup(t.v6_starts, t.v6_codes, v6.octets()),
         },
     }
 }
@@ -343,20 +355,6 @@ impl Geo {
     /// Locates with this city database, and the bundled country ranges as fallback.
     pub fn with_city_db(city: CityDb) -> Geo {
         Geo { city: Some(city) }
-    }
-
-    /// Loads the embedded address table now (≈ 50 ms) rather than on the first lookup.
-    pub fn warm(&self) {
-        table();
-    }
-
-    /// Starts loading the embedded address table on another thread and returns at once: a
-    /// function's cold start does not wait for it, and the first lookup waits only for what is
-    /// left of it.
-    pub fn warm_in_background(&self) {
-        std::thread::spawn(|| {
-            table();
-        });
     }
 
     /// Where an address is, as far as the bundled table (and the city database) know.
@@ -485,8 +483,11 @@ mod tests {
         ] {
             assert_eq!(country_of(ip(private)), None, "{private}");
         }
-        assert!(table().v4_starts.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
-        assert!(table().v6_starts.windows(2).all(|w| w[0] < w[1]));
+        let v4: Vec<[u8; 4]> = table().v4_starts.iter().collect();
+        let v6: Vec<[u8; 16]> = table().v6_starts.iter().collect();
+        assert!(v4.len() > 100_000 && v6.len() > 50_000, "{} / {}", v4.len(), v6.len());
+        assert!(v4.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
+        assert!(v6.windows(2).all(|w| w[0] < w[1]));
         assert!(regions().boxes.len() > 200);
         assert_eq!(Country::from_name("United Kingdom"), Country::parse("GB"));
         assert_eq!(Country::from_name("germany"), Country::parse("DE"));
@@ -544,7 +545,7 @@ mod tests {
     fn every_country_the_address_table_can_return_has_a_region() {
         let t = table();
         let codes: BTreeSet<[u8; 2]> =
-            t.v4_codes.iter().chain(t.v6_codes.iter()).copied().filter(|c| c != b"--").collect();
+            t.v4_codes.iter().chain(t.v6_codes.iter()).filter(|c| c != b"--").collect();
         let missing: Vec<String> = codes
             .iter()
             .filter(|c| !regions().boxes.contains_key(&Country(**c)))

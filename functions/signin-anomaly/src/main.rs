@@ -30,8 +30,6 @@ async fn main() -> Result<(), Error> {
         }
         None => Geo::default(),
     };
-    // The address table decodes beside the runtime's first poll, not before it.
-    geo.warm_in_background();
     let sdk = load_sdk_config(Duration::from_secs(20)).await;
     let sink =
         function_sink(&sdk, &config.alert_topic_arn, config.alert_webhook_secret_arn.as_deref())
