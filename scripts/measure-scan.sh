@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Measures `idc-guard scan` on synthetic organisation trails: events per second and peak RSS.
-# Pinned to one core (taskset -c 0; the scan is single-threaded). 1M events / 10k users, then 1M / 100k users and
+# First the S3-layout trail (200k events in 400 gzip files, 10k users, portal events known only
+# by user id, one address per user per day): one core and two, without and with --state (first
+# scan and re-scan), beside a plain Python scan of the same files (scripts/python_scan.py).
+# Then JSON-lines trails pinned to one core: 1M events / 10k users, 1M / 100k users and
 # 2M / 10k users to show that memory follows users, not events.
-# Usage: scripts/measure-scan.sh   (writes the trails under target/measure-scan/)
+# Usage: scripts/measure-scan.sh [s3]   (writes the trails under target/measure-scan/; `s3` runs
+# only the first part)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 out=target/measure-scan
 mkdir -p "$out"
 log "building release binaries"
-cargo build --release --locked -p idc-guard -p idc-guard-core --bin idc-guard --example gen_trail
+cargo build --release --locked -p idc-guard -p idc-guard-core --bin idc-guard --example gen_trail \
+  --example gen_s3_trail
 bin=target/release/idc-guard
 
 gen() { # events users
@@ -18,13 +23,14 @@ gen() { # events users
   echo "$f"
 }
 
-measure() { # label cpus file
-  local label=$1 cpus=$2 file=$3 events
-  events=$(wc -l < "$file")
+measure() { # label cpus events file... (extra scan arguments in $SCAN_ARGS)
+  local label=$1 cpus=$2 events=$3
+  shift 3
   local t0 t1 rss status=0
   t0=$(date +%s.%N)
-  /usr/bin/time -f "%M" -o "$out/rss" taskset -c "$cpus" "$bin" scan "$file" --format json \
-    --policy /nonexistent > "$out/findings.jsonl" 2> "$out/stderr" || status=$?
+  # shellcheck disable=SC2086
+  /usr/bin/time -f "%M" -o "$out/rss" taskset -c "$cpus" "$bin" scan "$@" --format json \
+    --policy /nonexistent ${SCAN_ARGS:-} > "$out/findings.jsonl" 2> "$out/stderr" || status=$?
   t1=$(date +%s.%N)
   [ "$status" -le 2 ] || { cat "$out/stderr" >&2; exit 1; }
   rss=$(tail -1 "$out/rss")
@@ -37,7 +43,21 @@ PY
 }
 
 command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (GNU time)" >&2; exit 1; }
+
+s3="$out/s3-trail"
+[ -d "$s3" ] || target/release/examples/gen_s3_trail "$s3" 200000 10000 400 2>/dev/null
+mapfile -t files < <(find "$s3" -name '*.json.gz' | sort)
+s3_events=$(for f in "${files[@]}"; do gzip -dc "$f"; done | grep -o '"eventID"' | wc -l)
+log "S3-layout trail: ${#files[@]} files, $s3_events events"
+measure "S3 trail, 1 core" 0 "$s3_events" "${files[@]}"
+measure "S3 trail, 2 cores" 0,1 "$s3_events" "${files[@]}"
+rm -f "$out/state.db"
+SCAN_ARGS="--state $out/state.db" measure "S3 trail, 1 core, --state (first)" 0 "$s3_events" "${files[@]}"
+SCAN_ARGS="--state $out/state.db" measure "S3 trail, 1 core, --state (re-scan)" 0 "$s3_events" "${files[@]}"
+taskset -c 0 python3 scripts/python_scan.py "${files[@]}"
+[ "${1:-}" = s3 ] && exit 0
+
 small=$(gen 1000000 10000)
-measure "1M events, 10k users, 1 core" 0 "$small"
-measure "1M events, 100k users, 1 core" 0 "$(gen 1000000 100000)"
-measure "2M events, 10k users, 1 core" 0 "$(gen 2000000 10000)"
+measure "1M events, 10k users, 1 core" 0 "$(wc -l < "$small")" "$small"
+measure "1M events, 100k users, 1 core" 0 1000000 "$(gen 1000000 100000)"
+measure "2M events, 10k users, 1 core" 0 2000000 "$(gen 2000000 10000)"

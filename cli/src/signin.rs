@@ -51,6 +51,10 @@ pub struct ScanArgs {
     /// repeats nothing.
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// Events held to put the input in time order: any input up to this many events is checked
+    /// exactly as if it were in order; beyond it, events up to 24 hours late are.
+    #[arg(long, value_name = "EVENTS", default_value_t = 200_000)]
+    pub order_window: usize,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -148,6 +152,30 @@ fn read_inputs(files: &[PathBuf], on: &mut impl FnMut(Activity)) -> anyhow::Resu
     Ok(reader.stats)
 }
 
+/// Reads the inputs on a second thread, handing activities over in batches: decompression and
+/// parsing run beside detection. `on` sees every activity in input order.
+fn read_inputs_beside(files: &[PathBuf], on: &mut impl FnMut(Activity)) -> anyhow::Result<Stats> {
+    const BATCH: usize = 4_096;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Activity>>(8);
+    let files = files.to_vec();
+    let reader = std::thread::spawn(move || {
+        let mut batch = Vec::with_capacity(BATCH);
+        let stats = read_inputs(&files, &mut |a| {
+            batch.push(a);
+            if batch.len() >= BATCH {
+                // The receiver stops only on an error of its own; the reader then stops too.
+                let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+            }
+        });
+        let _ = tx.send(batch);
+        stats
+    });
+    for batch in rx {
+        batch.into_iter().for_each(&mut *on);
+    }
+    reader.join().map_err(|_| anyhow::anyhow!("the input reader panicked"))?
+}
+
 /// Collects alerts instead of sending them (the CLI prints them).
 #[derive(Default)]
 struct Collect(std::sync::Mutex<Vec<Alert>>);
@@ -217,7 +245,6 @@ impl Scan<'_> {
 }
 
 pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
-    const REORDER: usize = 200_000;
     const REORDER_SLACK_HOURS: i64 = 24;
     let (settings, privileged) = settings(&args.common)?;
     let geo = geo(&args.common)?;
@@ -241,14 +268,14 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         progress: std::io::stderr().is_terminal() || args.format == Format::Json,
     };
     // Detection runs in time order: files named by CloudTrail are read in the order of the time
-    // in their names, and a reorder buffer puts the rest in order (exactly, up to REORDER
-    // events; beyond that, for events at most REORDER_SLACK late).
+    // in their names, and a reorder buffer puts the rest in order (exactly, up to
+    // --order-window events; beyond that, for events at most REORDER_SLACK_HOURS late).
     let mut files = args.files.clone();
     if files.iter().all(|f| cloudtrail_file_time(&f.to_string_lossy()).is_some()) {
         files.sort_by_cached_key(|f| (cloudtrail_file_time(&f.to_string_lossy()), f.clone()));
     }
-    let mut reorder = Reorder::new(REORDER, chrono::Duration::hours(REORDER_SLACK_HOURS));
-    let stats = read_inputs(&files, &mut |a| {
+    let mut reorder = Reorder::new(args.order_window, chrono::Duration::hours(REORDER_SLACK_HOURS));
+    let stats = read_inputs_beside(&files, &mut |a| {
         run.chunk(reorder.push(a));
     })?;
     run.chunk(reorder.finish());

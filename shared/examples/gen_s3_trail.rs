@@ -57,15 +57,11 @@ fn write_file(dir: &std::path::Path, n: u64, records: Vec<Value>) -> std::io::Re
         .map(|t| t.to_utc())
         .unwrap_or_default();
     let region = REGIONS[n as usize % REGIONS.len()];
-    let folder = dir.join(format!(
-        "AWSLogs/{ACCOUNT}/CloudTrail/{region}/{}",
-        time.format("%Y/%m/%d")
-    ));
+    let folder =
+        dir.join(format!("AWSLogs/{ACCOUNT}/CloudTrail/{region}/{}", time.format("%Y/%m/%d")));
     std::fs::create_dir_all(&folder)?;
-    let name = format!(
-        "{ACCOUNT}_CloudTrail_{region}_{}_{n:016x}.json.gz",
-        time.format("%Y%m%dT%H%MZ")
-    );
+    let name =
+        format!("{ACCOUNT}_CloudTrail_{region}_{}_{n:016x}.json.gz", time.format("%Y%m%dT%H%MZ"));
     let mut gz = GzEncoder::new(std::fs::File::create(folder.join(name))?, Compression::fast());
     gz.write_all(serde_json::json!({ "Records": records }).to_string().as_bytes())?;
     gz.finish()?;

@@ -209,7 +209,11 @@ fn parse_regions() -> Regions {
 
 /// The country of the range `ip` falls in: a binary search over the big-endian column (byte
 /// order is numeric order).
-fn range_lookup<const N: usize>(starts: Column<N>, codes: Column<2>, ip: [u8; N]) -> Option<Country> {
+fn range_lookup<const N: usize>(
+    starts: Column<N>,
+    codes: Column<2>,
+    ip: [u8; N],
+) -> Option<Country> {
     let (mut lo, mut hi) = (0, starts.len());
     while lo < hi {
         let mid = lo + (hi - lo) / 2;

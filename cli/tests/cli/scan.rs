@@ -88,9 +88,12 @@ fn scan_reports_findings_as_json_lines_and_a_rescan_with_state_repeats_nothing()
     assert_eq!(records.len(), found.len(), "one record per reported finding");
 }
 
-/// Writes CloudTrail log files as CloudTrail names them under `AWSLogs/` in `dir`: (region,
-/// file time, records as (event id, time, address)) for alice's 2025-shape sign-in.
-fn write_trail(dir: &Path, files: &[(&str, &str, &[(&str, &str, &str)])]) -> Vec<String> {
+/// Writes CloudTrail log files as CloudTrail names them under `AWSLogs/` in `dir`, each record
+/// alice's 2025-shape sign-in.
+/// One log file: (region, file time, records as (event id, time, address)).
+type LogFile<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str, &'a str)]);
+
+fn write_trail(dir: &Path, files: &[LogFile]) -> Vec<String> {
     use std::io::Write;
     let template: Value = serde_json::from_str(
         &std::fs::read_to_string(events("cloudtrail/idc-signin-2025-shape.json")).unwrap(),

@@ -91,23 +91,41 @@ pub struct Engine {
     privileged: BTreeSet<String>,
     geo: Arc<Geo>,
     windowed: Detectors,
-    users: HashMap<String, UserState>,
+    users: HashMap<String, UserState, FastHash>,
     /// Identity-store user id → user name, learned from sign-ins that carry both.
-    names: HashMap<String, String>,
+    names: HashMap<String, String, FastHash>,
     /// Failed sign-ins counted (for the windowed detectors across runs).
     failures: FailureMemory,
     /// Activities observed.
     pub observed: u64,
 }
 
+/// A fast hasher for the per-user maps (seeded per process, so crafted user names cannot make
+/// them degenerate).
+type FastHash = foldhash::fast::RandomState;
+
 /// The user an activity belongs to, as the engine keys it (lower-case user name, else the
 /// identity-store user id).
-pub fn user_key(a: &Activity, names: &HashMap<String, String>) -> Option<String> {
-    a.user_name
-        .as_deref()
-        .map(str::to_lowercase)
-        .or_else(|| a.user_id.as_ref().and_then(|id| names.get(id).cloned()))
-        .or_else(|| a.user_id.clone())
+pub fn user_key<S: std::hash::BuildHasher>(
+    a: &Activity,
+    names: &HashMap<String, String, S>,
+) -> Option<String> {
+    user_key_ref(a, names).map(std::borrow::Cow::into_owned)
+}
+
+/// [`user_key`], borrowed where it can be (a user name already in lower case, a learned name,
+/// a bare id).
+fn user_key_ref<'a, S: std::hash::BuildHasher>(
+    a: &'a Activity,
+    names: &'a HashMap<String, String, S>,
+) -> Option<std::borrow::Cow<'a, str>> {
+    use std::borrow::Cow;
+    if let Some(name) = a.user_name.as_deref() {
+        let lower = name.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase());
+        return Some(if lower { Cow::Borrowed(name) } else { Cow::Owned(name.to_lowercase()) });
+    }
+    let id = a.user_id.as_deref()?;
+    Some(Cow::Borrowed(names.get(id).map_or(id, String::as_str)))
 }
 
 impl Engine {
@@ -129,8 +147,8 @@ impl Engine {
             privileged,
             geo,
             windowed,
-            users: HashMap::new(),
-            names: HashMap::new(),
+            users: HashMap::default(),
+            names: HashMap::default(),
             failures: FailureMemory::default(),
             observed: 0,
         }
@@ -168,12 +186,6 @@ impl Engine {
         &self.settings
     }
 
-    /// The key this activity's user has, learning id ↔ name pairs as it goes.
-    pub fn resolve(&mut self, a: &Activity) -> Option<String> {
-        self.learn(a);
-        self.key(a)
-    }
-
     /// Learns the id ↔ name pair a sign-in carries.
     pub fn learn(&mut self, a: &Activity) {
         if let (Some(id), Some(name)) = (&a.user_id, &a.user_name)
@@ -186,6 +198,16 @@ impl Engine {
     /// The key of this activity's user with what is known so far.
     pub fn key(&self, a: &Activity) -> Option<String> {
         user_key(a, &self.names)
+    }
+
+    /// [`Engine::key`], lent to `f` without a copy where it can be.
+    pub fn with_key<R>(&self, a: &Activity, f: impl FnOnce(Option<&str>) -> R) -> R {
+        f(user_key_ref(a, &self.names).as_deref())
+    }
+
+    /// Whether the user name of an identity-store user id is known.
+    pub fn knows_id(&self, user_id: &str) -> bool {
+        self.names.contains_key(user_id)
     }
 
     /// Teaches the engine a user name for an identity-store id (from identitystore).
@@ -249,23 +271,27 @@ impl Engine {
     /// Feeds one activity (in time order as far as the input allows); returns its findings.
     pub fn observe(&mut self, mut a: Activity) -> Vec<Alert> {
         self.observed += 1;
-        let user = self.resolve(&a);
-        if a.user_name.is_none() {
-            a.user_name = user.clone();
-        }
-        // A failed sign-in read again is not counted twice.
-        if is_failure(&a) && !self.failures.first_time(&a) {
-            return Vec::new();
+        self.learn(&a);
+        if is_failure(&a) {
+            if a.user_name.is_none() {
+                a.user_name = self.key(&a);
+            }
+            // A failed sign-in read again is not counted twice.
+            if !self.failures.first_time(&a) {
+                return Vec::new();
+            }
         }
         let mut out = self.windowed.observe(&a);
-        let Some(user) = user else { return out };
         if !is_user_activity(&a) {
             return out;
         }
+        // Borrowed from the activity or the name table: no allocation per event.
+        let Some(user) = user_key_ref(&a, &self.names) else { return out };
+        let user: &str = &user;
         let settings = Arc::clone(&self.settings);
-        let state = match self.users.get_mut(&user) {
+        let state = match self.users.get_mut(user) {
             Some(state) => state,
-            None => self.users.entry(user.clone()).or_default(),
+            None => self.users.entry(user.to_owned()).or_default(),
         };
 
         // deactivated-user-activity: anything the user does after Okta deactivated them.
@@ -281,7 +307,7 @@ impl Engine {
                 a.time,
                 Severity::Critical,
                 format!("{user} is {} in Okta but was active in AWS", l.status.as_str()),
-                Some(user.clone()),
+                Some(user.to_owned()),
                 format!(
                     "Okta marked the user {} at {}; AWS recorded {} at {} ({} later).",
                     l.status.as_str(),
@@ -310,7 +336,7 @@ impl Engine {
                 a.time,
                 Severity::Medium,
                 format!("{user} used {ps} outside business hours"),
-                Some(user.clone()),
+                Some(user.to_owned()),
                 format!(
                     "Privileged permission set {ps} used at {} ({}).",
                     settings.business_hours.local_time(a.time),
@@ -338,13 +364,13 @@ impl Engine {
             );
             state.dirty |= changed;
             if live.len() >= 2 && state.reported_replay.insert(session.clone()) {
-                out.push(token_replay(&user, session, live, settings.replay_window));
+                out.push(token_replay(user, session, live, settings.replay_window));
             }
         }
 
         // Okta correlation on IdC sign-ins.
         if matches!(a.kind, Kind::IdcSignIn { success: true, .. }) {
-            out.extend(okta_checks(&settings, &self.geo, &user, state, &a));
+            out.extend(okta_checks(&settings, &self.geo, user, state, &a));
         }
 
         // Geo: never for AWS-made calls (no source address) or allow-listed networks.
@@ -374,8 +400,8 @@ impl Engine {
         let near = |x: &Place, y: &Place| !travel_comparable(&settings, x, y);
         let travel = match state.baseline.travel.place(&sighting, near) {
             Placement::New { before, after } => [
-                before.and_then(|b| impossible_travel(&settings, &user, b, &sighting)),
-                after.and_then(|n| impossible_travel(&settings, &user, &sighting, n)),
+                before.and_then(|b| impossible_travel(&settings, user, b, &sighting)),
+                after.and_then(|n| impossible_travel(&settings, user, &sighting, n)),
             ],
             Placement::Seen | Placement::Forgotten => return out,
         };
@@ -393,7 +419,7 @@ impl Engine {
                 a.time,
                 Severity::Medium,
                 format!("{user} active from {country} for the first time in {} days", settings.baseline_days),
-                Some(user.clone()),
+                Some(user.to_owned()),
                 format!("{} from {ip} ({country}); usual countries: {}.", describe(&a), usual.join(", ")),
                 json!({"country": country, "city": sighting.place.city, "source_ip": ip, "baseline": usual}),
                 vec![a.event_id.clone()],

@@ -357,7 +357,7 @@ pub struct Activity {
     pub session_id: Option<String>,
     /// The caller's address; `None` when AWS made the call (never geolocate those).
     pub source_ip: Option<IpAddr>,
-    /// The caller's user agent.
+    /// The caller's user agent (console sign-ins only: the findings that show it).
     pub user_agent: Option<String>,
     /// The account the event belongs to.
     pub account_id: Option<String>,
@@ -375,6 +375,17 @@ pub struct Activity {
 }
 
 impl Activity {
+    /// The order activities are processed in: time, then the event id's first 16 bytes, then the
+    /// address. Cheap to compute (no allocation or hashing) and the same in every run, so ties
+    /// are broken alike (event ids are UUIDs: their first 16 bytes tell them apart).
+    pub fn order_key(&self) -> (DateTime<Utc>, u128, Option<IpAddr>) {
+        let mut prefix = [0u8; 16];
+        let id = self.event_id.as_bytes();
+        let n = id.len().min(16);
+        prefix[..n].copy_from_slice(&id[..n]);
+        (self.time, u128::from_be_bytes(prefix), self.source_ip)
+    }
+
     /// What identifies this event for a finding made of it alone: its id, time and address, so
     /// an export that repeats an `eventID` for different events never merges their findings,
     /// while the same event read again keeps its finding's id.
@@ -508,6 +519,10 @@ impl<'a> Record<'a> {
             Kind::AssumeRoleWithSaml => None,
             _ => self.source_ip_address.as_deref().and_then(|ip| ip.parse().ok()),
         };
+        // Kept only where a finding shows it (console sign-ins): most records are API calls, and
+        // their user agents are long.
+        let user_agent =
+            matches!(kind, Kind::ConsoleLogin { .. }).then(|| own(&self.user_agent)).flatten();
         let event_id = match self.event_id.as_deref().map(str::trim).filter(|id| !id.is_empty()) {
             Some(id) => id.to_owned(),
             None => self.content_id(written),
@@ -526,7 +541,7 @@ impl<'a> Record<'a> {
                 .map(|(_, id)| id.to_owned()),
             session_id: own(&ui.credential_id),
             source_ip,
-            user_agent: own(&self.user_agent),
+            user_agent,
             account_id: own(&self.recipient_account_id),
             permission_set,
             event_source: own(&self.event_source),

@@ -47,31 +47,30 @@ impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directo
 
     /// Runs a batch of activities (any order; sorted here) through the detectors.
     pub async fn process(&mut self, mut batch: Vec<Activity>) -> Result<Vec<Alert>, AwsError> {
-        batch.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.event_id.cmp(&b.event_id)));
+        if !batch.is_sorted_by_key(Activity::order_key) {
+            batch.sort_by_cached_key(Activity::order_key);
+        }
         // Learn id ↔ name pairs first, so a portal call early in the batch resolves too.
         for a in &batch {
             self.engine.learn(a);
         }
         for a in &batch {
-            let mut user = self.engine.key(a);
             if a.user_name.is_none()
                 && let (Some(id), Some(store_id)) = (&a.user_id, &a.identity_store_id)
-                && user.as_deref() == Some(id.as_str())
+                && !self.engine.knows_id(id)
                 && !self.unresolvable.contains(id)
             {
                 match self.directory.user_name(store_id, id).await? {
-                    Some(name) => {
-                        self.engine.learn_name(id, &name);
-                        user = self.engine.key(a);
-                    }
+                    Some(name) => self.engine.learn_name(id, &name),
                     None => {
                         self.unresolvable.insert(id.clone());
                     }
                 }
             }
-            if let Some(user) = user
-                && !self.loaded.contains(&user)
-            {
+            let loaded = &self.loaded;
+            let pending =
+                self.engine.with_key(a, |k| k.filter(|k| !loaded.contains(*k)).map(str::to_owned));
+            if let Some(user) = pending {
                 let ctx = self.context(&user).await?;
                 self.engine.load(&user, ctx);
                 self.loaded.insert(user);
@@ -166,7 +165,9 @@ pub struct Reorder {
 impl Reorder {
     /// A buffer of `capacity` activities that waits `slack` for late ones.
     pub fn new(capacity: usize, slack: chrono::Duration) -> Self {
-        Self { held: Vec::new(), capacity: capacity.max(2), slack, newest: None, duplicates: 0 }
+        let capacity = capacity.max(2);
+        let held = Vec::with_capacity(capacity.min(1 << 18));
+        Self { held, capacity, slack, newest: None, duplicates: 0 }
     }
 
     /// Adds an activity; returns the activities it releases, in time order (often none).
@@ -180,8 +181,8 @@ impl Reorder {
         let ripe = self.newest.map(|n| n - self.slack);
         let cut = self.held.partition_point(|a| ripe.is_some_and(|r| a.time < r));
         let cut = cut.max(self.capacity / 2);
-        let rest = self.held.split_off(cut);
-        std::mem::replace(&mut self.held, rest)
+        // The buffer keeps its allocation; the released events move to a new batch.
+        self.held.drain(..cut).collect()
     }
 
     /// Everything still held, in time order.
@@ -191,9 +192,10 @@ impl Reorder {
     }
 
     fn sort(&mut self) {
-        self.held.sort_unstable_by(|a, b| {
-            (a.time, &a.event_id, a.source_ip).cmp(&(b.time, &b.event_id, b.source_ip))
-        });
+        // By cached keys: the activities themselves are moved once, not at every comparison.
+        if !self.held.is_sorted_by_key(Activity::order_key) {
+            self.held.sort_by_cached_key(Activity::order_key);
+        }
         let before = self.held.len();
         self.held.dedup_by(|b, a| {
             a.time == b.time && a.event_id == b.event_id && a.source_ip == b.source_ip
@@ -213,7 +215,7 @@ pub fn cloudtrail_file_time(name: &str) -> Option<chrono::NaiveDateTime> {
 
 /// The user key an activity would get without directory help (for `diagnose`).
 pub fn plain_user(a: &Activity) -> Option<String> {
-    user_key(a, &Default::default())
+    user_key(a, &std::collections::HashMap::<String, String>::new())
 }
 
 #[cfg(test)]

@@ -70,12 +70,14 @@ pub struct Reader<'o, F: FnMut(Activity)> {
     out: &'o mut F,
     /// The line being read (JSON lines), for skip reasons.
     line: Option<usize>,
+    /// The text buffer, reused from input to input (no fresh pages per file).
+    buf: Vec<u8>,
 }
 
 impl<'o, F: FnMut(Activity)> Reader<'o, F> {
     /// A reader that hands each activity to `out`.
     pub fn new(out: &'o mut F) -> Self {
-        Reader { stats: Stats::default(), out, line: None }
+        Reader { stats: Stats::default(), out, line: None, buf: Vec::new() }
     }
 
     fn record(&mut self, text: &str) {
@@ -153,32 +155,43 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
         self.read_text(input)
     }
 
-    fn read_text(&mut self, mut input: impl BufRead) -> std::io::Result<()> {
-        let mut first = Vec::new();
-        input.read_until(b'\n', &mut first)?;
-        let complete_line = std::str::from_utf8(&first)
+    fn read_text(&mut self, input: impl BufRead) -> std::io::Result<()> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let result = self.read_text_into(input, &mut buf);
+        self.buf = buf;
+        result
+    }
+
+    fn read_text_into(
+        &mut self,
+        mut input: impl BufRead,
+        first: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        input.read_until(b'\n', first)?;
+        let complete_line = std::str::from_utf8(first)
             .ok()
             .filter(|l| !l.trim().is_empty())
             .is_some_and(|l| serde_json::from_str::<serde::de::IgnoredAny>(l).is_ok());
         if !complete_line {
             // One JSON document spread over lines (an S3 log file, pretty-printed output).
-            input.read_to_end(&mut first)?;
+            input.read_to_end(first)?;
             if !first.iter().all(u8::is_ascii_whitespace) {
-                self.text(&first, |r, t| r.document(t));
+                self.text(first, |r, t| r.document(t));
             }
             return Ok(());
         }
-        let mut line = first;
+        let line = first;
         let mut n = 1;
         loop {
             if !line.iter().all(u8::is_ascii_whitespace) {
                 self.line = Some(n);
-                self.text(&line, |r, t| r.document(t));
+                self.text(line, |r, t| r.document(t));
                 self.line = None;
             }
             line.clear();
             n += 1;
-            if input.read_until(b'\n', &mut line)? == 0 {
+            if input.read_until(b'\n', line)? == 0 {
                 return Ok(());
             }
         }
