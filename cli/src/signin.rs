@@ -250,7 +250,7 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let geo = geo(&args.common)?;
     let store = args.state.as_ref().map(SqliteStateStore::open).transpose()?;
     let engine = Engine::new(Arc::new(settings), privileged, Arc::new(geo));
-    let mut scanner = Scanner::new(engine, store.as_ref(), &NoDirectory);
+    let mut scanner = Scanner::new(engine, store.as_ref(), &NoDirectory).without_okta_in_store();
     let (facts, okta_counts) = okta_facts_counted(&args.common.okta)?;
     for (login, fact) in facts {
         scanner.engine.okta(&login, fact);

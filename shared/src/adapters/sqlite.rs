@@ -66,6 +66,8 @@ impl SqliteStateStore {
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
+                 PRAGMA cache_size = -65536;
+                 PRAGMA wal_autocheckpoint = 8192;
                  CREATE TABLE IF NOT EXISTS items (
                      pk TEXT NOT NULL, sk TEXT NOT NULL, data TEXT NOT NULL, ttl INTEGER,
                      PRIMARY KEY (pk, sk)

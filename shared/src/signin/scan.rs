@@ -30,6 +30,9 @@ pub struct Scanner<'a, Store, Directory> {
     loaded: HashSet<String>,
     /// Hours of stored failed sign-ins already loaded.
     failure_hours: HashSet<String>,
+    /// Whether the store holds Okta's sign-ins and lifecycle (written by access-sync); the CLI's
+    /// store does not (its Okta facts come from files), so it skips those reads.
+    okta_in_store: bool,
 }
 
 impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directory> {
@@ -42,7 +45,15 @@ impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directo
             unresolvable: HashSet::new(),
             loaded: HashSet::new(),
             failure_hours: HashSet::new(),
+            okta_in_store: true,
         }
+    }
+
+    /// A scanner whose store holds no Okta records (the CLI's): user contexts are read without
+    /// looking for them.
+    pub fn without_okta_in_store(mut self) -> Self {
+        self.okta_in_store = false;
+        self
     }
 
     /// Runs a batch of activities (any order; sorted here) through the detectors.
@@ -116,6 +127,9 @@ impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directo
             .await?
             .and_then(|i| serde_json::from_value::<Baseline>(i.data).ok())
             .unwrap_or_default();
+        if !self.okta_in_store {
+            return Ok(UserContext { baseline, ..Default::default() });
+        }
         let okta =
             records::load_all::<OktaSigninRecord, _>(store, &OktaSigninRecord::partition(user))
                 .await?
