@@ -42,3 +42,5 @@ pub mod testing;
 
 #[cfg(test)]
 mod architecture_tests;
+#[cfg(test)]
+mod input_fuzz_tests;
