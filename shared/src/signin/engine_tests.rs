@@ -351,3 +351,24 @@ fn token_replay_needs_two_networks_within_two_hours_even_across_runs() {
     late.time = first.time + Duration::hours(3);
     assert!(replays(&run(&mut e, vec![first, late])).is_empty());
 }
+
+#[test]
+fn a_baseline_of_the_previous_release_keeps_its_last_sighting() {
+    // The stored shape before this release: countries and one `last` sighting.
+    let old: Baseline = serde_json::from_value(serde_json::json!({
+        "countries": {"DE": "2026-11-24T10:00:00Z"},
+        "last": {"time": "2026-11-24T10:00:00Z", "ip": DE, "place": {"country": "DE"}, "event_id": "e1"},
+    }))
+    .unwrap();
+    let mut e = engine(SigninSettings::default());
+    e.load("alice@acme.example", UserContext { baseline: old, ..Default::default() });
+    // The old last sighting read again: nothing; Australia 30 minutes later: travel from it.
+    assert!(run(&mut e, vec![signin(DE, T0, "e1")]).is_empty());
+    let alerts = run(&mut e, vec![signin(AU, "2026-11-24T10:30:00Z", "e2")]);
+    let travel: Vec<_> = alerts.iter().filter(|a| a.detector == "impossible-travel").collect();
+    assert_eq!(travel.len(), 1, "{alerts:#?}");
+    assert_eq!(travel[0].event_ids, ["e1", "e2"]);
+    let (_, saved) = e.take_dirty().remove(0);
+    let saved = serde_json::to_value(saved).unwrap();
+    assert!(saved.get("last").is_none() && saved["travel"]["stays"].is_array(), "{saved}");
+}
