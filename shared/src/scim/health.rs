@@ -191,9 +191,11 @@ impl<Secrets: SecretAdmin, Prober: ScimProbe, Sink: AlertSink, Store: StateStore
                 "Generate a new token in the IAM Identity Center console and run `idc-guard scim-token stage` now.",
             ));
         }
-        if let Some(p) = &status.probe
-            && p.starts_with("rejected")
-        {
+        // Okta's last group-push failure (recorded by access-sync, which alerted on it then).
+        let push_failure =
+            records::load::<GroupPushFailure, _>(self.store, &GroupPushFailure::key()).await?;
+        let rejected = status.probe.as_deref().is_some_and(|p| p.starts_with("rejected"));
+        if let Some(p) = status.probe.as_deref().filter(|_| rejected) {
             alerts.push(Alert::new(
                 "scim-token-invalid",
                 &format!("{version}:{}", now.format("%Y-%m-%d")),
@@ -201,9 +203,12 @@ impl<Secrets: SecretAdmin, Prober: ScimProbe, Sink: AlertSink, Store: StateStore
                 Severity::Critical,
                 "IAM Identity Center rejects the current SCIM token",
                 None,
-                format!("The SCIM endpoint answered {p} to the current token: Okta cannot provision users or groups."),
-                json!({"version": version, "endpoint": current.scim_endpoint, "probe": p}),
-                vec![],
+                format!(
+                    "The SCIM endpoint answered {p} to the current token: Okta cannot provision users or groups.{}",
+                    if push_failure.is_some() { " This explains Okta's failed group push." } else { "" }
+                ),
+                json!({"version": version, "endpoint": current.scim_endpoint, "probe": p, "okta_push_failure": push_failure}),
+                push_failure.iter().map(|f| f.event_id.clone()).collect(),
                 "Generate a new token in the IAM Identity Center console and run `idc-guard scim-token stage`; then check Okta's provisioning settings.",
             ));
         }
@@ -233,27 +238,26 @@ impl<Secrets: SecretAdmin, Prober: ScimProbe, Sink: AlertSink, Store: StateStore
                 "IAM Identity Center console > Settings > Identity source > Automatic provisioning > Manage tokens: delete the older token.",
             ));
         }
-        // Okta's group-push failure (recorded by access-sync): the token is the usual suspect.
-        if let Some(failure) =
-            records::load::<GroupPushFailure, _>(self.store, &GroupPushFailure::key()).await?
-        {
+        // A group-push failure while the token works: the cause is elsewhere (the app's
+        // provisioning settings, the group, a name clash). A rejected token is reported above.
+        if let Some(failure) = push_failure.filter(|_| !rejected) {
             let event_id = failure.event_id.clone();
             alerts.push(Alert::new(
-                "scim-token-invalid",
+                "scim-provisioning-failure",
                 &format!("okta-push:{event_id}"),
                 now,
-                Severity::Critical,
-                "Okta reported a failed group push to IAM Identity Center",
+                Severity::High,
+                "Okta's failed group push is not explained by the SCIM token",
                 None,
                 format!(
-                    "Okta could not push {}: {}. Current token probe: {}.",
+                    "Okta could not push {}: {}. The current token's probe: {}.",
                     failure.group.as_deref().unwrap_or("a group"),
                     failure.reason.as_deref().unwrap_or("no reason"),
                     status.probe.as_deref().unwrap_or("not probed")
                 ),
                 json!(failure),
                 vec![event_id],
-                "If the probe says rejected, stage a new token. Otherwise check the Okta app's provisioning settings and retry the push.",
+                "The token works, so check the Okta app's provisioning settings and the group (a group of the same name in IAM Identity Center, or one used for both assignment and push), then retry the push in Okta.",
             ));
         }
         self.send(alerts).await
