@@ -129,8 +129,9 @@ fn user_key_ref<'a, S: std::hash::BuildHasher>(
 }
 
 impl Engine {
-    /// `privileged` are the permission sets whose off-hours use is a finding (see
-    /// `Policy::privileged_permission_sets`).
+    /// `privileged` are the permission sets whose off-hours use is a finding: the whole set,
+    /// privileged tiers and `[signin] privileged_permission_sets` together, as
+    /// [`super::settings::SigninPolicy`] makes it (its one home).
     pub fn new(settings: Arc<SigninSettings>, privileged: BTreeSet<String>, geo: Arc<Geo>) -> Self {
         let windowed = Detectors::new(Thresholds {
             brute_force_failures: settings.brute_force_failures,
@@ -140,8 +141,6 @@ impl Engine {
             spraying_users: settings.spraying_users,
             spraying_window: settings.spraying_window,
         });
-        let mut privileged = privileged;
-        privileged.extend(settings.privileged_permission_sets.iter().cloned());
         Self {
             settings,
             privileged,
