@@ -99,7 +99,9 @@ impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directo
     /// console sign-ins can reach back to, so the counting windows continue.
     async fn load_failures(&mut self, batch: &[Activity]) -> Result<(), AwsError> {
         let Some(store) = self.store else { return Ok(()) };
-        let horizon = self.engine.failure_horizon();
+        // At most two days of hours per batch, however long a configured window is: each hour
+        // is one read of the state table.
+        let horizon = self.engine.failure_horizon().min(chrono::Duration::hours(48));
         let mut hours = BTreeSet::new();
         for a in batch.iter().filter(|a| uses_failure_memory(a)) {
             let mut t = a.time - horizon;
