@@ -13,11 +13,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// mimalloc: the sign-in scan allocates a few small strings per event on one thread and frees
-/// them on another; glibc's allocator spent a quarter of the scan on that and on fresh pages.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "idc-guard",

@@ -474,8 +474,8 @@ pub struct FailedSignin {
     /// The caller's address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_ip: Option<std::net::IpAddr>,
-    /// `credential` (an IdC-directory credential check) or `console` (a console sign-in).
-    pub kind: String,
+    /// Which kind of sign-in failed.
+    pub kind: FailureKind,
     /// The credential step (`CredentialVerification`, `CredentialChallenge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
@@ -497,6 +497,16 @@ pub struct FailedSignin {
     /// A stable hash of the event's identity (id, time, address), kept in the key.
     #[serde(skip)]
     pub identity: u64,
+}
+
+/// The kind of a [`FailedSignin`] (stored as `credential` or `console`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureKind {
+    /// An IdC-directory credential check (`CredentialVerification`, `CredentialChallenge`).
+    Credential,
+    /// A console sign-in (root or IAM user).
+    Console,
 }
 
 impl FailedSignin {

@@ -75,7 +75,7 @@ async fn every_record_round_trips_through_the_store() {
         time: at("2026-11-03T01:02:03Z"),
         event_id: "e-1".into(),
         source_ip: Some("203.0.113.9".parse().unwrap()),
-        kind: "console".into(),
+        kind: FailureKind::Console,
         step: None,
         root: true,
         iam_user: false,

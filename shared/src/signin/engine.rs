@@ -169,7 +169,7 @@ impl Engine {
     pub fn replay(&mut self, stored: Vec<FailedSignin>) {
         let mut earlier: Vec<Activity> =
             stored.iter().filter(|r| self.failures.first_load(r)).map(activity_of).collect();
-        earlier.sort_by(|a, b| (a.time, &a.event_id).cmp(&(b.time, &b.event_id)));
+        earlier.sort_by_cached_key(Activity::order_key);
         for a in &earlier {
             let _ = self.windowed.observe(a);
         }

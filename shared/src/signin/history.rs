@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{Activity, Kind};
 use crate::geo::Place;
-use crate::records::FailedSignin;
+use crate::records::{FailedSignin, FailureKind};
 
 /// Half the Earth's circumference: no two places are further apart.
 const MAX_DISTANCE_KM: f64 = 20_040.0;
@@ -276,10 +276,10 @@ pub fn uses_failure_memory(a: &Activity) -> bool {
 pub fn failure_of(a: &Activity, identity: u64) -> Option<FailedSignin> {
     let (kind, step, root, iam_user) = match &a.kind {
         Kind::Credential { step, success: false } => {
-            ("credential", Some(step.clone()), false, false)
+            (FailureKind::Credential, Some(step.clone()), false, false)
         }
         Kind::ConsoleLogin { success: false, root, iam_user, .. } => {
-            ("console", None, *root, *iam_user)
+            (FailureKind::Console, None, *root, *iam_user)
         }
         _ => return None,
     };
@@ -287,7 +287,7 @@ pub fn failure_of(a: &Activity, identity: u64) -> Option<FailedSignin> {
         time: a.time,
         event_id: a.event_id.clone(),
         source_ip: a.source_ip,
-        kind: kind.to_owned(),
+        kind,
         step,
         root,
         iam_user,
@@ -300,7 +300,7 @@ pub fn failure_of(a: &Activity, identity: u64) -> Option<FailedSignin> {
 
 /// The activity a stored failed sign-in stands for, as the windowed detectors see it.
 pub fn activity_of(r: &FailedSignin) -> Activity {
-    let kind = if r.kind == "console" {
+    let kind = if r.kind == FailureKind::Console {
         Kind::ConsoleLogin {
             success: false,
             mfa_used: false,

@@ -386,6 +386,14 @@ impl Activity {
         (self.time, u128::from_be_bytes(prefix), self.source_ip)
     }
 
+    /// Whether `other` is this same event read again: the same id, time and address (the parts
+    /// of [`Activity::identity`]).
+    pub fn same_event(&self, other: &Activity) -> bool {
+        self.time == other.time
+            && self.event_id == other.event_id
+            && self.source_ip == other.source_ip
+    }
+
     /// What identifies this event for a finding made of it alone: its id, time and address, so
     /// an export that repeats an `eventID` for different events never merges their findings,
     /// while the same event read again keeps its finding's id.

@@ -213,9 +213,7 @@ impl Reorder {
             self.held.sort_by_cached_key(Activity::order_key);
         }
         let before = self.held.len();
-        self.held.dedup_by(|b, a| {
-            a.time == b.time && a.event_id == b.event_id && a.source_ip == b.source_ip
-        });
+        self.held.dedup_by(|b, a| a.same_event(b));
         self.duplicates += before - self.held.len();
     }
 }

@@ -437,17 +437,22 @@ async fn reminders_fire_once_per_threshold_and_health_events_alert() {
     assert!(published.iter().all(|a| !a.to_string().contains(OLD_TOKEN)));
 }
 
-#[tokio::test]
-async fn an_invalid_current_token_explains_an_okta_push_failure_in_one_critical_alert() {
+/// The daily check run twice after Okta recorded a failed group push (`event_id`, `reason`),
+/// with the SCIM endpoint answering the current token with `probe_status`.
+async fn daily_check_after_a_push_failure(
+    probe_status: u16,
+    event_id: &str,
+    reason: &str,
+) -> (Vec<idc_guard::alert::Alert>, Vec<idc_guard::alert::Alert>) {
     let env = Env::new().await;
     let (arn, _) =
         env.secret("scim-token", &env.scim_json(OLD_TOKEN, 10), &env.scim_json(NEW_TOKEN, 0)).await;
-    mock_scim(&env.scim, OLD_TOKEN, 401).await;
+    mock_scim(&env.scim, OLD_TOKEN, probe_status).await;
     env.store
         .put(Item::new(
             "scim-health",
             "last-group-push-failure",
-            json!({"event_id": "2f5a6e03", "group": "aws-team-payments", "reason": "401"}),
+            json!({"event_id": event_id, "group": "aws-team-payments", "reason": reason}),
         ))
         .await
         .unwrap();
@@ -458,37 +463,26 @@ async fn an_invalid_current_token_explains_an_okta_push_failure_in_one_critical_
         store: &env.store,
         scim_secret_id: &arn,
     };
-    let sent = check.run(Utc::now()).await.unwrap();
-    let got: Vec<_> = sent.iter().map(|a| (a.detector.as_str(), a.severity.as_str())).collect();
-    assert_eq!(got, [("scim-token-invalid", "critical")]);
+    let first = check.run(Utc::now()).await.unwrap();
+    (first, check.run(Utc::now()).await.unwrap())
+}
+
+fn detectors(sent: &[idc_guard::alert::Alert]) -> Vec<(&str, &str)> {
+    sent.iter().map(|a| (a.detector.as_str(), a.severity.as_str())).collect()
+}
+
+#[tokio::test]
+async fn an_invalid_current_token_explains_an_okta_push_failure_in_one_critical_alert() {
+    let (sent, again) = daily_check_after_a_push_failure(401, "2f5a6e03", "401").await;
+    assert_eq!(detectors(&sent), [("scim-token-invalid", "critical")]);
     assert_eq!(sent[0].event_ids, ["2f5a6e03"], "the push failure it explains");
     assert_eq!(sent[0].evidence["okta_push_failure"]["group"], "aws-team-payments");
-    assert!(check.run(Utc::now()).await.unwrap().is_empty(), "once");
+    assert!(again.is_empty(), "once");
 }
 
 #[tokio::test]
 async fn a_push_failure_with_a_working_token_is_a_provisioning_failure_not_a_token_one() {
-    let env = Env::new().await;
-    let (arn, _) =
-        env.secret("scim-token", &env.scim_json(OLD_TOKEN, 10), &env.scim_json(NEW_TOKEN, 0)).await;
-    mock_scim(&env.scim, OLD_TOKEN, 200).await;
-    env.store
-        .put(Item::new(
-            "scim-health",
-            "last-group-push-failure",
-            json!({"event_id": "7c1d", "group": "aws-team-payments", "reason": "Conflict: group exists"}),
-        ))
-        .await
-        .unwrap();
-    let check = idc_guard::scim::health::HealthCheck {
-        secrets: &env.secrets,
-        probe: &env.probe,
-        sink: &env.sink,
-        store: &env.store,
-        scim_secret_id: &arn,
-    };
-    let sent = check.run(Utc::now()).await.unwrap();
-    let got: Vec<_> = sent.iter().map(|a| (a.detector.as_str(), a.severity.as_str())).collect();
-    assert_eq!(got, [("scim-provisioning-failure", "high")]);
+    let (sent, _) = daily_check_after_a_push_failure(200, "7c1d", "Conflict: group exists").await;
+    assert_eq!(detectors(&sent), [("scim-provisioning-failure", "high")]);
     assert!(sent[0].summary.contains("probe: valid"), "{}", sent[0].summary);
 }
