@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::error::AwsError;
 use crate::records::{self, AlertDelivery, Record, SinkState};
 use crate::store::StateStore;
+use crate::telemetry::metrics::{Metric, count};
 
 /// How urgent an alert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -226,18 +227,27 @@ impl<'a, Sink: AlertSink, Store: StateStore> Alerts<'a, Sink, Store> {
         if pending.is_empty() {
             return Ok(false);
         }
+        let sent_before = parts.len() - pending.len();
         let mut first_error = None;
+        let mut sent_now = 0;
         for part in pending {
             match self.sink.send_part(part, alert).await {
                 Ok(()) => {
+                    sent_now += 1;
                     record.sinks.get_or_insert_default().insert(part.to_owned(), SinkState::Sent);
                     records::save(self.store, &record).await?;
                 }
                 Err(e) => {
                     tracing::warn!(alert_id = %alert.id, sink = part, error = %e, "alert sink failed; it stays pending");
+                    count(Metric::AlertSendFailures, &[part], 1);
                     first_error.get_or_insert(e);
                 }
             }
+        }
+        // Counted once per alert: when its first sink accepted it (a retry that completes the
+        // other sinks does not count it again).
+        if sent_now > 0 && sent_before == 0 {
+            count(Metric::AlertsSent, &[&alert.detector, alert.severity.as_str()], 1);
         }
         match first_error {
             Some(e) => Err(e),

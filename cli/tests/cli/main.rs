@@ -8,6 +8,8 @@ mod scim;
 
 use std::process::Command;
 
+use local_aws::unique;
+
 /// The CLI, with no function configuration inherited from the environment.
 pub fn idc_guard() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_idc-guard"));
@@ -15,5 +17,10 @@ pub fn idc_guard() -> Command {
         .env_remove("IDC_GUARD_ALERT_TOPIC_ARN")
         .env_remove("IDC_GUARD_POLICY_FILE")
         .env_remove("AWS_PROFILE");
+    // A fresh working directory per run: commands that keep local state (`.idc-guard/state.db`)
+    // never write into the source tree. Tests that need a particular directory set their own.
+    let dir = std::env::temp_dir().join(unique("idc-guard-cwd"));
+    std::fs::create_dir_all(&dir).expect("create a working directory");
+    c.current_dir(dir);
     c
 }

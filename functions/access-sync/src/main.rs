@@ -14,6 +14,7 @@ use idc_guard::adapters::{
     SdkIdentityCenter, SdkOrganizations, SecretsManagerStore, load_sdk_config,
 };
 use idc_guard::config::AccessSyncConfig;
+use idc_guard::telemetry::metrics::invocation;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -52,7 +53,7 @@ async fn main() -> Result<(), Error> {
     };
     let sync = &sync;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        sync.handle(event.payload).await
+        invocation(sync.handle(event.payload)).await
     }))
     .await
 }

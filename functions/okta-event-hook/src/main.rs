@@ -5,6 +5,7 @@ use std::time::Duration;
 use idc_guard::adapters::{SecretsManagerStore, SqsQueue, load_sdk_config};
 use idc_guard::config::HookConfig;
 use idc_guard::okta::hook::{EventHookHandler, HookAuthenticator};
+use idc_guard::telemetry::metrics::invocation;
 use lambda_http::{Error, Request, service_fn};
 
 /// Each AWS call must leave room inside Okta's 3-second budget for the other.
@@ -18,5 +19,5 @@ async fn main() -> Result<(), Error> {
     let auth = HookAuthenticator::new(SecretsManagerStore::new(&sdk), config.hook_secret_arn);
     let service = EventHookHandler::new(auth, SqsQueue::new(&sdk, config.event_queue_url));
     let service = &service;
-    lambda_http::run(service_fn(move |req: Request| service.handle_http(req))).await
+    lambda_http::run(service_fn(move |req: Request| invocation(service.handle_http(req)))).await
 }

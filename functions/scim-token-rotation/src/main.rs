@@ -10,6 +10,7 @@ use idc_guard::adapters::{SecretsManagerStore, load_sdk_config};
 use idc_guard::config::ScimRotationConfig;
 use idc_guard::scim::ScimRotationHandler;
 use idc_guard::scim::rotation::Rotator;
+use idc_guard::telemetry::metrics::invocation;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -41,7 +42,7 @@ async fn main() -> Result<(), Error> {
     };
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        function.handle(event.payload).await
+        invocation(function.handle(event.payload)).await
     }))
     .await
 }

@@ -13,6 +13,7 @@ use idc_guard::geo::{CityDb, Geo};
 use idc_guard::signin::function::SigninAnomalyHandler;
 use idc_guard::signin::lookup::SweepSettings;
 use idc_guard::signin::settings::SigninPolicy;
+use idc_guard::telemetry::metrics::invocation;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -35,10 +36,10 @@ async fn main() -> Result<(), Error> {
         function_sink(&sdk, &config.alert_topic_arn, config.alert_webhook_secret_arn.as_deref())
             .await?;
     let function = SigninAnomalyHandler {
-        lookup: CloudTrailLookup::new(aws_sdk_cloudtrail::Client::new(&sdk)),
+        lookup: CloudTrailLookup::new(idc_guard::adapters::cloudtrail_client(&sdk)),
         objects: S3LogObjects::new(s3_client(&sdk)),
         store: DynamoStateStore::new(&sdk, config.state_table),
-        directory: IdentityStoreDirectory::new(aws_sdk_identitystore::Client::new(&sdk)),
+        directory: IdentityStoreDirectory::new(idc_guard::adapters::identitystore_client(&sdk)),
         sink,
         privileged: policy.privileged,
         settings: Arc::new(policy.settings),
@@ -47,7 +48,7 @@ async fn main() -> Result<(), Error> {
     };
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        function.handle(event.payload).await
+        invocation(function.handle(event.payload)).await
     }))
     .await
 }

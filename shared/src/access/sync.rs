@@ -1,6 +1,7 @@
 //! The `access-sync` handler: Okta events from the hook's FIFO queue, the schedule, and
 //! Organizations events, turned into reconciles, alerts and records for the sign-in checks.
 
+use crate::telemetry::metrics::{Metric, count};
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -194,20 +195,29 @@ impl<Idc: IdentityCenter, Org: Organizations, Store: StateStore, Sink: AlertSink
         }
     }
 
-    /// Processes queue records in order. On a FIFO queue, once a record fails, it and every
-    /// later record are returned for redelivery, so their order is kept.
+    /// Processes queue records in order. Order matters within a FIFO message group (one Okta
+    /// group or user): once a record fails, it and every later record of its group are returned
+    /// for redelivery, so their order is kept; records of other groups are still processed. On
+    /// a standard queue (no group) only the failed record is returned. A record that keeps
+    /// failing reaches the dead-letter queue after the queue's `maxReceiveCount` receives.
     pub async fn handle_queue(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut failures = Vec::new();
-        let mut failed = false;
+        let mut failed_groups = BTreeSet::new();
         for record in &event.records {
             let id = record.message_id.clone().unwrap_or_default();
-            if failed {
+            let group = record.attributes.get("MessageGroupId");
+            if group.is_some_and(|g| failed_groups.contains(g)) {
                 failures.push(item_failure(id));
                 continue;
             }
             if let Err(e) = self.process_record(record).await {
-                tracing::error!(message_id = %id, error = %e, "queue record failed; it and the records after it will be retried");
-                failed = true;
+                let reason =
+                    if matches!(e, SyncError::BadRecord(_)) { "unreadable" } else { "retry" };
+                count(Metric::EventsFailed, &[reason], 1);
+                tracing::error!(message_id = %id, group = ?group, error = %e, "queue record failed; it and the later records of its message group will be retried");
+                if let Some(g) = group {
+                    failed_groups.insert(g.clone());
+                }
                 failures.push(item_failure(id));
             }
         }
@@ -452,6 +462,11 @@ impl<Idc: IdentityCenter, Org: Organizations, Store: StateStore, Sink: AlertSink
             }
         }
         let report = reconciler.apply(&self.policy, prepared, progress).await;
+        count(Metric::AssignmentsCreated, &[], report.created);
+        count(Metric::AssignmentsDeleted, &[], report.deleted);
+        count(Metric::AssignmentsFailed, &[], report.failures.len());
+        let not_made = if report.deletions_blocked.is_some() { report.deletes.len() } else { 0 };
+        count(Metric::DeletionsHeld, &[], report.held.len() + not_made);
         for id in &report.managed_after {
             let name = report
                 .managed_groups

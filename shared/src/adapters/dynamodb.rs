@@ -16,7 +16,7 @@ pub struct DynamoStateStore {
 impl DynamoStateStore {
     /// The store in `table`.
     pub fn new(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
-        Self { client: Client::new(config), table: table.into() }
+        Self { client: super::sdk_client!(aws_sdk_dynamodb, config), table: table.into() }
     }
 }
 

@@ -25,8 +25,8 @@ impl SdkIdentityCenter {
     /// Clients from the SDK configuration.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         Self {
-            sso: aws_sdk_ssoadmin::Client::new(config),
-            ids: aws_sdk_identitystore::Client::new(config),
+            sso: super::sdk_client!(aws_sdk_ssoadmin, config),
+            ids: super::sdk_client!(aws_sdk_identitystore, config),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! the local AWS endpoint (moto); unit tests use in-memory fakes of the ports.
 
 mod any_store;
+mod api_metrics;
 mod cloudtrail;
 mod dynamodb;
 mod identity_center;
@@ -24,6 +25,8 @@ mod webhook;
 use std::time::Duration;
 
 pub use any_store::AnyStore;
+pub use api_metrics::ApiCallMetrics;
+pub(crate) use api_metrics::sdk_client;
 pub use cloudtrail::{CloudTrailLookup, IdentityStoreDirectory, S3LogObjects};
 pub use dynamodb::DynamoStateStore;
 pub use identity_center::SdkIdentityCenter;
@@ -35,6 +38,16 @@ pub use sns::{FunctionSink, SinkSetupError, SnsAlertSink, function_sink};
 pub use sqlite::SqliteStateStore;
 pub use sqs::{SqsQueue, SqsRequeue};
 pub use webhook::WebhookAlertSink;
+
+/// A CloudTrail client with [`ApiCallMetrics`] attached.
+pub fn cloudtrail_client(sdk: &aws_config::SdkConfig) -> aws_sdk_cloudtrail::Client {
+    sdk_client!(aws_sdk_cloudtrail, sdk)
+}
+
+/// An Identity Store client with [`ApiCallMetrics`] attached.
+pub fn identitystore_client(sdk: &aws_config::SdkConfig) -> aws_sdk_identitystore::Client {
+    sdk_client!(aws_sdk_identitystore, sdk)
+}
 
 /// Loads the SDK configuration from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, the
 /// standard credential chain) with timeouts that fit a caller's time budget.
@@ -55,6 +68,9 @@ pub async fn load_sdk_config(operation_timeout: Duration) -> aws_config::SdkConf
 pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     let custom_endpoint = sdk.endpoint_url().is_some();
     aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk).force_path_style(custom_endpoint).build(),
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(custom_endpoint)
+            .interceptor(ApiCallMetrics)
+            .build(),
     )
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::okta::org_url::validate_org_url;
 use crate::okta::ports::{OktaApi, OktaError, SystemLog};
 use crate::secret::{ExposeSecret, SecretStore, SecretString};
+use crate::telemetry::metrics::{Metric, count};
 
 /// The Okta Management API client (see the module header).
 #[derive(Clone)]
@@ -229,12 +230,14 @@ impl OktaClient {
             if let Some(b) = body {
                 request = request.json(b);
             }
+            count(Metric::OktaCalls, &[], 1);
             let response = request
                 .send()
                 .await
                 .map_err(|e| OktaError::Transport(e.without_url().to_string()))?;
             let status = response.status().as_u16();
             if status == 429 {
+                count(Metric::OktaThrottles, &[], 1);
                 let wait = rate_limit_wait(response.headers()).min(self.max_wait);
                 tracing::warn!(
                     attempt,

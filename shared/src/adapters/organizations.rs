@@ -18,7 +18,7 @@ pub struct SdkOrganizations {
 impl SdkOrganizations {
     /// A client from the SDK configuration.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self { client: Client::new(config) }
+        Self { client: super::sdk_client!(aws_sdk_organizations, config) }
     }
 
     /// This client.

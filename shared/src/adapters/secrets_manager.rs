@@ -14,7 +14,7 @@ pub struct SecretsManagerStore {
 impl SecretsManagerStore {
     /// A client from the SDK configuration.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self { client: Client::new(config) }
+        Self { client: super::sdk_client!(aws_sdk_secretsmanager, config) }
     }
 
     /// This client.

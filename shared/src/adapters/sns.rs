@@ -17,7 +17,7 @@ pub struct SnsAlertSink {
 impl SnsAlertSink {
     /// Publishes to `topic_arn`.
     pub fn new(config: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
-        Self { client: aws_sdk_sns::Client::new(config), topic_arn: topic_arn.into() }
+        Self { client: super::sdk_client!(aws_sdk_sns, config), topic_arn: topic_arn.into() }
     }
 }
 

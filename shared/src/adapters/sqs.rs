@@ -21,7 +21,7 @@ pub struct SqsQueue {
 impl SqsQueue {
     /// The queue at `queue_url`, with a client from the SDK configuration.
     pub fn new(config: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
-        Self::from_client(Client::new(config), queue_url)
+        Self::from_client(super::sdk_client!(aws_sdk_sqs, config), queue_url)
     }
 
     /// The queue at `queue_url`, with this client.
@@ -89,7 +89,7 @@ pub struct SqsRequeue {
 impl SqsRequeue {
     /// An SQS client from the SDK configuration.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self { client: Client::new(config) }
+        Self { client: super::sdk_client!(aws_sdk_sqs, config) }
     }
 
     async fn change_visibility(&self, record: &SqsMessage, by: Duration) -> Result<(), AwsError> {

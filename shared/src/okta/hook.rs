@@ -6,6 +6,7 @@
 //! body; `401` on a missing or wrong `Authorization`; `400` on a malformed envelope; `413` over
 //! 1 MiB; `405` for other methods; `503` whenever an event could not be stored, so Okta retries.
 
+use crate::telemetry::metrics::{Metric, count};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -451,8 +452,15 @@ impl<Secrets: SecretStore, Queue: EventQueue> EventHookHandler<Secrets, Queue> {
 
     /// Handles one request given as method, headers and body.
     pub async fn handle(&self, method: &Method, headers: &HeaderMap, body: &[u8]) -> HookResponse {
+        let response = self.respond(method, headers, body).await;
+        count(Metric::HookRequests, &[response.status.as_str()], 1);
+        response
+    }
+
+    async fn respond(&self, method: &Method, headers: &HeaderMap, body: &[u8]) -> HookResponse {
         match self.try_handle(method, headers, body).await {
             Ok((response, handled)) => {
+                count(Metric::EventsQueued, &[], handled.events);
                 tracing::info!(
                     status = response.status.as_u16(),
                     events = handled.events,

@@ -4,6 +4,7 @@
 //! for a version that is not AWSPENDING fails. AWSCURRENT moves only in finishSecret, so any
 //! failure leaves the working credential in place.
 
+use crate::telemetry::metrics::{Metric, count};
 use chrono::Utc;
 use lambda_runtime::Diagnostic;
 use serde::Deserialize;
@@ -121,6 +122,14 @@ impl<Secrets: SecretAdmin, Okta: OktaApi, Prober: ScimProbe, Sink: AlertSink, St
     /// Runs one step; a step already done reports so and changes nothing.
     pub async fn rotate(&self, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
         let result = self.step(event).await;
+        let outcome = match &result {
+            Ok(StepOutcome::AlreadyCurrent) => "already-current",
+            Ok(StepOutcome::AlreadyDone) => "already-done",
+            Ok(StepOutcome::Done) => "done",
+            Err(RotationError::NeedsPerson(_)) => "needs-person",
+            Err(_) => "failed",
+        };
+        count(Metric::RotationSteps, &[&event.step, outcome], 1);
         match &result {
             Ok(outcome) => {
                 tracing::info!(step = %event.step, version = %event.token, ?outcome, "rotation step")

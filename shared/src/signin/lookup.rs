@@ -3,6 +3,7 @@
 //! processed, alerts sent and baselines saved), EventBridge CloudTrail events, and S3
 //! `ObjectCreated` notifications for CloudTrail log files.
 
+use crate::telemetry::metrics::{Metric, count};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -165,7 +166,10 @@ where
     Sink: AlertSink,
 {
     let mut sent = 0;
-    for alert in scanner.process(activities).await? {
+    count(Metric::ScanRecords, &[], activities.len());
+    let findings = scanner.process(activities).await?;
+    count(Metric::ScanFindings, &[], findings.len());
+    for alert in findings {
         if alerts.raise(&alert).await? {
             sent += 1;
         }

@@ -13,3 +13,5 @@ pub fn init_cli() {
     let _ =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
+
+pub mod metrics;
