@@ -248,6 +248,41 @@ fn sqs_event(events: &[Value]) -> SqsEvent {
     serde_json::from_value(json!({ "Records": records })).unwrap()
 }
 
+/// One receive as Lambda's SQS event source makes it: up to 10 messages with their system
+/// attributes, in the shape of the function's event. `None` when nothing is visible.
+async fn receive_batch(sqs: &aws_sdk_sqs::Client, queue: &str, arn: &str) -> Option<SqsEvent> {
+    use aws_sdk_sqs::types::MessageSystemAttributeName;
+    let messages = sqs
+        .receive_message()
+        .queue_url(queue)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    if messages.is_empty() {
+        return None;
+    }
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            let attrs: serde_json::Map<String, Value> = m
+                .attributes
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.as_str().to_owned(), json!(v)))
+                .collect();
+            json!({"messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
+                "attributes": attrs, "messageAttributes": {}, "eventSource": "aws:sqs",
+                "eventSourceARN": arn, "awsRegion": "us-east-1"})
+        })
+        .collect();
+    Some(serde_json::from_value(json!({ "Records": records })).unwrap())
+}
+
 fn okta_event(fixture: &str) -> Value {
     let envelope: Value = serde_json::from_str(&event_file(fixture)).unwrap();
     envelope["data"]["events"][0].clone()
@@ -685,6 +720,78 @@ async fn a_group_not_yet_in_identity_center_is_retried_and_later_records_wait() 
     assert!(unknown[0]["summary"].as_str().unwrap().contains("team=data"));
 }
 
+/// Lambda's SQS event source with `ReportBatchItemFailures`, against real queues: a message that
+/// can never be processed goes to the dead-letter queue after `maxReceiveCount` receives; the
+/// records of other message groups in its batches are processed once and deleted.
+#[tokio::test]
+async fn a_poison_message_goes_to_the_dead_letter_queue_and_the_rest_of_the_batch_is_processed() {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let w = World::new().await;
+    let sqs = aws_sdk_sqs::Client::new(&w.sdk);
+    let dlq = create_fifo_queue(&w.sdk).await;
+    let dlq_arn = queue_arn(&w.sdk, &dlq).await;
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("{}.fifo", unique("events")))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::VisibilityTimeout, "1")
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = queue_arn(&w.sdk, &queue).await;
+    let good = okta_event("okta/user-mfa-factor-reset-all.json");
+    for (body, group, dedup) in [
+        ("{\"uuid\": \"poison\", \"eventType\": ".to_owned(), "00u-poison", "poison"),
+        (good.to_string(), "00u-good", "good"),
+    ] {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(body)
+            .message_group_id(group)
+            .message_deduplication_id(dedup)
+            .send()
+            .await
+            .unwrap();
+    }
+    let sync = w.sync(w.policy(20));
+    let mut failed_total = 0.0;
+    for _ in 0..20 {
+        let Some(batch) = receive_batch(&sqs, &queue, &arn).await else {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            continue;
+        };
+        let (response, counts) =
+            idc_guard::telemetry::metrics::recorded(sync.handle_queue(batch.clone())).await;
+        failed_total +=
+            counts.get(idc_guard::telemetry::metrics::Metric::EventsFailed, &["unreadable"]);
+        let failed = failed_ids(&response);
+        for r in &batch.records {
+            if !failed.contains(r.message_id.as_ref().unwrap()) {
+                sqs.delete_message()
+                    .queue_url(&queue)
+                    .receipt_handle(r.receipt_handle.clone().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let dead = drain(&w.sdk, &dlq).await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].deduplication_id, "poison");
+    assert_eq!(failed_total, 3.0, "failed once per receive, counted in EventsFailed");
+    assert!(drain(&w.sdk, &queue).await.is_empty(), "nothing left behind");
+    let alerts = alerts(&w.sdk, &w.alert_queue).await;
+    let detectors: Vec<_> = alerts.iter().map(|a| a["detector"].as_str().unwrap()).collect();
+    assert_eq!(detectors, ["mfa-weakened"], "the good record processed exactly once");
+}
+
 #[tokio::test]
 async fn declared_permission_sets_are_created_then_updated_and_reprovisioned() {
     let w = World::new().await;
@@ -741,7 +848,7 @@ async fn declared_permission_sets_are_created_then_updated_and_reprovisioned() {
 
 #[tokio::test]
 async fn a_failed_record_returns_after_the_backoff_not_the_queue_timeout() {
-    use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+    use aws_sdk_sqs::types::QueueAttributeName;
     let w = World::new().await;
     let sqs = aws_sdk_sqs::Client::new(&w.sdk);
     let queue = sqs
@@ -765,44 +872,22 @@ async fn a_failed_record_returns_after_the_backoff_not_the_queue_timeout() {
         .send()
         .await
         .unwrap();
-    let receive = || async {
-        sqs.receive_message()
-            .queue_url(&queue)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .unwrap()
-            .messages
-            .unwrap_or_default()
-    };
-    let got = receive().await;
-    assert_eq!(got.len(), 1);
-    let m = &got[0];
-    let attrs: serde_json::Map<String, Value> = m
-        .attributes
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k.as_str().to_owned(), json!(v)))
-        .collect();
-    let event: SqsEvent = serde_json::from_value(json!({"Records": [{
-        "messageId": m.message_id, "receiptHandle": m.receipt_handle, "body": m.body,
-        "attributes": attrs, "messageAttributes": {}, "eventSource": "aws:sqs",
-        "eventSourceARN": arn, "awsRegion": "us-east-1"}]}))
-    .unwrap();
+    let got = receive_batch(&sqs, &queue, &arn).await.expect("the message");
+    assert_eq!(got.records.len(), 1);
+    let event = got;
 
     let mut sync = w.sync(w.policy(20));
     let backoff = Backoff { base: Duration::from_secs(1), max: Duration::from_secs(900) };
     assert_eq!(backoff.delay_for(1), Duration::from_secs(1));
     assert_eq!(backoff.delay_for(3), Duration::from_secs(4));
-    let queue = Box::new(idc_guard::adapters::SqsRequeue::new(&w.sdk));
-    sync.requeue = Some(Requeue { backoff, queue });
+    let requeue = Box::new(idc_guard::adapters::SqsRequeue::new(&w.sdk));
+    sync.requeue = Some(Requeue { backoff, queue: requeue });
     let response = sync.handle_queue(event).await;
     assert_eq!(failed_ids(&response).len(), 1);
-    assert!(receive().await.is_empty(), "not visible again at once");
+    assert!(receive_batch(&sqs, &queue, &arn).await.is_none(), "not visible again at once");
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let again = receive().await;
-    assert_eq!(again.len(), 1, "back after the 1 s backoff, long before the queue's 120 s");
+    let again = receive_batch(&sqs, &queue, &arn).await.expect("visible again");
+    assert_eq!(again.records.len(), 1, "back after the 1 s backoff, long before the queue's 120 s");
 }
 
 #[tokio::test]
