@@ -131,6 +131,11 @@ def resource_values(resources):
         elif t == "AWS::Logs::LogGroup":
             refs[lid] = f"/aws/lambda/{name}"
             atts[(lid, "Arn")] = f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{refs[lid]}:*"
+        elif t == "AWS::KMS::Key":
+            key_id = "1234abcd-12ab-34cd-56ef-1234567890ab"
+            refs[lid] = key_id
+            atts[(lid, "Arn")] = f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/{key_id}"
+            atts[(lid, "KeyId")] = key_id
         elif t == "AWS::CloudWatch::Alarm":
             refs[lid] = name
             atts[(lid, "Arn")] = f"arn:{PARTITION}:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"

@@ -285,4 +285,43 @@ mod tests {
             }
         }
     }
+
+    /// Every alarm on an idc-guard metric names a metric the functions emit, with exactly the
+    /// dimensions it is emitted with: an alarm on a misspelt metric or a missing dimension
+    /// would watch nothing and never fire.
+    #[test]
+    fn the_templates_alarms_watch_metrics_that_exist_with_their_dimensions() {
+        let template = include_str!("../../../template.yaml");
+        let mut checked = 0;
+        // Resources are the lines indented by exactly two spaces, each with what follows it.
+        let mut blocks: Vec<String> = Vec::new();
+        for line in template.lines() {
+            let starts = line.starts_with("  ") && line[2..].starts_with(char::is_alphanumeric);
+            match blocks.last_mut() {
+                Some(b) if !starts => b.push_str(&format!("{line}\n")),
+                _ => blocks.push(format!("{line}\n")),
+            }
+        }
+        for block in blocks.iter().filter(|b| b.contains("Type: AWS::CloudWatch::Alarm")) {
+            if !block.contains(&format!("Namespace: {NAMESPACE}\n")) {
+                continue;
+            }
+            let field = |key: &str| {
+                block.lines().find_map(|l| l.trim().strip_prefix(key)).map(str::trim).unwrap()
+            };
+            let name = field("MetricName:");
+            let metric = Metric::ALL.iter().find(|m| m.name() == name);
+            let metric = metric.unwrap_or_else(|| panic!("alarm on unknown metric {name}"));
+            let dims: Vec<&str> = block
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("- Name:"))
+                .map(str::trim)
+                .collect();
+            let mut expected = vec!["Function"];
+            expected.extend(metric.dimensions());
+            assert_eq!(dims, expected, "alarm on {name}");
+            checked += 1;
+        }
+        assert!(checked >= 3, "found {checked} alarms on idc-guard metrics");
+    }
 }
