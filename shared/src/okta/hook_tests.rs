@@ -714,3 +714,22 @@ async fn no_secret_value_reaches_the_log_or_a_response() {
         }
     }
 }
+
+#[tokio::test]
+async fn every_answer_is_counted_by_status_and_queued_events_by_number() {
+    use crate::telemetry::metrics::{Metric, recorded};
+    let (secrets, queue) = (FakeSecrets::with(Some(CURRENT), None), FakeQueue::default());
+    let svc = service(&secrets, &queue);
+    let body = fixture("delivery-three-events").as_bytes();
+    let ((), counts) = recorded(async {
+        svc.handle(&Method::POST, &headers(&[("authorization", CURRENT)]), body).await;
+        svc.handle(&Method::POST, &headers(&[("authorization", "Bearer wrong")]), body).await;
+        queue.down.store(true, Ordering::SeqCst);
+        svc.handle(&Method::POST, &headers(&[("authorization", CURRENT)]), body).await;
+    })
+    .await;
+    assert_eq!(counts.get(Metric::HookRequests, &["200"]), 1.0);
+    assert_eq!(counts.get(Metric::HookRequests, &["401"]), 1.0);
+    assert_eq!(counts.get(Metric::HookRequests, &["503"]), 1.0);
+    assert_eq!(counts.total(Metric::EventsQueued), 3.0, "only the stored delivery's events");
+}
