@@ -261,6 +261,7 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
     /// A sink that counts what it accepted and fails while `fail` is set.
     struct Flaky {
@@ -401,5 +402,80 @@ mod tests {
             ]
         );
         assert_eq!(v["severity"], "high");
+    }
+
+    /// One raise through two recording sinks and a store, all behind `faults` (armed with
+    /// `arm`), then the caller's retries with healthy ports. Returns what each sink got, the
+    /// call that failed, and how many calls the first raise made.
+    async fn raise_with_faults(
+        a: &Alert,
+        faults: &crate::testing::faults::Faults,
+        arm: Option<(usize, crate::testing::faults::Fault)>,
+    ) -> (Vec<String>, Vec<String>, Option<(&'static str, crate::testing::faults::Fault)>, usize)
+    {
+        use crate::testing::faults::{Faulty, RecordingSink};
+        let store = Faulty::new(crate::adapters::SqliteStateStore::in_memory().unwrap(), faults);
+        let (sns, webhook) = (RecordingSink::new("sns"), RecordingSink::new("webhook"));
+        let sink = FanOut {
+            primary: Faulty::new(&sns, faults),
+            secondary: Some(Faulty::new(&webhook, faults)),
+        };
+        let alerts = Alerts::new(&sink, &store);
+        match arm {
+            Some((n, fault)) => faults.arm(n, fault),
+            None => faults.disarm(),
+        }
+        let first = tokio::time::timeout(Duration::from_secs(60), alerts.raise(a)).await;
+        let hit = faults.hit();
+        let calls = faults.calls();
+        faults.disarm();
+        if !matches!(first, Ok(Ok(_))) {
+            // The caller's retry (Lambda, SQS redelivery), with healthy ports.
+            let mut attempts = 0;
+            while let Err(e) = alerts.raise(a).await {
+                attempts += 1;
+                assert!(attempts < 3, "still failing: {e}");
+            }
+        }
+        (sns.sent(), webhook.sent(), hit, calls)
+    }
+
+    /// Fault sweep of one raise through two sinks: the N-th port call (store or sink) fails
+    /// with each fault, then the caller's retries run with healthy ports. Every sink ends up with
+    /// the alert; a sink gets it twice only when its acceptance was lost before it was recorded
+    /// (its answer timed out, or the write recording it failed): delivery is at least once, and
+    /// a repeat carries the same alert id.
+    #[tokio::test(start_paused = true)]
+    async fn fault_sweep_every_sink_gets_the_alert_and_twice_only_after_a_lost_acceptance() {
+        use crate::testing::faults::{ALL_FAULTS, Fault, Faults};
+        let a = alert("sweep");
+        let healthy = Faults::default();
+        let (sns, webhook, _, calls) = raise_with_faults(&a, &healthy, None).await;
+        assert!(sns.len() == 1 && webhook.len() == 1);
+        assert!(calls >= 4, "a raise is at least a claim, two sends and two marks: {calls}");
+        let mut duplicates = 0;
+        for n in 1..=calls {
+            for fault in ALL_FAULTS {
+                let faults = Faults::default();
+                let (sns, webhook, hit, _) = raise_with_faults(&a, &faults, Some((n, fault))).await;
+                let hit = hit.expect("the armed call happened");
+                let lost_acceptance = matches!(
+                    hit,
+                    ("send_part", Fault::Timeout) | ("put", Fault::Error | Fault::Drop)
+                );
+                for sent in [&sns, &webhook] {
+                    assert!(!sent.is_empty(), "call {n} {fault:?} ({hit:?}): an alert was missed");
+                    assert!(sent.iter().all(|id| *id == a.id));
+                    assert!(sent.len() <= 2, "call {n} {fault:?}: sent {} times", sent.len());
+                }
+                let repeats = sns.len() + webhook.len() - 2;
+                assert!(
+                    repeats == 0 || (repeats == 1 && lost_acceptance),
+                    "call {n} {fault:?} ({hit:?}): {repeats} repeat(s) with no lost acceptance"
+                );
+                duplicates += repeats;
+            }
+        }
+        assert!(duplicates > 0, "the sweep reached the lost-acceptance cases");
     }
 }

@@ -582,3 +582,5 @@ impl Organizations for FakeOrganizations {
         })
     }
 }
+
+pub mod faults;
