@@ -733,3 +733,74 @@ async fn every_answer_is_counted_by_status_and_queued_events_by_number() {
     assert_eq!(counts.get(Metric::HookRequests, &["503"]), 1.0);
     assert_eq!(counts.total(Metric::EventsQueued), 3.0, "only the stored delivery's events");
 }
+
+/// Fault sweep of one delivery: the N-th call (a secret read or a queue send) fails with each
+/// fault; Okta then retries once with healthy ports. The hook never answers 401 for a fault,
+/// answers 200 only when every event is on the queue, and after the retry every event is on the
+/// queue exactly once by its deduplication id (SQS FIFO drops a repeat within five minutes).
+#[tokio::test(start_paused = true)]
+async fn fault_sweep_a_delivery_is_acknowledged_only_when_stored_and_the_retry_completes_it() {
+    use crate::testing::faults::{ALL_FAULTS, Faults, Faulty};
+    // Every fixture's events in one delivery: more than one SQS batch.
+    let events: Vec<serde_json::Value> = FIXTURES
+        .iter()
+        .flat_map(|(_, body)| {
+            let v: serde_json::Value = serde_json::from_str(body).unwrap();
+            v["data"]["events"].as_array().unwrap().clone()
+        })
+        .collect();
+    let body = serde_json::json!({"eventType": "com.okta.event_hook", "eventId": "sweep",
+        "eventTime": "2026-11-20T17:01:33.000Z", "data": {"events": events}})
+    .to_string();
+    let expected: BTreeSet<String> =
+        events.iter().map(|e| e["uuid"].as_str().unwrap().to_owned()).collect();
+    assert!(expected.len() > SQS_MAX_BATCH, "the delivery spans several batches");
+    let auth = &headers(&[("authorization", CURRENT)]);
+    let body = body.as_str();
+
+    let deliver = |faults: &'static Faults| async move {
+        let (secrets, queue) = (FakeSecrets::with(Some(CURRENT), None), FakeQueue::default());
+        let svc = EventHookHandler::new(
+            HookAuthenticator::new(Faulty::new(&secrets, faults), SECRET_ID),
+            Faulty::new(&queue, faults),
+        );
+        let first = tokio::time::timeout(
+            Duration::from_secs(3), // Okta's budget; a dropped call is a timeout to Okta
+            svc.handle(&Method::POST, auth, body.as_bytes()),
+        )
+        .await;
+        let calls = faults.calls();
+        let hit = faults.hit();
+        let stored_after_first: BTreeSet<String> =
+            queue.accepted.lock().unwrap().iter().map(|m| m.deduplication_id.clone()).collect();
+        faults.disarm();
+        let retried = match &first {
+            Ok(r) if r.status == StatusCode::OK => None,
+            _ => Some(svc.handle(&Method::POST, auth, body.as_bytes()).await.status),
+        };
+        let ids: BTreeSet<String> =
+            queue.accepted.lock().unwrap().iter().map(|m| m.deduplication_id.clone()).collect();
+        (first.map(|r| r.status), stored_after_first, retried, ids, calls, hit)
+    };
+    let healthy: &'static Faults = Box::leak(Box::default());
+    let (first, _, retried, ids, calls, _) = deliver(healthy).await;
+    assert_eq!((first.unwrap(), retried), (StatusCode::OK, None));
+    assert_eq!(ids, expected);
+    assert!(calls >= 3, "a secret read and at least two batches: {calls}");
+    for n in 1..=calls {
+        for fault in ALL_FAULTS {
+            let faults: &'static Faults = Box::leak(Box::default());
+            faults.arm(n, fault);
+            let (first, stored, retried, ids, _, hit) = deliver(faults).await;
+            let case = format!("call {n} {fault:?} {hit:?}");
+            match first {
+                Ok(StatusCode::OK) => assert_eq!(stored, expected, "{case}: 200 before storing"),
+                Ok(status) => assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{case}"),
+                Err(_) => assert_eq!(fault, crate::testing::faults::Fault::Drop, "{case}"),
+            }
+            assert_ne!(first.ok(), Some(StatusCode::UNAUTHORIZED), "{case}");
+            assert!(retried.is_none_or(|s| s == StatusCode::OK), "{case}: retry got {retried:?}");
+            assert_eq!(ids, expected, "{case}: every event once by its deduplication id");
+        }
+    }
+}
