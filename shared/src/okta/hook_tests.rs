@@ -793,6 +793,7 @@ async fn fault_sweep_a_delivery_is_acknowledged_only_when_stored_and_the_retry_c
             faults.arm(n, fault);
             let (first, stored, retried, ids, _, hit) = deliver(faults).await;
             let case = format!("call {n} {fault:?} {hit:?}");
+            assert!(hit.is_some(), "{case}: the armed call never happened");
             match first {
                 Ok(StatusCode::OK) => assert_eq!(stored, expected, "{case}: 200 before storing"),
                 Ok(status) => assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{case}"),

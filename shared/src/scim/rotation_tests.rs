@@ -1,8 +1,9 @@
 //! Rotation steps against an in-memory Secrets Manager that models what the local stand-in
 //! cannot: RotateSecret registers the new version id as AWSPENDING with no value yet.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use super::*;
 use crate::adapters::SqliteStateStore;
@@ -348,4 +349,119 @@ fn reminder_thresholds() {
     assert_eq!(reminder_threshold(now + chrono::Duration::days(4), due, &[14, 7, 1]), Some(7));
     assert_eq!(reminder_threshold(now - chrono::Duration::days(5), due, &[14, 7, 1]), None);
     assert_eq!(reminder_threshold(now + chrono::Duration::days(11), due, &[14, 7, 1]), Some(0));
+}
+
+const SCIM_OLD: &str =
+    r#"{"token":"old","scim_endpoint":"https://scim.us-east-1.amazonaws.com/x/scim/v2"}"#;
+const SCIM_NEW: &str =
+    r#"{"token":"new","scim_endpoint":"https://scim.us-east-1.amazonaws.com/x/scim/v2"}"#;
+const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+
+/// One rotation of `kind` whose step `faulted` runs with `faults` armed at `arm`; Secrets
+/// Manager then retries that step with healthy ports until it succeeds, and the later steps run.
+/// Checks after the faulted step that AWSCURRENT still holds a working value and (hook secret)
+/// that Okta holds a value the endpoint accepts; returns the final AWSCURRENT, the ids of the
+/// alerts sent, the calls the faulted step made and the call that failed.
+async fn rotate_with_faults(
+    kind: &str,
+    faulted: usize,
+    faults: &crate::testing::faults::Faults,
+    arm: Option<(usize, crate::testing::faults::Fault)>,
+) -> (String, String, Vec<String>, usize, Option<(&'static str, crate::testing::faults::Fault)>) {
+    use crate::testing::faults::Faulty;
+    let old = if kind == KIND_SCIM_TOKEN { SCIM_OLD } else { "Bearer old" };
+    let fake = FakeSecrets::rotating(kind, old);
+    if kind == KIND_SCIM_TOKEN {
+        // A person staged the new token (`idc-guard scim-token stage`).
+        fake.put_pending("s", "v2", &SecretString::from(SCIM_NEW.to_owned())).await.unwrap();
+    }
+    let secrets = Faulty::new(fake, faults);
+    let okta = Faulty::new(FakeOkta::default(), faults);
+    let probe = Faulty::new(ValidProbe, faults);
+    let sink = Faulty::new(Sink::default(), faults);
+    let store = Faulty::new(store(), faults);
+    let r = Rotator {
+        secrets: &secrets,
+        okta: &okta,
+        probe: &probe,
+        sink: &sink,
+        store: &store,
+        event_hook_id: Some("whk1"),
+        okta_app_id: Some("0oa1"),
+    };
+    let (mut calls, mut hit) = (0, None);
+    for (i, step) in STEPS.iter().enumerate() {
+        if i != faulted {
+            r.rotate(&event(step, "v2")).await.unwrap_or_else(|e| panic!("{step}: {e}"));
+            continue;
+        }
+        if let Some((n, fault)) = arm {
+            faults.arm(n, fault);
+        }
+        let first =
+            tokio::time::timeout(Duration::from_secs(60), r.rotate(&event(step, "v2"))).await;
+        (calls, hit) = (faults.calls(), faults.hit());
+        faults.disarm();
+        let current = secrets.inner.current().expect("AWSCURRENT always has a value");
+        let pending = secrets.inner.value("v2");
+        assert!(current == old || Some(&current) == pending.as_ref(), "AWSCURRENT is old or new");
+        if kind == KIND_EVENT_HOOK
+            && let Some(okta_holds) = okta.inner.hook_values.lock().unwrap().last()
+        {
+            assert!(
+                *okta_holds == current || Some(okta_holds) == pending.as_ref(),
+                "Okta holds a value the hook refuses"
+            );
+        }
+        if !matches!(first, Ok(Ok(_))) {
+            let mut attempts = 0;
+            while let Err(e) = r.rotate(&event(step, "v2")).await {
+                attempts += 1;
+                assert!(attempts < 3, "{step} still failing after Secrets Manager's retries: {e}");
+            }
+        }
+    }
+    let alerts = sink.inner.0.lock().unwrap().iter().map(|a| a.id.clone()).collect();
+    let pending = secrets.inner.value("v2").expect("the new version keeps its value");
+    (secrets.inner.current().unwrap(), pending, alerts, calls, hit)
+}
+
+/// Fault sweep of each rotation step of both kinds: the N-th call of the step fails with each
+/// fault, Secrets Manager retries the step with healthy ports, the remaining steps run. AWSCURRENT
+/// is never lost, Okta never holds a value the hook refuses, the rotation completes with the new
+/// value, and an alert is sent twice only after a lost acceptance.
+#[tokio::test(start_paused = true)]
+async fn fault_sweep_every_rotation_step_keeps_awscurrent_and_completes_on_retry() {
+    use crate::testing::faults::{ALL_FAULTS, Fault, Faults};
+    for kind in [KIND_EVENT_HOOK, KIND_SCIM_TOKEN] {
+        for faulted in 0..STEPS.len() {
+            let (current, new, alerts, calls, _) =
+                rotate_with_faults(kind, faulted, &Faults::default(), None).await;
+            assert_eq!(current, new);
+            let healthy_alerts = alerts;
+            assert!(calls >= 1);
+            for n in 1..=calls {
+                for fault in ALL_FAULTS {
+                    let case = format!("{kind} {} call {n} {fault:?}", STEPS[faulted]);
+                    let (current, new, alerts, _, hit) =
+                        rotate_with_faults(kind, faulted, &Faults::default(), Some((n, fault)))
+                            .await;
+                    assert!(hit.is_some(), "{case}: the armed call never happened");
+                    assert_eq!(current, new, "{case}: the rotation completed");
+                    for id in &healthy_alerts {
+                        assert!(alerts.contains(id), "{case}: alert {id} missed");
+                    }
+                    let unique: BTreeSet<&String> = alerts.iter().collect();
+                    let lost_acceptance = matches!(
+                        hit,
+                        Some(("send_part", Fault::Timeout) | ("put", Fault::Error | Fault::Drop))
+                    );
+                    assert!(
+                        unique.len() == alerts.len() || lost_acceptance,
+                        "{case} ({hit:?}): an alert was sent twice: {alerts:?}"
+                    );
+                }
+            }
+        }
+    }
 }
