@@ -2,6 +2,7 @@
 //! (`crate::testing`). Paused tokio time: the fake's 1 s operations and the pacer cost nothing.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use super::*;
 use crate::access::plan::AccountStatus;
@@ -347,4 +348,151 @@ async fn a_reconciler_that_outruns_the_quotas_is_throttled_and_retries_to_the_sa
     assert!(report.retries > 0);
     assert_eq!((report.created, report.failures.len()), (43, 0), "{:?}", report.failures);
     assert!(w.idc.max_in_flight.load(Ordering::Relaxed) <= MAX_OUTSTANDING_OPERATIONS);
+}
+
+// ---- fault sweep ------------------------------------------------------------------------------
+
+/// The sweep's estate: one assignment to keep, one stale one to delete, one to create in each
+/// other account, a permission set whose declared policy is missing (attach and re-provision),
+/// and a rule naming an account the organisation lacks (an `unknown-target` alert every run).
+const SWEEP_POLICY: &str = r#"
+[settings]
+max_deletions = 5
+
+[[permission_set]]
+name = "ReadOnly"
+managed_policies = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+
+[[permission_set]]
+name = "Admin"
+managed_policies = ["arn:aws:iam::aws:policy/AdministratorAccess"]
+
+[[rule]]
+groups = "aws-core-readonly"
+permission_sets = ["ReadOnly"]
+targets = { all_accounts = true }
+tier = "core"
+
+[[rule]]
+groups = "aws-admin-payments"
+permission_sets = ["Admin"]
+targets = { accounts = ["111111111111", "333333333333"] }
+tier = "admin"
+"#;
+
+/// What one reconcile under a fault left, and what the healthy run after it made of it.
+struct SweepRun {
+    after_fault: BTreeSet<(String, String, String)>,
+    end: BTreeSet<(String, String, String)>,
+    kept: (String, String, String),
+    admin_policies: usize,
+    managed_groups: usize,
+    alerts: Vec<String>,
+    calls: usize,
+    hit: Option<(&'static str, crate::testing::faults::Fault)>,
+}
+
+async fn reconcile_with_faults(
+    faults: &crate::testing::faults::Faults,
+    arm: Option<(usize, crate::testing::faults::Fault)>,
+) -> SweepRun {
+    use crate::access::sync::AccessSyncHandler;
+    use crate::testing::faults::{Faulty, RecordingSink};
+    let idc = FakeIdentityCenter::new();
+    idc.add_permission_set("ReadOnly", &[READ_ONLY]);
+    idc.add_permission_set("Admin", &[]); // drift: the declared policy is missing
+    let core = idc.add_group("aws-core-readonly");
+    let admin = idc.add_group("aws-admin-payments");
+    idc.assign(&core, "ReadOnly", PAYMENTS); // kept
+    idc.assign(&admin, "Admin", SANDBOX); // stale: deleted
+    let kept = key(&core, "ReadOnly", PAYMENTS);
+    let org = FakeOrganizations::new(MANAGEMENT);
+    org.add_account(MANAGEMENT, "management", "r-fake", &[]);
+    org.add_account(PAYMENTS, "payments", "ou-fake-workload", &[]);
+    org.add_account(SANDBOX, "sandbox", "ou-fake-workload", &[]);
+    let sns = RecordingSink::new("sns");
+    let sync = AccessSyncHandler {
+        idc: Faulty::new(idc, faults),
+        org: Faulty::new(org, faults),
+        store: Faulty::new(crate::adapters::SqliteStateStore::in_memory().unwrap(), faults),
+        sink: Faulty::new(&sns, faults),
+        system_log: None::<crate::okta::ports::NoSystemLog>,
+        policy: policy(SWEEP_POLICY),
+        instance_arn: None,
+        limits: Limits::default(),
+        requeue: None,
+    };
+    if let Some((n, fault)) = arm {
+        faults.arm(n, fault);
+    }
+    let first = tokio::time::timeout(Duration::from_secs(3600), sync.reconcile(Scope::All)).await;
+    let (calls, hit) = (faults.calls(), faults.hit());
+    faults.disarm();
+    let after_fault = sync.idc.inner.assignments();
+    if !matches!(&first, Ok(Ok(r)) if r.failures.is_empty() && r.deletions_blocked.is_none()) {
+        // The next run (the schedule, a redelivered event), with healthy ports.
+        let r = sync.reconcile(Scope::All).await.expect("a healthy run succeeds");
+        assert!(r.failures.is_empty() && r.deletions_blocked.is_none(), "{r:?}");
+    }
+    let again = sync.reconcile(Scope::All).await.unwrap();
+    assert!(!again.has_changes(), "converged: {again:?}");
+    SweepRun {
+        after_fault,
+        end: sync.idc.inner.assignments(),
+        kept,
+        admin_policies: sync.idc.inner.policies_of("Admin").unwrap().managed.len(),
+        managed_groups: crate::records::ManagedGroup::load_map(&sync.store.inner)
+            .await
+            .unwrap()
+            .len(),
+        alerts: sns.sent(),
+        calls,
+        hit,
+    }
+}
+
+/// Fault sweep of one reconcile: the N-th port call (IdC, Organizations, the state table or the
+/// alert sink) fails with each fault, then the next run has healthy ports. An assignment the
+/// policy keeps is never deleted, not even by the faulted run (no deletion after a failed read);
+/// the end state is the healthy run's; every alert of the healthy run arrives, and twice only
+/// after a lost acceptance.
+#[tokio::test(start_paused = true)]
+async fn fault_sweep_a_reconcile_never_deletes_what_the_policy_keeps_and_converges() {
+    use crate::testing::faults::{ALL_FAULTS, Fault, Faults};
+    let healthy = reconcile_with_faults(&Faults::default(), None).await;
+    // ReadOnly everywhere but the management account (a rule must name it), Admin in payments
+    // only: the stale Admin in sandbox is gone.
+    let accounts: BTreeSet<(&str, &str)> =
+        healthy.end.iter().map(|(_, ps, a)| (ps.as_str(), a.as_str())).collect();
+    assert_eq!(
+        accounts,
+        BTreeSet::from([("ReadOnly", PAYMENTS), ("ReadOnly", SANDBOX), ("Admin", PAYMENTS)])
+    );
+    assert_eq!(healthy.admin_policies, 1);
+    assert_eq!(healthy.alerts.len(), 1, "unknown-target: {:?}", healthy.alerts);
+    assert!(healthy.calls > 10, "{}", healthy.calls);
+    for n in 1..=healthy.calls {
+        for fault in ALL_FAULTS {
+            let run = reconcile_with_faults(&Faults::default(), Some((n, fault))).await;
+            let case = format!("call {n} {fault:?} {:?}", run.hit);
+            assert!(run.hit.is_some(), "{case}: the armed call never happened");
+            assert!(run.after_fault.contains(&run.kept), "{case}: a kept assignment was deleted");
+            assert_eq!(run.end, healthy.end, "{case}");
+            assert_eq!(run.admin_policies, 1, "{case}");
+            assert_eq!(run.managed_groups, healthy.managed_groups, "{case}");
+            for id in &healthy.alerts {
+                assert!(run.alerts.contains(id), "{case}: alert {id} missed");
+            }
+            let unique: BTreeSet<&String> = run.alerts.iter().collect();
+            let lost_acceptance = matches!(
+                run.hit,
+                Some(("send_part", Fault::Timeout) | ("put", Fault::Error | Fault::Drop))
+            );
+            assert!(
+                unique.len() == run.alerts.len() || lost_acceptance,
+                "{case}: an alert was sent twice: {:?}",
+                run.alerts
+            );
+        }
+    }
 }
