@@ -482,3 +482,170 @@ pub fn run_with_stdin(cmd: &mut std::process::Command, stdin: &str) -> std::proc
 pub fn text(o: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
+
+/// Faults at the HTTP layer of the real SDK clients, for the fault tests against moto: a request
+/// whose `X-Amz-Target` starts with a rule's prefix is answered by the rule (a 503, a throttling
+/// error) instead of reaching moto, so the SDK's own retries and the code's handling of what
+/// they give up on are what is tested.
+pub mod http_faults {
+    use std::sync::{Arc, Mutex};
+
+    use aws_config::SdkConfig;
+    use aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+        SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_types::body::SdkBody;
+
+    /// What a faulty request is answered with.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Answer {
+        /// 503 Service Unavailable.
+        Unavailable,
+        /// 400 with the service's `ThrottlingException`.
+        Throttled,
+    }
+
+    #[derive(Debug)]
+    struct Rule {
+        target_prefix: &'static str,
+        skip: usize,
+        remaining: usize,
+        probability: f64,
+        answer: Answer,
+    }
+
+    /// The rules, and how many requests each answered.
+    #[derive(Debug, Default)]
+    pub struct FaultPlan {
+        rules: Mutex<Vec<Rule>>,
+        rng: Mutex<Option<fastrand::Rng>>,
+        answered: Mutex<Vec<&'static str>>,
+    }
+
+    impl FaultPlan {
+        /// A plan with no rules.
+        pub fn new() -> Arc<Self> {
+            Arc::new(Self::default())
+        }
+
+        /// After `skip` matching requests pass, answers the next `count` with `answer`.
+        pub fn fail(&self, target_prefix: &'static str, skip: usize, count: usize, answer: Answer) {
+            self.rules.lock().unwrap().push(Rule {
+                target_prefix,
+                skip,
+                remaining: count,
+                probability: 1.0,
+                answer,
+            });
+        }
+
+        /// Answers each matching request with `answer` with this probability (seeded: the same
+        /// run every time), until cleared.
+        pub fn storm(
+            &self,
+            target_prefix: &'static str,
+            probability: f64,
+            answer: Answer,
+            seed: u64,
+        ) {
+            *self.rng.lock().unwrap() = Some(fastrand::Rng::with_seed(seed));
+            self.rules.lock().unwrap().push(Rule {
+                target_prefix,
+                skip: 0,
+                remaining: usize::MAX,
+                probability,
+                answer,
+            });
+        }
+
+        /// Removes every rule: the service is healthy again.
+        pub fn clear(&self) {
+            self.rules.lock().unwrap().clear();
+        }
+
+        /// How many requests were answered by a rule, with their targets.
+        pub fn answered(&self) -> Vec<&'static str> {
+            self.answered.lock().unwrap().clone()
+        }
+
+        fn answer_for(&self, target: &str) -> Option<HttpResponse> {
+            let mut rules = self.rules.lock().unwrap();
+            let rule = rules
+                .iter_mut()
+                .find(|r| target.starts_with(r.target_prefix) && r.remaining > 0)?;
+            if rule.skip > 0 {
+                rule.skip -= 1;
+                return None;
+            }
+            if rule.probability < 1.0 {
+                let roll = self.rng.lock().unwrap().as_mut().map(|r| r.f64()).unwrap_or(0.0);
+                if roll >= rule.probability {
+                    return None;
+                }
+            }
+            rule.remaining -= 1;
+            self.answered.lock().unwrap().push(rule.target_prefix);
+            let (status, body) = match rule.answer {
+                Answer::Unavailable => {
+                    (503, r#"{"__type":"ServiceUnavailable","message":"injected"}"#)
+                }
+                Answer::Throttled => {
+                    (400, r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#)
+                }
+            };
+            let mut response = HttpResponse::new(status.try_into().unwrap(), SdkBody::from(body));
+            response.headers_mut().insert("content-type", "application/x-amz-json-1.1");
+            Some(response)
+        }
+    }
+
+    #[derive(Debug)]
+    struct Client {
+        inner: SharedHttpClient,
+        plan: Arc<FaultPlan>,
+    }
+
+    #[derive(Debug)]
+    struct Connector {
+        inner: SharedHttpConnector,
+        plan: Arc<FaultPlan>,
+    }
+
+    impl HttpClient for Client {
+        fn http_connector(
+            &self,
+            settings: &HttpConnectorSettings,
+            components: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            SharedHttpConnector::new(Connector {
+                inner: self.inner.http_connector(settings, components),
+                plan: Arc::clone(&self.plan),
+            })
+        }
+    }
+
+    impl HttpConnector for Connector {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            let target = request.headers().get("x-amz-target").unwrap_or_default().to_owned();
+            match self.plan.answer_for(&target) {
+                Some(response) => HttpConnectorFuture::ready(Ok(response)),
+                None => self.inner.call(request),
+            }
+        }
+    }
+
+    /// `sdk` with every request going through `plan` first.
+    pub fn with_faults(sdk: &SdkConfig, plan: &Arc<FaultPlan>) -> SdkConfig {
+        // The client the SDK builds by default (hyper 1, rustls with aws-lc).
+        let inner = sdk.http_client().unwrap_or_else(|| {
+            use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+                .build_https()
+        });
+        sdk.to_builder().http_client(Client { inner, plan: Arc::clone(plan) }).build()
+    }
+}

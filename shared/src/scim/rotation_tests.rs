@@ -395,8 +395,9 @@ async fn rotate_with_faults(
             r.rotate(&event(step, "v2")).await.unwrap_or_else(|e| panic!("{step}: {e}"));
             continue;
         }
-        if let Some((n, fault)) = arm {
-            faults.arm(n, fault);
+        match arm {
+            Some((n, fault)) => faults.arm(n, fault),
+            None => faults.disarm(),
         }
         let first =
             tokio::time::timeout(Duration::from_secs(60), r.rotate(&event(step, "v2"))).await;
@@ -434,7 +435,7 @@ async fn rotate_with_faults(
 async fn fault_sweep_every_rotation_step_keeps_awscurrent_and_completes_on_retry() {
     use crate::testing::faults::{ALL_FAULTS, Fault, Faults};
     for kind in [KIND_EVENT_HOOK, KIND_SCIM_TOKEN] {
-        for faulted in 0..STEPS.len() {
+        for (faulted, step) in STEPS.iter().enumerate() {
             let (current, new, alerts, calls, _) =
                 rotate_with_faults(kind, faulted, &Faults::default(), None).await;
             assert_eq!(current, new);
@@ -442,12 +443,12 @@ async fn fault_sweep_every_rotation_step_keeps_awscurrent_and_completes_on_retry
             assert!(calls >= 1);
             for n in 1..=calls {
                 for fault in ALL_FAULTS {
-                    let case = format!("{kind} {} call {n} {fault:?}", STEPS[faulted]);
+                    let case = format!("{kind} {step} call {n} {fault:?}");
                     let (current, new, alerts, _, hit) =
                         rotate_with_faults(kind, faulted, &Faults::default(), Some((n, fault)))
                             .await;
                     assert!(hit.is_some(), "{case}: the armed call never happened");
-                    assert_eq!(current, new, "{case}: the rotation completed");
+                    assert_eq!(current, new, "{case} ({hit:?}): the rotation completed");
                     for id in &healthy_alerts {
                         assert!(alerts.contains(id), "{case}: alert {id} missed");
                     }

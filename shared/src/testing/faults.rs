@@ -47,12 +47,14 @@ pub struct Faults {
     calls: AtomicUsize,
     armed: Mutex<Option<(usize, Fault)>>,
     hit: Mutex<Option<(&'static str, Fault)>>,
+    ops: Mutex<Vec<&'static str>>,
 }
 
 impl Faults {
     /// Fails the `n`-th call from now (1-based) with `fault`; the counter restarts.
     pub fn arm(&self, n: usize, fault: Fault) {
         self.calls.store(0, Ordering::SeqCst);
+        self.ops.lock().unwrap().clear();
         *self.hit.lock().unwrap() = None;
         *self.armed.lock().unwrap() = Some((n, fault));
     }
@@ -60,12 +62,18 @@ impl Faults {
     /// No more faults; the counter restarts.
     pub fn disarm(&self) {
         self.calls.store(0, Ordering::SeqCst);
+        self.ops.lock().unwrap().clear();
         *self.armed.lock().unwrap() = None;
     }
 
     /// Calls made since the last `arm` or `disarm`.
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    /// The calls made since the last `arm` or `disarm`, in order.
+    pub fn ops(&self) -> Vec<&'static str> {
+        self.ops.lock().unwrap().clone()
     }
 
     /// The call that failed, and how, once the armed fault struck.
@@ -81,6 +89,7 @@ impl Faults {
         injected: impl FnOnce(&'static str) -> E,
     ) -> Result<T, E> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        self.ops.lock().unwrap().push(op);
         let fault = match *self.armed.lock().unwrap() {
             Some((at, fault)) if at == n => Some(fault),
             _ => None,

@@ -1049,3 +1049,109 @@ async fn a_stub_event_is_completed_from_the_okta_system_log() {
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].data["ip"], "198.51.100.23", "completed from the System Log");
 }
+
+/// A throttling storm on sso-admin (half its requests answered `ThrottlingException` at the HTTP
+/// layer, under the SDK's own retries): every run either completes or blocks its deletions, no
+/// run deletes an assignment the policy keeps, and the runs converge on the full state.
+#[tokio::test]
+async fn an_sso_admin_throttling_storm_converges_and_never_deletes_after_a_failed_read() {
+    use local_aws::http_faults::{Answer, FaultPlan, with_faults};
+    let w = World::new().await;
+    w.sync(w.policy(20)).reconcile(Scope::All).await.unwrap();
+    // Drift a healthy run deletes: ReadOnly given by hand to the core group in sandbox.
+    w.idc.assign(&w.core, "ReadOnly", &w.sandbox).await;
+    let plan = FaultPlan::new();
+    let stormy = with_faults(&w.sdk, &plan);
+    let sync = AccessSyncHandler {
+        idc: SdkIdentityCenter::new(&stormy),
+        org: SdkOrganizations::new(&stormy),
+        ..w.sync(w.policy(20))
+    };
+    plan.storm("SWBExternalService.", 0.5, Answer::Throttled, 7);
+    let mut converged = false;
+    for _ in 0..8 {
+        let run = sync.reconcile(Scope::All).await;
+        for (group, kept) in w.expected_full() {
+            let now = w.idc.assignments(&group).await;
+            for k in kept {
+                assert!(now.contains(&k), "{k:?} of {group} deleted during the storm");
+            }
+        }
+        if let Ok(r) = run
+            && r.failures.is_empty()
+            && r.read_errors.is_empty()
+            && r.deleted == 1
+        {
+            converged = true;
+            break;
+        }
+    }
+    assert!(plan.answered().len() > 10, "the storm hit: {}", plan.answered().len());
+    assert!(converged, "the drift is corrected during the storm");
+    plan.clear();
+    w.assert_full_state().await;
+    assert!(!sync.reconcile(Scope::All).await.unwrap().has_changes());
+}
+
+/// Two access-sync invocations handed the same record at once (a redelivery racing the first
+/// attempt): the event is processed once; the loser retries later and finds it done.
+#[tokio::test]
+async fn two_workers_racing_on_one_event_process_it_once() {
+    let w = World::new().await;
+    let (a, b) = (w.sync(w.policy(20)), w.sync(w.policy(20)));
+    let batch = sqs_event(&[okta_event("okta/user-mfa-factor-reset-all.json")]);
+    let (ra, rb) = tokio::join!(a.handle_queue(batch.clone()), b.handle_queue(batch.clone()));
+    let failed = failed_ids(&ra).len() + failed_ids(&rb).len();
+    assert!(failed <= 1, "at most the loser returns the record");
+    let again = b.handle_queue(batch).await; // the redelivery
+    assert!(failed_ids(&again).is_empty());
+    let alerts = alerts(&w.sdk, &w.alert_queue).await;
+    let detectors: Vec<_> = alerts.iter().map(|a| a["detector"].as_str().unwrap()).collect();
+    assert_eq!(detectors, ["mfa-weakened"]);
+}
+
+/// Okta rate-limits the System Log read that completes a stub event (429 twice, then the
+/// answer): the client waits for the reset and the event is completed, not processed as a stub.
+#[tokio::test]
+async fn an_okta_429_burst_delays_the_stub_completion_and_loses_nothing() {
+    use idc_guard::adapters::okta::OktaClient;
+    use idc_guard::store::StateStore;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let w = World::new().await;
+    let full = okta_event("okta/user-authentication-sso-success.json");
+    let routing: idc_guard::okta::event::EventRouting =
+        serde_json::from_value(full.clone()).unwrap();
+    let stub: Value = serde_json::from_str(&routing.stub(300_000)).unwrap();
+    let okta = MockServer::start().await;
+    let reset = (chrono::Utc::now().timestamp() + 1).to_string();
+    Mock::given(method("GET"))
+        .and(path("/api/v1/logs"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("X-Rate-Limit-Reset", reset.as_str())
+                .set_body_json(json!({"errorCode": "E0000047", "errorSummary": "API call exceeded rate limit due to too many requests."})),
+        )
+        .up_to_n_times(2)
+        .expect(2)
+        .mount(&okta)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/logs"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([full])))
+        .expect(1)
+        .mount(&okta)
+        .await;
+    let client = OktaClient::new(&okta.uri(), &"okta-api-token".to_owned().into()).unwrap();
+    let sync = w.sync(w.policy(20)).with_system_log(client);
+    let (response, counts) =
+        idc_guard::telemetry::metrics::recorded(sync.handle_queue(sqs_event(&[stub]))).await;
+    assert!(failed_ids(&response).is_empty());
+    use idc_guard::telemetry::metrics::Metric;
+    assert_eq!(counts.total(Metric::OktaThrottles), 2.0);
+    assert_eq!(counts.total(Metric::OktaCalls), 3.0);
+    let records = sync.store.query("okta-signin#alice@acme.example").await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].data["ip"], "198.51.100.23", "completed, not the stub");
+}

@@ -264,3 +264,81 @@ async fn unreachable_secrets_manager_is_503_not_401() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(drain(&s.sdk, &s.queue_url).await.is_empty());
 }
+
+/// Every fixture's events in one delivery: more than one SQS batch.
+fn large_delivery() -> (String, Vec<String>) {
+    let events: Vec<serde_json::Value> = DELIVERIES
+        .iter()
+        .flat_map(|f| {
+            let v: serde_json::Value = serde_json::from_str(&event_file(f)).unwrap();
+            v["data"]["events"].as_array().unwrap().clone()
+        })
+        .collect();
+    let uuids = events.iter().map(|e| e["uuid"].as_str().unwrap().to_owned()).collect();
+    let body = serde_json::json!({"eventType": "com.okta.event_hook", "eventId": "large",
+        "eventTime": "2026-11-20T17:01:33.000Z", "contentType": "application/json",
+        "data": {"events": events}})
+    .to_string();
+    (body, uuids)
+}
+
+async fn faulty_setup(plan: &std::sync::Arc<http_faults::FaultPlan>) -> Setup {
+    let healthy = local_aws().await;
+    let sdk = http_faults::with_faults(&healthy, plan);
+    let value = generated_secret();
+    let secret_arn = create_secret(&healthy, &value).await;
+    let queue_url = create_fifo_queue(&healthy).await;
+    let auth = HookAuthenticator::new(SecretsManagerStore::new(&sdk), &secret_arn);
+    let hook = EventHookHandler::new(auth, SqsQueue::new(&sdk, &queue_url));
+    // The secret's value, for the Authorization header, kept in the setup's place of it.
+    Setup { sdk: healthy, secret_arn: value, queue_url, hook }
+}
+
+/// SQS unavailable after the first batch of a delivery (longer than the SDK's retries): the hook
+/// answers 503, Okta's one retry gets 200, and the queue holds each event once (the FIFO queue
+/// drops the first batch's repeats by their deduplication ids).
+#[tokio::test]
+async fn sqs_unavailable_mid_delivery_is_503_and_oktas_retry_stores_each_event_once() {
+    use http_faults::{Answer, FaultPlan};
+    let plan = FaultPlan::new();
+    let s = faulty_setup(&plan).await;
+    let (body, uuids) = large_delivery();
+    assert!(uuids.len() > 10, "two SQS batches");
+    plan.fail("AmazonSQS.SendMessageBatch", 1, 10, Answer::Unavailable);
+    let (status, text) = post(&s.hook, Some(&s.secret_arn), &body).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(plan.answered().len() >= 2, "the SDK retried first: {:?}", plan.answered());
+    plan.clear();
+    let (status, _) = post(&s.hook, Some(&s.secret_arn), &body).await;
+    assert_eq!(status, StatusCode::OK, "Okta's retry");
+    let mut queued: Vec<String> =
+        drain(&s.sdk, &s.queue_url).await.into_iter().map(|m| m.deduplication_id).collect();
+    queued.sort();
+    // Some fixtures repeat an event (Okta redelivers): the queue holds each uuid once.
+    let expected: Vec<String> =
+        uuids.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    assert_eq!(queued, expected, "each event once");
+}
+
+/// Secrets Manager down: the hook cannot tell a right value from a wrong one, so every request
+/// gets 503 (Okta retries), never 401 (Okta would drop the delivery).
+#[tokio::test]
+async fn secrets_manager_down_is_503_never_401() {
+    use http_faults::{Answer, FaultPlan};
+    let plan = FaultPlan::new();
+    let s = faulty_setup(&plan).await;
+    let body = event_file("okta/group-user-membership-add.json");
+    plan.fail("secretsmanager.GetSecretValue", 0, 1000, Answer::Unavailable);
+    for auth in [Some(s.secret_arn.as_str()), Some("Bearer wrong"), None] {
+        let (status, text) = post(&s.hook, auth, &body).await;
+        if auth.is_some() {
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{auth:?}: {text}");
+        } else {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "no header at all is refused at once");
+        }
+    }
+    plan.clear();
+    let (status, _) = post(&s.hook, Some(&s.secret_arn), &body).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(drain(&s.sdk, &s.queue_url).await.len(), 1);
+}
