@@ -68,6 +68,32 @@ wait_http "http://127.0.0.1:$port/" 1 || { cat "$RUN_DIR/watch.log" >&2; exit 1;
 IDC_GUARD_STATE_TABLE="$STATE_TABLE" OKTA_API_SECRET_ARN="$OKTA_API_SECRET_ARN" SCIM_SECRET_ARN="$SCIM_SECRET_ARN" \
   "$VENV/bin/python" scripts/local_okta.py play "$base" "$SECRET_ARN" "$QUEUE_URL" "$ALERT_INBOX"
 
+log "metrics the functions wrote in CloudWatch's embedded metric format (from their log)"
+"$VENV/bin/python" - "$RUN_DIR/watch.log" <<'PY'
+import collections, json, sys
+totals = collections.Counter()
+for line in open(sys.argv[1], errors="replace"):
+    start = line.find("{")
+    if start < 0 or '"_aws"' not in line:
+        continue
+    try:
+        doc = json.loads(line[start:])
+    except ValueError:
+        continue
+    for directive in doc["_aws"]["CloudWatchMetrics"]:
+        dims = [d for d in directive["Dimensions"][0] if d != "Function"]
+        for m in directive["Metrics"]:
+            label = m["Name"] + "".join(f" {d}={doc[d]}" for d in dims)
+            totals[(doc.get("Function", "?"), label)] += doc[m["Name"]]
+for (function, label), value in sorted(totals.items()):
+    print(f"  {function:<22} {label:<52} {value:g}")
+names = {label.split()[0] for _, label in totals}
+missing = {"HookRequests", "EventsQueued", "ApiCalls", "AlertsSent", "AssignmentsCreated",
+           "RotationSteps", "ScanRecords"} - names
+if missing:
+    sys.exit(f"no metric {sorted(missing)} in the function log")
+PY
+
 log "idc-guard plan against the same estate (exit 2 would mean drift)"
 IDC_GUARD_STATE_TABLE="$STATE_TABLE" target/debug/idc-guard plan --policy "$POLICY_FILE"
 log "idc-guard scan: the CloudTrail fixtures with the Okta deactivation (exit 2: findings)"
