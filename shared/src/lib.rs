@@ -29,6 +29,7 @@ pub mod alert;
 pub mod config;
 pub mod error;
 pub mod geo;
+pub mod health;
 pub mod okta;
 pub mod policy_file;
 pub mod records;

@@ -358,6 +358,68 @@ impl Record for GroupPushFailure {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Integration health: each check's last state, and the System Log catch-up's place.
+
+/// An integration-health check's last result: alerts are raised once per state change, and a
+/// check that passed again starts a new episode (the same problem returning alerts again).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheckState {
+    /// The check's id (kept in the key).
+    #[serde(skip)]
+    pub check: String,
+    /// `pass`, `warn` or `fail`.
+    pub status: String,
+    /// Incremented each time the check passes after not passing.
+    #[serde(default)]
+    pub episode: u32,
+    /// When it was last run.
+    #[serde(default)]
+    pub checked_at: Option<DateTime<Utc>>,
+}
+
+impl HealthCheckState {
+    /// The key of a check's state.
+    pub fn key_of(check: &str) -> Key {
+        Key::new("health-check", check)
+    }
+}
+
+impl Record for HealthCheckState {
+    const WHAT: &'static str = "health check state";
+    fn key(&self) -> Key {
+        Self::key_of(&self.check)
+    }
+    fn restore_key(&mut self, key: &Key) {
+        self.check = key.sk.clone();
+    }
+}
+
+/// Where the Okta System Log catch-up continues: the `next` link of the last page read
+/// (Okta's polling cursor), saved after every page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemLogCheckpoint {
+    /// The `next` link (a path and query on the org).
+    pub next: String,
+    /// When it was saved.
+    #[serde(default)]
+    pub saved_at: Option<DateTime<Utc>>,
+}
+
+impl SystemLogCheckpoint {
+    /// Its one key.
+    pub fn key() -> Key {
+        Key::new("health", "system-log-checkpoint")
+    }
+}
+
+impl Record for SystemLogCheckpoint {
+    const WHAT: &'static str = "System Log checkpoint";
+    fn key(&self) -> Key {
+        Self::key()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Access: managed groups and reviews.
 
 /// A group idc-guard manages (keyed by its IdC group id, so a rename keeps it managed).

@@ -167,6 +167,10 @@ struct RawPolicy {
     #[serde(default)]
     #[allow(dead_code)]
     signin: Option<toml::Table>,
+    /// The `[health]` table belongs to the integration-health checks (`health::settings`).
+    #[serde(default)]
+    #[allow(dead_code)]
+    health: Option<toml::Table>,
 }
 
 #[derive(Deserialize, Default)]

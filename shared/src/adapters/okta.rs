@@ -317,6 +317,25 @@ fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
         })
 }
 
+impl crate::health::ports::OktaReader for OktaClient {
+    async fn get_json(&self, path: &str) -> Result<Value, OktaError> {
+        self.get(path).await
+    }
+
+    async fn get_list(&self, path: &str) -> Result<Vec<Value>, OktaError> {
+        self.get_all(path).await
+    }
+
+    async fn get_page(&self, path_or_url: &str) -> Result<(Vec<Value>, Option<String>), OktaError> {
+        let r = self.send(Method::GET, path_or_url, None).await?;
+        let next = next_link(r.headers());
+        match r.json().await.map_err(|e| OktaError::BadReply(e.without_url().to_string()))? {
+            Value::Array(items) => Ok((items, next)),
+            _ => Err(OktaError::BadReply("expected a JSON array".into())),
+        }
+    }
+}
+
 impl OktaApi for OktaClient {
     async fn set_event_hook_secret(
         &self,
@@ -438,6 +457,20 @@ impl<Secrets: SecretStore> LazyOktaClient<Secrets> {
                 OktaClient::new(&self.org_url, &credential)
             })
             .await
+    }
+}
+
+impl<Secrets: SecretStore> crate::health::ports::OktaReader for LazyOktaClient<Secrets> {
+    async fn get_json(&self, path: &str) -> Result<Value, OktaError> {
+        self.client().await?.get(path).await
+    }
+
+    async fn get_list(&self, path: &str) -> Result<Vec<Value>, OktaError> {
+        self.client().await?.get_all(path).await
+    }
+
+    async fn get_page(&self, path_or_url: &str) -> Result<(Vec<Value>, Option<String>), OktaError> {
+        self.client().await?.get_page(path_or_url).await
     }
 }
 

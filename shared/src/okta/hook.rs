@@ -523,38 +523,41 @@ impl<Secrets: SecretStore, Queue: EventQueue> EventHookHandler<Secrets, Queue> {
             return verification(headers).map(|r| (r, Handled::default()));
         }
         let delivery = prepare_delivery(body)?;
-        let batches = self.enqueue(&delivery.messages).await?;
+        let batches = enqueue(&self.queue, &delivery.messages).await?;
         Ok((HookResponse::ok_empty(), Handled { events: delivery.messages.len(), batches }))
     }
+}
 
-    /// Sends every message, in order, in batches within SQS's limits. Entries SQS did not accept
-    /// are sent again (the deduplication id makes that safe); any still refused → 503.
-    async fn enqueue(&self, messages: &[QueueMessage]) -> Result<usize, HookError> {
-        let mut batches = 0;
-        for chunk in batches_of(messages) {
-            batches += 1;
-            let mut pending: Vec<QueueMessage> = chunk.to_vec();
-            let mut attempt = 0;
-            loop {
-                let rejected =
-                    self.queue.send_batch(&pending).await.map_err(HookError::Unavailable)?;
-                if rejected.is_empty() {
-                    break;
-                }
-                attempt += 1;
-                let retryable = rejected.iter().all(|r| !r.sender_fault);
-                if attempt > QUEUE_RETRIES || !retryable {
-                    return Err(HookError::NotStored {
-                        stored: messages.len() - rejected.len(),
-                        total: messages.len(),
-                        codes: rejected.into_iter().map(|r| r.code).collect(),
-                    });
-                }
-                pending = rejected.iter().filter_map(|r| pending.get(r.index).cloned()).collect();
+/// Sends every message, in order, in batches within SQS's limits. Entries SQS did not accept
+/// are sent again (the deduplication id makes that safe); any still refused is an error. Returns
+/// the number of `SendMessageBatch` calls. Used by the hook and by the System Log catch-up.
+pub async fn enqueue<Queue: EventQueue>(
+    queue: &Queue,
+    messages: &[QueueMessage],
+) -> Result<usize, HookError> {
+    let mut batches = 0;
+    for chunk in batches_of(messages) {
+        batches += 1;
+        let mut pending: Vec<QueueMessage> = chunk.to_vec();
+        let mut attempt = 0;
+        loop {
+            let rejected = queue.send_batch(&pending).await.map_err(HookError::Unavailable)?;
+            if rejected.is_empty() {
+                break;
             }
+            attempt += 1;
+            let retryable = rejected.iter().all(|r| !r.sender_fault);
+            if attempt > QUEUE_RETRIES || !retryable {
+                return Err(HookError::NotStored {
+                    stored: messages.len() - rejected.len(),
+                    total: messages.len(),
+                    codes: rejected.into_iter().map(|r| r.code).collect(),
+                });
+            }
+            pending = rejected.iter().filter_map(|r| pending.get(r.index).cloned()).collect();
         }
-        Ok(batches)
     }
+    Ok(batches)
 }
 
 fn verification(headers: &HeaderMap) -> Result<HookResponse, HookError> {

@@ -1,0 +1,269 @@
+//! Integration health: the Okta → IAM Identity Center setup guide's checklist, checked
+//! continuously. One set of checks run two ways: `idc-guard doctor` (a person, now) and the
+//! `integration-health` function (daily posture, System Log catch-up every few minutes).
+//!
+//! Each check gives pass / warn / fail, its evidence and the fix. A check that does not pass
+//! raises its alert once per state change (the state is part of the alert's key, and a check
+//! that passed again starts a new episode), never as a daily repeat.
+//!
+//! - `saml-trust` ([`saml`]): the AWS app's active signing key and its expiry, signature
+//!   algorithm, NameID format, attributes, ACS URL and issuer against the IdC console's values.
+//! - `mfa-posture` ([`mfa`]): the app's authentication policy (Identity Engine) or the global
+//!   sign-on policy (Classic) requires a second factor in every rule that allows access.
+//! - `scim-sync` ([`sync`]): Okta members vs Identity Store members of every managed group,
+//!   group-push errors, users Okta failed to sync.
+//! - `system-log-catch-up` ([`catchup`]): events the hook missed are queued; provisioning
+//!   failures hooks cannot carry are alerted.
+
+pub mod catchup;
+pub mod mfa;
+pub mod ports;
+pub mod saml;
+pub mod settings;
+pub mod sync;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::access::ports::IdentityCenter;
+use crate::alert::{Alert, AlertSink, Alerts, Severity};
+use crate::error::AwsError;
+use crate::okta::ports::EventQueue;
+use crate::records::{self, HealthCheckState};
+use crate::store::StateStore;
+use ports::OktaReader;
+use settings::HealthSettings;
+
+/// A check's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Healthy.
+    Pass,
+    /// Works, but needs attention soon (or could not be fully checked).
+    Warn,
+    /// Broken, or about to break.
+    Fail,
+}
+
+impl Status {
+    /// `pass`, `warn` or `fail`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+/// The alert a check raises when it does not pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSpec {
+    /// The detector name (`saml-cert-expiring`, `mfa-not-required`, …).
+    pub detector: &'static str,
+    /// How bad.
+    pub severity: Severity,
+    /// What distinguishes this state from another of the same check (a key id and a
+    /// threshold, the failing rules): a new state alerts, the same one does not.
+    pub state: String,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// Stable id (`saml-trust`, `mfa-posture`, `scim-sync`, `system-log-catch-up`).
+    pub id: &'static str,
+    /// What was checked.
+    pub title: &'static str,
+    /// The verdict.
+    pub status: Status,
+    /// One line: what was found.
+    pub summary: String,
+    /// The facts behind it (counts and first names, never thousands of lines).
+    pub evidence: Vec<String>,
+    /// What to do, in one or two sentences (none when it passes).
+    pub fix: Option<String>,
+    /// The alert, when it does not pass.
+    #[serde(skip)]
+    pub alert: Option<AlertSpec>,
+}
+
+impl Check {
+    /// A passing check.
+    pub fn pass(id: &'static str, title: &'static str, summary: impl Into<String>) -> Self {
+        Self {
+            id,
+            title,
+            status: Status::Pass,
+            summary: summary.into(),
+            evidence: Vec::new(),
+            fix: None,
+            alert: None,
+        }
+    }
+
+    /// A check that could not run (Okta or AWS unreachable, not configured): a warning that
+    /// says why, never a pass.
+    pub fn unknown(id: &'static str, title: &'static str, why: impl std::fmt::Display) -> Self {
+        Self {
+            id,
+            title,
+            status: Status::Warn,
+            summary: format!("could not be checked: {why}"),
+            evidence: Vec::new(),
+            fix: Some("Check the Okta API credential's scopes and the AWS permissions named in the README, then run again.".into()),
+            alert: None,
+        }
+    }
+}
+
+/// How many names to list before "and N more".
+pub const FIRST_NAMES: usize = 5;
+
+/// `a, b, c and 7 more`.
+pub fn first_names<S: AsRef<str>>(names: &[S]) -> String {
+    let shown: Vec<&str> = names.iter().take(FIRST_NAMES).map(AsRef::as_ref).collect();
+    match names.len().saturating_sub(FIRST_NAMES) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+/// The string at a JSON pointer, if any.
+pub fn text<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+/// The Okta AWS IAM Identity Center app: the configured id, else the one active app with the
+/// OIN name `amazon_aws_sso`.
+pub async fn find_aws_app<Okta: OktaReader>(
+    okta: &Okta,
+    configured: Option<&str>,
+) -> Result<Value, String> {
+    if let Some(id) = configured {
+        return okta
+            .get_json(&format!("/api/v1/apps/{}", urlencode(id)))
+            .await
+            .map_err(|e| format!("the configured AWS app {id}: {e}"));
+    }
+    let filter = urlencode("name eq \"amazon_aws_sso\"");
+    let apps = okta
+        .get_list(&format!("/api/v1/apps?filter={filter}&limit=200"))
+        .await
+        .map_err(|e| format!("listing Okta apps: {e}"))?;
+    let active: Vec<&Value> =
+        apps.iter().filter(|a| text(a, "/status") == Some("ACTIVE")).collect();
+    match active.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err("no active Okta app named amazon_aws_sso (AWS IAM Identity Center); set [health] okta_aws_app_id".into()),
+        many => Err(format!(
+            "{} active AWS IAM Identity Center apps ({}); set [health] okta_aws_app_id to the one to check",
+            many.len(),
+            first_names(&many.iter().filter_map(|a| text(a, "/id")).collect::<Vec<_>>())
+        )),
+    }
+}
+
+/// Percent-encodes a query or path value.
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// What the checks run against.
+pub struct Doctor<'a, Okta, Idc, Store, Sink, Queue> {
+    /// Okta's Management API.
+    pub okta: &'a Okta,
+    /// IAM Identity Center (the Identity Store's groups and members).
+    pub idc: &'a Idc,
+    /// State: managed groups, check states, the catch-up checkpoint, processed events.
+    pub store: &'a Store,
+    /// Where alerts go.
+    pub sink: &'a Sink,
+    /// The hook's FIFO queue, for the catch-up (none: report only).
+    pub queue: Option<&'a Queue>,
+    /// The `[health]` settings.
+    pub settings: &'a HealthSettings,
+    /// The IdC instance, when configured.
+    pub instance_arn: Option<&'a str>,
+}
+
+impl<Okta, Idc, Store, Sink, Queue> Doctor<'_, Okta, Idc, Store, Sink, Queue>
+where
+    Okta: OktaReader,
+    Idc: IdentityCenter,
+    Store: StateStore,
+    Sink: AlertSink,
+    Queue: EventQueue,
+{
+    /// The posture checks: SAML trust, MFA posture, SCIM sync.
+    pub async fn posture(&self, now: DateTime<Utc>) -> Vec<Check> {
+        let app = find_aws_app(self.okta, self.settings.okta_aws_app_id.as_deref()).await;
+        let mut checks = Vec::new();
+        match &app {
+            Ok(app) => {
+                checks.push(saml::check(self.okta, app, self.settings, now).await);
+                checks.push(mfa::check(self.okta, app).await);
+            }
+            Err(why) => {
+                checks.push(Check::unknown(saml::ID, saml::TITLE, why));
+                checks.push(Check::unknown(mfa::ID, mfa::TITLE, why));
+            }
+        }
+        checks.push(
+            sync::check(self.okta, self.idc, self.store, app.as_ref().ok(), self.instance_arn)
+                .await,
+        );
+        checks
+    }
+
+    /// The System Log catch-up (every few minutes).
+    pub async fn catch_up(&self, now: DateTime<Utc>) -> Check {
+        catchup::run(self, now).await
+    }
+
+    /// Raises the alert of every check that does not pass, once per state; records each
+    /// check's state. Returns the alerts sent now.
+    pub async fn alert(
+        &self,
+        checks: &[Check],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Alert>, AwsError> {
+        let alerts = Alerts::new(self.sink, self.store);
+        let mut sent = Vec::new();
+        for check in checks {
+            let key = HealthCheckState::key_of(check.id);
+            let mut state: HealthCheckState =
+                records::load(self.store, &key).await?.unwrap_or_else(|| HealthCheckState {
+                    check: check.id.into(),
+                    ..Default::default()
+                });
+            if check.status == Status::Pass && !state.status.is_empty() && state.status != "pass" {
+                state.episode += 1;
+            }
+            if let Some(spec) = &check.alert {
+                let alert = Alert::new(
+                    spec.detector,
+                    &format!("{}:{}:{}", check.id, state.episode, spec.state),
+                    now,
+                    spec.severity,
+                    format!("{}: {}", check.title, check.status.as_str()),
+                    None,
+                    check.summary.clone(),
+                    json!({"check": check.id, "status": check.status, "evidence": check.evidence}),
+                    vec![],
+                    check.fix.clone().unwrap_or_default(),
+                );
+                if alerts.raise(&alert).await? {
+                    sent.push(alert);
+                }
+            }
+            state.check = check.id.into();
+            state.status = check.status.as_str().into();
+            state.checked_at = Some(now);
+            records::save(self.store, &state).await?;
+        }
+        Ok(sent)
+    }
+}
