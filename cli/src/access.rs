@@ -62,11 +62,23 @@ pub fn check(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
     // The [signin] table is the sign-in checks'; a policy check covers the whole file.
     let (signin, signin_diagnostics) = SigninSettings::check(&text);
     diagnostics.extend(signin_diagnostics);
+    // So is [health], the integration-health checks'.
+    let health = idc_guard::health::settings::HealthSettings::from_policy_text(&text);
+    if let Err(message) = &health {
+        let line = text.lines().position(|l| l.trim() == "[health]").map(|i| i + 1).unwrap_or(0);
+        let column = usize::from(line > 0);
+        diagnostics.push(Diagnostic {
+            severity: Level::Error,
+            line,
+            column,
+            message: message.clone(),
+        });
+    }
     diagnostics.sort_by_key(|d| (d.line, d.column));
     diagnostics.dedup();
     print_diagnostics(file, &diagnostics, format);
     let errors = diagnostics.iter().filter(|d| d.severity == Level::Error).count();
-    match policy.filter(|_| signin.is_some()) {
+    match policy.filter(|_| signin.is_some() && health.is_ok()) {
         Some(p) => {
             if format == Format::Table {
                 println!(

@@ -4,6 +4,7 @@
 //! -detailed-exitcode`).
 
 mod access;
+mod doctor;
 mod hook;
 mod scim;
 mod signin;
@@ -59,6 +60,9 @@ enum Command {
     /// Okta event hook tools.
     #[command(subcommand)]
     Hook(HookCommand),
+    /// Integration health: SAML trust, MFA posture, SCIM sync (and --catch-up, the Okta System
+    /// Log): pass / warn / fail with evidence and the fix (exit 2 when any does not pass).
+    Doctor(doctor::DoctorArgs),
     /// The IAM Identity Center SCIM token: status, stage a new one, confirm a manual step.
     #[command(name = "scim-token", subcommand)]
     ScimToken(scim::ScimCommand),
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
                         access::review(&args, &mark_reviewed).await
                     }
                     Command::ScimToken(c) => scim::run(c).await,
+                    Command::Doctor(args) => doctor::run(args).await,
                     Command::Hook(_)
                     | Command::Policy(_)
                     | Command::Scan(_)

@@ -205,6 +205,64 @@ impl AccessSyncConfig {
     }
 }
 
+/// Configuration of the `integration-health` function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// The state table.
+    pub state_table: String,
+    /// The alert topic.
+    pub alert_topic_arn: String,
+    /// The alert webhook secret, if any.
+    pub alert_webhook_secret_arn: Option<String>,
+    /// The policy file (its `[health]` table).
+    pub policy_file: std::path::PathBuf,
+    /// The IdC instance, if configured.
+    pub instance_arn: Option<String>,
+    /// The Okta org.
+    pub okta_org_url: String,
+    /// The Okta API credential secret.
+    pub okta_api_secret_arn: String,
+    /// The hook's FIFO queue, where missed events are put.
+    pub event_queue_url: String,
+}
+
+impl HealthConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Env)
+    }
+
+    /// Reads these variables.
+    pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
+        let alert_webhook_secret_arn = optional(vars, ALERT_WEBHOOK_SECRET_ARN);
+        if let Some(v) = &alert_webhook_secret_arn {
+            check_arn(ALERT_WEBHOOK_SECRET_ARN, v, "secretsmanager")?;
+        }
+        let instance_arn = optional(vars, INSTANCE_ARN);
+        if let Some(v) = &instance_arn {
+            check_arn(INSTANCE_ARN, v, "sso")?;
+        }
+        let okta_org_url = required(vars, OKTA_ORG_URL)?;
+        crate::okta::org_url::validate_org_url(&okta_org_url).map_err(|_| {
+            ConfigError::Malformed { name: OKTA_ORG_URL, reason: "expected https://<org>.okta.com" }
+        })?;
+        let okta_api_secret_arn = arn(vars, OKTA_API_SECRET_ARN, "secretsmanager")?;
+        let event_queue_url = required(vars, EVENT_QUEUE_URL)?;
+        Ok(Self {
+            state_table: required(vars, STATE_TABLE)?,
+            alert_topic_arn: arn(vars, ALERT_TOPIC_ARN, "sns")?,
+            alert_webhook_secret_arn,
+            policy_file: optional(vars, POLICY_FILE)
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_POLICY_FILE)),
+            instance_arn,
+            okta_org_url,
+            okta_api_secret_arn,
+            event_queue_url,
+        })
+    }
+}
+
 /// Configuration of the `signin-anomaly` function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigninConfig {

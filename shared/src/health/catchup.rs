@@ -121,7 +121,8 @@ where
         };
     let app_id = d.settings.okta_aws_app_id.as_deref();
     let alerts = Alerts::new(d.sink, d.store);
-    let (mut read, mut pages, mut failures) = (0, 0, 0);
+    let (mut read, mut pages) = (0, 0);
+    let mut failed: Vec<String> = Vec::new();
     let mut missed: Vec<String> = Vec::new();
     loop {
         if pages >= d.settings.catch_up_max_pages {
@@ -150,17 +151,32 @@ where
                 }
             }
             if is_provisioning_failure(event, app_id) {
-                match alerts.raise(&provisioning_alert(event, uuid, now)).await {
-                    Ok(sent) => failures += usize::from(sent),
-                    Err(e) => return Check::unknown(ID, TITLE, format!("raising an alert: {e}")),
+                failed.push(format!(
+                    "{kind}: {}",
+                    text(event, "/outcome/reason").unwrap_or("no reason")
+                ));
+                if !d.report_only
+                    && let Err(e) = alerts.raise(&provisioning_alert(event, uuid, now)).await
+                {
+                    return Check::unknown(ID, TITLE, format!("raising an alert: {e}"));
                 }
             }
         }
+        if d.report_only {
+            // The cursor is the function's: never moved from here.
+            next = match link {
+                Some(link) if events.len() >= PAGE => link,
+                _ => break,
+            };
+            continue;
+        }
         if !to_queue.is_empty() {
             let Some(queue) = d.queue else {
-                // Report only (the CLI without the queue): the cursor stays, so the function
-                // still queues them.
-                break;
+                return Check::unknown(
+                    ID,
+                    TITLE,
+                    "no event queue configured to put missed events on",
+                );
             };
             let envelope = json!({"eventType": "com.okta.event_hook", "eventId": "system-log-catch-up",
                 "data": {"events": to_queue}});
@@ -189,8 +205,13 @@ where
     }
     let mut check = Check::pass(ID, TITLE, "");
     check.evidence.push(format!("{read} event(s) read in {pages} page(s)"));
-    if failures > 0 {
-        check.evidence.push(format!("{failures} provisioning failure(s) alerted"));
+    if !failed.is_empty() {
+        let what = if d.report_only { "seen" } else { "alerted" };
+        check.evidence.push(format!(
+            "{} provisioning failure(s) {what}: {}",
+            failed.len(),
+            first_names(&failed)
+        ));
     }
     if missed.is_empty() {
         check.summary = "every subscribed event reached access-sync".into();

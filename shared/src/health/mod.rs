@@ -187,6 +187,9 @@ pub struct Doctor<'a, Okta, Idc, Store, Sink, Queue> {
     pub settings: &'a HealthSettings,
     /// The IdC instance, when configured.
     pub instance_arn: Option<&'a str>,
+    /// Look, never touch: no queueing, no alert, no cursor or state written (`idc-guard doctor`
+    /// next to the deployed function, whose cursor and alert records it must not move).
+    pub report_only: bool,
 }
 
 impl<Okta, Idc, Store, Sink, Queue> Doctor<'_, Okta, Idc, Store, Sink, Queue>
@@ -221,6 +224,21 @@ where
     /// The System Log catch-up (every few minutes).
     pub async fn catch_up(&self, now: DateTime<Utc>) -> Check {
         catchup::run(self, now).await
+    }
+
+    /// The `integration-health` function: `{"check": "catch-up"}` (every few minutes) runs the
+    /// System Log catch-up, anything else (the daily schedule) the posture checks; alerts follow.
+    pub async fn handle(&self, event: &Value, now: DateTime<Utc>) -> Result<Value, AwsError> {
+        let catch_up = event["check"] == "catch-up" || event["detail"]["check"] == "catch-up";
+        let checks =
+            if catch_up { vec![self.catch_up(now).await] } else { self.posture(now).await };
+        for c in &checks {
+            tracing::info!(check = c.id, status = c.status.as_str(), summary = %c.summary, "health check");
+        }
+        let sent = self.alert(&checks, now).await?;
+        Ok(
+            json!({"checks": checks, "alerts_sent": sent.iter().map(|a| &a.detector).collect::<Vec<_>>()}),
+        )
     }
 
     /// Raises the alert of every check that does not pass, once per state; records each
