@@ -62,9 +62,12 @@ pub fn check(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
     // The [signin] table is the sign-in checks'; a policy check covers the whole file.
     let (signin, signin_diagnostics) = SigninSettings::check(&text);
     diagnostics.extend(signin_diagnostics);
-    // So is [health], the integration-health checks'.
-    let health = idc_guard::health::settings::HealthSettings::from_policy_text(&text);
-    if let Err(message) = &health {
+    // So is [health], the integration-health checks'. (A file that is not TOML at all is
+    // already reported above; the [health] errors start with "[health]".)
+    let health_error = idc_guard::health::settings::HealthSettings::from_policy_text(&text)
+        .err()
+        .filter(|m| m.starts_with("[health]"));
+    if let Some(message) = &health_error {
         let line = text.lines().position(|l| l.trim() == "[health]").map(|i| i + 1).unwrap_or(0);
         let column = usize::from(line > 0);
         diagnostics.push(Diagnostic {
@@ -78,7 +81,7 @@ pub fn check(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
     diagnostics.dedup();
     print_diagnostics(file, &diagnostics, format);
     let errors = diagnostics.iter().filter(|d| d.severity == Level::Error).count();
-    match policy.filter(|_| signin.is_some() && health.is_ok()) {
+    match policy.filter(|_| signin.is_some() && health_error.is_none()) {
         Some(p) => {
             if format == Format::Table {
                 println!(
