@@ -307,6 +307,36 @@ impl Idc {
             .group_id
     }
 
+    /// A user (as SCIM creates them: user name, display name, given and family names).
+    pub async fn user(&self, user_name: &str) -> String {
+        let name = aws_sdk_identitystore::types::Name::builder()
+            .given_name(user_name.split('@').next().unwrap_or(user_name))
+            .family_name("Example")
+            .build();
+        self.ids
+            .create_user()
+            .identity_store_id(&self.store_id)
+            .user_name(user_name)
+            .display_name(user_name)
+            .name(name)
+            .send()
+            .await
+            .expect("create user")
+            .user_id
+    }
+
+    /// Adds a user to a group.
+    pub async fn add_member(&self, group_id: &str, user_id: &str) {
+        self.ids
+            .create_group_membership()
+            .identity_store_id(&self.store_id)
+            .group_id(group_id)
+            .member_id(aws_sdk_identitystore::types::MemberId::UserId(user_id.to_owned()))
+            .send()
+            .await
+            .expect("create group membership");
+    }
+
     pub async fn delete_group(&self, id: &str) {
         self.ids
             .delete_group()

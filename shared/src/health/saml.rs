@@ -182,7 +182,7 @@ pub async fn check<Okta: OktaReader>(
         result.summary = "the signing key is valid and the settings match".into();
         return result;
     }
-    problems.sort_by(|a, b| b.0.cmp(&a.0));
+    problems.sort_by_key(|p| std::cmp::Reverse(p.0));
     let worst = &problems[0];
     result.status = worst.0;
     result.summary = problems.iter().map(|p| p.1.clone()).collect::<Vec<_>>().join("; ");

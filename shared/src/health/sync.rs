@@ -138,7 +138,7 @@ pub async fn check<Okta: OktaReader, Idc: IdentityCenter, Store: StateStore>(
         result.summary = format!("{} managed group(s) in sync", managed.len());
         return result;
     }
-    findings.sort_by(|a, b| b.status.cmp(&a.status));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.status));
     result.status = findings[0].status;
     result.summary = findings.iter().map(|f| f.line.clone()).collect::<Vec<_>>().join("; ");
     result.fix = Some(

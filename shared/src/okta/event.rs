@@ -422,6 +422,45 @@ where
     })
 }
 
+/// The event types the Okta event hook subscribes to (README, "The Okta side"): the System Log
+/// catch-up re-queues exactly these when the hook missed them.
+pub const SUBSCRIBED_EVENT_TYPES: &[&str] = &[
+    "group.user_membership.add",
+    "group.user_membership.remove",
+    "group.lifecycle.create",
+    "group.lifecycle.delete",
+    "group.profile.update",
+    "group.application_assignment.add",
+    "group.application_assignment.remove",
+    "user.lifecycle.deactivate",
+    "user.lifecycle.suspend",
+    "user.lifecycle.unsuspend",
+    "user.lifecycle.reactivate",
+    "user.lifecycle.delete.initiated",
+    "user.account.lock",
+    "user.account.privilege.grant",
+    "user.account.privilege.revoke",
+    "user.mfa.factor.activate",
+    "user.mfa.factor.deactivate",
+    "user.mfa.factor.reset_all",
+    "user.mfa.factor.update",
+    "policy.lifecycle.activate",
+    "policy.lifecycle.deactivate",
+    "policy.lifecycle.update",
+    "policy.rule.add",
+    "policy.rule.update",
+    "policy.rule.activate",
+    "policy.rule.deactivate",
+    "policy.rule.delete",
+    "application.user_membership.add",
+    "application.user_membership.remove",
+    "user.authentication.sso",
+    "user.session.start",
+    "system.api_token.create",
+    "system.api_token.revoke",
+    "application.provision.group_push.mapping.update.or.delete.failed.with.error",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,42 +518,3 @@ mod tests {
         }
     }
 }
-
-/// The event types the Okta event hook subscribes to (README, "The Okta side"): the System Log
-/// catch-up re-queues exactly these when the hook missed them.
-pub const SUBSCRIBED_EVENT_TYPES: &[&str] = &[
-    "group.user_membership.add",
-    "group.user_membership.remove",
-    "group.lifecycle.create",
-    "group.lifecycle.delete",
-    "group.profile.update",
-    "group.application_assignment.add",
-    "group.application_assignment.remove",
-    "user.lifecycle.deactivate",
-    "user.lifecycle.suspend",
-    "user.lifecycle.unsuspend",
-    "user.lifecycle.reactivate",
-    "user.lifecycle.delete.initiated",
-    "user.account.lock",
-    "user.account.privilege.grant",
-    "user.account.privilege.revoke",
-    "user.mfa.factor.activate",
-    "user.mfa.factor.deactivate",
-    "user.mfa.factor.reset_all",
-    "user.mfa.factor.update",
-    "policy.lifecycle.activate",
-    "policy.lifecycle.deactivate",
-    "policy.lifecycle.update",
-    "policy.rule.add",
-    "policy.rule.update",
-    "policy.rule.activate",
-    "policy.rule.deactivate",
-    "policy.rule.delete",
-    "application.user_membership.add",
-    "application.user_membership.remove",
-    "user.authentication.sso",
-    "user.session.start",
-    "system.api_token.create",
-    "system.api_token.revoke",
-    "application.provision.group_push.mapping.update.or.delete.failed.with.error",
-];

@@ -4,6 +4,7 @@
 
 mod access_fakes;
 mod access_sync;
+mod health;
 mod okta_event_hook;
 mod scim_rotation;
 mod signin_anomaly;
