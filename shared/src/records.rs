@@ -569,6 +569,8 @@ pub enum FailureKind {
     Credential,
     /// A console sign-in (root or IAM user).
     Console,
+    /// A call to IAM Identity Center's SCIM endpoint (`step` holds the operation).
+    Scim,
 }
 
 impl FailedSignin {

@@ -29,6 +29,14 @@ pub struct Thresholds {
     pub spraying_users: usize,
     /// ...within this window.
     pub spraying_window: Duration,
+    /// Failed SCIM calls in one account that make a `scim-token-rejected` finding...
+    pub scim_failures: usize,
+    /// ...within this window.
+    pub scim_failures_window: Duration,
+    /// Okta's networks (empty: a SCIM call's address is not checked).
+    pub okta_networks: std::sync::Arc<Vec<ipnet::IpNet>>,
+    /// Okta's SCIM user agent contains one of these (empty: not checked).
+    pub scim_user_agents: Vec<String>,
 }
 
 impl Default for Thresholds {
@@ -40,6 +48,10 @@ impl Default for Thresholds {
             console_failures_window: Duration::minutes(6),
             spraying_users: 5,
             spraying_window: Duration::minutes(30),
+            scim_failures: 5,
+            scim_failures_window: Duration::minutes(10),
+            okta_networks: std::sync::Arc::new(Vec::new()),
+            scim_user_agents: vec!["Okta".into()],
         }
     }
 }
@@ -89,6 +101,10 @@ pub struct Detectors {
     root_failures: HashMap<String, VecDeque<(DateTime<Utc>, u128)>>,
     /// Failed sign-ins per network: (time, user, event id).
     spraying: HashMap<u128, VecDeque<(DateTime<Utc>, String, String)>>,
+    /// Failed SCIM calls per account.
+    scim_failures: HashMap<String, VecDeque<(DateTime<Utc>, String)>>,
+    /// `scim-token-foreign-use` keys reported in this run (network, user agent, day).
+    scim_reported: std::collections::HashSet<String>,
 }
 
 impl Detectors {
@@ -150,6 +166,12 @@ impl Detectors {
                     "Require MFA for the IAM user, or move the person to IAM Identity Center and remove the console password.",
                 ));
             }
+            Kind::ScimCall { operation, success } => {
+                out.extend(self.scim_foreign_use(a, operation, *success));
+                if !success {
+                    out.extend(self.scim_rejected(a));
+                }
+            }
             Kind::Credential { success: false, .. } => {
                 if let (Some(u), Some(ip)) = (user, a.source_ip) {
                     out.extend(self.spraying(a, u, ip));
@@ -178,6 +200,89 @@ impl Detectors {
             _ => {}
         }
         out
+    }
+}
+
+impl Detectors {
+    /// `scim-token-foreign-use`: a call to IdC's SCIM endpoint from outside Okta's published
+    /// networks, or with a user agent that is not Okta's. One finding per network, user agent
+    /// and day: a stolen token used all day is one alert.
+    fn scim_foreign_use(&mut self, a: &Activity, operation: &str, success: bool) -> Option<Alert> {
+        let t = &self.thresholds;
+        let outside = a
+            .source_ip
+            .filter(|_| !t.okta_networks.is_empty())
+            .filter(|ip| !t.okta_networks.iter().any(|n| n.contains(ip)));
+        let agent = a.user_agent.as_deref();
+        let foreign_agent = !t.scim_user_agents.is_empty()
+            && agent.is_some_and(|ua| {
+                let ua = ua.to_lowercase();
+                !t.scim_user_agents.iter().any(|m| ua.contains(&m.to_lowercase()))
+            });
+        if outside.is_none() && !foreign_agent {
+            return None;
+        }
+        let mut reasons = Vec::new();
+        if let Some(ip) = outside {
+            reasons.push(format!("{ip} is outside Okta's published IP ranges"));
+        }
+        if foreign_agent {
+            reasons.push(format!("the user agent {:?} is not Okta's", agent.unwrap_or_default()));
+        }
+        let net = a.source_ip.map(network).unwrap_or_else(|| "-".into());
+        let key = format!("{net}\n{}\n{}", agent.unwrap_or("-"), a.time.date_naive());
+        // Its id is the key's: a later run finds the same id (delivered once); within a run,
+        // only the first call makes it.
+        if !self.scim_reported.insert(key.clone()) {
+            return None;
+        }
+        Some(Alert::new(
+            "scim-token-foreign-use",
+            &key,
+            a.time,
+            Severity::Critical,
+            format!(
+                "IAM Identity Center's SCIM token used from outside Okta in account {}",
+                a.account_id.as_deref().unwrap_or("?")
+            ),
+            None,
+            format!(
+                "{operation} ({}) to the SCIM endpoint: {}.",
+                if success { "succeeded" } else { "failed" },
+                reasons.join("; ")
+            ),
+            json!({"operation": operation, "success": success, "source_ip": a.source_ip,
+                "user_agent": agent, "account": a.account_id}),
+            vec![a.event_id.clone()],
+            "If this was not Okta, treat the SCIM token as stolen: generate a new token in IAM Identity Center (Settings > Automatic provisioning), stage it with `idc-guard scim-token stage`, delete the old one, and review the users and groups changed through SCIM in CloudTrail. If it was Okta, refresh the IP ranges file (scripts/okta-ip-ranges.sh) or add its user agent to [signin] scim_user_agents.",
+        ))
+    }
+
+    /// `scim-token-rejected`: a burst of failed SCIM calls in one account (an expired or revoked
+    /// token, or someone guessing).
+    fn scim_rejected(&mut self, a: &Activity) -> Option<Alert> {
+        let (window, threshold) =
+            (self.thresholds.scim_failures_window, self.thresholds.scim_failures);
+        let account = a.account_id.clone().unwrap_or_default();
+        let q = self.scim_failures.entry(account.clone()).or_default();
+        let (first, ids) = count_in_window(q, a, window, threshold)?;
+        Some(Alert::new(
+            "scim-token-rejected",
+            &first,
+            a.time,
+            Severity::High,
+            format!("{} failed SCIM calls in account {account}", ids.len()),
+            None,
+            format!(
+                "{} calls to IAM Identity Center's SCIM endpoint failed within {} minutes (last: {}). Okta's provisioning has probably stopped.",
+                ids.len(),
+                window.num_minutes(),
+                a.error_code.as_deref().unwrap_or("an error")
+            ),
+            json!({"failures": ids.len(), "error_code": a.error_code, "source_ip": a.source_ip}),
+            ids,
+            "Run `idc-guard scim-token status`. An expired or revoked token: generate a new one in IAM Identity Center and stage it with `idc-guard scim-token stage`. Calls not from Okta: see scim-token-foreign-use.",
+        ))
     }
 }
 

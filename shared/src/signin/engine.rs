@@ -140,6 +140,10 @@ impl Engine {
             console_failures_window: settings.console_failures_window,
             spraying_users: settings.spraying_users,
             spraying_window: settings.spraying_window,
+            scim_failures: settings.scim_failures,
+            scim_failures_window: settings.scim_failures_window,
+            okta_networks: Arc::clone(&settings.okta_networks),
+            scim_user_agents: settings.scim_user_agents.clone(),
         });
         Self {
             settings,
@@ -157,10 +161,16 @@ impl Engine {
     /// hour for failed root sign-ins).
     pub fn failure_horizon(&self) -> Duration {
         let t = &self.windowed.thresholds;
-        [t.brute_force_window, t.console_failures_window, t.spraying_window, Duration::hours(1)]
-            .into_iter()
-            .max()
-            .unwrap_or_default()
+        [
+            t.brute_force_window,
+            t.console_failures_window,
+            t.spraying_window,
+            t.scim_failures_window,
+            Duration::hours(1),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or_default()
     }
 
     /// Feeds failed sign-ins counted by earlier runs to the windowed detectors, in time order and
@@ -523,7 +533,9 @@ fn impossible_travel(
 fn is_failure(a: &Activity) -> bool {
     matches!(
         a.kind,
-        Kind::Credential { success: false, .. } | Kind::ConsoleLogin { success: false, .. }
+        Kind::Credential { success: false, .. }
+            | Kind::ConsoleLogin { success: false, .. }
+            | Kind::ScimCall { success: false, .. }
     )
 }
 
@@ -533,7 +545,8 @@ fn is_user_activity(a: &Activity) -> bool {
         Kind::IdcSignIn { success, .. } => *success,
         Kind::ConsoleLogin { success, root, .. } => *success && !root,
         Kind::Portal { .. } => true,
-        Kind::Credential { .. } | Kind::AssumeRoleWithSaml => false,
+        // The SCIM token is Okta's, not a person's session.
+        Kind::Credential { .. } | Kind::AssumeRoleWithSaml | Kind::ScimCall { .. } => false,
         // Other calls count only when made in an IdC permission-set session.
         Kind::Other => a.permission_set.is_some(),
     }

@@ -372,3 +372,59 @@ fn a_baseline_of_the_previous_release_keeps_its_last_sighting() {
     let saved = serde_json::to_value(saved).unwrap();
     assert!(saved.get("last").is_none() && saved["travel"]["stays"].is_array(), "{saved}");
 }
+
+const SCIM_CALLS: &str =
+    include_str!("../../../events/cloudtrail/scim/identitystore-scim-calls.json");
+const OKTA_RANGES_TEST: &str = include_str!("../../testdata/okta-ip-ranges-test.json");
+
+fn scim_settings(cells: &[&str]) -> SigninSettings {
+    let cells: Vec<String> = cells.iter().map(|c| (*c).to_owned()).collect();
+    let networks = crate::signin::settings::okta_ip_ranges(OKTA_RANGES_TEST, &cells).unwrap();
+    SigninSettings { okta_networks: Arc::new(networks), okta_cells: cells, ..Default::default() }
+}
+
+#[test]
+fn the_scim_token_used_from_outside_okta_is_critical_and_okta_s_own_calls_are_quiet() {
+    let activities = parse(SCIM_CALLS.as_bytes()).activities;
+    assert_eq!(activities.len(), 9);
+    assert!(activities.iter().all(|a| matches!(a.kind, Kind::ScimCall { .. })));
+    let alerts = run(&mut engine(scim_settings(&["us_cell_1"])), activities.clone());
+    let foreign: Vec<&Alert> =
+        alerts.iter().filter(|a| a.detector == "scim-token-foreign-use").collect();
+    assert_eq!(foreign.len(), 1, "two calls from one network, one agent and one day: one finding");
+    assert_eq!(foreign[0].severity, Severity::Critical);
+    assert!(foreign[0].summary.contains("203.0.113.50 is outside Okta's published IP ranges"));
+    assert!(foreign[0].summary.contains("python-requests"), "{}", foreign[0].summary);
+    // The five rejected calls from Okta's own network: a burst, not foreign use.
+    let rejected: Vec<&Alert> =
+        alerts.iter().filter(|a| a.detector == "scim-token-rejected").collect();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].event_ids.len(), 5);
+    assert_eq!(alerts.len(), 2, "{:?}", detectors(&alerts));
+
+    // Without the ranges, the user agent alone tells; with neither check, nothing.
+    let alerts = run(&mut engine(SigninSettings::default()), activities.clone());
+    assert_eq!(detectors(&alerts).iter().filter(|d| **d == "scim-token-foreign-use").count(), 1);
+    let blind = SigninSettings { scim_user_agents: vec![], ..Default::default() };
+    let alerts = run(&mut engine(blind), activities.clone());
+    assert!(!detectors(&alerts).contains(&"scim-token-foreign-use"));
+    // A cell that does not hold Okta's own network: its calls are foreign too (one finding for
+    // its /24, one for the other network).
+    let alerts = run(&mut engine(scim_settings(&["emea_cell_1"])), activities);
+    assert_eq!(detectors(&alerts).iter().filter(|d| **d == "scim-token-foreign-use").count(), 2);
+}
+
+#[test]
+fn okta_ip_ranges_files_are_read_strictly() {
+    use crate::signin::settings::okta_ip_ranges;
+    assert_eq!(okta_ip_ranges(OKTA_RANGES_TEST, &[]).unwrap().len(), 3);
+    for (bad, cells) in [
+        ("[]", vec![]),
+        ("{\"us_cell_1\": {}}", vec![]),
+        ("{\"us_cell_1\": {\"ip_ranges\": [\"not-a-net\"]}}", vec![]),
+        (OKTA_RANGES_TEST, vec!["apac_cell_9".to_owned()]),
+        ("not json", vec![]),
+    ] {
+        assert!(okta_ip_ranges(bad, &cells).is_err(), "{bad}");
+    }
+}

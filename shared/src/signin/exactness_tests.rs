@@ -46,6 +46,7 @@ const CREDENTIAL_FAILURE: &str =
 const CONSOLE_FAILURE: &str =
     include_str!("../../../events/cloudtrail/console-login-iam-user-failure.json");
 const ROOT: &str = include_str!("../../../events/cloudtrail/console-login-root.json");
+const SCIM: &str = include_str!("../../../events/cloudtrail/scim/identitystore-scim-calls.json");
 
 const DE: &str = "5.44.46.10";
 const AU: &str = "1.0.0.1";
@@ -62,7 +63,8 @@ fn portal(user: &str, ip: &str, minutes: i64, id: &str, permission_set: &str) ->
 
 /// A trail that makes impossible-travel (three pairs), new-country, brute-force,
 /// password-spraying, root-signin(-failed), console-brute-force(-success), token-replay,
-/// privileged-off-hours and deactivated-user-activity.
+/// privileged-off-hours, deactivated-user-activity, scim-token-foreign-use and
+/// scim-token-rejected.
 fn trail() -> Vec<Activity> {
     let mut t = vec![
         // alice: DE, AU 40 minutes later, DE again, then the US within three hours.
@@ -108,6 +110,21 @@ fn trail() -> Vec<Activity> {
     for (i, ip) in [ATTACKER, US, ATTACKER].iter().enumerate() {
         let mut a = event(ROOT, None, ip, 50 + i as i64, &format!("r{i}"));
         if let Kind::ConsoleLogin { success, .. } = &mut a.kind {
+            *success = false;
+        }
+        t.push(a);
+    }
+    // The SCIM token: twice from a foreign client, then six rejected calls in two minutes.
+    for i in 0..2 {
+        let mut a = event(SCIM, None, ATTACKER, 400 + i, &format!("sf{i}"));
+        a.user_agent = Some("python-requests/2.32.3".into());
+        t.push(a);
+    }
+    for i in 0..6 {
+        let mut a = event(SCIM, None, US, 500, &format!("sr{i}"));
+        a.time += Duration::seconds(20 * i);
+        a.error_code = Some("UnauthorizedException".into());
+        if let Kind::ScimCall { success, .. } = &mut a.kind {
             *success = false;
         }
         t.push(a);
@@ -177,6 +194,8 @@ fn the_trail_makes_every_kind_of_finding() {
         "console-brute-force-success",
         "token-replay",
         "privileged-off-hours",
+        "scim-token-foreign-use",
+        "scim-token-rejected",
     ] {
         assert!(found.contains(d), "{d} missing from {found:?}");
     }

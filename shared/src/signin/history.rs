@@ -266,6 +266,7 @@ pub fn uses_failure_memory(a: &Activity) -> bool {
     matches!(
         a.kind,
         Kind::Credential { success: false, .. }
+            | Kind::ScimCall { success: false, .. }
             | Kind::ConsoleLogin { root: true, .. }
             | Kind::ConsoleLogin { iam_user: true, .. }
             | Kind::ConsoleLogin { success: false, .. }
@@ -280,6 +281,9 @@ pub fn failure_of(a: &Activity, identity: u64) -> Option<FailedSignin> {
         }
         Kind::ConsoleLogin { success: false, root, iam_user, .. } => {
             (FailureKind::Console, None, *root, *iam_user)
+        }
+        Kind::ScimCall { operation, success: false } => {
+            (FailureKind::Scim, Some(operation.clone()), false, false)
         }
         _ => return None,
     };
@@ -300,19 +304,21 @@ pub fn failure_of(a: &Activity, identity: u64) -> Option<FailedSignin> {
 
 /// The activity a stored failed sign-in stands for, as the windowed detectors see it.
 pub fn activity_of(r: &FailedSignin) -> Activity {
-    let kind = if r.kind == FailureKind::Console {
-        Kind::ConsoleLogin {
+    let kind = match r.kind {
+        FailureKind::Console => Kind::ConsoleLogin {
             success: false,
             mfa_used: false,
             root: r.root,
             iam_user: r.iam_user,
             identity_center_role: false,
             federated: false,
-        }
-    } else {
-        Kind::Credential {
+        },
+        FailureKind::Credential => Kind::Credential {
             step: r.step.clone().unwrap_or_else(|| "CredentialVerification".into()),
             success: false,
+        },
+        FailureKind::Scim => {
+            Kind::ScimCall { operation: r.step.clone().unwrap_or_default(), success: false }
         }
     };
     Activity {

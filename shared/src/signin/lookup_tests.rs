@@ -140,7 +140,7 @@ async fn sweep_pages_through_each_source_at_two_requests_a_second() {
         .unwrap();
 
     let calls = calls.lock().unwrap().clone();
-    assert_eq!(calls.len(), 4, "two pages per source");
+    assert_eq!(calls.len(), 2 * SWEEP_SOURCES.len(), "two pages per source");
     assert!(calls.iter().all(|c| c.3 == 50), "50 events a page");
     for pair in calls.windows(2) {
         assert!(pair[1].0 - pair[0].0 >= std::time::Duration::from_millis(500), "≤ 2 requests/s");

@@ -336,6 +336,14 @@ pub enum Kind {
     },
     /// `sts:AssumeRoleWithSAML` made by IdC on the user's behalf: its source IP is AWS's.
     AssumeRoleWithSaml,
+    /// `identitystore-scim.amazonaws.com`: a call to IdC's SCIM endpoint with the SCIM token
+    /// (Okta's provisioning, or someone else holding the token).
+    ScimCall {
+        /// The SCIM operation (`CreateUser`, `PatchGroup`, …).
+        operation: String,
+        /// The call succeeded (no `errorCode`).
+        success: bool,
+    },
     /// Anything else: kept for `diagnose`, ignored by the detectors.
     Other,
 }
@@ -503,6 +511,10 @@ impl<'a> Record<'a> {
                     .or_else(|| own(&self.request_parameters.role_name)),
             },
             ("sts.amazonaws.com", "AssumeRoleWithSAML") => Kind::AssumeRoleWithSaml,
+            ("identitystore-scim.amazonaws.com", operation) => Kind::ScimCall {
+                operation: operation.to_owned(),
+                success: self.error_code.is_none(),
+            },
             _ => Kind::Other,
         };
         // The permission set behind an IdC console session: AWSReservedSSO_<name>_<hash>.
@@ -527,10 +539,11 @@ impl<'a> Record<'a> {
             Kind::AssumeRoleWithSaml => None,
             _ => self.source_ip_address.as_deref().and_then(|ip| ip.parse().ok()),
         };
-        // Kept only where a finding shows it (console sign-ins): most records are API calls, and
-        // their user agents are long.
-        let user_agent =
-            matches!(kind, Kind::ConsoleLogin { .. }).then(|| own(&self.user_agent)).flatten();
+        // Kept only where a finding uses it (console sign-ins, SCIM calls): most records are API
+        // calls, and their user agents are long.
+        let user_agent = matches!(kind, Kind::ConsoleLogin { .. } | Kind::ScimCall { .. })
+            .then(|| own(&self.user_agent))
+            .flatten();
         let event_id = match self.event_id.as_deref().map(str::trim).filter(|id| !id.is_empty()) {
             Some(id) => id.to_owned(),
             None => self.content_id(written),

@@ -106,6 +106,21 @@ pub struct SigninSettings {
     pub allow_networks: Vec<IpNet>,
     /// Countries that are never a `new-country` finding and never count as travel.
     pub allow_countries: BTreeSet<Country>,
+    /// Failed SCIM calls that make a `scim-token-rejected` finding...
+    pub scim_failures: usize,
+    /// ...within this window.
+    pub scim_failures_window: Duration,
+    /// Okta's published IP ranges file (`[signin] okta_ip_ranges_file`, relative to the policy
+    /// file), as given; loaded into `okta_networks` by [`SigninPolicy::load`].
+    pub okta_ip_ranges_file: Option<String>,
+    /// The Okta cells to take from that file (empty: every cell).
+    pub okta_cells: Vec<String>,
+    /// Okta's networks: a SCIM call from outside them is `scim-token-foreign-use` (empty: the
+    /// address is not checked).
+    pub okta_networks: std::sync::Arc<Vec<IpNet>>,
+    /// Okta's SCIM client user agent contains one of these (case-insensitive); another user
+    /// agent is `scim-token-foreign-use` (empty: not checked).
+    pub scim_user_agents: Vec<String>,
 }
 
 impl Default for SigninSettings {
@@ -129,6 +144,12 @@ impl Default for SigninSettings {
             privileged_permission_sets: BTreeSet::new(),
             allow_networks: Vec::new(),
             allow_countries: BTreeSet::new(),
+            scim_failures: 5,
+            scim_failures_window: Duration::minutes(10),
+            okta_ip_ranges_file: None,
+            okta_cells: Vec::new(),
+            okta_networks: std::sync::Arc::new(Vec::new()),
+            scim_user_agents: vec!["Okta".into()],
         }
     }
 }
@@ -220,6 +241,12 @@ struct RawSignin {
     allow_networks: Vec<Spanned<String>>,
     #[serde(default)]
     allow_countries: Vec<Spanned<String>>,
+    scim_failures: Option<Spanned<i64>>,
+    scim_failures_window: Option<Spanned<String>>,
+    okta_ip_ranges_file: Option<String>,
+    #[serde(default)]
+    okta_cells: Vec<String>,
+    scim_user_agents: Option<Vec<String>>,
 }
 
 impl SigninSettings {
@@ -269,6 +296,7 @@ fn signin_settings(c: &mut Checker<'_>, raw: RawSignin) -> SigninSettings {
     count(c, raw.console_failures, "console_failures", &mut s.console_failures);
     count(c, raw.spraying_users, "spraying_users", &mut s.spraying_users);
     count(c, raw.okta_failures, "okta_failures", &mut s.okta_failures);
+    count(c, raw.scim_failures, "scim_failures", &mut s.scim_failures);
     let duration =
         |c: &mut Checker<'_>, v: Option<Spanned<String>>, name: &str, into: &mut Duration| {
             if let Some(v) = v {
@@ -295,6 +323,12 @@ fn signin_settings(c: &mut Checker<'_>, raw: RawSignin) -> SigninSettings {
     duration(c, raw.spraying_window, "spraying_window", &mut s.spraying_window);
     duration(c, raw.okta_window, "okta_window", &mut s.okta_window);
     duration(c, raw.okta_failures_window, "okta_failures_window", &mut s.okta_failures_window);
+    duration(c, raw.scim_failures_window, "scim_failures_window", &mut s.scim_failures_window);
+    s.okta_ip_ranges_file = raw.okta_ip_ranges_file.filter(|f| !f.trim().is_empty());
+    s.okta_cells = raw.okta_cells;
+    if let Some(agents) = raw.scim_user_agents {
+        s.scim_user_agents = agents.into_iter().filter(|a| !a.trim().is_empty()).collect();
+    }
     if let Some(h) = raw.business_hours {
         match parse_hours(h.get_ref()) {
             Some((start, end)) => (s.business_hours.start, s.business_hours.end) = (start, end),
@@ -384,6 +418,30 @@ impl SigninPolicy {
             return Err(PolicyError { source_name: Some(path.display().to_string()), diagnostics });
         };
         warnings.extend(diagnostics);
+        let mut settings = settings;
+        if let Some(file) = settings.okta_ip_ranges_file.clone() {
+            let at = path.parent().unwrap_or(std::path::Path::new(".")).join(&file);
+            let networks = std::fs::read_to_string(&at)
+                .map_err(|e| e.to_string())
+                .and_then(|text| okta_ip_ranges(&text, &settings.okta_cells));
+            match networks {
+                Ok(n) => settings.okta_networks = std::sync::Arc::new(n),
+                Err(reason) => {
+                    return Err(PolicyError {
+                        source_name: Some(path.display().to_string()),
+                        diagnostics: vec![Diagnostic {
+                            severity: crate::policy_file::Level::Error,
+                            line: 0,
+                            column: 0,
+                            message: format!(
+                                "[signin] okta_ip_ranges_file {}: {reason} (refresh it with scripts/okta-ip-ranges.sh)",
+                                at.display()
+                            ),
+                        }],
+                    });
+                }
+            }
+        }
         Ok((Self::from_parts(settings, &policy), warnings))
     }
 
@@ -393,6 +451,42 @@ impl SigninPolicy {
         privileged.extend(settings.privileged_permission_sets.iter().cloned());
         Self { settings, privileged }
     }
+}
+
+/// Okta's published IP ranges (`https://s3.amazonaws.com/okta-ip-ranges/ip_ranges.json`: an
+/// object keyed by cell, `us_cell_1`, `emea_cell_2`, …, each with `ip_ranges`, a list of CIDR
+/// networks), limited to `cells` when any are named.
+pub fn okta_ip_ranges(text: &str, cells: &[String]) -> Result<Vec<IpNet>, String> {
+    let doc: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let by_cell = doc.as_object().ok_or("not an object keyed by Okta cell")?;
+    for cell in cells {
+        if !by_cell.contains_key(cell) {
+            return Err(format!("no cell {cell:?} in the file"));
+        }
+    }
+    let mut networks = Vec::new();
+    for (cell, entry) in by_cell {
+        if !cells.is_empty() && !cells.contains(cell) {
+            continue;
+        }
+        let ranges = entry
+            .get("ip_ranges")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| format!("cell {cell:?} has no ip_ranges list"))?;
+        for r in ranges {
+            let text = r.as_str().unwrap_or_default();
+            let net = text
+                .parse::<IpNet>()
+                .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("cell {cell:?}: {text:?} is not a network"))?;
+            networks.push(net.trunc());
+        }
+    }
+    if networks.is_empty() {
+        return Err("no networks in the file".into());
+    }
+    Ok(networks)
 }
 
 #[cfg(test)]
@@ -405,6 +499,26 @@ mod policy_file_tests {
         let (p, d) = SigninSettings::check(text);
         assert!(p.is_none() || d.iter().all(|d| d.severity == Level::Warning));
         d.iter().map(|d| d.to_string()).collect()
+    }
+
+    #[test]
+    fn the_okta_ip_ranges_file_is_read_beside_the_policy_and_a_bad_one_stops_the_load() {
+        let dir = std::env::temp_dir().join(format!("idc-guard-ranges-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ranges = include_str!("../../testdata/okta-ip-ranges-test.json");
+        std::fs::write(dir.join("okta-ip-ranges.json"), ranges).unwrap();
+        let policy = dir.join("access-policy.toml");
+        let text = format!(
+            "[signin]\nokta_ip_ranges_file = \"okta-ip-ranges.json\"\nokta_cells = [\"us_cell_1\"]\nscim_failures = 3\n{ADMIN_RULE}"
+        );
+        std::fs::write(&policy, &text).unwrap();
+        let (p, _) = SigninPolicy::load(&policy).unwrap();
+        assert_eq!(p.settings.okta_networks.len(), 2, "us_cell_1 only");
+        assert_eq!(p.settings.scim_failures, 3);
+        std::fs::write(dir.join("okta-ip-ranges.json"), "{}").unwrap();
+        let e = SigninPolicy::load(&policy).unwrap_err();
+        assert!(e.to_string().contains("okta_ip_ranges_file"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
