@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -386,6 +387,10 @@ class Okta:
                     return self.reply(200, {"authScheme": "TOKEN", "status": "ENABLED"})
                 if method == "GET" and path == "/api/v1/logs":
                     return self.reply(200, [])
+                if method == "GET":
+                    found = management_api(path, self.path.partition("?")[2])
+                    if found is not None:
+                        return self.reply(200, found)
                 return self.reply(404, {"errorCode": "E0000007", "errorSummary": "Not found: Resource not found"})
 
             def do_GET(self):
@@ -406,6 +411,62 @@ class Okta:
                 "channel": {"type": "HTTP", "version": "1.0.0",
                             "config": {"uri": self.hook_url, "headers": [],
                                        "authScheme": {"type": "HEADER", "key": "Authorization"}}}}
+
+
+def management_api(path, query):
+    """The read side of Okta's Management API that `idc-guard doctor` uses, from the fixtures in
+    events/okta-api/ (Okta's shapes). The org is healthy but for one thing: the AWS app's
+    catch-all rule allows access with one factor. Groups are found by name and, like the demo's
+    IAM Identity Center groups, have no members yet."""
+    def load(name):
+        with open(os.path.join(ROOT, "events", "okta-api", f"{name}.json")) as f:
+            return json.loads(f.read().replace("0oa1b2c3d4e5AWSidc", APP_ID))
+    if path == "/api/v1/apps":
+        return [load("app-aws-iam-identity-center")]
+    if path == f"/api/v1/apps/{APP_ID}":
+        return load("app-aws-iam-identity-center")
+    if path == f"/api/v1/apps/{APP_ID}/credentials/keys":
+        return load("app-credentials-keys")
+    if path == "/.well-known/okta-organization":
+        return load("well-known-okta-organization")
+    if path == "/api/v1/policies/rst1aws0idcPolicy7d7/rules":
+        rules = load("access-policy-rules")
+        rules[1]["actions"]["appSignOn"] = {"access": "ALLOW",
+                                            "verificationMethod": {"factorMode": "1FA", "type": "ASSURANCE"}}
+        return rules
+    if path == "/api/v1/groups":
+        name = urllib.parse.parse_qs(query).get("q", [""])[0]
+        return [{"id": "00g" + uuid.uuid5(uuid.NAMESPACE_DNS, name).hex[:17], "type": "OKTA_GROUP",
+                 "profile": {"name": name, "description": ""}}]
+    if path.startswith("/api/v1/groups/") and path.endswith("/users"):
+        return []
+    if path == f"/api/v1/apps/{APP_ID}/group-push/mappings":
+        return load("group-push-mappings")
+    if path in (f"/api/v1/apps/{APP_ID}/groups", f"/api/v1/apps/{APP_ID}/users"):
+        return []
+    return None
+
+
+def doctor(cli, base, alert_inbox):
+    print("\nidc-guard doctor: the integration's health, as a person checks it now:")
+    env = {**os.environ, "IDC_GUARD_OKTA_ORG_URL": f"http://127.0.0.1:{os.environ['OKTA_PORT']}",
+           "IDC_GUARD_OKTA_API_SECRET_ARN": os.environ["OKTA_API_SECRET_ARN"],
+           "IDC_GUARD_STATE_TABLE": os.environ["IDC_GUARD_STATE_TABLE"]}
+    out = subprocess.run([cli, "doctor", "--policy", os.environ["POLICY_FILE"], "--catch-up"],
+                         capture_output=True, text=True, env=env)
+    print("  " + out.stdout.strip().replace("\n", "\n  "))
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert "FAIL  mfa-posture" in out.stdout, out.stdout
+    print("  (exit 2: a check does not pass; the catch-all rule is the one to fix)")
+    print("\nintegration-health: the daily posture run (alerts once per state) and the System Log catch-up:")
+    for check in ["posture", "posture", "catch-up"]:
+        result = invoke(base, "integration-health", {"check": check})
+        summary = ", ".join(f"{c['id']}={c['status']}" for c in result["checks"])
+        print(f"  {check:<9} {summary}; alerts sent: {result['alerts_sent']}")
+    alerts = drain_alerts(alert_inbox)
+    for a in alerts:
+        print(f"  [{a['severity']:<8}] {a['detector']:<26} {a['title']}")
+    assert [a["detector"] for a in alerts] == ["mfa-not-required"], alerts
 
 
 class Deliveries:
@@ -496,6 +557,7 @@ def rotation(base, hook_arn, queue_url, scim_arn, alert_inbox):
     assert new_token not in status
     for a in drain_alerts(alert_inbox):
         print(f"  [{a['severity']:<8}] {a['detector']:<26} {a['title']}")
+    doctor(cli, base, alert_inbox)
     okta.server.shutdown()
 
 
