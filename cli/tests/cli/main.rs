@@ -2,6 +2,7 @@
 //! the same test run), the standard AWS credential chain, against the local AWS stand-in.
 
 mod access;
+mod doctor;
 mod hook_inspect;
 mod scan;
 mod scim;
