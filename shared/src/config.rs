@@ -122,6 +122,19 @@ fn optional(vars: &impl Vars, name: &'static str) -> Option<String> {
     vars.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
+/// An optional ARN: absent is fine, present must be one of `service`.
+fn optional_arn(
+    vars: &impl Vars,
+    name: &'static str,
+    service: &'static str,
+) -> Result<Option<String>, ConfigError> {
+    let v = optional(vars, name);
+    if let Some(v) = &v {
+        check_arn(name, v, service)?;
+    }
+    Ok(v)
+}
+
 fn arn(vars: &impl Vars, name: &'static str, service: &'static str) -> Result<String, ConfigError> {
     let v = required(vars, name)?;
     check_arn(name, &v, service)?;
@@ -167,14 +180,9 @@ impl AccessSyncConfig {
     pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
         let state_table = required(vars, STATE_TABLE)?;
         let alert_topic_arn = arn(vars, ALERT_TOPIC_ARN, "sns")?;
-        let alert_webhook_secret_arn = optional(vars, ALERT_WEBHOOK_SECRET_ARN);
-        if let Some(v) = &alert_webhook_secret_arn {
-            check_arn(ALERT_WEBHOOK_SECRET_ARN, v, "secretsmanager")?;
-        }
-        let instance_arn = optional(vars, INSTANCE_ARN);
-        if let Some(v) = &instance_arn {
-            check_arn(INSTANCE_ARN, v, "sso")?;
-        }
+        let alert_webhook_secret_arn =
+            optional_arn(vars, ALERT_WEBHOOK_SECRET_ARN, "secretsmanager")?;
+        let instance_arn = optional_arn(vars, INSTANCE_ARN, "sso")?;
         // Default: where the policy layer (template.yaml's AccessPolicyLayer) puts it.
         let policy_file = optional(vars, POLICY_FILE)
             .map(std::path::PathBuf::from)
@@ -234,14 +242,9 @@ impl HealthConfig {
 
     /// Reads these variables.
     pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
-        let alert_webhook_secret_arn = optional(vars, ALERT_WEBHOOK_SECRET_ARN);
-        if let Some(v) = &alert_webhook_secret_arn {
-            check_arn(ALERT_WEBHOOK_SECRET_ARN, v, "secretsmanager")?;
-        }
-        let instance_arn = optional(vars, INSTANCE_ARN);
-        if let Some(v) = &instance_arn {
-            check_arn(INSTANCE_ARN, v, "sso")?;
-        }
+        let alert_webhook_secret_arn =
+            optional_arn(vars, ALERT_WEBHOOK_SECRET_ARN, "secretsmanager")?;
+        let instance_arn = optional_arn(vars, INSTANCE_ARN, "sso")?;
         let okta_org_url = required(vars, OKTA_ORG_URL)?;
         crate::okta::org_url::validate_org_url(&okta_org_url).map_err(|_| {
             ConfigError::Malformed { name: OKTA_ORG_URL, reason: "expected https://<org>.okta.com" }
@@ -332,10 +335,8 @@ impl ScimRotationConfig {
         crate::okta::org_url::validate_org_url(&okta_org_url).map_err(|_| {
             ConfigError::Malformed { name: OKTA_ORG_URL, reason: "expected https://<org>.okta.com" }
         })?;
-        let alert_webhook_secret_arn = optional(vars, ALERT_WEBHOOK_SECRET_ARN);
-        if let Some(v) = &alert_webhook_secret_arn {
-            check_arn(ALERT_WEBHOOK_SECRET_ARN, v, "secretsmanager")?;
-        }
+        let alert_webhook_secret_arn =
+            optional_arn(vars, ALERT_WEBHOOK_SECRET_ARN, "secretsmanager")?;
         Ok(Self {
             scim_token_secret_arn: arn(vars, SCIM_TOKEN_SECRET_ARN, "secretsmanager")?,
             hook_secret_arn: arn(vars, HOOK_SECRET_ARN, "secretsmanager")?,

@@ -355,30 +355,14 @@ async fn a_reconciler_that_outruns_the_quotas_is_throttled_and_retries_to_the_sa
 /// The sweep's estate: one assignment to keep, one stale one to delete, one to create in each
 /// other account, a permission set whose declared policy is missing (attach and re-provision),
 /// and a rule naming an account the organisation lacks (an `unknown-target` alert every run).
-const SWEEP_POLICY: &str = r#"
-[settings]
-max_deletions = 5
-
-[[permission_set]]
-name = "ReadOnly"
-managed_policies = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
-
-[[permission_set]]
-name = "Admin"
-managed_policies = ["arn:aws:iam::aws:policy/AdministratorAccess"]
-
-[[rule]]
-groups = "aws-core-readonly"
-permission_sets = ["ReadOnly"]
-targets = { all_accounts = true }
-tier = "core"
-
-[[rule]]
-groups = "aws-admin-payments"
-permission_sets = ["Admin"]
-targets = { accounts = ["111111111111", "333333333333"] }
-tier = "admin"
-"#;
+fn sweep_policy() -> Policy {
+    let text = POLICY.replace(
+        r#"targets = { accounts = ["111111111111"] }"#,
+        r#"targets = { accounts = ["111111111111", "333333333333"] }"#,
+    );
+    assert_ne!(text, POLICY);
+    policy(&text)
+}
 
 /// What one reconcile under a fault left, and what the healthy run after it made of it.
 struct SweepRun {
@@ -417,7 +401,7 @@ async fn reconcile_with_faults(
         store: Faulty::new(crate::adapters::SqliteStateStore::in_memory().unwrap(), faults),
         sink: Faulty::new(&sns, faults),
         system_log: None::<crate::okta::ports::NoSystemLog>,
-        policy: policy(SWEEP_POLICY),
+        policy: sweep_policy(),
         instance_arn: None,
         limits: Limits::default(),
         requeue: None,

@@ -283,6 +283,27 @@ async fn receive_batch(sqs: &aws_sdk_sqs::Client, queue: &str, arn: &str) -> Opt
     Some(serde_json::from_value(json!({ "Records": records })).unwrap())
 }
 
+/// A FIFO events queue with this visibility timeout (seconds) and redrive policy: its URL and ARN.
+async fn events_queue(
+    sqs: &aws_sdk_sqs::Client,
+    sdk: &aws_config::SdkConfig,
+    visibility: &str,
+    redrive: Option<Value>,
+) -> (String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let mut create = sqs
+        .create_queue()
+        .queue_name(format!("{}.fifo", unique("events")))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::VisibilityTimeout, visibility);
+    if let Some(r) = redrive {
+        create = create.attributes(QueueAttributeName::RedrivePolicy, r.to_string());
+    }
+    let queue = create.send().await.unwrap().queue_url.unwrap();
+    let arn = queue_arn(sdk, &queue).await;
+    (queue, arn)
+}
+
 fn okta_event(fixture: &str) -> Value {
     let envelope: Value = serde_json::from_str(&event_file(fixture)).unwrap();
     envelope["data"]["events"][0].clone()
@@ -725,26 +746,12 @@ async fn a_group_not_yet_in_identity_center_is_retried_and_later_records_wait() 
 /// records of other message groups in its batches are processed once and deleted.
 #[tokio::test]
 async fn a_poison_message_goes_to_the_dead_letter_queue_and_the_rest_of_the_batch_is_processed() {
-    use aws_sdk_sqs::types::QueueAttributeName;
     let w = World::new().await;
     let sqs = aws_sdk_sqs::Client::new(&w.sdk);
     let dlq = create_fifo_queue(&w.sdk).await;
     let dlq_arn = queue_arn(&w.sdk, &dlq).await;
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("{}.fifo", unique("events")))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(QueueAttributeName::VisibilityTimeout, "1")
-        .attributes(
-            QueueAttributeName::RedrivePolicy,
-            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}).to_string(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let arn = queue_arn(&w.sdk, &queue).await;
+    let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3});
+    let (queue, arn) = events_queue(&sqs, &w.sdk, "1", Some(redrive)).await;
     let good = okta_event("okta/user-mfa-factor-reset-all.json");
     for (body, group, dedup) in [
         ("{\"uuid\": \"poison\", \"eventType\": ".to_owned(), "00u-poison", "poison"),
@@ -848,20 +855,9 @@ async fn declared_permission_sets_are_created_then_updated_and_reprovisioned() {
 
 #[tokio::test]
 async fn a_failed_record_returns_after_the_backoff_not_the_queue_timeout() {
-    use aws_sdk_sqs::types::QueueAttributeName;
     let w = World::new().await;
     let sqs = aws_sdk_sqs::Client::new(&w.sdk);
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("{}.fifo", unique("events")))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(QueueAttributeName::VisibilityTimeout, "120")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let arn = queue_arn(&w.sdk, &queue).await;
+    let (queue, arn) = events_queue(&sqs, &w.sdk, "120", None).await;
     let mut create = okta_event("okta/group-lifecycle-create.json");
     create["target"][0]["displayName"] = json!("aws-team-newteam");
     sqs.send_message()

@@ -355,21 +355,8 @@ async fn the_catch_up_queues_an_event_the_hook_never_received_and_alerts_provisi
         .await;
 
     let s = HealthSettings { okta_aws_app_id: Some(APP.into()), ..settings() };
-    let client = OktaClient::new(&okta.uri(), &"okta-api-token".to_owned().into()).unwrap();
-    let idc = SdkIdentityCenter::new(&aws.sdk);
-    let sink = SnsAlertSink::new(&aws.sdk, &aws.topic);
-    let queue = SqsQueue::new(&aws.sdk, &aws.queue);
-    let doctor = Doctor {
-        okta: &client,
-        idc: &idc,
-        store: &store,
-        sink: &sink,
-        queue: Some(&queue),
-        settings: &s,
-        instance_arn: None,
-        report_only: false,
-    };
-    let check = doctor.catch_up(now()).await;
+    let (checks, _) = aws.doctor(&okta, &s, now(), true).await;
+    let check = &checks[0];
     assert_eq!(check.status, Status::Warn, "{check:?}");
     assert!(check.summary.contains(&missed), "{}", check.summary);
     assert!(check.evidence.iter().any(|e| e.contains("1 provisioning failure(s) alerted")));
@@ -385,8 +372,8 @@ async fn the_catch_up_queues_an_event_the_hook_never_received_and_alerts_provisi
     assert_eq!(cursor.next, next);
 
     // The next run continues from the cursor: nothing new, nothing queued or alerted again.
-    let check = doctor.catch_up(now() + chrono::Duration::minutes(5)).await;
-    assert_eq!(check.status, Status::Pass, "{check:?}");
+    let (checks, _) = aws.doctor(&okta, &s, now() + chrono::Duration::minutes(5), true).await;
+    assert_eq!(checks[0].status, Status::Pass, "{:?}", checks[0]);
     assert!(drain(&aws.sdk, &aws.queue).await.is_empty());
     assert!(alerts(&aws.sdk, &aws.alert_queue).await.is_empty());
 }
