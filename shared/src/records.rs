@@ -358,6 +358,51 @@ impl Record for GroupPushFailure {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Access lifecycle: users whose live sessions are denied.
+
+/// A user whose live AWS sessions are denied (the `identitystore:userId` deny statement in the
+/// permission sets they could use), until `release_after`: the longest session of those
+/// permission sets plus a margin, after which no session from before the revocation can live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedSessions {
+    /// The Identity Store user id (kept in the key).
+    #[serde(skip)]
+    pub user_id: String,
+    /// The user name (Okta login).
+    pub login: String,
+    /// Permission set ARNs holding the deny.
+    pub permission_sets: Vec<String>,
+    /// Accounts those permission sets are provisioned to for the user's groups.
+    pub accounts: Vec<String>,
+    /// When the deny was provisioned.
+    pub revoked_at: DateTime<Utc>,
+    /// When the deny may be removed again.
+    pub release_after: DateTime<Utc>,
+    /// Why (`okta user.lifecycle.deactivate`, `idc-guard revoke`, …).
+    pub reason: String,
+}
+
+impl RevokedSessions {
+    /// The partition of every revocation.
+    pub const PK: &'static str = "revoked-sessions";
+
+    /// The key of a user's revocation.
+    pub fn key_of(user_id: &str) -> Key {
+        Key::new(Self::PK, user_id)
+    }
+}
+
+impl Record for RevokedSessions {
+    const WHAT: &'static str = "revoked sessions";
+    fn key(&self) -> Key {
+        Self::key_of(&self.user_id)
+    }
+    fn restore_key(&mut self, key: &Key) {
+        self.user_id = key.sk.clone();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Integration health: each check's last state, and the System Log catch-up's place.
 
 /// An integration-health check's last result: alerts are raised once per state change, and a

@@ -13,6 +13,8 @@ pub mod plan;
 pub mod policy;
 pub mod ports;
 pub mod reconcile;
+pub mod revoke;
+pub mod revoke_policy;
 pub mod sync;
 
 pub use plan::{Account, AccountStatus, Assignment, Desired, Group, Inventory, plan};

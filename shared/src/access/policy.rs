@@ -48,11 +48,19 @@ pub struct Settings {
     pub max_deletions: usize,
     /// Tiers whose groups are privileged: a membership added to one raises an alert.
     pub privileged_tiers: Vec<String>,
+    /// Keep a deactivated user's session deny after their sessions have ended (released only
+    /// when Okta reactivates them). Default `false`: released once the longest session is over.
+    pub keep_revoked_while_deactivated: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { prune: true, max_deletions: 20, privileged_tiers: vec!["admin".into()] }
+        Self {
+            prune: true,
+            max_deletions: 20,
+            privileged_tiers: vec!["admin".into()],
+            keep_revoked_while_deactivated: false,
+        }
     }
 }
 
@@ -179,6 +187,7 @@ struct RawSettings {
     prune: Option<bool>,
     max_deletions: Option<Spanned<i64>>,
     privileged_tiers: Option<Vec<String>>,
+    keep_revoked_while_deactivated: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -427,6 +436,9 @@ fn settings(c: &mut Checker<'_>, raw: RawSettings) -> Settings {
     }
     if let Some(t) = raw.privileged_tiers {
         s.privileged_tiers = t;
+    }
+    if let Some(keep) = raw.keep_revoked_while_deactivated {
+        s.keep_revoked_while_deactivated = keep;
     }
     s
 }

@@ -196,6 +196,24 @@ pub trait IdentityCenter: Send + Sync {
         ps_arn: &str,
         account: &str,
     ) -> impl Future<Output = Result<(String, OperationStatus), AwsError>> + Send;
+    /// `GetUserId` by user name (the SAML NameID, Okta's login); `None` when there is no such user.
+    fn find_user_id(
+        &self,
+        store: &str,
+        user_name: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+    /// `ListGroupMembershipsForMember`: the ids of the groups a user belongs to (paginated).
+    fn user_group_ids(
+        &self,
+        store: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+    /// `DescribePermissionSetProvisioningStatus` of a `ProvisionPermissionSet` request.
+    fn provisioning_status(
+        &self,
+        instance: &str,
+        request_id: &str,
+    ) -> impl Future<Output = Result<OperationStatus, AwsError>> + Send;
     /// `DescribeAccountAssignmentCreationStatus` (creation) or `...DeletionStatus`.
     fn assignment_status(
         &self,

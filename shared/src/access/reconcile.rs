@@ -11,6 +11,7 @@
 //! at most 10 assignment operations are outstanding (created, not yet SUCCEEDED/FAILED);
 //! throttling and conflicts are retried with full-jitter exponential backoff.
 
+use super::revoke_policy;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -471,6 +472,9 @@ pub struct Reconciler<'a, Idc, Org> {
     instance_arn: Option<String>,
     calls: AtomicUsize,
     retries: AtomicUsize,
+    /// Users whose sessions are denied, by permission set ARN (from the state's revocation
+    /// records): kept in the inline policy the reconciler writes, with those already in it.
+    revoked: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// Progress callback for long runs: (done, total).
@@ -488,6 +492,7 @@ impl<'a, Idc: IdentityCenter, Org: Organizations> Reconciler<'a, Idc, Org> {
             instance_arn: None,
             calls: AtomicUsize::new(0),
             retries: AtomicUsize::new(0),
+            revoked: BTreeMap::new(),
         }
     }
 
@@ -497,8 +502,14 @@ impl<'a, Idc: IdentityCenter, Org: Organizations> Reconciler<'a, Idc, Org> {
         self
     }
 
+    /// Keep these users' session deny (by permission set ARN) in the inline policies written.
+    pub fn with_revoked(mut self, by_permission_set: BTreeMap<String, BTreeSet<String>>) -> Self {
+        self.revoked = by_permission_set;
+        self
+    }
+
     /// One paced call with retries on throttling and conflicts.
-    async fn call<T, F, Fut>(&self, mut f: F) -> Result<T, AwsError>
+    pub(crate) async fn call<T, F, Fut>(&self, mut f: F) -> Result<T, AwsError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, AwsError>>,
@@ -927,17 +938,35 @@ impl<'a, Idc: IdentityCenter, Org: Organizations> Reconciler<'a, Idc, Org> {
             }
         }
         // The policy file's inline policy is canonical JSON; IdC returns it as stored.
-        let current_inline = current.inline.as_deref().map(canonical_json_text);
-        if spec.inline_policy != current_inline {
+        // idc-guard's session-revocation statement is its own: compared without it, and kept
+        // whenever the inline policy is written (a policy change never drops a revocation).
+        // A recorded revocation missing from the statement (a writer that read the policy before
+        // the deny was added) is put back.
+        let mut revoked = revoke_policy::revoked_ids(current.inline.as_deref());
+        let recorded = self.revoked.get(arn);
+        let deny_lost = recorded.is_some_and(|r| !r.is_subset(&revoked));
+        revoked.extend(recorded.into_iter().flatten().cloned());
+        let current_inline = revoke_policy::without_revocations(current.inline.as_deref())
+            .as_deref()
+            .map(canonical_json_text);
+        if spec.inline_policy != current_inline || deny_lost {
             changes.push(match &spec.inline_policy {
+                _ if spec.inline_policy == current_inline => {
+                    format!("restore the session deny in {}", spec.name)
+                }
                 Some(_) => format!("put inline policy of {}", spec.name),
                 None => format!("delete inline policy of {}", spec.name),
             });
             if apply {
-                self.call(|| {
-                    self.idc.set_inline_policy(instance, arn, spec.inline_policy.as_deref())
-                })
-                .await?;
+                let document =
+                    revoke_policy::with_revocations(spec.inline_policy.as_deref(), &revoked)
+                        .map_err(|e| AwsError::Permanent {
+                            service: "sso-admin",
+                            operation: "PutInlinePolicyToPermissionSet",
+                            message: format!("{}: {e}", spec.name),
+                        })?;
+                self.call(|| self.idc.set_inline_policy(instance, arn, document.as_deref()))
+                    .await?;
             }
         }
         if let Some(b) = &spec.permissions_boundary

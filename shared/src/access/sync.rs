@@ -185,7 +185,11 @@ impl<Idc: IdentityCenter, Org: Organizations, Store: StateStore, Sink: AlertSink
             }
             Trigger::Schedule => {
                 let report = self.reconcile(Scope::All).await?;
-                Ok(summary(&report))
+                // Session denies whose sessions have all ended are lifted.
+                let released = self.release_due(Utc::now()).await?;
+                let mut out = summary(&report);
+                out["sessions_released"] = json!(released);
+                Ok(out)
             }
             Trigger::Account { account_id, event_name } => {
                 tracing::info!(%account_id, %event_name, "organizations change: reconciling the account");
@@ -331,7 +335,8 @@ impl<Idc: IdentityCenter, Org: Organizations, Store: StateStore, Sink: AlertSink
                 self.raise(provisioning_failure(event, key)).await
             }
             t if LifecycleStatus::of_event_type(t).is_some() => {
-                self.record_lifecycle(event, key).await
+                self.record_lifecycle(event, key).await?;
+                self.lifecycle_sessions(event, t).await
             }
             t if SIGNIN_EVENT_TYPES.contains(&t) => self.record_signin(event, key).await,
             _ => {
@@ -410,9 +415,23 @@ impl<Idc: IdentityCenter, Org: Organizations, Store: StateStore, Sink: AlertSink
         self.apply_prepared(prepared, progress).await
     }
 
-    fn reconciler(&self) -> Reconciler<'_, Idc, Org> {
+    pub(crate) fn reconciler(&self) -> Reconciler<'_, Idc, Org> {
         Reconciler::new(&self.idc, &self.org, self.limits.clone())
             .with_instance_arn(self.instance_arn.clone())
+    }
+
+    /// Users whose sessions are denied, by permission set ARN (the revocation records): their
+    /// deny survives any inline policy a run writes, and one found missing is put back.
+    async fn revoked(&self) -> Result<BTreeMap<String, BTreeSet<String>>, AwsError> {
+        let mut revoked: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for item in self.store.query(crate::records::RevokedSessions::PK).await? {
+            if let Some(r) = <crate::records::RevokedSessions as Record>::from_item(&item) {
+                for arn in r.permission_sets {
+                    revoked.entry(arn).or_default().insert(item.sk.clone());
+                }
+            }
+        }
+        Ok(revoked)
     }
 
     /// Reads and plans with the remembered managed groups; changes nothing.
@@ -423,7 +442,8 @@ impl<Idc: IdentityCenter, Org: Organizations, Store: StateStore, Sink: AlertSink
             apply: false,
             previously_managed: before.keys().cloned().collect(),
         };
-        Ok(self.reconciler().prepare(&self.policy, &options).await?)
+        let reconciler = self.reconciler().with_revoked(self.revoked().await?);
+        Ok(reconciler.prepare(&self.policy, &options).await?)
     }
 
     /// Applies what a person confirmed, and only that: the estate is read again, and when the
@@ -449,7 +469,7 @@ impl<Idc: IdentityCenter, Org: Organizations, Store: StateStore, Sink: AlertSink
         progress: Option<Progress<'_>>,
     ) -> Result<Report, SyncError> {
         let before = self.managed_groups().await?;
-        let reconciler = self.reconciler();
+        let reconciler = self.reconciler().with_revoked(self.revoked().await?);
         // Write-ahead: every group this run gives access to is remembered as managed before
         // the first assignment is created, so a crash or timeout between the two can never
         // leave access that a later rename would orphan.
@@ -551,6 +571,38 @@ impl<Idc: IdentityCenter, Org: Organizations, Store: StateStore, Sink: AlertSink
         }
         records::save(&self.store, &record).await?;
         Ok(())
+    }
+
+    /// Deactivated, suspended or deleted in Okta: deny the user's live AWS sessions.
+    /// Reactivated: lift the deny at once.
+    async fn lifecycle_sessions(
+        &self,
+        event: &OktaEvent,
+        event_type: &str,
+    ) -> Result<(), SyncError> {
+        let Some(login) = event.target_of_type("User").and_then(|u| u.alternate_id.clone()) else {
+            tracing::warn!(%event_type, "lifecycle event without a target login: no session change");
+            return Ok(());
+        };
+        match LifecycleStatus::of_event_type(event_type) {
+            Some(LifecycleStatus::Active) => {
+                let instance = self.idc.instance(self.instance_arn.as_deref()).await?;
+                if let Some(user_id) =
+                    self.idc.find_user_id(&instance.identity_store_id, &login).await?
+                {
+                    self.release_sessions(&user_id).await?;
+                }
+                Ok(())
+            }
+            Some(_) => {
+                let at = event.published.unwrap_or_else(Utc::now);
+                let report =
+                    self.revoke_sessions(&login, &format!("Okta {event_type}"), false, at).await?;
+                tracing::info!(%login, covered = report.covered.len(), "live sessions denied");
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 
     async fn record_signin(&self, event: &OktaEvent, key: &str) -> Result<(), SyncError> {

@@ -546,6 +546,69 @@ impl IdentityCenter for SdkIdentityCenter {
         Ok((s.request_id.unwrap_or_default(), status(s.status.as_ref(), s.failure_reason)))
     }
 
+    async fn find_user_id(&self, store: &str, user_name: &str) -> Result<Option<String>, AwsError> {
+        let attr = UniqueAttribute::builder()
+            .attribute_path("userName")
+            .attribute_value(aws_smithy_types::Document::String(user_name.to_owned()))
+            .build()
+            .map_err(|e| AwsError::Permanent {
+                service: "identitystore",
+                operation: "GetUserId",
+                message: e.to_string(),
+            })?;
+        let result = self
+            .ids
+            .get_user_id()
+            .identity_store_id(store)
+            .alternate_identifier(AlternateIdentifier::UniqueAttribute(attr))
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(out.user_id)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {
+                Ok(None)
+            }
+            Err(e) => Err(ids("GetUserId", e)),
+        }
+    }
+
+    async fn user_group_ids(&self, store: &str, user_id: &str) -> Result<Vec<String>, AwsError> {
+        let mut groups = Vec::new();
+        let mut pages = self
+            .ids
+            .list_group_memberships_for_member()
+            .identity_store_id(store)
+            .member_id(aws_sdk_identitystore::types::MemberId::UserId(user_id.to_owned()))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| ids("ListGroupMembershipsForMember", e))?;
+            groups.extend(page.group_memberships.into_iter().filter_map(|m| m.group_id));
+        }
+        groups.sort();
+        groups.dedup();
+        Ok(groups)
+    }
+
+    async fn provisioning_status(
+        &self,
+        instance: &str,
+        request_id: &str,
+    ) -> Result<OperationStatus, AwsError> {
+        let out = self
+            .sso
+            .describe_permission_set_provisioning_status()
+            .instance_arn(instance)
+            .provision_permission_set_request_id(request_id)
+            .send()
+            .await
+            .map_err(|e| sso("DescribePermissionSetProvisioningStatus", e))?;
+        Ok(match out.permission_set_provisioning_status {
+            Some(s) => status(s.status.as_ref(), s.failure_reason),
+            None => OperationStatus::InProgress,
+        })
+    }
+
     async fn assignment_status(
         &self,
         instance: &str,

@@ -186,6 +186,9 @@ impl<T: IdentityCenter> IdentityCenter for Faulty<'_, T> {
         create_assignment(instance: &str, group_id: &str, ps_arn: &str, account: &str) -> (String, OperationStatus);
         delete_assignment(instance: &str, group_id: &str, ps_arn: &str, account: &str) -> (String, OperationStatus);
         assignment_status(instance: &str, request_id: &str, creation: bool) -> OperationStatus;
+        find_user_id(store: &str, user_name: &str) -> Option<String>;
+        user_group_ids(store: &str, user_id: &str) -> Vec<String>;
+        provisioning_status(instance: &str, request_id: &str) -> OperationStatus;
     }
 }
 

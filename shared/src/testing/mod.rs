@@ -66,6 +66,12 @@ struct State {
     next_id: u64,
     unreadable_groups: BTreeSet<String>,
     failing_accounts: BTreeSet<String>,
+    /// user name → user id
+    users: BTreeMap<String, String>,
+    /// (group id, user id)
+    memberships: BTreeSet<(String, String)>,
+    /// provisioning request id → when it completes
+    provisioning: HashMap<String, Instant>,
 }
 
 /// An in-memory IAM Identity Center that enforces its quotas (see the module header).
@@ -189,6 +195,24 @@ impl FakeIdentityCenter {
     /// Assignment operations in this account are accepted and then fail.
     pub fn fail_operations_in(&self, account_id: &str) {
         self.lock().failing_accounts.insert(account_id.to_owned());
+    }
+
+    /// Adds a user (as SCIM does); returns its id.
+    pub fn add_user(&self, user_name: &str) -> String {
+        let mut s = self.lock();
+        let id = format!("u-{:04}", s.users.len() + 1);
+        s.users.insert(user_name.to_owned(), id.clone());
+        id
+    }
+
+    /// Makes a user a member of a group.
+    pub fn add_member(&self, group_id: &str, user_id: &str) {
+        self.lock().memberships.insert((group_id.to_owned(), user_id.to_owned()));
+    }
+
+    /// The inline policy of a permission set, by name.
+    pub fn inline_policy_of(&self, name: &str) -> Option<String> {
+        self.policies_of(name).and_then(|p| p.inline)
     }
 
     /// One sso-admin request against the token bucket.
@@ -421,6 +445,16 @@ impl IdentityCenter for FakeIdentityCenter {
         arn: &str,
         document: Option<&str>,
     ) -> Result<(), AwsError> {
+        // IdC refuses an inline policy over 32,768 characters.
+        if let Some(d) = document
+            && d.chars().count() > crate::access::revoke_policy::MAX_INLINE_POLICY_CHARS
+        {
+            self.quota("PutInlinePolicyToPermissionSet")?;
+            return Err(refused(
+                "PutInlinePolicyToPermissionSet",
+                "ValidationException: the inline policy exceeds 32768 characters".into(),
+            ));
+        }
         self.with_permission_set("PutInlinePolicyToPermissionSet", arn, |_, p| {
             p.inline = document.map(str::to_owned);
         })
@@ -438,8 +472,13 @@ impl IdentityCenter for FakeIdentityCenter {
     }
 
     async fn provision_permission_set(&self, _: &str, arn: &str) -> Result<String, AwsError> {
+        // Asynchronous, like assignment operations: done `completion` after it was accepted.
         self.with_permission_set("ProvisionPermissionSet", arn, |_, _| ())?;
-        Ok(format!("provision-{arn}"))
+        let mut s = self.lock();
+        s.next_id += 1;
+        let id = format!("provision-{:06}", s.next_id);
+        s.provisioning.insert(id.clone(), Instant::now() + self.completion);
+        Ok(id)
     }
 
     async fn list_group_assignments(
@@ -499,6 +538,34 @@ impl IdentityCenter for FakeIdentityCenter {
             (group_id.into(), ps_arn.into(), account_id.into()),
             false,
         )
+    }
+
+    async fn find_user_id(&self, _: &str, user_name: &str) -> Result<Option<String>, AwsError> {
+        self.identity_store_calls.fetch_add(1, Ordering::Relaxed);
+        Ok(self.lock().users.get(user_name).cloned())
+    }
+
+    async fn user_group_ids(&self, _: &str, user_id: &str) -> Result<Vec<String>, AwsError> {
+        self.identity_store_calls.fetch_add(1, Ordering::Relaxed);
+        let s = self.lock();
+        Ok(s.memberships.iter().filter(|(_, u)| u == user_id).map(|(g, _)| g.clone()).collect())
+    }
+
+    async fn provisioning_status(
+        &self,
+        _: &str,
+        request_id: &str,
+    ) -> Result<OperationStatus, AwsError> {
+        self.quota("DescribePermissionSetProvisioningStatus")?;
+        let s = self.lock();
+        match s.provisioning.get(request_id) {
+            Some(done) if *done <= Instant::now() => Ok(OperationStatus::Succeeded),
+            Some(_) => Ok(OperationStatus::InProgress),
+            None => Err(refused(
+                "DescribePermissionSetProvisioningStatus",
+                format!("ResourceNotFoundException: {request_id}"),
+            )),
+        }
     }
 
     async fn assignment_status(

@@ -496,6 +496,27 @@ impl IdentityCenter for Renamed<'_> {
     {
         self.inner.delete_assignment(i, g, p, a).await
     }
+    async fn find_user_id(
+        &self,
+        s: &str,
+        n: &str,
+    ) -> Result<Option<String>, idc_guard::error::AwsError> {
+        self.inner.find_user_id(s, n).await
+    }
+    async fn user_group_ids(
+        &self,
+        s: &str,
+        u: &str,
+    ) -> Result<Vec<String>, idc_guard::error::AwsError> {
+        self.inner.user_group_ids(s, u).await
+    }
+    async fn provisioning_status(
+        &self,
+        i: &str,
+        r: &str,
+    ) -> Result<idc_guard::access::ports::OperationStatus, idc_guard::error::AwsError> {
+        self.inner.provisioning_status(i, r).await
+    }
     async fn assignment_status(
         &self,
         i: &str,
