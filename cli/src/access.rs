@@ -363,3 +363,62 @@ fn join(v: &serde_json::Value) -> String {
         v.as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
     if items.is_empty() { "-".into() } else { items.join(", ") }
 }
+
+/// `idc-guard revoke --user LOGIN`: deny the user's live AWS sessions now (incident response), as
+/// access-sync does when Okta deactivates them; `--release` lifts a revocation; `--dry-run` shows
+/// what would be covered.
+pub async fn revoke(
+    args: &AccessArgs,
+    user: &str,
+    dry_run: bool,
+    release: bool,
+) -> anyhow::Result<ExitCode> {
+    let sync = setup(args, None).await?;
+    if release {
+        let instance = sync.idc.instance(sync.instance_arn.as_deref()).await?;
+        let Some(user_id) = sync.idc.find_user_id(&instance.identity_store_id, user).await? else {
+            bail!("{user} is not a user in IAM Identity Center");
+        };
+        if sync.release_sessions(&user_id).await? {
+            println!("released: {user}'s sessions are no longer denied");
+        } else {
+            println!("{user} has no revocation to release");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = sync.revoke_sessions(user, "idc-guard revoke", dry_run, Utc::now()).await?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string(&report)?),
+        Format::Table => {
+            let Some(user_id) = &report.user_id else {
+                bail!("{user} is not a user in IAM Identity Center: nothing to revoke");
+            };
+            let verb = if report.applied { "denied" } else { "would deny" };
+            println!(
+                "{user} ({user_id}): {verb} live sessions in {} permission set(s)",
+                report.covered.len()
+            );
+            for c in &report.covered {
+                println!(
+                    "  {:<24} {} (session {})",
+                    c.name,
+                    c.accounts.join(", "),
+                    c.session_duration
+                );
+            }
+            for n in &report.not_covered {
+                println!("  NOT covered: {n}");
+            }
+            if let Some(t) = report.release_after {
+                println!(
+                    "released after {} (the longest session has ended)",
+                    t.format("%Y-%m-%d %H:%M UTC")
+                );
+            }
+        }
+    }
+    if !report.not_covered.is_empty() {
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}

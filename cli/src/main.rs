@@ -53,6 +53,21 @@ enum Command {
         #[arg(long, value_name = "GROUP")]
         mark_reviewed: Vec<String>,
     },
+    /// Deny a user's live AWS sessions now, in every permission set they could use (incident
+    /// response; what access-sync does when Okta deactivates someone).
+    Revoke {
+        #[command(flatten)]
+        args: access::AccessArgs,
+        /// The user name in IAM Identity Center (the Okta login).
+        #[arg(long)]
+        user: String,
+        /// Show what would be covered; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Lift the user's revocation instead.
+        #[arg(long, conflicts_with = "dry_run")]
+        release: bool,
+    },
     /// Check CloudTrail sign-in activity for anomalies, correlated with Okta (exit 2 on findings).
     Scan(signin::ScanArgs),
     /// One person's Okta and CloudTrail events around a time, and where their sign-in failed.
@@ -119,6 +134,9 @@ fn main() -> ExitCode {
                     }
                     Command::ScimToken(c) => scim::run(c).await,
                     Command::Doctor(args) => doctor::run(args).await,
+                    Command::Revoke { args, user, dry_run, release } => {
+                        access::revoke(&args, &user, dry_run, release).await
+                    }
                     Command::Hook(_)
                     | Command::Policy(_)
                     | Command::Scan(_)

@@ -510,12 +510,14 @@ impl IdentityCenter for Renamed<'_> {
     ) -> Result<Vec<String>, idc_guard::error::AwsError> {
         self.inner.user_group_ids(s, u).await
     }
+    /// moto lacks DescribePermissionSetProvisioningStatus (its ProvisionPermissionSet is done
+    /// at once): answered here. The asynchronous case is enforced by `idc_guard::testing`'s fake.
     async fn provisioning_status(
         &self,
-        i: &str,
-        r: &str,
+        _: &str,
+        _: &str,
     ) -> Result<idc_guard::access::ports::OperationStatus, idc_guard::error::AwsError> {
-        self.inner.provisioning_status(i, r).await
+        Ok(idc_guard::access::ports::OperationStatus::Succeeded)
     }
     async fn assignment_status(
         &self,
@@ -1171,4 +1173,62 @@ async fn an_okta_429_burst_delays_the_stub_completion_and_loses_nothing() {
     let records = sync.store.query("okta-signin#alice@acme.example").await.unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].data["ip"], "198.51.100.23", "completed, not the stub");
+}
+
+/// Okta deactivates Bob: access-sync denies his live sessions in the permission sets his groups
+/// hold (real inline policies and provisioning on the stand-in), alerts once; his reactivation
+/// lifts the deny at once.
+#[tokio::test]
+async fn a_deactivated_users_sessions_are_denied_and_reactivation_lifts_it() {
+    let w = World::new().await;
+    w.sync(w.policy(20)).reconcile(Scope::All).await.unwrap();
+    let bob = w.idc.user("bob@acme.example").await;
+    w.idc.add_member(&w.core, &bob).await;
+    w.idc.add_member(&w.payments, &bob).await;
+    let real = SdkIdentityCenter::new(&w.sdk);
+    let idc =
+        Renamed { inner: &real, id: String::new(), name: String::new(), hang_after_create: false };
+    let sync = w.sync_with(idc, w.policy(20));
+    let deactivate = okta_event("okta/user-lifecycle-deactivate.json");
+    let response = sync.handle_queue(sqs_event(&[deactivate.clone()])).await;
+    assert!(failed_ids(&response).is_empty(), "{response:?}");
+    let inline = |name: &'static str| {
+        let w = &w;
+        async move {
+            let arn = w.idc.permission_set_arn(name).await.unwrap();
+            w.idc
+                .sso
+                .get_inline_policy_for_permission_set()
+                .instance_arn(&w.idc.instance_arn)
+                .permission_set_arn(arn)
+                .send()
+                .await
+                .unwrap()
+                .inline_policy
+        }
+    };
+    use idc_guard::access::revoke_policy::revoked_ids;
+    for name in ["ReadOnly", "TeamDeveloper"] {
+        assert_eq!(
+            revoked_ids(inline(name).await.as_deref()),
+            BTreeSet::from([bob.clone()]),
+            "{name}"
+        );
+    }
+    assert!(revoked_ids(inline("Administrator").await.as_deref()).is_empty(), "not his");
+    let alerts = alerts(&w.sdk, &w.alert_queue).await;
+    let revoked: Vec<_> = alerts.iter().filter(|a| a["detector"] == "sessions-revoked").collect();
+    assert_eq!(revoked.len(), 1, "{alerts:?}");
+    assert_eq!(revoked[0]["user"], "bob@acme.example");
+    // A scheduled reconcile keeps the deny (idc-guard's own statement, not drift).
+    let report = sync.reconcile(Scope::All).await.unwrap();
+    assert!(!report.has_changes(), "{:?}", report.permission_set_changes);
+
+    let mut reactivate = deactivate;
+    reactivate["uuid"] = json!("0d6a1f7e-reactivate-bob-0001");
+    reactivate["eventType"] = json!("user.lifecycle.reactivate");
+    let response = sync.handle_queue(sqs_event(&[reactivate])).await;
+    assert!(failed_ids(&response).is_empty(), "{response:?}");
+    assert!(revoked_ids(inline("ReadOnly").await.as_deref()).is_empty());
+    assert!(revoked_ids(inline("TeamDeveloper").await.as_deref()).is_empty());
 }
