@@ -124,6 +124,20 @@ targets = { tags = { team = "{team}" } }
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("0 reviews due"));
     assert!(dir.join(".idc-guard/state.db").exists(), "local state kept next to the policy");
+
+    // Incident response, dry run: what `revoke` would cover for Alice, and nothing changed.
+    let out = cli.run(&["revoke", "--user", "alice@acme.example", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("would deny live sessions in 1 permission set(s)"), "{t}");
+    assert!(
+        t.contains("TeamDeveloper") && t.contains(&account) && t.contains("session PT4H"),
+        "{t}"
+    );
+    assert!(t.contains("released after"), "{t}");
+    let out = cli.run(&["revoke", "--user", "nobody@acme.example", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("not a user in IAM Identity Center"), "{}", text(&out));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
