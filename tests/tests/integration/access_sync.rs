@@ -1190,7 +1190,7 @@ async fn a_deactivated_users_sessions_are_denied_and_reactivation_lifts_it() {
         Renamed { inner: &real, id: String::new(), name: String::new(), hang_after_create: false };
     let sync = w.sync_with(idc, w.policy(20));
     let deactivate = okta_event("okta/user-lifecycle-deactivate.json");
-    let response = sync.handle_queue(sqs_event(&[deactivate.clone()])).await;
+    let response = sync.handle_queue(sqs_event(std::slice::from_ref(&deactivate))).await;
     assert!(failed_ids(&response).is_empty(), "{response:?}");
     let inline = |name: &'static str| {
         let w = &w;
