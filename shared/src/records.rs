@@ -402,6 +402,69 @@ impl Record for RevokedSessions {
     }
 }
 
+/// Where a time-boxed grant stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GrantStatus {
+    /// Waiting for a second person's approval.
+    Pending,
+    /// The Okta membership is in place until `expires_at`.
+    Active,
+    /// Over: the membership was removed (or a later grant kept it).
+    Expired,
+}
+
+/// A time-boxed membership in an Okta group (`idc-guard grant`), its approval and its end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Its id (kept in the key).
+    #[serde(skip)]
+    pub id: String,
+    /// The user's Okta login.
+    pub login: String,
+    /// The Okta group.
+    pub group: String,
+    /// Why (an incident or ticket).
+    pub reason: String,
+    /// How long, in minutes, from activation.
+    pub minutes: i64,
+    /// Who asked (the caller's identity).
+    pub requested_by: String,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+    /// Who approved (none when no approval is needed, or not yet).
+    #[serde(default)]
+    pub approved_by: Option<String>,
+    /// Where it stands.
+    pub status: GrantStatus,
+    /// When the membership was added.
+    #[serde(default)]
+    pub starts_at: Option<DateTime<Utc>>,
+    /// When it ends.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Grant {
+    /// The partition of every grant.
+    pub const PK: &'static str = "grant";
+
+    /// The key of a grant.
+    pub fn key_of(id: &str) -> Key {
+        Key::new(Self::PK, id)
+    }
+}
+
+impl Record for Grant {
+    const WHAT: &'static str = "grant";
+    fn key(&self) -> Key {
+        Self::key_of(&self.id)
+    }
+    fn restore_key(&mut self, key: &Key) {
+        self.id = key.sk.clone();
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Integration health: each check's last state, and the System Log catch-up's place.
 

@@ -8,6 +8,7 @@
 //! - [`sync`]: the `access-sync` handler (queue, schedule and Organizations triggers);
 //! - [`ports`]: IAM Identity Center and Organizations as the reconciler sees them.
 
+pub mod grants;
 pub mod pattern;
 pub mod plan;
 pub mod policy;

@@ -51,6 +51,9 @@ pub struct Settings {
     /// Keep a deactivated user's session deny after their sessions have ended (released only
     /// when Okta reactivates them). Default `false`: released once the longest session is over.
     pub keep_revoked_while_deactivated: bool,
+    /// A membership in a grantable group that no active grant explains is removed (default:
+    /// only reported, `unexplained-membership`).
+    pub remove_unexplained_members: bool,
 }
 
 impl Default for Settings {
@@ -60,6 +63,7 @@ impl Default for Settings {
             max_deletions: 20,
             privileged_tiers: vec!["admin".into()],
             keep_revoked_while_deactivated: false,
+            remove_unexplained_members: false,
         }
     }
 }
@@ -157,6 +161,19 @@ pub struct Policy {
     pub permission_sets: Vec<PermissionSetSpec>,
     /// The rules.
     pub rules: Vec<Rule>,
+    /// Okta groups that may be granted for a time (`[[grantable]]`).
+    pub grantable: Vec<Grantable>,
+}
+
+/// An Okta group that may be granted for a limited time (`idc-guard grant`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grantable {
+    /// The Okta group's name (the same name in IAM Identity Center, pushed by SCIM).
+    pub group: String,
+    /// The longest grant.
+    pub max_duration: chrono::Duration,
+    /// A second person must approve (`idc-guard approve`).
+    pub approval: bool,
 }
 
 // ---- the file's shape ------------------------------------------------------------------------
@@ -170,6 +187,8 @@ struct RawPolicy {
     permission_sets: Vec<Spanned<RawPermissionSet>>,
     #[serde(default, rename = "rule")]
     rules: Vec<Spanned<RawRule>>,
+    #[serde(default)]
+    grantable: Vec<Spanned<RawGrantable>>,
     /// The `[signin]` table belongs to the sign-in checks (`signin::settings`), which read it
     /// from the same file.
     #[serde(default)]
@@ -181,6 +200,15 @@ struct RawPolicy {
     health: Option<toml::Table>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrantable {
+    group: Spanned<String>,
+    max_duration: Spanned<String>,
+    #[serde(default)]
+    approval: bool,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
@@ -188,6 +216,7 @@ struct RawSettings {
     max_deletions: Option<Spanned<i64>>,
     privileged_tiers: Option<Vec<String>>,
     keep_revoked_while_deactivated: Option<bool>,
+    remove_unexplained_members: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -393,12 +422,45 @@ impl Policy {
                 rules.push(r);
             }
         }
+        let mut grantable = Vec::new();
+        for g in raw.grantable {
+            let offset = g.span().start;
+            let g = g.into_inner();
+            let group = g.group.get_ref().trim().to_owned();
+            if group.is_empty() {
+                c.error(g.group.span().start, "grantable group must not be empty");
+                continue;
+            }
+            if grantable.iter().any(|x: &Grantable| x.group == group) {
+                c.error(offset, format!("grantable group {group:?} is declared twice"));
+                continue;
+            }
+            match crate::policy_file::parse_duration(g.max_duration.get_ref())
+                .filter(|d| *d <= chrono::Duration::days(7))
+            {
+                Some(max_duration) => {
+                    grantable.push(Grantable { group, max_duration, approval: g.approval })
+                }
+                None => c.error(
+                    g.max_duration.span().start,
+                    format!(
+                        "max_duration {:?} must be a duration such as \"2h\", at most 7 days",
+                        g.max_duration.get_ref()
+                    ),
+                ),
+            }
+        }
         if rules.is_empty() && !c.diagnostics.iter().any(|d| d.severity == Level::Error) {
             c.warn(0, "the policy has no [[rule]]: nothing will be granted");
         }
         let ok = !c.diagnostics.iter().any(|d| d.severity == Level::Error);
         c.diagnostics.sort_by_key(|d| (d.line, d.column));
-        (ok.then_some(Policy { settings, permission_sets, rules }), c.diagnostics)
+        (ok.then_some(Policy { settings, permission_sets, rules, grantable }), c.diagnostics)
+    }
+
+    /// The grantable group of this name.
+    pub fn grantable(&self, group: &str) -> Option<&Grantable> {
+        self.grantable.iter().find(|g| g.group == group)
     }
 
     /// A permission set by name.
@@ -439,6 +501,9 @@ fn settings(c: &mut Checker<'_>, raw: RawSettings) -> Settings {
     }
     if let Some(keep) = raw.keep_revoked_while_deactivated {
         s.keep_revoked_while_deactivated = keep;
+    }
+    if let Some(remove) = raw.remove_unexplained_members {
+        s.remove_unexplained_members = remove;
     }
     s
 }

@@ -29,7 +29,7 @@ use super::revoke_policy::{self, RevokePolicyError};
 use super::sync::{AccessSyncHandler, SyncError};
 use crate::alert::{Alert, AlertSink, Alerts, Severity};
 use crate::error::AwsError;
-use crate::okta::ports::SystemLog;
+use crate::okta::ports::{OktaGroups, SystemLog};
 use crate::records::{self, Lifecycle, RevokedSessions};
 use crate::store::StateStore;
 
@@ -76,7 +76,7 @@ where
     Org: Organizations,
     Store: StateStore,
     Sink: AlertSink,
-    Log: SystemLog,
+    Log: SystemLog + OktaGroups,
 {
     /// Denies the live sessions of `login` in every permission set they could use (see the
     /// module header); `dry_run` only reports what it would cover.
@@ -84,6 +84,29 @@ where
         &self,
         login: &str,
         reason: &str,
+        dry_run: bool,
+        now: DateTime<Utc>,
+    ) -> Result<RevokeReport, SyncError> {
+        self.revoke(login, reason, None, dry_run, now).await
+    }
+
+    /// As [`Self::revoke_sessions`], for the permission sets of one group only (the IdC group
+    /// of that name): a time-boxed grant of that group has ended.
+    pub async fn revoke_group_sessions(
+        &self,
+        login: &str,
+        group: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RevokeReport, SyncError> {
+        self.revoke(login, reason, Some(group), false, now).await
+    }
+
+    async fn revoke(
+        &self,
+        login: &str,
+        reason: &str,
+        only_group: Option<&str>,
         dry_run: bool,
         now: DateTime<Utc>,
     ) -> Result<RevokeReport, SyncError> {
@@ -108,7 +131,16 @@ where
         // permission sets (a revocation already recorded keeps covering what it covered).
         let mut accounts: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let instance_arn = instance.instance_arn.as_str();
-        for group in rc.call(|| self.idc.user_group_ids(store_id, &user_id)).await? {
+        let groups = match only_group {
+            // The group's assignments, whether or not SCIM has removed the membership yet.
+            Some(name) => rc
+                .call(|| self.idc.find_group(store_id, name))
+                .await?
+                .map(|g| vec![g.id])
+                .unwrap_or_default(),
+            None => rc.call(|| self.idc.user_group_ids(store_id, &user_id)).await?,
+        };
+        for group in groups {
             let (assignments, _) =
                 rc.call(|| self.idc.list_group_assignments(instance_arn, &group)).await?;
             for a in assignments {

@@ -18,7 +18,7 @@ use crate::access::ports::{IdentityCenter, Organizations};
 use crate::alert::{Alert, AlertSink, Alerts, Severity};
 use crate::error::AwsError;
 use crate::okta::OktaEvent;
-use crate::okta::ports::{NoSystemLog, SystemLog};
+use crate::okta::ports::{NoSystemLog, OktaGroups, SystemLog};
 use crate::records::{
     self, EVENT_CLAIM_PK, GroupPushFailure, Lifecycle, LifecycleStatus, ManagedGroup,
     OktaSigninRecord, Record, SIGNIN_EVENT_TYPES,
@@ -51,6 +51,9 @@ pub enum SyncError {
     /// Okta's System Log could not be read for a stub event.
     #[error("Okta System Log: {0}")]
     Okta(#[from] crate::okta::ports::OktaError),
+    /// A grant request or approval was refused (not grantable, too long, self-approval, …).
+    #[error("grant refused: {0}")]
+    Grant(String),
 }
 
 impl From<SyncError> for Diagnostic {
@@ -63,6 +66,7 @@ impl From<SyncError> for Diagnostic {
             SyncError::BadRecord(_) => "BadRecord",
             SyncError::UnknownTrigger(_) => "UnknownTrigger",
             SyncError::Okta(_) => "OktaError",
+            SyncError::Grant(_) => "GrantRefused",
         };
         Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
     }
@@ -155,7 +159,7 @@ pub struct AccessSyncHandler<Idc, Org, Store, Sink, Log = NoSystemLog> {
 
 impl<Idc, Org, Store, Sink, Log> AccessSyncHandler<Idc, Org, Store, Sink, Log> {
     /// The same handler, completing stub events from this System Log.
-    pub fn with_system_log<Log2: SystemLog>(
+    pub fn with_system_log<Log2: SystemLog + OktaGroups>(
         self,
         log: Log2,
     ) -> AccessSyncHandler<Idc, Org, Store, Sink, Log2> {
@@ -173,8 +177,13 @@ impl<Idc, Org, Store, Sink, Log> AccessSyncHandler<Idc, Org, Store, Sink, Log> {
     }
 }
 
-impl<Idc: IdentityCenter, Org: Organizations, Store: StateStore, Sink: AlertSink, Log: SystemLog>
-    AccessSyncHandler<Idc, Org, Store, Sink, Log>
+impl<Idc, Org, Store, Sink, Log> AccessSyncHandler<Idc, Org, Store, Sink, Log>
+where
+    Idc: IdentityCenter,
+    Org: Organizations,
+    Store: StateStore,
+    Sink: AlertSink,
+    Log: SystemLog + OktaGroups,
 {
     /// The Lambda entry point.
     pub async fn handle(&self, event: Value) -> Result<Value, SyncError> {
@@ -185,10 +194,18 @@ impl<Idc: IdentityCenter, Org: Organizations, Store: StateStore, Sink: AlertSink
             }
             Trigger::Schedule => {
                 let report = self.reconcile(Scope::All).await?;
-                // Session denies whose sessions have all ended are lifted.
-                let released = self.release_due(Utc::now()).await?;
+                // Session denies whose sessions have all ended are lifted; grants that are due
+                // end; memberships of grantable groups no grant explains are reported.
+                let now = Utc::now();
+                let released = self.release_due(now).await?;
                 let mut out = summary(&report);
                 out["sessions_released"] = json!(released);
+                if !self.policy.grantable.is_empty() && self.system_log.is_some() {
+                    let ended = self.expire_grants(now).await?;
+                    let unexplained = self.unexplained_members(now).await?;
+                    out["grants_ended"] = json!(ended.iter().map(|g| &g.id).collect::<Vec<_>>());
+                    out["unexplained_memberships"] = json!(unexplained.len());
+                }
                 Ok(out)
             }
             Trigger::Account { account_id, event_name } => {

@@ -336,6 +336,51 @@ impl crate::health::ports::OktaReader for OktaClient {
     }
 }
 
+impl crate::okta::ports::OktaGroups for OktaClient {
+    async fn group_id(&self, name: &str) -> Result<Option<String>, OktaError> {
+        let q: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+        let groups = self.get_all(&format!("/api/v1/groups?q={q}&limit=200")).await?;
+        Ok(groups
+            .iter()
+            .filter(|g| g["profile"]["name"].as_str() == Some(name))
+            .find_map(|g| g["id"].as_str().map(str::to_owned)))
+    }
+
+    async fn user_id(&self, login: &str) -> Result<Option<String>, OktaError> {
+        let login: String = url::form_urlencoded::byte_serialize(login.as_bytes()).collect();
+        match self.get(&format!("/api/v1/users/{login}")).await {
+            Ok(user) => Ok(user["id"].as_str().map(str::to_owned)),
+            Err(OktaError::Refused { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn add_member(&self, group_id: &str, user_id: &str) -> Result<(), OktaError> {
+        let path = format!("/api/v1/groups/{}/users/{}", path_part(group_id), path_part(user_id));
+        self.send(Method::PUT, &path, None).await.map(|_| ())
+    }
+
+    async fn remove_member(&self, group_id: &str, user_id: &str) -> Result<(), OktaError> {
+        let path = format!("/api/v1/groups/{}/users/{}", path_part(group_id), path_part(user_id));
+        match self.send(Method::DELETE, &path, None).await {
+            Ok(_) | Err(OktaError::Refused { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn member_logins(&self, group_id: &str) -> Result<Vec<String>, OktaError> {
+        let users = self
+            .get_all(&format!("/api/v1/groups/{}/users?limit=200", path_part(group_id)))
+            .await?;
+        Ok(users.iter().filter_map(|u| u["profile"]["login"].as_str().map(str::to_owned)).collect())
+    }
+}
+
+/// An id as one path segment.
+fn path_part(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
+
 impl OktaApi for OktaClient {
     async fn set_event_hook_secret(
         &self,
@@ -471,6 +516,24 @@ impl<Secrets: SecretStore> crate::health::ports::OktaReader for LazyOktaClient<S
 
     async fn get_page(&self, path_or_url: &str) -> Result<(Vec<Value>, Option<String>), OktaError> {
         self.client().await?.get_page(path_or_url).await
+    }
+}
+
+impl<Secrets: SecretStore> crate::okta::ports::OktaGroups for LazyOktaClient<Secrets> {
+    async fn group_id(&self, name: &str) -> Result<Option<String>, OktaError> {
+        self.client().await?.group_id(name).await
+    }
+    async fn user_id(&self, login: &str) -> Result<Option<String>, OktaError> {
+        self.client().await?.user_id(login).await
+    }
+    async fn add_member(&self, group_id: &str, user_id: &str) -> Result<(), OktaError> {
+        self.client().await?.add_member(group_id, user_id).await
+    }
+    async fn remove_member(&self, group_id: &str, user_id: &str) -> Result<(), OktaError> {
+        self.client().await?.remove_member(group_id, user_id).await
+    }
+    async fn member_logins(&self, group_id: &str) -> Result<Vec<String>, OktaError> {
+        self.client().await?.member_logins(group_id).await
     }
 }
 

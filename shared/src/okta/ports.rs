@@ -129,6 +129,38 @@ pub trait SystemLog: Send + Sync {
     ) -> impl Future<Output = Result<Option<crate::okta::OktaEvent>, OktaError>> + Send;
 }
 
+/// Okta group memberships, for time-boxed elevation (scope `okta.groups.manage`; only groups
+/// of type `OKTA_GROUP` can be changed).
+pub trait OktaGroups: Send + Sync {
+    /// The id of the Okta group with exactly this name.
+    fn group_id(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>, OktaError>> + Send;
+    /// The id of the user with this login.
+    fn user_id(
+        &self,
+        login: &str,
+    ) -> impl Future<Output = Result<Option<String>, OktaError>> + Send;
+    /// `PUT /api/v1/groups/{group}/users/{user}` (idempotent).
+    fn add_member(
+        &self,
+        group_id: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<(), OktaError>> + Send;
+    /// `DELETE /api/v1/groups/{group}/users/{user}` (a missing membership is fine).
+    fn remove_member(
+        &self,
+        group_id: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<(), OktaError>> + Send;
+    /// The logins of a group's members.
+    fn member_logins(
+        &self,
+        group_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, OktaError>> + Send;
+}
+
 /// No System Log configured: stubs are processed as they are.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoSystemLog;
@@ -140,5 +172,26 @@ impl SystemLog for NoSystemLog {
         _: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Option<crate::okta::OktaEvent>, OktaError> {
         Ok(None)
+    }
+}
+
+const NO_OKTA: &str =
+    "Okta is not configured (IDC_GUARD_OKTA_ORG_URL, IDC_GUARD_OKTA_API_SECRET_ARN)";
+
+impl OktaGroups for NoSystemLog {
+    async fn group_id(&self, _: &str) -> Result<Option<String>, OktaError> {
+        Err(OktaError::Config(NO_OKTA.into()))
+    }
+    async fn user_id(&self, _: &str) -> Result<Option<String>, OktaError> {
+        Err(OktaError::Config(NO_OKTA.into()))
+    }
+    async fn add_member(&self, _: &str, _: &str) -> Result<(), OktaError> {
+        Err(OktaError::Config(NO_OKTA.into()))
+    }
+    async fn remove_member(&self, _: &str, _: &str) -> Result<(), OktaError> {
+        Err(OktaError::Config(NO_OKTA.into()))
+    }
+    async fn member_logins(&self, _: &str) -> Result<Vec<String>, OktaError> {
+        Err(OktaError::Config(NO_OKTA.into()))
     }
 }
