@@ -15,11 +15,15 @@ use idc_guard::access::ports::IdentityCenter;
 use idc_guard::access::reconcile::{Change, Limits, Report, Scope};
 use idc_guard::access::sync::{AccessSyncHandler, Confirmed};
 use idc_guard::adapters::AnyStore;
+use idc_guard::adapters::SecretsManagerStore;
 use idc_guard::adapters::SnsAlertSink;
+use idc_guard::adapters::okta::LazyOktaClient;
 use idc_guard::adapters::{DynamoStateStore, SqliteStateStore};
 use idc_guard::adapters::{SdkIdentityCenter, SdkOrganizations, load_sdk_config};
 use idc_guard::alert::{FanOut, LogAlertSink};
-use idc_guard::config::{ALERT_TOPIC_ARN, INSTANCE_ARN, POLICY_FILE, STATE_TABLE};
+use idc_guard::config::{
+    ALERT_TOPIC_ARN, INSTANCE_ARN, OKTA_API_SECRET_ARN, OKTA_ORG_URL, POLICY_FILE, STATE_TABLE,
+};
 use idc_guard::policy_file::{Diagnostic, Level};
 use idc_guard::records::{self, Review};
 use idc_guard::signin::settings::SigninSettings;
@@ -103,6 +107,7 @@ type Sync = AccessSyncHandler<
     SdkOrganizations,
     AnyStore,
     FanOut<LogAlertSink, SnsAlertSink>,
+    LazyOktaClient<SecretsManagerStore>,
 >;
 
 async fn setup(args: &AccessArgs, max_deletions: Option<usize>) -> anyhow::Result<Sync> {
@@ -121,8 +126,15 @@ async fn setup(args: &AccessArgs, max_deletions: Option<usize>) -> anyhow::Resul
         None => AnyStore::Local(SqliteStateStore::open(&args.state)?),
     };
     let sns = env(ALERT_TOPIC_ARN).map(|arn| SnsAlertSink::new(&sdk, arn));
+    // Okta (grants): the functions' org and credential secret, when set.
+    let okta = match (env(OKTA_ORG_URL), env(OKTA_API_SECRET_ARN)) {
+        (Some(url), Some(secret)) => {
+            Some(LazyOktaClient::new(SecretsManagerStore::new(&sdk), secret, &url)?)
+        }
+        _ => None,
+    };
     Ok(AccessSyncHandler {
-        system_log: None,
+        system_log: okta,
         idc: SdkIdentityCenter::new(&sdk),
         org: SdkOrganizations::new(&sdk),
         store,
@@ -420,5 +432,81 @@ pub async fn revoke(
     if !report.not_covered.is_empty() {
         return Ok(ExitCode::from(2));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Who runs the CLI: the AWS caller identity (`sts:GetCallerIdentity`), which is what a grant
+/// records as its requester or approver.
+async fn caller() -> anyhow::Result<String> {
+    let sdk = load_sdk_config(Duration::from_secs(30)).await;
+    let id = aws_sdk_sts::Client::new(&sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .context("reading the caller identity (sts:GetCallerIdentity)")?;
+    id.arn.ok_or_else(|| anyhow::anyhow!("the caller identity has no ARN"))
+}
+
+fn print_grants(grants: &[idc_guard::records::Grant], format: Format) {
+    for g in grants {
+        match format {
+            Format::Json => println!(
+                "{}",
+                serde_json::json!({"id": g.id, "user": g.login, "group": g.group, "status": g.status,
+                    "reason": g.reason, "minutes": g.minutes, "requested_by": g.requested_by,
+                    "requested_at": g.requested_at, "approved_by": g.approved_by,
+                    "starts_at": g.starts_at, "expires_at": g.expires_at})
+            ),
+            Format::Table => println!(
+                "{:<26} {:<8} {:<28} {:<24} {:>4} min  asked by {}{}  {}{}",
+                g.id,
+                format!("{:?}", g.status).to_lowercase(),
+                g.login,
+                g.group,
+                g.minutes,
+                g.requested_by,
+                g.approved_by.as_deref().map(|a| format!(", approved by {a}")).unwrap_or_default(),
+                g.reason,
+                g.expires_at
+                    .map(|e| format!("  until {}", e.format("%Y-%m-%d %H:%M UTC")))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// `idc-guard grant --user U --group G --for 2h --reason TEXT`.
+pub async fn grant(
+    args: &AccessArgs,
+    user: &str,
+    group: &str,
+    duration: &str,
+    reason: &str,
+) -> anyhow::Result<ExitCode> {
+    let minutes = idc_guard::policy_file::parse_duration(duration)
+        .ok_or_else(|| anyhow::anyhow!("--for {duration:?}: a duration such as 2h or 30m"))?;
+    let sync = setup(args, None).await?;
+    let me = caller().await?;
+    let g = sync.grant_request(user, group, minutes, reason, &me, Utc::now()).await?;
+    print_grants(std::slice::from_ref(&g), args.format);
+    if g.status == idc_guard::records::GrantStatus::Pending && args.format == Format::Table {
+        println!("waiting for approval: another person runs `idc-guard approve {}`", g.id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `idc-guard approve ID`.
+pub async fn approve(args: &AccessArgs, id: &str) -> anyhow::Result<ExitCode> {
+    let sync = setup(args, None).await?;
+    let me = caller().await?;
+    let g = sync.grant_approve(id, &me, Utc::now()).await?;
+    print_grants(std::slice::from_ref(&g), args.format);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `idc-guard grants`: every grant (active, pending, expired), who asked and approved, why, when.
+pub async fn grants(args: &AccessArgs) -> anyhow::Result<ExitCode> {
+    let sync = setup(args, None).await?;
+    print_grants(&sync.grants().await?, args.format);
     Ok(ExitCode::SUCCESS)
 }

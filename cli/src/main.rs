@@ -68,6 +68,33 @@ enum Command {
         #[arg(long, conflicts_with = "dry_run")]
         release: bool,
     },
+    /// Ask for a user to be in a grantable Okta group for a time (approved by another person
+    /// when the policy says so).
+    Grant {
+        #[command(flatten)]
+        args: access::AccessArgs,
+        /// The Okta login.
+        #[arg(long)]
+        user: String,
+        /// The grantable group (the policy's [[grantable]]).
+        #[arg(long)]
+        group: String,
+        /// How long: 30m, 2h, ...
+        #[arg(long = "for")]
+        duration: String,
+        /// Why: an incident or ticket id.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Approve a pending grant (never your own).
+    Approve {
+        #[command(flatten)]
+        args: access::AccessArgs,
+        /// The grant's id.
+        id: String,
+    },
+    /// Every grant: active, pending and expired, with who asked, who approved, why and when.
+    Grants(access::AccessArgs),
     /// Check CloudTrail sign-in activity for anomalies, correlated with Okta (exit 2 on findings).
     Scan(signin::ScanArgs),
     /// One person's Okta and CloudTrail events around a time, and where their sign-in failed.
@@ -134,6 +161,11 @@ fn main() -> ExitCode {
                     }
                     Command::ScimToken(c) => scim::run(c).await,
                     Command::Doctor(args) => doctor::run(args).await,
+                    Command::Grant { args, user, group, duration, reason } => {
+                        access::grant(&args, &user, &group, &duration, &reason).await
+                    }
+                    Command::Approve { args, id } => access::approve(&args, &id).await,
+                    Command::Grants(args) => access::grants(&args).await,
                     Command::Revoke { args, user, dry_run, release } => {
                         access::revoke(&args, &user, dry_run, release).await
                     }
