@@ -66,7 +66,7 @@ done
 wait_http "http://127.0.0.1:$port/" 1 || { cat "$RUN_DIR/watch.log" >&2; exit 1; }
 
 IDC_GUARD_STATE_TABLE="$STATE_TABLE" OKTA_API_SECRET_ARN="$OKTA_API_SECRET_ARN" SCIM_SECRET_ARN="$SCIM_SECRET_ARN" \
-  POLICY_FILE="$POLICY_FILE" "$VENV/bin/python" scripts/local_okta.py play "$base" "$SECRET_ARN" "$QUEUE_URL" "$ALERT_INBOX"
+  POLICY_FILE="$POLICY_FILE" ALERT_TOPIC_ARN="$ALERT_TOPIC_ARN" "$VENV/bin/python" scripts/local_okta.py play "$base" "$SECRET_ARN" "$QUEUE_URL" "$ALERT_INBOX"
 
 log "metrics the functions wrote in CloudWatch's embedded metric format (from their log)"
 "$VENV/bin/python" - "$RUN_DIR/watch.log" <<'PY'

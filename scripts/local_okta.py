@@ -342,6 +342,8 @@ class Okta:
         self.hook_value = hook_value          # the Authorization value Okta sends with deliveries
         self.scim_valid = set(scim_tokens)    # tokens IdC's SCIM endpoint accepts (at most two)
         self.app_token = None                 # the token Okta provisions with, once it is given one
+        self.members = set()                  # (group id, user id) memberships changed by the API
+        self.logins = OKTA_LOGINS             # user id → login
         self.lock = threading.Lock()
         okta = self
 
@@ -387,6 +389,21 @@ class Okta:
                     return self.reply(200, {"authScheme": "TOKEN", "status": "ENABLED"})
                 if method == "GET" and path == "/api/v1/logs":
                     return self.reply(200, [])
+                if path.startswith("/api/v1/groups/") and "/users/" in path and method in ("PUT", "DELETE"):
+                    group, user = path.removeprefix("/api/v1/groups/").split("/users/")
+                    with okta.lock:
+                        (okta.members.add if method == "PUT" else okta.members.discard)((group, user))
+                    return self.reply(204)
+                if method == "GET" and path.startswith("/api/v1/users/"):
+                    login = urllib.parse.unquote(path.removeprefix("/api/v1/users/"))
+                    return self.reply(200, {"id": okta_user_id(login), "status": "ACTIVE",
+                                            "profile": {"login": login, "email": login}})
+                if method == "GET" and path.startswith("/api/v1/groups/") and path.endswith("/users"):
+                    group = path.removeprefix("/api/v1/groups/").removesuffix("/users")
+                    with okta.lock:
+                        ids = {u for g, u in okta.members if g == group}
+                    return self.reply(200, [{"id": u, "status": "ACTIVE", "profile": {"login": okta.logins[u]}}
+                                            for u in sorted(ids)])
                 if method == "GET":
                     found = management_api(path, self.path.partition("?")[2])
                     if found is not None:
@@ -402,6 +419,9 @@ class Okta:
             def do_POST(self):
                 self.route("POST")
 
+            def do_DELETE(self):
+                self.route("DELETE")
+
         self.server = ThreadingHTTPServer(("127.0.0.1", int(port)), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -411,6 +431,15 @@ class Okta:
                 "channel": {"type": "HTTP", "version": "1.0.0",
                             "config": {"uri": self.hook_url, "headers": [],
                                        "authScheme": {"type": "HEADER", "key": "Authorization"}}}}
+
+
+def okta_user_id(login):
+    user_id = "00u" + uuid.uuid5(uuid.NAMESPACE_DNS, login).hex[:17]
+    OKTA_LOGINS[user_id] = login
+    return user_id
+
+
+OKTA_LOGINS = {}
 
 
 def management_api(path, query):
@@ -438,8 +467,6 @@ def management_api(path, query):
         name = urllib.parse.parse_qs(query).get("q", [""])[0]
         return [{"id": "00g" + uuid.uuid5(uuid.NAMESPACE_DNS, name).hex[:17], "type": "OKTA_GROUP",
                  "profile": {"name": name, "description": ""}}]
-    if path.startswith("/api/v1/groups/") and path.endswith("/users"):
-        return []
     if path == f"/api/v1/apps/{APP_ID}/group-push/mappings":
         return load("group-push-mappings")
     if path in (f"/api/v1/apps/{APP_ID}/groups", f"/api/v1/apps/{APP_ID}/users"):
@@ -467,6 +494,60 @@ def doctor(cli, base, alert_inbox):
     for a in alerts:
         print(f"  [{a['severity']:<8}] {a['detector']:<26} {a['title']}")
     assert [a["detector"] for a in alerts] == ["mfa-not-required"], alerts
+
+
+def lifecycle(cli, base, okta, alert_inbox):
+    env = {**os.environ, "IDC_GUARD_OKTA_ORG_URL": f"http://127.0.0.1:{os.environ['OKTA_PORT']}",
+           "IDC_GUARD_OKTA_API_SECRET_ARN": os.environ["OKTA_API_SECRET_ARN"],
+           "IDC_GUARD_STATE_TABLE": os.environ["IDC_GUARD_STATE_TABLE"],
+           "IDC_GUARD_ALERT_TOPIC_ARN": os.environ["ALERT_TOPIC_ARN"]}
+    policy = ["--policy", os.environ["POLICY_FILE"]]
+
+    def run(args, who_env=None, code=0):
+        out = subprocess.run([cli, *args, *policy], capture_output=True, text=True, env=who_env or env)
+        assert out.returncode == code, (args, out.returncode, out.stdout, out.stderr)
+        return out.stdout.strip()
+
+    print("\nAccess that ends: a deactivated user's live sessions (dry run: the local stand-in lacks")
+    print("DescribePermissionSetProvisioningStatus; the tests run the write against a fake that has it):")
+    ids = aws("identitystore")
+    store = aws("sso-admin").list_instances()["Instances"][0]["IdentityStoreId"]
+    carol = ids.create_user(IdentityStoreId=store, UserName="carol@acme.example", DisplayName="Carol",
+                            Name={"GivenName": "Carol", "FamilyName": "Example"})["UserId"]
+    for g in ids.list_groups(IdentityStoreId=store)["Groups"]:
+        if g["DisplayName"] in ("aws-core-readers", "aws-admin-platform"):
+            ids.create_group_membership(IdentityStoreId=store, GroupId=g["GroupId"], MemberId={"UserId": carol})
+    print("  " + run(["revoke", "--user", "carol@acme.example", "--dry-run"]).replace("\n", "\n  "))
+
+    print("\nTime-boxed elevation: alice asks for aws-admin-platform for one minute; bob approves:")
+    grant = json.loads(run(["grant", "--user", "alice@acme.example", "--group", "aws-admin-platform",
+                            "--for", "1m", "--reason", "INC-123", "--format", "json"]))
+    print(f"  requested {grant['id']} by {grant['requested_by']}: {grant['status']}")
+    out = subprocess.run([cli, "approve", grant["id"], *policy], capture_output=True, text=True, env=env)
+    assert out.returncode == 1 and "self-approval" in out.stderr, (out.stdout, out.stderr)
+    print("  the same person approving: refused (self-approval)")
+    creds = aws("sts").assume_role(RoleArn="arn:aws:iam::123456789012:role/oncall-approver",
+                                   RoleSessionName="bob")["Credentials"]
+    bob = {**env, "AWS_ACCESS_KEY_ID": creds["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+           "AWS_SESSION_TOKEN": creds["SessionToken"]}
+    approved = json.loads(run(["approve", grant["id"], "--format", "json"], who_env=bob))
+    print(f"  approved by {approved['approved_by']}: {approved['status']} until {approved['expires_at']}")
+    alice = okta_user_id("alice@acme.example")
+    assert any(u == alice for _, u in okta.members), "Okta membership added"
+    print("  Okta: alice is now a member of aws-admin-platform (PUT /api/v1/groups/{group}/users/{user})")
+    time.sleep(61)
+    with open(os.path.join(ROOT, "events", "eventbridge", "scheduled-reconcile.json")) as f:
+        result = invoke(base, "access-sync", json.load(f))
+    print(f"  a minute later, access-sync's schedule: grants ended {result['grants_ended']}")
+    assert result["grants_ended"] == [grant["id"]], result
+    assert not any(u == alice for _, u in okta.members), "Okta membership removed"
+    print("  Okta: the membership is gone (DELETE)")
+    print("  idc-guard grants:")
+    print("    " + run(["grants"]).replace("\n", "\n    "))
+    detectors = [a["detector"] for a in drain_alerts(alert_inbox)]
+    for d in ["grant-requested", "grant-approved", "grant-expired"]:
+        assert d in detectors, detectors
+    print(f"  audit trail on SNS: {', '.join(d for d in detectors if d.startswith('grant'))}")
 
 
 class Deliveries:
@@ -558,6 +639,7 @@ def rotation(base, hook_arn, queue_url, scim_arn, alert_inbox):
     for a in drain_alerts(alert_inbox):
         print(f"  [{a['severity']:<8}] {a['detector']:<26} {a['title']}")
     doctor(cli, base, alert_inbox)
+    lifecycle(cli, base, okta, alert_inbox)
     okta.server.shutdown()
 
 
