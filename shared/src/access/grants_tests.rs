@@ -20,6 +20,9 @@ struct FakeOkta {
     groups: BTreeMap<String, String>,
     users: BTreeMap<String, String>,
     members: Mutex<BTreeSet<(String, String)>>,
+    /// A grant another person's `approve` activates while a removal is under way: written to
+    /// the state database at this path, with its membership, during the next removal.
+    approve_during_remove: Mutex<Option<(std::path::PathBuf, Grant)>>,
 }
 
 impl FakeOkta {
@@ -59,6 +62,12 @@ impl OktaGroups for FakeOkta {
     }
     async fn remove_member(&self, g: &str, u: &str) -> Result<(), OktaError> {
         self.members.lock().unwrap().remove(&(g.to_owned(), u.to_owned()));
+        let concurrent = self.approve_during_remove.lock().unwrap().take();
+        if let Some((path, grant)) = concurrent {
+            let store = SqliteStateStore::open(&path).unwrap();
+            records::save(&store, &grant).await.unwrap();
+            self.members.lock().unwrap().insert((g.to_owned(), u.to_owned()));
+        }
         Ok(())
     }
     async fn member_logins(&self, g: &str) -> Result<Vec<String>, OktaError> {
@@ -259,4 +268,37 @@ async fn a_membership_no_grant_explains_is_reported_or_removed() {
     assert_eq!(found.len(), 1, "alice's membership is explained by her grant");
     assert!(!okta(&h).is_member("bob@acme.example"), "removed, as the policy says");
     assert!(okta(&h).is_member("alice@acme.example"));
+}
+
+/// A grant expiring while another is approved: the approval lands between the expiry's check
+/// and its removal of the membership. The expiry sees the new grant and puts the membership
+/// back; no session is denied.
+#[tokio::test(start_paused = true)]
+async fn a_grant_approved_while_another_ends_keeps_its_membership() {
+    let sink = RecordingSink::new("sns");
+    let mut h = handler(&sink, false, false);
+    let path = std::env::temp_dir().join(format!("idc-guard-grants-{}.db", fastrand::u64(..)));
+    h.store = SqliteStateStore::open(&path).unwrap();
+    let who = "alice@acme.example";
+    let first = h
+        .grant_request(who, "aws-admin-platform", Duration::hours(1), "INC-1", "me", now())
+        .await
+        .unwrap();
+    let mut second = first.clone();
+    second.id = "g-approved-meanwhile".into();
+    second.reason = "INC-2".into();
+    second.approved_by = Some("bob".into());
+    second.expires_at = Some(now() + Duration::hours(3));
+    *okta(&h).approve_during_remove.lock().unwrap() = Some((path.clone(), second));
+    let ended = h.expire_grants(now() + Duration::hours(1)).await.unwrap();
+    assert_eq!(ended.len(), 1);
+    assert!(okta(&h).is_member(who), "the later grant keeps the membership");
+    assert!(h.idc.inline_policy_of("Admin").is_none(), "no session of the later grant is cut");
+    let statuses: Vec<(String, GrantStatus)> =
+        h.grants().await.unwrap().into_iter().map(|g| (g.id, g.status)).collect();
+    assert!(
+        statuses.contains(&("g-approved-meanwhile".into(), GrantStatus::Active)),
+        "{statuses:?}"
+    );
+    let _ = std::fs::remove_file(path);
 }
