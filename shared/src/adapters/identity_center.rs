@@ -49,6 +49,24 @@ fn status(s: Option<&StatusValues>, reason: Option<String>) -> OperationStatus {
     }
 }
 
+/// An Identity Store lookup key: a unique attribute (`displayName`, `userName`) and its value.
+fn unique_attribute(
+    operation: &'static str,
+    path: &str,
+    value: &str,
+) -> Result<AlternateIdentifier, AwsError> {
+    let attr = UniqueAttribute::builder()
+        .attribute_path(path)
+        .attribute_value(aws_smithy_types::Document::String(value.to_owned()))
+        .build()
+        .map_err(|e| AwsError::Permanent {
+            service: "identitystore",
+            operation,
+            message: e.to_string(),
+        })?;
+    Ok(AlternateIdentifier::UniqueAttribute(attr))
+}
+
 impl IdentityCenter for SdkIdentityCenter {
     async fn instance(&self, configured_arn: Option<&str>) -> Result<IdcInstance, AwsError> {
         let out = self.sso.list_instances().send().await.map_err(|e| sso("ListInstances", e))?;
@@ -94,20 +112,11 @@ impl IdentityCenter for SdkIdentityCenter {
     }
 
     async fn find_group(&self, store: &str, display_name: &str) -> Result<Option<Group>, AwsError> {
-        let attr = UniqueAttribute::builder()
-            .attribute_path("displayName")
-            .attribute_value(aws_smithy_types::Document::String(display_name.to_owned()))
-            .build()
-            .map_err(|e| AwsError::Permanent {
-                service: "identitystore",
-                operation: "GetGroupId",
-                message: e.to_string(),
-            })?;
         let result = self
             .ids
             .get_group_id()
             .identity_store_id(store)
-            .alternate_identifier(AlternateIdentifier::UniqueAttribute(attr))
+            .alternate_identifier(unique_attribute("GetGroupId", "displayName", display_name)?)
             .send()
             .await;
         match result {
@@ -547,20 +556,11 @@ impl IdentityCenter for SdkIdentityCenter {
     }
 
     async fn find_user_id(&self, store: &str, user_name: &str) -> Result<Option<String>, AwsError> {
-        let attr = UniqueAttribute::builder()
-            .attribute_path("userName")
-            .attribute_value(aws_smithy_types::Document::String(user_name.to_owned()))
-            .build()
-            .map_err(|e| AwsError::Permanent {
-                service: "identitystore",
-                operation: "GetUserId",
-                message: e.to_string(),
-            })?;
         let result = self
             .ids
             .get_user_id()
             .identity_store_id(store)
-            .alternate_identifier(AlternateIdentifier::UniqueAttribute(attr))
+            .alternate_identifier(unique_attribute("GetUserId", "userName", user_name)?)
             .send()
             .await;
         match result {
