@@ -194,10 +194,20 @@ where
             .collect();
         for mut grant in due {
             if !self.still_granted(&grant, now).await? {
-                let (group_id, user_id) = self.okta_ids(&grant).await?;
-                self.okta()?.remove_member(&group_id, &user_id).await?;
+                // A user or group Okta no longer has holds no membership to remove.
+                let (group_id, user_id) = match self.okta_ids(&grant).await {
+                    Ok(ids) => ids,
+                    Err(SyncError::Grant(why)) => {
+                        tracing::warn!(grant = %grant.id, %why, "nothing to remove in Okta");
+                        (String::new(), String::new())
+                    }
+                    Err(e) => return Err(e),
+                };
+                if !group_id.is_empty() {
+                    self.okta()?.remove_member(&group_id, &user_id).await?;
+                }
                 // A grant approved while this one was ending wins: its membership is put back.
-                if self.still_granted(&grant, now).await? {
+                if !group_id.is_empty() && self.still_granted(&grant, now).await? {
                     self.okta()?.add_member(&group_id, &user_id).await?;
                 } else {
                     self.revoke_group_sessions(

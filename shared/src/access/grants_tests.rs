@@ -302,3 +302,23 @@ async fn a_grant_approved_while_another_ends_keeps_its_membership() {
     );
     let _ = std::fs::remove_file(path);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_grant_of_a_user_okta_no_longer_has_ends_without_failing_the_run() {
+    let sink = RecordingSink::new("sns");
+    let mut h = handler(&sink, false, false);
+    h.grant_request(
+        "alice@acme.example",
+        "aws-admin-platform",
+        Duration::hours(1),
+        "INC-4",
+        "me",
+        now(),
+    )
+    .await
+    .unwrap();
+    h.system_log.as_mut().unwrap().users.remove("alice@acme.example");
+    let ended = h.expire_grants(now() + Duration::hours(1)).await.unwrap();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(h.grants().await.unwrap()[0].status, GrantStatus::Expired);
+}
