@@ -472,9 +472,11 @@ pub struct Reconciler<'a, Idc, Org> {
     instance_arn: Option<String>,
     calls: AtomicUsize,
     retries: AtomicUsize,
-    /// Users whose sessions are denied, by permission set ARN (from the state's revocation
-    /// records): kept in the inline policy the reconciler writes, with those already in it.
-    revoked: BTreeMap<String, BTreeSet<String>>,
+    /// Users whose sessions are denied, by permission set ARN (the state's revocation records).
+    /// `Some`: the records are the truth, and each statement is made to hold exactly them (a
+    /// lost deny is put back, one whose record is gone is removed). `None` (a reconciler without
+    /// the state): the statement is kept as it is.
+    revoked: Option<BTreeMap<String, BTreeSet<String>>>,
 }
 
 /// Progress callback for long runs: (done, total).
@@ -492,7 +494,7 @@ impl<'a, Idc: IdentityCenter, Org: Organizations> Reconciler<'a, Idc, Org> {
             instance_arn: None,
             calls: AtomicUsize::new(0),
             retries: AtomicUsize::new(0),
-            revoked: BTreeMap::new(),
+            revoked: None,
         }
     }
 
@@ -504,7 +506,7 @@ impl<'a, Idc: IdentityCenter, Org: Organizations> Reconciler<'a, Idc, Org> {
 
     /// Keep these users' session deny (by permission set ARN) in the inline policies written.
     pub fn with_revoked(mut self, by_permission_set: BTreeMap<String, BTreeSet<String>>) -> Self {
-        self.revoked = by_permission_set;
+        self.revoked = Some(by_permission_set);
         self
     }
 
@@ -940,19 +942,22 @@ impl<'a, Idc: IdentityCenter, Org: Organizations> Reconciler<'a, Idc, Org> {
         // The policy file's inline policy is canonical JSON; IdC returns it as stored.
         // idc-guard's session-revocation statement is its own: compared without it, and kept
         // whenever the inline policy is written (a policy change never drops a revocation).
-        // A recorded revocation missing from the statement (a writer that read the policy before
-        // the deny was added) is put back.
-        let mut revoked = revoke_policy::revoked_ids(current.inline.as_deref());
-        let recorded = self.revoked.get(arn);
-        let deny_lost = recorded.is_some_and(|r| !r.is_subset(&revoked));
-        revoked.extend(recorded.into_iter().flatten().cloned());
+        // With the revocation records, the statement holds exactly the recorded users: a deny a
+        // stale writer dropped is put back, and one whose revocation was released meanwhile
+        // (and written back by such a writer) is removed.
+        let current_ids = revoke_policy::revoked_ids(current.inline.as_deref());
+        let revoked = match &self.revoked {
+            Some(records) => records.get(arn).cloned().unwrap_or_default(),
+            None => current_ids.clone(),
+        };
+        let deny_lost = revoked != current_ids;
         let current_inline = revoke_policy::without_revocations(current.inline.as_deref())
             .as_deref()
             .map(canonical_json_text);
         if spec.inline_policy != current_inline || deny_lost {
             changes.push(match &spec.inline_policy {
                 _ if spec.inline_policy == current_inline => {
-                    format!("restore the session deny in {}", spec.name)
+                    format!("update the session deny in {}", spec.name)
                 }
                 Some(_) => format!("put inline policy of {}", spec.name),
                 None => format!("delete inline policy of {}", spec.name),
