@@ -97,9 +97,11 @@ impl HealthSettings {
         }
         if let Some(text) = raw.catch_up_lookback {
             s.catch_up_lookback = parse_duration(&text)
-                .filter(|d| *d <= Duration::days(90))
+                // No further back than access-sync remembers processed events (7 days): older
+                // events would be processed again.
+                .filter(|d| *d <= Duration::days(7))
                 .ok_or_else(|| {
-                    format!("[health] catch_up_lookback {text:?}: a duration such as \"1h\", at most 90 days (the System Log's retention)")
+                    format!("[health] catch_up_lookback {text:?}: a duration such as \"1h\", at most 7 days (how long access-sync remembers the events it processed)")
                 })?;
         }
         if let Some(pages) = raw.catch_up_max_pages {
@@ -133,7 +135,7 @@ mod tests {
         for bad in [
             "[health]\nunknown = 1\n",
             "[health]\ncert_warn_days = 5\ncert_fail_days = 10\n",
-            "[health]\ncatch_up_lookback = \"200d\"\n",
+            "[health]\ncatch_up_lookback = \"8d\"\n",
             "[health]\ncert_alert_days = [-1]\n",
         ] {
             let e = HealthSettings::from_policy_text(bad).unwrap_err();
