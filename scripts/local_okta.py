@@ -448,18 +448,18 @@ def management_api(path, query):
     catch-all rule allows access with one factor. Groups are found by name and, like the demo's
     IAM Identity Center groups, have no members yet."""
     def load(name):
-        with open(os.path.join(ROOT, "events", "okta-api", f"{name}.json")) as f:
+        with open(os.path.join(ROOT, "events", name)) as f:
             return json.loads(f.read().replace("0oa1b2c3d4e5AWSidc", APP_ID))
     if path == "/api/v1/apps":
-        return [load("app-aws-iam-identity-center")]
+        return [load("okta-api/app-aws-iam-identity-center.json")]
     if path == f"/api/v1/apps/{APP_ID}":
-        return load("app-aws-iam-identity-center")
+        return load("okta-api/app-aws-iam-identity-center.json")
     if path == f"/api/v1/apps/{APP_ID}/credentials/keys":
-        return load("app-credentials-keys")
+        return load("okta-api/app-credentials-keys.json")
     if path == "/.well-known/okta-organization":
-        return load("well-known-okta-organization")
+        return load("okta-api/well-known-okta-organization.json")
     if path == "/api/v1/policies/rst1aws0idcPolicy7d7/rules":
-        rules = load("access-policy-rules")
+        rules = load("okta-api/access-policy-rules.json")
         rules[1]["actions"]["appSignOn"] = {"access": "ALLOW",
                                             "verificationMethod": {"factorMode": "1FA", "type": "ASSURANCE"}}
         return rules
@@ -468,7 +468,7 @@ def management_api(path, query):
         return [{"id": "00g" + uuid.uuid5(uuid.NAMESPACE_DNS, name).hex[:17], "type": "OKTA_GROUP",
                  "profile": {"name": name, "description": ""}}]
     if path == f"/api/v1/apps/{APP_ID}/group-push/mappings":
-        return load("group-push-mappings")
+        return load("okta-api/group-push-mappings.json")
     if path in (f"/api/v1/apps/{APP_ID}/groups", f"/api/v1/apps/{APP_ID}/users"):
         return []
     return None

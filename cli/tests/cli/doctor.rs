@@ -8,14 +8,14 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::idc_guard;
 
-fn fixture(name: &str) -> Value {
-    serde_json::from_str(&event_file(&format!("okta-api/{name}.json"))).unwrap()
+fn fixture(path: &str) -> Value {
+    serde_json::from_str(&event_file(path)).unwrap()
 }
 
 async fn okta(one_factor_catch_all: bool) -> MockServer {
     let server = MockServer::start().await;
-    let app = fixture("app-aws-iam-identity-center");
-    let mut rules = fixture("access-policy-rules");
+    let app = fixture("okta-api/app-aws-iam-identity-center.json");
+    let mut rules = fixture("okta-api/access-policy-rules.json");
     if one_factor_catch_all {
         rules[1]["actions"]["appSignOn"] = json!({"access": "ALLOW", "verificationMethod": {"factorMode": "1FA", "type": "ASSURANCE"}});
     }
@@ -23,16 +23,19 @@ async fn okta(one_factor_catch_all: bool) -> MockServer {
         ("/api/v1/apps".to_owned(), json!([app])),
         (
             "/api/v1/apps/0oa1b2c3d4e5AWSidc/credentials/keys".into(),
-            fixture("app-credentials-keys"),
+            fixture("okta-api/app-credentials-keys.json"),
         ),
-        ("/.well-known/okta-organization".into(), fixture("well-known-okta-organization")),
+        (
+            "/.well-known/okta-organization".into(),
+            fixture("okta-api/well-known-okta-organization.json"),
+        ),
         ("/api/v1/policies/rst1aws0idcPolicy7d7/rules".into(), rules),
         (
             "/api/v1/apps/0oa1b2c3d4e5AWSidc/group-push/mappings".into(),
-            fixture("group-push-mappings"),
+            fixture("okta-api/group-push-mappings.json"),
         ),
-        ("/api/v1/apps/0oa1b2c3d4e5AWSidc/groups".into(), fixture("app-groups")),
-        ("/api/v1/apps/0oa1b2c3d4e5AWSidc/users".into(), fixture("app-users")),
+        ("/api/v1/apps/0oa1b2c3d4e5AWSidc/groups".into(), fixture("okta-api/app-groups.json")),
+        ("/api/v1/apps/0oa1b2c3d4e5AWSidc/users".into(), fixture("okta-api/app-users.json")),
     ] {
         Mock::given(method("GET"))
             .and(path(p))

@@ -25,6 +25,7 @@ use serde_json::json;
 
 use super::policy::parse_session_duration;
 use super::ports::{IdentityCenter, OperationStatus, Organizations};
+use super::reconcile::Reconciler;
 use super::revoke_policy::{self, RevokePolicyError};
 use super::sync::{AccessSyncHandler, SyncError};
 use crate::alert::{Alert, AlertSink, Alerts, Severity};
@@ -198,7 +199,7 @@ where
         records::save(&self.store, &record).await?;
         let mut requests = Vec::new();
         for c in &report.covered {
-            match self.set_denied(&instance.instance_arn, &c.arn, &user_id, true).await {
+            match self.set_denied(&rc, &instance.instance_arn, &c.arn, &user_id, true).await {
                 Ok(request) => requests.push((c.name.clone(), request)),
                 Err(RevokeStep::Policy(e)) => {
                     tracing::error!(permission_set = %c.name, error = %e, "cannot add the session deny");
@@ -208,7 +209,7 @@ where
             }
         }
         for (name, request) in &requests {
-            self.wait_provisioned(&instance.instance_arn, name, request).await?;
+            self.wait_provisioned(&rc, &instance.instance_arn, name, request).await?;
         }
         report.covered.retain(|c| !report.not_covered.iter().any(|n| n.starts_with(&c.name)));
         // A writer that read an inline policy before the deny was added and wrote it after
@@ -221,9 +222,10 @@ where
                 .inline;
             if !revoke_policy::revoked_ids(inline.as_deref()).contains(&user_id) {
                 tracing::warn!(permission_set = %c.name, "the session deny was overwritten: written again");
-                match self.set_denied(&instance.instance_arn, &c.arn, &user_id, true).await {
+                match self.set_denied(&rc, &instance.instance_arn, &c.arn, &user_id, true).await {
                     Ok(request) => {
-                        self.wait_provisioned(&instance.instance_arn, &c.name, &request).await?
+                        self.wait_provisioned(&rc, &instance.instance_arn, &c.name, &request)
+                            .await?
                     }
                     Err(RevokeStep::Policy(e)) => {
                         report.not_covered.push(format!("{}: {e}", c.name))
@@ -252,7 +254,7 @@ where
         let instance = rc.call(|| self.idc.instance(self.instance_arn.as_deref())).await?;
         let mut requests = Vec::new();
         for arn in &record.permission_sets {
-            match self.set_denied(&instance.instance_arn, arn, user_id, false).await {
+            match self.set_denied(&rc, &instance.instance_arn, arn, user_id, false).await {
                 Ok(request) => requests.push((arn.clone(), request)),
                 Err(RevokeStep::Policy(e)) => {
                     tracing::error!(permission_set = %arn, error = %e, "cannot remove the session deny")
@@ -261,7 +263,7 @@ where
             }
         }
         for (arn, request) in &requests {
-            self.wait_provisioned(&instance.instance_arn, arn, request).await?;
+            self.wait_provisioned(&rc, &instance.instance_arn, arn, request).await?;
         }
         self.store.delete(RevokedSessions::PK, user_id).await?;
         tracing::info!(user = %record.login, %user_id, "session deny released");
@@ -298,12 +300,12 @@ where
     /// re-provisions it; returns the provisioning request id.
     async fn set_denied(
         &self,
+        rc: &Reconciler<'_, Idc, Org>,
         instance: &str,
         arn: &str,
         user_id: &str,
         deny: bool,
     ) -> Result<String, RevokeStep> {
-        let rc = self.reconciler();
         let current =
             rc.call(|| self.idc.permission_set_policies(instance, arn, false)).await?.inline;
         let mut ids = revoke_policy::revoked_ids(current.as_deref());
@@ -320,11 +322,11 @@ where
 
     async fn wait_provisioned(
         &self,
+        rc: &Reconciler<'_, Idc, Org>,
         instance: &str,
         what: &str,
         request: &str,
     ) -> Result<(), SyncError> {
-        let rc = self.reconciler();
         let deadline = tokio::time::Instant::now() + self.limits.operation_timeout;
         loop {
             match rc.call(|| self.idc.provisioning_status(instance, request)).await? {

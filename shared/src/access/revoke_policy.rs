@@ -91,7 +91,9 @@ pub fn with_revocations(
     user_ids: &BTreeSet<String>,
 ) -> Result<Option<String>, RevokePolicyError> {
     let mut doc = document(inline)?;
-    let statements = doc["Statement"].as_array_mut().expect("normalised to an array");
+    let Some(statements) = doc["Statement"].as_array_mut() else {
+        return Err(RevokePolicyError::NotAPolicy("no Statement list".into()));
+    };
     statements.retain(|s| !is_ours(s));
     if !user_ids.is_empty() {
         statements.push(json!({

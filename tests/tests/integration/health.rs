@@ -18,8 +18,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const APP: &str = "0oa1b2c3d4e5AWSidc";
 const PAYMENTS_OKTA: &str = "00g4teamPAY7xYz5d7q2";
 
-fn fixture(name: &str) -> Value {
-    serde_json::from_str(&event_file(&format!("okta-api/{name}.json"))).unwrap()
+fn fixture(path: &str) -> Value {
+    serde_json::from_str(&event_file(path)).unwrap()
 }
 
 /// The Okta org's answers; a test changes one before mounting them.
@@ -40,15 +40,15 @@ impl OktaOrg {
     /// group's members are the Identity Store's, pushes and users are in sync.
     fn healthy() -> Self {
         Self {
-            app: fixture("app-aws-iam-identity-center"),
-            keys: fixture("app-credentials-keys"),
-            org: fixture("well-known-okta-organization"),
-            rules: fixture("access-policy-rules"),
-            groups: fixture("groups"),
-            members: fixture("group-members-aws-team-payments"),
-            mappings: fixture("group-push-mappings"),
-            app_groups: fixture("app-groups"),
-            app_users: fixture("app-users"),
+            app: fixture("okta-api/app-aws-iam-identity-center.json"),
+            keys: fixture("okta-api/app-credentials-keys.json"),
+            org: fixture("okta-api/well-known-okta-organization.json"),
+            rules: fixture("okta-api/access-policy-rules.json"),
+            groups: fixture("okta-api/groups.json"),
+            members: fixture("okta-api/group-members-aws-team-payments.json"),
+            mappings: fixture("okta-api/group-push-mappings.json"),
+            app_groups: fixture("okta-api/app-groups.json"),
+            app_users: fixture("okta-api/app-users.json"),
         }
     }
 
@@ -138,7 +138,7 @@ impl Aws {
 }
 
 fn settings() -> HealthSettings {
-    let app = fixture("app-aws-iam-identity-center");
+    let app = fixture("okta-api/app-aws-iam-identity-center.json");
     HealthSettings {
         acs_url: app["settings"]["app"]["acsURL"].as_str().map(str::to_owned),
         issuer: app["settings"]["app"]["entityID"].as_str().map(str::to_owned),
@@ -312,7 +312,7 @@ async fn scim_drift_names_missing_users_push_errors_and_sync_failures() {
 async fn the_catch_up_queues_an_event_the_hook_never_received_and_alerts_provisioning_failures() {
     let aws = Aws::new().await;
     let okta = OktaOrg::healthy().serve().await;
-    let page: Value = fixture("system-log-catch-up");
+    let page: Value = fixture("okta-api/system-log-catch-up.json");
     let delivered = page[0]["uuid"].as_str().unwrap().to_owned();
     let missed = page[1]["uuid"].as_str().unwrap().to_owned();
     // access-sync processed the first event (the hook delivered it).
