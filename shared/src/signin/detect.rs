@@ -263,7 +263,7 @@ impl Detectors {
     fn scim_rejected(&mut self, a: &Activity) -> Option<Alert> {
         let (window, threshold) =
             (self.thresholds.scim_failures_window, self.thresholds.scim_failures);
-        let account = a.account_id.clone().unwrap_or_default();
+        let account = a.account_id.as_deref().unwrap_or_default().to_owned();
         let q = self.scim_failures.entry(account.clone()).or_default();
         let (first, ids) = count_in_window(q, a, window, threshold)?;
         Some(Alert::new(
@@ -313,12 +313,10 @@ fn run_key(first_id: &str, first_time: DateTime<Utc>) -> String {
 
 /// The account and user a console sign-in is about (`root` for the root user).
 fn console_key(a: &Activity, root: bool) -> (String, String) {
-    let account = a.account_id.clone().unwrap_or_default();
-    let user = if root {
-        "root".to_owned()
-    } else {
-        a.user_name.clone().or_else(|| a.user_id.clone()).unwrap_or_else(|| "?".into())
-    };
+    let account = a.account_id.as_deref().unwrap_or_default().to_owned();
+    let user =
+        if root { "root" } else { a.user_name.as_deref().or(a.user_id.as_deref()).unwrap_or("?") };
+    let user = user.to_owned();
     (account, user)
 }
 
@@ -531,7 +529,7 @@ mod tests {
             *root = user.is_none();
             *iam_user = user.is_some();
         }
-        a.user_name = user.map(str::to_owned);
+        a.user_name = user.map(Into::into);
         a.time += Duration::seconds(seconds);
         a.source_ip = Some(ip.parse().unwrap());
         a.event_id = id.to_owned();

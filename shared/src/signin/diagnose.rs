@@ -112,7 +112,7 @@ fn aws_entry(a: &Activity) -> Entry {
             a.event_name.as_deref().unwrap_or("?")
         ),
         outcome: match (&a.error_code, failed(a)) {
-            (Some(code), _) => code.clone(),
+            (Some(code), _) => code.to_string(),
             (None, true) => "Failure".into(),
             (None, false) => "Success".into(),
         },
@@ -223,7 +223,7 @@ fn verdict(aws: &[&Activity], okta: &[&OktaSignin]) -> Verdict {
         .iter()
         .filter(|a| {
             a.error_code.is_some()
-                && matches!(&a.kind, Kind::Portal { action, .. } if matches!(action.as_str(), "Federate" | "GetRoleCredentials" | "ListAccountRoles" | "ListAccounts"))
+                && matches!(&a.kind, Kind::Portal { action, .. } if matches!(&**action, "Federate" | "GetRoleCredentials" | "ListAccountRoles" | "ListAccounts"))
                 || (matches!(a.kind, Kind::AssumeRoleWithSaml) && a.error_code.is_some())
         })
         .collect();

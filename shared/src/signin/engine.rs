@@ -198,9 +198,9 @@ impl Engine {
     /// Learns the id ↔ name pair a sign-in carries.
     pub fn learn(&mut self, a: &Activity) {
         if let (Some(id), Some(name)) = (&a.user_id, &a.user_name)
-            && !self.names.contains_key(id)
+            && !self.names.contains_key(&**id)
         {
-            self.names.insert(id.clone(), name.to_lowercase());
+            self.names.insert(id.to_string(), name.to_lowercase());
         }
     }
 
@@ -283,7 +283,7 @@ impl Engine {
         self.learn(&a);
         if is_failure(&a) {
             if a.user_name.is_none() {
-                a.user_name = self.key(&a);
+                a.user_name = self.key(&a).map(Into::into);
             }
             // A failed sign-in read again is not counted twice.
             if !self.failures.first_time(&a) {
@@ -372,7 +372,7 @@ impl Engine {
                 network_key,
             );
             state.dirty |= changed;
-            if live.len() >= 2 && state.reported_replay.insert(session.clone()) {
+            if live.len() >= 2 && state.reported_replay.insert(session.to_string()) {
                 out.push(token_replay(user, session, live, settings.replay_window));
             }
         }

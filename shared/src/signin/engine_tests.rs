@@ -195,7 +195,7 @@ fn deactivation_from_the_okta_fixture_applies_to_the_cloudtrail_user() {
     let mut e = engine(SigninSettings::default());
     e.okta(&login, fact.clone());
     let mut a = signin(DE, T0, "e1");
-    a.user_name = Some(login.to_uppercase()); // the SAML NameID's case does not matter
+    a.user_name = Some(login.to_uppercase().into()); // the SAML NameID's case does not matter
     a.time = l.at + Duration::minutes(3);
     assert_eq!(detectors(&e.observe(a)), ["deactivated-user-activity"]);
 }

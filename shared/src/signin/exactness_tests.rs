@@ -31,8 +31,8 @@ fn fixture(text: &str) -> Activity {
 /// One activity of `kind_of` the fixture, by `user` from `ip` at T0 + `minutes`.
 fn event(fixture_text: &str, user: Option<&str>, ip: &str, minutes: i64, id: &str) -> Activity {
     let mut a = fixture(fixture_text);
-    a.user_name = user.map(str::to_owned);
-    a.user_id = user.map(|u| format!("id-{u}"));
+    a.user_name = user.map(Into::into);
+    a.user_id = user.map(|u| format!("id-{u}").into());
     a.source_ip = Some(ip.parse().unwrap());
     a.time = DateTime::parse_from_rfc3339(T0).unwrap().to_utc() + Duration::minutes(minutes);
     a.event_id = id.to_owned();
@@ -57,7 +57,7 @@ const ATTACKER: &str = "203.0.113.45";
 fn portal(user: &str, ip: &str, minutes: i64, id: &str, permission_set: &str) -> Activity {
     let mut a = event(PORTAL, Some(user), ip, minutes, id);
     a.permission_set = Some(permission_set.into());
-    a.session_id = Some(format!("session-{user}-{}", minutes / 600));
+    a.session_id = Some(format!("session-{user}-{}", minutes / 600).into());
     a
 }
 

@@ -277,13 +277,13 @@ pub fn uses_failure_memory(a: &Activity) -> bool {
 pub fn failure_of(a: &Activity, identity: u64) -> Option<FailedSignin> {
     let (kind, step, root, iam_user) = match &a.kind {
         Kind::Credential { step, success: false } => {
-            (FailureKind::Credential, Some(step.clone()), false, false)
+            (FailureKind::Credential, Some(step.to_string()), false, false)
         }
         Kind::ConsoleLogin { success: false, root, iam_user, .. } => {
             (FailureKind::Console, None, *root, *iam_user)
         }
         Kind::ScimCall { operation, success: false } => {
-            (FailureKind::Scim, Some(operation.clone()), false, false)
+            (FailureKind::Scim, Some(operation.to_string()), false, false)
         }
         _ => return None,
     };
@@ -295,9 +295,9 @@ pub fn failure_of(a: &Activity, identity: u64) -> Option<FailedSignin> {
         step,
         root,
         iam_user,
-        user_name: a.user_name.clone(),
-        user_id: a.user_id.clone(),
-        account_id: a.account_id.clone(),
+        user_name: a.user_name.as_deref().map(str::to_owned),
+        user_id: a.user_id.as_deref().map(str::to_owned),
+        account_id: a.account_id.as_deref().map(str::to_owned),
         identity,
     })
 }
@@ -314,23 +314,24 @@ pub fn activity_of(r: &FailedSignin) -> Activity {
             federated: false,
         },
         FailureKind::Credential => Kind::Credential {
-            step: r.step.clone().unwrap_or_else(|| "CredentialVerification".into()),
+            step: r.step.as_deref().unwrap_or("CredentialVerification").into(),
             success: false,
         },
-        FailureKind::Scim => {
-            Kind::ScimCall { operation: r.step.clone().unwrap_or_default(), success: false }
-        }
+        FailureKind::Scim => Kind::ScimCall {
+            operation: r.step.as_deref().unwrap_or_default().into(),
+            success: false,
+        },
     };
     Activity {
         time: r.time,
         event_id: r.event_id.clone(),
         kind,
-        user_name: r.user_name.clone(),
-        user_id: r.user_id.clone(),
+        user_name: r.user_name.as_deref().map(Into::into),
+        user_id: r.user_id.as_deref().map(Into::into),
         session_id: None,
         source_ip: r.source_ip,
         user_agent: None,
-        account_id: r.account_id.clone(),
+        account_id: r.account_id.as_deref().map(Into::into),
         identity_store_id: None,
         permission_set: None,
         event_source: None,

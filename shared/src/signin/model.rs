@@ -1,8 +1,9 @@
 //! CloudTrail records, parsed tolerantly, and their normalised sign-in meaning.
 
-use std::net::IpAddr;
-
 use std::borrow::Cow;
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -301,23 +302,23 @@ pub enum Kind {
         /// The sign-in succeeded.
         success: bool,
         /// The credential used (`PASSWORD`, `EXTERNAL_IDP`, …).
-        credential_type: Option<String>,
+        credential_type: Option<Text>,
     },
     /// `CredentialChallenge` / `CredentialVerification` (IdC directory or AD users only).
     Credential {
         /// `CredentialChallenge` or `CredentialVerification`.
-        step: String,
+        step: Text,
         /// The step succeeded.
         success: bool,
     },
     /// `sso.amazonaws.com`: portal and CLI use (`Authenticate`, `Federate`, `GetRoleCredentials`, …).
     Portal {
         /// The portal action (`Federate`, `GetRoleCredentials`, …).
-        action: String,
+        action: Text,
         /// The account of a role request.
-        account_id: Option<String>,
+        account_id: Option<Text>,
         /// The role (permission set) of a role request.
-        role_name: Option<String>,
+        role_name: Option<Text>,
     },
     /// `ConsoleLogin`.
     ConsoleLogin {
@@ -340,12 +341,46 @@ pub enum Kind {
     /// (Okta's provisioning, or someone else holding the token).
     ScimCall {
         /// The SCIM operation (`CreateUser`, `PatchGroup`, …).
-        operation: String,
+        operation: Text,
         /// The call succeeded (no `errorCode`).
         success: bool,
     },
     /// Anything else: kept for `diagnose`, ignored by the detectors.
     Other,
+}
+
+/// Text an [`Activity`] carries. Shared, because most of it repeats from event to event (the
+/// account, identity store, user, session, permission set, event name): a scan stores each
+/// value once and an activity holds pointers, not copies.
+pub type Text = Arc<str>;
+
+/// Hands out one shared [`Text`] per distinct value, for the activities of one input stream.
+#[derive(Debug, Default)]
+pub struct Interner {
+    known: HashSet<Text, foldhash::fast::RandomState>,
+}
+
+impl Interner {
+    /// Distinct values kept before starting over: bounds memory on a stream of unique values
+    /// (a value dropped here stays valid wherever it is held).
+    const LIMIT: usize = 1 << 20;
+
+    /// The shared text for `value`.
+    pub fn text(&mut self, value: &str) -> Text {
+        if let Some(t) = self.known.get(value) {
+            return Arc::clone(t);
+        }
+        if self.known.len() >= Self::LIMIT {
+            self.known.clear();
+        }
+        let t: Text = Arc::from(value);
+        self.known.insert(Arc::clone(&t));
+        t
+    }
+
+    fn own(&mut self, value: &Option<Cow<'_, str>>) -> Option<Text> {
+        value.as_deref().map(|v| self.text(v))
+    }
 }
 
 /// A normalised sign-in event.
@@ -358,28 +393,28 @@ pub struct Activity {
     /// What it means.
     pub kind: Kind,
     /// User name (the SAML NameID for Okta users) when the record carries one.
-    pub user_name: Option<String>,
+    pub user_name: Option<Text>,
     /// Identity store user id (2025 shape) when present.
-    pub user_id: Option<String>,
+    pub user_id: Option<Text>,
     /// The portal session (`credentialId`), for token-replay checks.
-    pub session_id: Option<String>,
+    pub session_id: Option<Text>,
     /// The caller's address; `None` when AWS made the call (never geolocate those).
     pub source_ip: Option<IpAddr>,
     /// The caller's user agent (console sign-ins only: the findings that show it).
-    pub user_agent: Option<String>,
+    pub user_agent: Option<Text>,
     /// The account the event belongs to.
-    pub account_id: Option<String>,
+    pub account_id: Option<Text>,
     /// Identity store of the user (2025 shape), for resolving `user_id` to a user name.
-    pub identity_store_id: Option<String>,
+    pub identity_store_id: Option<Text>,
     /// The IdC permission set in use (portal role credentials, or an `AWSReservedSSO_*` console
     /// session).
-    pub permission_set: Option<String>,
+    pub permission_set: Option<Text>,
     /// `eventSource`/`eventName`, and the call's `errorCode` when it failed (for `diagnose`).
-    pub event_source: Option<String>,
+    pub event_source: Option<Text>,
     /// `eventName`.
-    pub event_name: Option<String>,
+    pub event_name: Option<Text>,
     /// `errorCode` when the call failed.
-    pub error_code: Option<String>,
+    pub error_code: Option<Text>,
 }
 
 impl Activity {
@@ -464,6 +499,11 @@ impl<'a> Record<'a> {
     /// for those that are not sign-in related). A record without an `eventID` gets one from
     /// its content.
     pub fn activity(self) -> Result<Activity, Skip> {
+        self.activity_in(&mut Interner::default())
+    }
+
+    /// [`Record::activity`], with its text shared through `texts` (see [`Text`]).
+    pub fn activity_in(self, texts: &mut Interner) -> Result<Activity, Skip> {
         let written = self.event_time.as_deref().ok_or(Skip::NoTime)?;
         let time = DateTime::parse_from_rfc3339(written)
             .map_err(|_| Skip::BadTime(written.chars().take(40).collect()))?
@@ -478,7 +518,7 @@ impl<'a> Record<'a> {
             ("signin.amazonaws.com", "UserAuthentication") => Kind::IdcSignIn {
                 success: details.user_authentication.as_deref() == Some("Success")
                     && self.error_code.is_none(),
-                credential_type: own(&extra.credential_type),
+                credential_type: texts.own(&extra.credential_type),
             },
             ("signin.amazonaws.com", step @ ("CredentialChallenge" | "CredentialVerification")) => {
                 let outcome = if step == "CredentialChallenge" {
@@ -487,7 +527,7 @@ impl<'a> Record<'a> {
                     &details.credential_verification
                 };
                 Kind::Credential {
-                    step: step.to_owned(),
+                    step: texts.text(step),
                     success: self.error_code.is_none()
                         && outcome.as_deref().is_none_or(|v| v == "Success"),
                 }
@@ -504,15 +544,17 @@ impl<'a> Record<'a> {
                 }
             }
             ("sso.amazonaws.com", action) => Kind::Portal {
-                action: action.to_owned(),
-                account_id: own(&details.account_id)
-                    .or_else(|| own(&self.request_parameters.account_id)),
-                role_name: own(&details.role_name)
-                    .or_else(|| own(&self.request_parameters.role_name)),
+                action: texts.text(action),
+                account_id: texts
+                    .own(&details.account_id)
+                    .or_else(|| texts.own(&self.request_parameters.account_id)),
+                role_name: texts
+                    .own(&details.role_name)
+                    .or_else(|| texts.own(&self.request_parameters.role_name)),
             },
             ("sts.amazonaws.com", "AssumeRoleWithSAML") => Kind::AssumeRoleWithSaml,
             ("identitystore-scim.amazonaws.com", operation) => Kind::ScimCall {
-                operation: operation.to_owned(),
+                operation: texts.text(operation),
                 success: self.error_code.is_none(),
             },
             _ => Kind::Other,
@@ -526,13 +568,16 @@ impl<'a> Record<'a> {
                 .user_name
                 .as_deref()
                 .and_then(|i| i.strip_prefix("AWSReservedSSO_"))
-                .map(|rest| rest.rsplit_once('_').map_or(rest, |(name, _)| name).to_owned()),
+                .map(|rest| texts.text(rest.rsplit_once('_').map_or(rest, |(name, _)| name))),
             _ => None,
         };
         // The user: the 2025 shape names the identity-store user; sign-ins carry the user name.
-        let user_name = own(&extra.user_name).or_else(|| own(&ui.user_name)).or_else(|| {
-            ui.principal_id.as_deref().and_then(|p| p.split_once(':').map(|(_, n)| n.to_owned()))
-        });
+        let user_name =
+            texts.own(&extra.user_name).or_else(|| texts.own(&ui.user_name)).or_else(|| {
+                ui.principal_id
+                    .as_deref()
+                    .and_then(|p| p.split_once(':').map(|(_, n)| texts.text(n)))
+            });
         // AWS-made calls: the SAML role assumption (source is the IdC service) and any record
         // whose source is a service name rather than an address.
         let source_ip = match kind {
@@ -542,7 +587,7 @@ impl<'a> Record<'a> {
         // Kept only where a finding uses it (console sign-ins, SCIM calls): most records are API
         // calls, and their user agents are long.
         let user_agent = matches!(kind, Kind::ConsoleLogin { .. } | Kind::ScimCall { .. })
-            .then(|| own(&self.user_agent))
+            .then(|| texts.own(&self.user_agent))
             .flatten();
         let event_id = match self.event_id.as_deref().map(str::trim).filter(|id| !id.is_empty()) {
             Some(id) => id.to_owned(),
@@ -553,25 +598,21 @@ impl<'a> Record<'a> {
             event_id,
             kind,
             user_name,
-            user_id: own(&ui.on_behalf_of.user_id),
+            user_id: texts.own(&ui.on_behalf_of.user_id),
             identity_store_id: ui
                 .on_behalf_of
                 .identity_store_arn
                 .as_deref()
                 .and_then(|a| a.rsplit_once('/'))
-                .map(|(_, id)| id.to_owned()),
-            session_id: own(&ui.credential_id),
+                .map(|(_, id)| texts.text(id)),
+            session_id: texts.own(&ui.credential_id),
             source_ip,
             user_agent,
-            account_id: own(&self.recipient_account_id),
+            account_id: texts.own(&self.recipient_account_id),
             permission_set,
-            event_source: own(&self.event_source),
-            event_name: own(&self.event_name),
-            error_code: own(&self.error_code),
+            event_source: texts.own(&self.event_source),
+            event_name: texts.own(&self.event_name),
+            error_code: texts.own(&self.error_code),
         })
     }
-}
-
-fn own(v: &Option<Cow<'_, str>>) -> Option<String> {
-    v.as_deref().map(str::to_owned)
 }

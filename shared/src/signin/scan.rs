@@ -69,12 +69,12 @@ impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directo
             if a.user_name.is_none()
                 && let (Some(id), Some(store_id)) = (&a.user_id, &a.identity_store_id)
                 && !self.engine.knows_id(id)
-                && !self.unresolvable.contains(id)
+                && !self.unresolvable.contains(&**id)
             {
                 match self.directory.user_name(store_id, id).await? {
                     Some(name) => self.engine.learn_name(id, &name),
                     None => {
-                        self.unresolvable.insert(id.clone());
+                        self.unresolvable.insert(id.to_string());
                     }
                 }
             }

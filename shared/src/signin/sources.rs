@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Read};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::model::{Activity, Record, Skip};
+use super::model::{Activity, Interner, Record, Skip};
 
 /// Counts of what an input yielded.
 #[derive(Debug, Default, Clone)]
@@ -80,17 +80,25 @@ pub struct Reader<'o, F: FnMut(Activity)> {
     line: Option<usize>,
     /// The text buffer, reused from input to input (no fresh pages per file).
     buf: Vec<u8>,
+    /// The activities' shared text, across inputs.
+    texts: Interner,
 }
 
 impl<'o, F: FnMut(Activity)> Reader<'o, F> {
     /// A reader that hands each activity to `out`.
     pub fn new(out: &'o mut F) -> Self {
-        Reader { stats: Stats::default(), out, line: None, buf: Vec::new() }
+        Reader {
+            stats: Stats::default(),
+            out,
+            line: None,
+            buf: Vec::new(),
+            texts: Interner::default(),
+        }
     }
 
     fn record(&mut self, text: &str) {
         self.stats.records += 1;
-        match Record::from_json(text).and_then(Record::activity) {
+        match Record::from_json(text).and_then(|r| r.activity_in(&mut self.texts)) {
             Ok(a) => (self.out)(a),
             Err(e) => self.skip(e),
         }
@@ -124,7 +132,7 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
         {
             for r in log.records {
                 self.stats.records += 1;
-                match r.activity() {
+                match r.activity_in(&mut self.texts) {
                     Ok(a) => (self.out)(a),
                     Err(e) => self.skip(e),
                 }
@@ -162,7 +170,7 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
             }
         } else {
             self.stats.records += 1;
-            match record.activity() {
+            match record.activity_in(&mut self.texts) {
                 Ok(a) => (self.out)(a),
                 Err(e) => self.skip(e),
             }
@@ -194,6 +202,14 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
         first: &mut Vec<u8>,
     ) -> std::io::Result<()> {
         input.read_until(b'\n', first)?;
+        if input.fill_buf()?.is_empty() {
+            // The whole input is one line (a CloudTrail S3 log file is): one document, parsed
+            // once, without first checking that the line is complete JSON.
+            if !first.iter().all(u8::is_ascii_whitespace) {
+                self.text(first, |r, t| r.document(t));
+            }
+            return Ok(());
+        }
         let complete_line = std::str::from_utf8(first)
             .ok()
             .filter(|l| !l.trim().is_empty())
