@@ -153,25 +153,29 @@ fn read_inputs(files: &[PathBuf], on: &mut impl FnMut(Activity)) -> anyhow::Resu
 }
 
 /// Reads the inputs on a second thread, handing activities over in batches: decompression and
-/// parsing run beside detection. `on` sees every activity in input order.
+/// parsing run beside detection. `on` sees every activity in input order. Emptied batches go
+/// back to the reader, so the hand-over allocates nothing once running.
 fn read_inputs_beside(files: &[PathBuf], on: &mut impl FnMut(Activity)) -> anyhow::Result<Stats> {
-    const BATCH: usize = 4_096;
+    const BATCH: usize = 1_024;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Activity>>(8);
+    let (give_back, given_back) = std::sync::mpsc::channel::<Vec<Activity>>();
     let files = files.to_vec();
     let reader = std::thread::spawn(move || {
-        let mut batch = Vec::with_capacity(BATCH);
+        let fresh = || given_back.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        let mut batch = fresh();
         let stats = read_inputs(&files, &mut |a| {
             batch.push(a);
             if batch.len() >= BATCH {
                 // The receiver stops only on an error of its own; the reader then stops too.
-                let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                let _ = tx.send(std::mem::replace(&mut batch, fresh()));
             }
         });
         let _ = tx.send(batch);
         stats
     });
-    for batch in rx {
-        batch.into_iter().for_each(&mut *on);
+    for mut batch in rx {
+        batch.drain(..).for_each(&mut *on);
+        let _ = give_back.send(batch);
     }
     reader.join().map_err(|_| anyhow::anyhow!("the input reader panicked"))?
 }
