@@ -280,6 +280,10 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
     let mut reorder = Reorder::new(args.order_window, chrono::Duration::hours(REORDER_SLACK_HOURS));
     let stats = read_inputs_beside(&files, &mut |a| {
+        // Names are learned as events arrive, not as they leave the buffer: a portal event
+        // (which names only the identity-store user id) is keyed by the user's name when their
+        // sign-in is anywhere in the buffer, even later in time.
+        run.scanner.engine.learn(&a);
         run.chunk(reorder.push(a));
     })?;
     run.chunk(reorder.finish());

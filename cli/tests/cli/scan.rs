@@ -183,6 +183,36 @@ fn a_growing_glob_rescanned_with_state_reports_only_what_is_new() {
     assert!(scan(&grown).is_empty());
 }
 
+/// A portal event names only the identity-store user id; the user's name comes from a sign-in.
+/// When the sign-in is read while the portal event is still in the order buffer, the portal
+/// event counts for the named user (one user), even when the buffer releases it first.
+#[test]
+fn a_portal_event_released_before_the_sign_in_that_names_its_user_counts_for_that_user() {
+    let dir = temp_dir();
+    let mut portal: Value = serde_json::from_str(
+        &std::fs::read_to_string(events("cloudtrail/sso-get-role-credentials.json")).unwrap(),
+    )
+    .unwrap();
+    portal["eventTime"] = "2026-11-20T18:00:00Z".into();
+    let portal_file = dir.join("portal.json");
+    std::fs::write(&portal_file, portal.to_string()).unwrap();
+    let out = idc_guard()
+        .arg("scan")
+        .arg(&portal_file)
+        .arg(events("cloudtrail/idc-signin-2025-shape.json"))
+        .args(["--order-window", "2", "--format", "json"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.code().is_some_and(|c| c <= 2), "{}", text(&out));
+    let summary: Value = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok().filter(|v| v.get("summary").is_some()))
+        .expect("a JSON summary on stderr");
+    assert_eq!(summary["summary"]["records"], 2, "{}", text(&out));
+    assert_eq!(summary["summary"]["users"], 1, "{}", text(&out));
+}
+
 #[test]
 fn malformed_input_is_counted_and_stdin_is_read() {
     let dir = temp_dir();
