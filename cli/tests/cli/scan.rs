@@ -41,6 +41,14 @@ fn alerts(stdout: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// The JSON summary `scan --format json` writes on stderr.
+fn summary(out: &std::process::Output) -> Value {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok().filter(|v| v.get("summary").is_some()))
+        .expect("a JSON summary on stderr")
+}
+
 #[test]
 fn scan_reports_findings_as_json_lines_and_a_rescan_with_state_repeats_nothing() {
     let dir = temp_dir();
@@ -205,10 +213,7 @@ fn a_portal_event_released_before_the_sign_in_that_names_its_user_counts_for_tha
         .output()
         .unwrap();
     assert!(out.status.code().is_some_and(|c| c <= 2), "{}", text(&out));
-    let summary: Value = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .find_map(|l| serde_json::from_str::<Value>(l).ok().filter(|v| v.get("summary").is_some()))
-        .expect("a JSON summary on stderr");
+    let summary = summary(&out);
     assert_eq!(summary["summary"]["records"], 2, "{}", text(&out));
     assert_eq!(summary["summary"]["users"], 1, "{}", text(&out));
 }
@@ -243,10 +248,7 @@ fn malformed_input_is_counted_and_stdin_is_read() {
         .arg(&junk)
         .output()
         .unwrap();
-    let summary: Value = String::from_utf8_lossy(&json.stderr)
-        .lines()
-        .find_map(|l| serde_json::from_str::<Value>(l).ok().filter(|v| v.get("summary").is_some()))
-        .expect("a JSON summary on stderr");
+    let summary = summary(&json);
     assert_eq!(summary["summary"]["skipped"], 3);
     assert_eq!(summary["summary"]["skipped_by_reason"]["no eventTime"], 1);
     let okta = &summary["summary"]["okta"];
