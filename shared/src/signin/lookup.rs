@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::model::{Activity, Record};
+use super::model::{Activity, Interner, Record};
 use super::ports::{LogObjects, TrailLookup, UserDirectory};
 use super::scan::Scanner;
 use super::sources::{Reader, Stats};
@@ -127,6 +127,7 @@ where
         }
         let mut activities = Vec::new();
         let mut stats = Stats::default();
+        let mut texts = Interner::default();
         let mut token = None;
         loop {
             pacer.wait().await;
@@ -134,7 +135,7 @@ where
             report.pages += 1;
             for text in &page.records {
                 stats.records += 1;
-                match Record::from_json(text).and_then(Record::activity) {
+                match Record::from_json(text).and_then(|r| r.activity_in(&mut texts)) {
                     Ok(a) => activities.push(a),
                     Err(e) => {
                         stats.skipped += 1;
