@@ -18,7 +18,7 @@ use idc_guard::records::{self, ConfirmedByHand};
 use idc_guard::scim::health::HealthCheck;
 use idc_guard::scim::ports::{Probe, ScimProbe};
 use idc_guard::scim::{ScimSecret, TOKEN_LIFETIME_DAYS, validate_scim_endpoint};
-use idc_guard::secret::{AWSCURRENT, AWSPENDING, SecretAdmin, SecretStore};
+use idc_guard::secret::{AWSCURRENT, AWSPENDING, SecretAdmin, SecretStore, SecretVersions};
 use idc_guard::secret::{ExposeSecret, SecretString};
 
 use crate::Format;

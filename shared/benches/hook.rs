@@ -9,15 +9,21 @@ use http::{HeaderMap, HeaderValue, Method};
 use idc_guard::error::AwsError;
 use idc_guard::okta::hook::{EventHookHandler, HookAuthenticator, prepare_delivery};
 use idc_guard::okta::ports::{EventQueue, QueueMessage, RejectedMessage};
-use idc_guard::secret::SecretStore;
+use idc_guard::secret::{SecretDescription, SecretVersions};
 use idc_guard::secret::SecretString;
 
 const AUTHORIZATION: &str = "Bearer 9c1f0e5d7a3b4c2e8f6a1d0b3c5e7f9a";
 
 struct Secrets;
-impl SecretStore for Secrets {
-    async fn secret_string(&self, _: &str, stage: &str) -> Result<Option<SecretString>, AwsError> {
-        Ok((stage == "AWSCURRENT").then(|| SecretString::from(AUTHORIZATION.to_owned())))
+impl SecretVersions for Secrets {
+    async fn describe(&self, _: &str) -> Result<SecretDescription, AwsError> {
+        Ok(SecretDescription {
+            versions: [("v1".to_owned(), vec!["AWSCURRENT".to_owned()])].into(),
+            ..Default::default()
+        })
+    }
+    async fn version_value(&self, _: &str, version: &str) -> Result<Option<SecretString>, AwsError> {
+        Ok((version == "v1").then(|| SecretString::from(AUTHORIZATION.to_owned())))
     }
 }
 

@@ -100,8 +100,10 @@ impl SecretDescription {
     }
 }
 
-/// Secrets Manager operations used by rotation and by `idc-guard scim-token`.
-pub trait SecretAdmin: SecretStore {
+/// Reads a secret version by version: which version carries which label (`DescribeSecret`,
+/// cheap, no secret value), and one version's value. The hook uses it to know that its cached
+/// view is the latest one before it refuses a value; rotation builds on it.
+pub trait SecretVersions: Send + Sync {
     /// `DescribeSecret`.
     fn describe(
         &self,
@@ -113,6 +115,10 @@ pub trait SecretAdmin: SecretStore {
         secret_id: &str,
         version_id: &str,
     ) -> impl std::future::Future<Output = Result<Option<SecretString>, AwsError>> + Send;
+}
+
+/// Secrets Manager operations used by rotation and by `idc-guard scim-token`.
+pub trait SecretAdmin: SecretStore + SecretVersions {
     /// `PutSecretValue(ClientRequestToken = version_id, VersionStages = [AWSPENDING])`.
     fn put_pending(
         &self,

@@ -3,7 +3,7 @@ use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 
 use crate::error::AwsError;
 use crate::secret::SecretString;
-use crate::secret::{SecretAdmin, SecretDescription, SecretStore};
+use crate::secret::{SecretAdmin, SecretDescription, SecretStore, SecretVersions};
 
 /// [`SecretStore`] backed by AWS Secrets Manager.
 #[derive(Clone, Debug)]
@@ -58,7 +58,7 @@ impl SecretStore for SecretsManagerStore {
 
 crate::error::sdk_error_fn!(sm, "secretsmanager");
 
-impl SecretAdmin for SecretsManagerStore {
+impl SecretVersions for SecretsManagerStore {
     async fn describe(&self, secret_id: &str) -> Result<SecretDescription, AwsError> {
         let out = self
             .client
@@ -100,7 +100,9 @@ impl SecretAdmin for SecretsManagerStore {
             Err(e) => Err(sm("GetSecretValue", e)),
         }
     }
+}
 
+impl SecretAdmin for SecretsManagerStore {
     async fn put_pending(
         &self,
         secret_id: &str,

@@ -22,7 +22,7 @@ use tracing::Instrument;
 use super::event::{EVENT_HOOK_TYPE, EventHookEnvelope, EventRouting};
 use crate::error::AwsError;
 use crate::okta::ports::{EventQueue, QueueMessage, SQS_MAX_BATCH, SQS_MAX_PAYLOAD_BYTES};
-use crate::secret::{AWSCURRENT, AWSPENDING, SecretStore};
+use crate::secret::{AWSCURRENT, AWSPENDING, SecretVersions};
 use crate::secret::{ExposeSecret, SecretDigest};
 
 /// Largest request body accepted (Function URLs allow more; Okta never sends this much).
@@ -72,11 +72,6 @@ pub enum HookError {
         /// SQS's error codes.
         codes: Vec<String>,
     },
-    /// The presented value matches no cached value and the re-read budget is spent: the cache
-    /// may predate a rotation, so this is no ground for a 401 (Okta never retries a 4xx). 503
-    /// lets Okta retry once the secret can be read again.
-    #[error("temporarily unavailable, retry later")]
-    NotVerifiedYet,
 }
 
 impl HookError {
@@ -89,7 +84,7 @@ impl HookError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             HookError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            HookError::Unavailable(_) | HookError::NotStored { .. } | HookError::NotVerifiedYet => {
+            HookError::Unavailable(_) | HookError::NotStored { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         }
@@ -280,33 +275,39 @@ fn is_attribute_value(s: &str) -> bool {
 
 /// Checks the `Authorization` header against the hook secret's AWSCURRENT and AWSPENDING values.
 ///
-/// Only SHA-256 digests of the values are kept, for at most `ttl`. A 401 is answered only on a
-/// read of the secret made after the presented value could have been staged: on a mismatch
-/// with cached values the secret is read again, within a budget of `REREAD_BURST` re-reads
-/// refilled one per `reread_interval`; a value refused on such a fresh read is remembered (a
-/// random 64-character rotation never produces it later) and refused again without a read.
-/// When the budget is spent, an unknown value gets 503, never 401: Okta does not retry a 4xx,
-/// so a value from a rotation a moment ago must never be refused on an older view.
+/// Only SHA-256 digests of the values are kept, with the version ids they were read from, for at
+/// most `ttl`. A value that matches no cached digest is refused (401) only on a view confirmed
+/// current *after the request arrived*: a `DescribeSecret` (version ids only, no value) started
+/// after its arrival shows the same version ids as the cached view. When the version ids
+/// changed (a rotation staged AWSPENDING or moved AWSCURRENT), the values are read again by
+/// version id, and that read decides.
+///
+/// The version check is made at most once per `check_interval` per environment, and one check
+/// answers every request that arrived before it started: a request that finds the last check
+/// older than its arrival waits for the next one (at most `check_interval`, well inside Okta's
+/// 3 seconds). So a flood of wrong values costs at most one `DescribeSecret` per interval and
+/// can never spend anything a correct value needs: there is no budget to drain, and no refused
+/// value is remembered beyond the version ids it was refused against (a value set in Okta before
+/// Secrets Manager by hand is accepted as soon as Secrets Manager holds it).
 pub struct HookAuthenticator<Secrets> {
     store: Secrets,
     secret_id: String,
     ttl: Duration,
-    reread_interval: Duration,
+    check_interval: Duration,
     cache: Mutex<Cache>,
 }
 
 #[derive(Default)]
 struct Cache {
     accepted: Option<Accepted>,
-    /// Digests refused on a fresh read (bounded; cleared when full).
-    refused: Vec<SecretDigest>,
-    /// Re-read budget: tokens, and when they were last counted.
-    tokens: f64,
-    counted_at: Option<Instant>,
+    /// When the last version check (or full read) started.
+    checked_at: Option<Instant>,
 }
 
 struct Accepted {
     digests: Vec<SecretDigest>,
+    /// The version ids of AWSCURRENT and AWSPENDING the digests were read from.
+    versions: StageVersions,
     loaded_at: Instant,
 }
 
@@ -317,43 +318,37 @@ impl Accepted {
     }
 }
 
-/// Re-reads allowed in a burst: enough that a person or a probe trying a few wrong values gets
-/// 401 for each; a flood of distinct values costs at most one read per `reread_interval` after.
-pub(crate) const REREAD_BURST: f64 = 20.0;
-const REFUSED_MEMO: usize = 256;
+/// The version ids carrying AWSCURRENT and AWSPENDING.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StageVersions {
+    current: Option<String>,
+    pending: Option<String>,
+}
 
-impl Cache {
-    fn take_token(&mut self, now: Instant, interval: Duration) -> bool {
-        let elapsed = self.counted_at.map(|t| now.duration_since(t)).unwrap_or(Duration::MAX);
-        let refill = if interval.is_zero() {
-            REREAD_BURST
-        } else {
-            elapsed.as_secs_f64() / interval.as_secs_f64()
-        };
-        self.tokens = (self.tokens + refill).min(REREAD_BURST);
-        self.counted_at = Some(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
+impl StageVersions {
+    fn of(description: &crate::secret::SecretDescription) -> Self {
+        Self {
+            current: description.version_with(AWSCURRENT).map(str::to_owned),
+            pending: description.version_with(AWSPENDING).map(str::to_owned),
         }
-    }
-
-    fn refuse(&mut self, presented: SecretDigest) -> Result<(), HookError> {
-        if self.refused.len() >= REFUSED_MEMO {
-            self.refused.clear();
-        }
-        self.refused.push(presented);
-        Err(HookError::Unauthorized)
     }
 }
 
-impl<Secrets: SecretStore> HookAuthenticator<Secrets> {
+/// What the version check concluded.
+enum Verdict {
+    Accept,
+    Refuse,
+    /// The version ids changed: read the values again.
+    Reload,
+    /// No check may start yet: wait until this instant, then look again.
+    WaitUntil(Instant),
+}
+
+impl<Secrets: SecretVersions> HookAuthenticator<Secrets> {
     /// How long a read of the secret is trusted before it is read again.
     pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
-    /// An unknown value may trigger a fresh read at most this often (after the burst).
-    pub const DEFAULT_REREAD_INTERVAL: Duration = Duration::from_secs(5);
+    /// The version ids are checked at most this often per environment.
+    pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
     /// An authenticator of the hook secret `secret_id` in `store`.
     pub fn new(store: Secrets, secret_id: impl Into<String>) -> Self {
@@ -361,16 +356,16 @@ impl<Secrets: SecretStore> HookAuthenticator<Secrets> {
             store,
             secret_id: secret_id.into(),
             ttl: Self::DEFAULT_TTL,
-            reread_interval: Self::DEFAULT_REREAD_INTERVAL,
+            check_interval: Self::DEFAULT_CHECK_INTERVAL,
             cache: Mutex::new(Cache::default()),
         }
     }
 
-    /// Sets how long values are cached (at most 5 minutes is the contract) and how fast the
-    /// re-read budget refills.
-    pub fn with_timing(mut self, ttl: Duration, reread_interval: Duration) -> Self {
+    /// Sets how long values are cached (at most 5 minutes is the contract) and how often the
+    /// version ids may be checked.
+    pub fn with_timing(mut self, ttl: Duration, check_interval: Duration) -> Self {
         self.ttl = ttl;
-        self.reread_interval = reread_interval;
+        self.check_interval = check_interval;
         self
     }
 
@@ -380,42 +375,91 @@ impl<Secrets: SecretStore> HookAuthenticator<Secrets> {
             Some(p) if !p.is_empty() => SecretDigest::of(p),
             _ => return Err(HookError::Unauthorized),
         };
-        let mut cache = self.cache.lock().await;
-        let now = Instant::now();
-        let usable = cache.accepted.as_ref().filter(|c| now.duration_since(c.loaded_at) < self.ttl);
-        match usable {
-            Some(accepted) if accepted.accepts(&presented) => return Ok(()),
-            Some(_) => {
-                if cache.refused.iter().any(|r| r.ct_eq(&presented)) {
-                    return Err(HookError::Unauthorized);
+        let arrived = Instant::now();
+        loop {
+            let mut cache = self.cache.lock().await;
+            match self.judge(&mut cache, &presented, arrived).await? {
+                Verdict::Accept => return Ok(()),
+                Verdict::Refuse => return Err(HookError::Unauthorized),
+                Verdict::WaitUntil(at) => {
+                    drop(cache);
+                    tokio::time::sleep_until(at).await;
                 }
-                if !cache.take_token(now, self.reread_interval) {
-                    tracing::info!(
-                        "authorization mismatch on a cached view; re-read budget spent: 503"
-                    );
-                    return Err(HookError::NotVerifiedYet);
+                Verdict::Reload => {
+                    // A fresh read: its verdict is final.
+                    cache.checked_at = Some(Instant::now());
+                    let fresh = self.load().await?;
+                    let accepted = fresh.accepts(&presented);
+                    cache.accepted = Some(fresh);
+                    return if accepted { Ok(()) } else { Err(HookError::Unauthorized) };
                 }
-                tracing::info!("authorization mismatch: re-reading the hook secret");
             }
-            None => {}
         }
-        // A fresh read: its verdict is final.
-        let fresh = self.load().await?;
-        let accepted = fresh.accepts(&presented);
-        cache.accepted = Some(fresh);
-        if accepted { Ok(()) } else { cache.refuse(presented) }
     }
 
+    async fn judge(
+        &self,
+        cache: &mut Cache,
+        presented: &SecretDigest,
+        arrived: Instant,
+    ) -> Result<Verdict, HookError> {
+        let now = Instant::now();
+        let Some(accepted) =
+            cache.accepted.as_ref().filter(|c| now.duration_since(c.loaded_at) < self.ttl)
+        else {
+            return Ok(Verdict::Reload);
+        };
+        if accepted.accepts(presented) {
+            return Ok(Verdict::Accept);
+        }
+        match cache.checked_at {
+            // The view was confirmed after this request arrived: it is the current one.
+            Some(at) if at >= arrived => return Ok(Verdict::Refuse),
+            Some(at) if at + self.check_interval > now => {
+                return Ok(Verdict::WaitUntil(at + self.check_interval));
+            }
+            _ => {}
+        }
+        cache.checked_at = Some(now);
+        let description =
+            self.store.describe(&self.secret_id).await.map_err(HookError::Unavailable)?;
+        if StageVersions::of(&description) == accepted.versions {
+            tracing::info!("authorization mismatch on the current version ids: 401");
+            Ok(Verdict::Refuse)
+        } else {
+            tracing::info!("authorization mismatch and the secret's versions changed: re-reading");
+            Ok(Verdict::Reload)
+        }
+    }
+
+    /// The version ids, then exactly those versions' values: the digests never belong to
+    /// versions newer than the ids kept with them.
     async fn load(&self) -> Result<Accepted, HookError> {
+        let description =
+            self.store.describe(&self.secret_id).await.map_err(HookError::Unavailable)?;
+        let versions = StageVersions::of(&description);
+        let Some(current_id) = versions.current.as_deref() else {
+            return Err(HookError::Unavailable(AwsError::Permanent {
+                service: "secretsmanager",
+                operation: "DescribeSecret",
+                message: "the hook secret has no AWSCURRENT version".into(),
+            }));
+        };
+        let pending_id = versions.pending.as_deref().filter(|p| *p != current_id);
         let (current, pending) = tokio::join!(
-            self.store.secret_string(&self.secret_id, AWSCURRENT),
-            self.store.secret_string(&self.secret_id, AWSPENDING),
+            self.store.version_value(&self.secret_id, current_id),
+            async {
+                match pending_id {
+                    Some(id) => self.store.version_value(&self.secret_id, id).await,
+                    None => Ok(None),
+                }
+            },
         );
         let current = current.map_err(HookError::Unavailable)?.ok_or_else(|| {
             HookError::Unavailable(AwsError::Permanent {
                 service: "secretsmanager",
                 operation: "GetSecretValue",
-                message: "the hook secret does not exist or has no AWSCURRENT version".into(),
+                message: "the hook secret's AWSCURRENT version has no value".into(),
             })
         })?;
         let pending = pending.map_err(HookError::Unavailable)?;
@@ -425,7 +469,7 @@ impl<Secrets: SecretStore> HookAuthenticator<Secrets> {
             .filter(|v| !v.expose_secret().is_empty())
             .map(|v| SecretDigest::of(v.expose_secret().as_bytes()))
             .collect();
-        Ok(Accepted { digests, loaded_at: Instant::now() })
+        Ok(Accepted { digests, versions, loaded_at: Instant::now() })
     }
 }
 
@@ -444,7 +488,7 @@ pub struct EventHookHandler<Secrets, Queue> {
     queue: Queue,
 }
 
-impl<Secrets: SecretStore, Queue: EventQueue> EventHookHandler<Secrets, Queue> {
+impl<Secrets: SecretVersions, Queue: EventQueue> EventHookHandler<Secrets, Queue> {
     /// A handler that authenticates with `auth` and queues to `queue`.
     pub fn new(auth: HookAuthenticator<Secrets>, queue: Queue) -> Self {
         Self { auth, queue }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use super::*;
 use crate::okta::event::OktaEvent;
 use crate::okta::ports::RejectedMessage;
-use crate::secret::SecretString;
+use crate::secret::{SecretDescription, SecretString};
 
 const SECRET_ID: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hook-AbCdEf";
 const CURRENT: &str = "Bearer current-0123456789abcdef";
@@ -59,10 +59,13 @@ fn fixture(name: &str) -> &'static str {
     FIXTURES.iter().find(|(n, _)| *n == name).map(|(_, body)| *body).unwrap()
 }
 
+/// Secrets Manager for one secret: a value per staging label, each value its own version (as a
+/// new `PutSecretValue` is); counts value reads and `DescribeSecret` calls.
 #[derive(Default)]
 struct FakeSecrets {
     values: StdMutex<HashMap<&'static str, String>>,
     reads: AtomicUsize,
+    describes: AtomicUsize,
     unreachable: AtomicBool,
 }
 
@@ -80,24 +83,46 @@ impl FakeSecrets {
             None => v.remove(stage),
         };
     }
-}
-
-impl SecretStore for &FakeSecrets {
-    async fn secret_string(
-        &self,
-        secret_id: &str,
-        stage: &str,
-    ) -> Result<Option<SecretString>, AwsError> {
-        assert_eq!(secret_id, SECRET_ID);
-        self.reads.fetch_add(1, Ordering::SeqCst);
+    fn version_of(value: &str) -> String {
+        format!("v-{}", &hex::encode(Sha256::digest(value.as_bytes()))[..12])
+    }
+    fn fail_if_unreachable(&self, operation: &'static str) -> Result<(), AwsError> {
         if self.unreachable.load(Ordering::SeqCst) {
             return Err(AwsError::Retryable {
                 service: "secretsmanager",
-                operation: "GetSecretValue",
+                operation,
                 message: "dispatch failure".into(),
             });
         }
-        Ok(self.values.lock().unwrap().get(stage).cloned().map(SecretString::from))
+        Ok(())
+    }
+}
+
+impl SecretVersions for &FakeSecrets {
+    async fn describe(&self, secret_id: &str) -> Result<SecretDescription, AwsError> {
+        assert_eq!(secret_id, SECRET_ID);
+        self.describes.fetch_add(1, Ordering::SeqCst);
+        self.fail_if_unreachable("DescribeSecret")?;
+        let mut versions: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (stage, value) in self.values.lock().unwrap().iter() {
+            versions.entry(FakeSecrets::version_of(value)).or_default().push((*stage).to_owned());
+        }
+        Ok(SecretDescription { arn: SECRET_ID.into(), versions, ..Default::default() })
+    }
+    async fn version_value(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+    ) -> Result<Option<SecretString>, AwsError> {
+        assert_eq!(secret_id, SECRET_ID);
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.fail_if_unreachable("GetSecretValue")?;
+        let values = self.values.lock().unwrap();
+        Ok(values
+            .values()
+            .find(|v| FakeSecrets::version_of(v) == version_id)
+            .cloned()
+            .map(SecretString::from))
     }
 }
 
@@ -517,104 +542,160 @@ async fn current_and_pending_values_are_both_accepted() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn values_are_cached_for_the_ttl_and_reread_once_on_a_mismatch() {
+async fn values_are_cached_for_the_ttl_and_a_mismatch_checks_the_version_ids_only() {
     let secrets = FakeSecrets::with(Some(CURRENT), None);
     let auth = HookAuthenticator::new(&secrets, SECRET_ID);
     let reads = || secrets.reads.load(Ordering::SeqCst);
+    let describes = || secrets.describes.load(Ordering::SeqCst);
 
     auth.authenticate(Some(CURRENT.as_bytes())).await.unwrap();
-    assert_eq!(reads(), 2, "AWSCURRENT and AWSPENDING read once");
+    assert_eq!((describes(), reads()), (1, 1), "version ids, then AWSCURRENT's value");
     auth.authenticate(Some(CURRENT.as_bytes())).await.unwrap();
-    assert_eq!(reads(), 2, "served from the cache");
+    assert_eq!((describes(), reads()), (1, 1), "served from the cache");
 
-    // A wrong value is judged on a fresh read (401), and then remembered: refused again
-    // without another read.
+    // A wrong value is judged on a version check made after it arrived: unchanged ids, 401,
+    // and no value is read.
+    tokio::time::advance(Duration::from_secs(1)).await;
     assert!(matches!(auth.authenticate(Some(b"wrong")).await, Err(HookError::Unauthorized)));
-    assert_eq!(reads(), 4);
-    assert!(matches!(auth.authenticate(Some(b"wrong")).await, Err(HookError::Unauthorized)));
-    assert_eq!(reads(), 4, "a value refused on a fresh read needs no second read");
-    // Re-reads are bounded: a flood of distinct unknown values spends the budget, after which
-    // the answer is 503 (Okta retries), never a 401 on the cached view.
-    let burst = REREAD_BURST as usize;
-    let mut statuses = Vec::new();
-    for i in 0..burst + 2 {
-        let value = format!("guess-{i}");
-        statuses.push(auth.authenticate(Some(value.as_bytes())).await.unwrap_err().status());
-    }
-    // "wrong" took one re-read of the burst.
-    assert!(statuses[..burst - 1].iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
-    assert!(
-        statuses[burst - 1..].iter().all(|s| *s == StatusCode::SERVICE_UNAVAILABLE),
-        "{statuses:?}"
-    );
-    assert_eq!(reads(), 4 + 2 * (burst - 1), "re-reads up to the burst, then none");
-    let base = reads();
-    tokio::time::advance(Duration::from_secs(15)).await;
+    assert_eq!((describes(), reads()), (2, 1));
 
     // The secret rotates. The old value stays cached (still accepted) until a mismatch...
     secrets.set(AWSCURRENT, Some(PENDING));
-    tokio::time::advance(Duration::from_secs(6)).await;
+    tokio::time::advance(Duration::from_secs(1)).await;
     auth.authenticate(Some(CURRENT.as_bytes())).await.unwrap();
-    assert_eq!(reads(), base);
-    // ...and the new value is accepted at once: the mismatch triggers one re-read.
+    assert_eq!((describes(), reads()), (2, 1));
+    // ...and the new value is accepted at once: the ids changed, the values are read again.
     auth.authenticate(Some(PENDING.as_bytes())).await.unwrap();
-    assert_eq!(reads(), base + 2);
+    assert_eq!((describes(), reads()), (4, 2));
     // The cache was replaced: the rotated-out value is now refused.
-    tokio::time::advance(Duration::from_secs(6)).await;
+    tokio::time::advance(Duration::from_secs(1)).await;
     assert!(auth.authenticate(Some(CURRENT.as_bytes())).await.is_err());
-    assert_eq!(reads(), base + 4);
 
     // After the TTL everything is read again, even for a matching value.
+    let before = reads();
     tokio::time::advance(HookAuthenticator::<&FakeSecrets>::DEFAULT_TTL).await;
     auth.authenticate(Some(PENDING.as_bytes())).await.unwrap();
-    assert_eq!(reads(), base + 6);
+    assert_eq!(reads(), before + 1);
 
-    // A missing header never causes a read.
+    // A missing header never causes a call.
+    let (d, r) = (describes(), reads());
     assert!(auth.authenticate(None).await.is_err());
-    assert_eq!(reads(), base + 6);
+    assert_eq!((describes(), reads()), (d, r));
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_value_from_a_rotation_a_moment_ago_is_never_refused_with_401() {
-    // Defect: with the cache fresh and a re-read "not allowed yet", the value Okta got from a
-    // rotation a moment ago was refused with 401, and Okta never retries a 4xx.
+async fn a_flood_of_wrong_values_costs_one_version_check_per_interval_and_never_a_503() {
+    // Defect: wrong values spent a re-read budget (20, then one per 5 s); once spent, every
+    // unknown value, the rotation's new one included, got 503 until the budget refilled.
+    let secrets = FakeSecrets::with(Some(CURRENT), None);
+    let auth = HookAuthenticator::new(&secrets, SECRET_ID);
+    auth.authenticate(Some(CURRENT.as_bytes())).await.unwrap();
+    let flood = (0..2_000).map(|i| {
+        let auth = &auth;
+        async move {
+            let wrong = format!("Bearer guess-{i}");
+            auth.authenticate(Some(wrong.as_bytes())).await
+        }
+    });
+    let started = Instant::now();
+    let answers = futures::future::join_all(flood).await;
+    assert!(answers.iter().all(|a| matches!(a, Err(HookError::Unauthorized))), "401 each");
+    let checks = secrets.describes.load(Ordering::SeqCst) - 1;
+    let interval = HookAuthenticator::<&FakeSecrets>::DEFAULT_CHECK_INTERVAL;
+    assert!(checks <= 2, "one check answers every request that arrived before it: {checks}");
+    assert!(started.elapsed() <= interval * 2, "nobody waits past the next check");
+    assert_eq!(secrets.reads.load(Ordering::SeqCst), 1, "a flood reads no value");
+}
+
+/// A rotation of the hook secret while someone floods the endpoint with wrong values: the flood
+/// runs through all four steps, and Okta's verification and every delivery with the old or the
+/// new value must be accepted (Okta never retries a 401, and each 503 costs one of its two
+/// attempts).
+#[tokio::test(start_paused = true)]
+async fn a_flood_of_wrong_values_during_all_four_rotation_steps_never_fails_okta() {
     let secrets = FakeSecrets::with(Some(CURRENT), None);
     let queue = FakeQueue::default();
     let svc = service(&secrets, &queue);
-    let body = fixture("group-user-membership-add");
-    let post = |value: &'static str| {
-        let svc = &svc;
+    let body = fixture("group-user-membership-add").as_bytes();
+    let verify = |value: &'static str| {
+        headers(&[("authorization", value), ("x-okta-verification-challenge", "challenge-1")])
+    };
+    let done = AtomicBool::new(false);
+    // Twenty attackers at once, each sending a new wrong value as soon as the last is answered.
+    let attacker = |who: usize| {
+        let (svc, done) = (&svc, &done);
         async move {
-            svc.handle(&Method::POST, &headers(&[("authorization", value)]), body.as_bytes())
-                .await
-                .status
+            let mut refused = 0usize;
+            while !done.load(Ordering::SeqCst) {
+                let wrong = format!("Bearer flood-{who}-{refused}");
+                let auth = headers(&[("authorization", wrong.as_str())]);
+                let r = svc.handle(&Method::POST, &auth, body).await;
+                assert_eq!(r.status, StatusCode::UNAUTHORIZED, "the flood itself is refused");
+                refused += 1;
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+            refused
         }
     };
-    assert_eq!(post(CURRENT).await, StatusCode::OK);
-    // Someone probes with wrong values, spending the re-read budget...
-    for i in 0..=REREAD_BURST as usize {
-        let wrong = format!("x{i}");
-        let r = svc
-            .handle(&Method::POST, &headers(&[("authorization", wrong.as_str())]), body.as_bytes())
-            .await;
-        assert_ne!(r.status, StatusCode::OK);
+    let flooder = async {
+        futures::future::join_all((0..20).map(attacker)).await.into_iter().sum::<usize>()
+    };
+    let okta = async {
+        let mut statuses = Vec::new();
+        let deliver = |value: &'static str, step: &'static str| {
+            let svc = &svc;
+            async move {
+                let auth = headers(&[("authorization", value)]);
+                (step, svc.handle(&Method::POST, &auth, body).await.status)
+            }
+        };
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        statuses.push(deliver(CURRENT, "before").await);
+        // createSecret: AWSPENDING staged.
+        secrets.set(AWSPENDING, Some(PENDING));
+        tokio::time::sleep(Duration::from_millis(7)).await;
+        statuses.push(deliver(CURRENT, "createSecret").await);
+        // setSecret: Okta gets the new value and verifies the hook with it at once.
+        let r = svc.handle(&Method::GET, &verify(PENDING), b"").await;
+        statuses.push(("setSecret verification", r.status));
+        statuses.push(deliver(PENDING, "setSecret").await);
+        // testSecret: deliveries with the new value.
+        tokio::time::sleep(Duration::from_millis(11)).await;
+        statuses.push(deliver(PENDING, "testSecret").await);
+        // finishSecret: AWSCURRENT moves; AWSPENDING is removed from the new version.
+        secrets.set(AWSCURRENT, Some(PENDING));
+        secrets.set(AWSPENDING, None);
+        statuses.push(deliver(PENDING, "finishSecret").await);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        statuses.push(deliver(PENDING, "after").await);
+        done.store(true, Ordering::SeqCst);
+        statuses
+    };
+    let (refused, statuses) = tokio::join!(flooder, okta);
+    assert!(refused >= 40, "the flood ran throughout: {refused}");
+    for (step, status) in statuses {
+        assert_eq!(status, StatusCode::OK, "{step}");
     }
-    // ...then the rotation stages AWSPENDING and Okta delivers with it a second later.
-    secrets.set(AWSPENDING, Some(PENDING));
-    tokio::time::advance(Duration::from_secs(1)).await;
-    assert_eq!(post(PENDING).await, StatusCode::SERVICE_UNAVAILABLE, "never 401 on a stale view");
-    tokio::time::advance(Duration::from_secs(10)).await;
-    assert_eq!(post(PENDING).await, StatusCode::OK, "Okta's retry is accepted");
-    // Without a spent budget the new value is accepted at once (a fresh re-read).
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_value_set_in_okta_before_secrets_manager_is_accepted_once_it_is_stored() {
+    // Defect: a value refused on a fresh read was remembered and refused again without a read
+    // for a cache lifetime, so a person who typed the new value into Okta first, then into
+    // Secrets Manager, had Okta's deliveries refused with 401 (never retried).
     let secrets = FakeSecrets::with(Some(CURRENT), None);
+    let queue = FakeQueue::default();
     let svc = service(&secrets, &queue);
-    let first =
-        svc.handle(&Method::POST, &headers(&[("authorization", CURRENT)]), body.as_bytes()).await;
-    assert_eq!(first.status, StatusCode::OK);
-    secrets.set(AWSPENDING, Some(PENDING));
-    let r =
-        svc.handle(&Method::POST, &headers(&[("authorization", PENDING)]), body.as_bytes()).await;
-    assert_eq!(r.status, StatusCode::OK);
+    let body = fixture("group-user-membership-add").as_bytes();
+    let post = |value: &'static str| {
+        let svc = &svc;
+        async move { svc.handle(&Method::POST, &headers(&[("authorization", value)]), body).await }
+    };
+    assert_eq!(post(CURRENT).await.status, StatusCode::OK);
+    assert_eq!(post(PENDING).await.status, StatusCode::UNAUTHORIZED, "not stored yet");
+    secrets.set(AWSCURRENT, Some(PENDING));
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(post(PENDING).await.status, StatusCode::OK, "stored now: accepted");
 }
 
 #[tokio::test]

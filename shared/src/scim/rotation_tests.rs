@@ -10,7 +10,7 @@ use crate::adapters::SqliteStateStore;
 use crate::scim::ports::{Probe, ScimProbe};
 use crate::scim::{KIND_EVENT_HOOK, KIND_SCIM_TOKEN};
 use crate::secret::ExposeSecret;
-use crate::secret::{SecretDescription, SecretStore};
+use crate::secret::{SecretDescription, SecretStore, SecretVersions};
 
 #[derive(Default)]
 struct Versions {
@@ -53,7 +53,7 @@ impl SecretStore for FakeSecrets {
     }
 }
 
-impl SecretAdmin for FakeSecrets {
+impl SecretVersions for FakeSecrets {
     async fn describe(&self, _: &str) -> Result<SecretDescription, AwsError> {
         let v = self.0.lock().unwrap();
         Ok(SecretDescription {
@@ -70,6 +70,9 @@ impl SecretAdmin for FakeSecrets {
     ) -> Result<Option<SecretString>, AwsError> {
         Ok(self.value(version).map(SecretString::from))
     }
+}
+
+impl SecretAdmin for FakeSecrets {
     async fn put_pending(
         &self,
         _: &str,

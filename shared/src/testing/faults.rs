@@ -24,7 +24,7 @@ use crate::alert::{Alert, AlertSink};
 use crate::error::AwsError;
 use crate::okta::ports::{EventQueue, OktaApi, OktaError, QueueMessage, RejectedMessage};
 use crate::scim::ports::{Probe, ScimProbe};
-use crate::secret::{SecretAdmin, SecretDescription, SecretStore, SecretString};
+use crate::secret::{SecretAdmin, SecretDescription, SecretStore, SecretString, SecretVersions};
 use crate::store::{Item, StateStore};
 
 /// How the chosen call fails.
@@ -204,10 +204,15 @@ impl<T: SecretStore> SecretStore for Faulty<'_, T> {
     }
 }
 
-impl<T: SecretAdmin> SecretAdmin for Faulty<'_, T> {
+impl<T: SecretVersions> SecretVersions for Faulty<'_, T> {
     through_faults! {
         describe(secret_id: &str) -> SecretDescription;
         version_value(secret_id: &str, version_id: &str) -> Option<SecretString>;
+    }
+}
+
+impl<T: SecretAdmin> SecretAdmin for Faulty<'_, T> {
+    through_faults! {
         put_pending(secret_id: &str, version_id: &str, value: &SecretString) -> ();
         promote(secret_id: &str, to_version: &str, from_version: Option<&str>) -> ();
         random_password(length: i64) -> SecretString;

@@ -45,8 +45,8 @@ async fn setup_with(secret_value: &str, timing: Option<(Duration, Duration)>) ->
     let secret_arn = create_secret(&sdk, secret_value).await;
     let queue_url = create_fifo_queue(&sdk).await;
     let mut auth = HookAuthenticator::new(SecretsManagerStore::new(&sdk), &secret_arn);
-    if let Some((ttl, reread)) = timing {
-        auth = auth.with_timing(ttl, reread);
+    if let Some((ttl, check)) = timing {
+        auth = auth.with_timing(ttl, check);
     }
     let hook = EventHookHandler::new(auth, SqsQueue::new(&sdk, &queue_url));
     Setup { sdk, secret_arn, queue_url, hook }
