@@ -9,8 +9,8 @@ use http::{HeaderMap, HeaderValue, Method};
 use idc_guard::error::AwsError;
 use idc_guard::okta::hook::{EventHookHandler, HookAuthenticator, prepare_delivery};
 use idc_guard::okta::ports::{EventQueue, QueueMessage, RejectedMessage};
-use idc_guard::secret::{SecretDescription, SecretVersions};
 use idc_guard::secret::SecretString;
+use idc_guard::secret::{SecretDescription, SecretVersions};
 
 const AUTHORIZATION: &str = "Bearer 9c1f0e5d7a3b4c2e8f6a1d0b3c5e7f9a";
 
@@ -22,7 +22,11 @@ impl SecretVersions for Secrets {
             ..Default::default()
         })
     }
-    async fn version_value(&self, _: &str, version: &str) -> Result<Option<SecretString>, AwsError> {
+    async fn version_value(
+        &self,
+        _: &str,
+        version: &str,
+    ) -> Result<Option<SecretString>, AwsError> {
         Ok((version == "v1").then(|| SecretString::from(AUTHORIZATION.to_owned())))
     }
 }

@@ -124,6 +124,11 @@ pub fn baseline_key(user: &str) -> Key {
 /// The partition of per-event claims (exactly-once processing of Okta events).
 pub const EVENT_CLAIM_PK: &str = "okta-event";
 
+/// How long a processed event's claim is kept (access-sync's memory of what it applied). An
+/// event older than this may be applied again if queued again: the System Log catch-up never
+/// queues one.
+pub const EVENT_CLAIM_KEEP_SECONDS: i64 = 7 * 24 * 3600;
+
 // ---------------------------------------------------------------------------------------------
 // Okta sign-ins and lifecycle, written by access-sync, read by the sign-in checks.
 
@@ -483,6 +488,9 @@ pub struct HealthCheckState {
     /// When it was last run.
     #[serde(default)]
     pub checked_at: Option<DateTime<Utc>>,
+    /// Since when it could not be checked, while it cannot (none once it could again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unchecked_since: Option<DateTime<Utc>>,
 }
 
 impl HealthCheckState {

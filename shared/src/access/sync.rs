@@ -25,8 +25,6 @@ use crate::records::{
 };
 use crate::store::{Claim, StateStore, claim, complete, release};
 
-const EVENT_KEEP_SECONDS: i64 = 7 * 24 * 3600;
-
 /// Why a trigger (or one queue record) was not fully processed.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -287,7 +285,8 @@ where
         }
         match self.process_event(&event, &key).await {
             Ok(()) => {
-                complete(&self.store, EVENT_CLAIM_PK, &key, EVENT_KEEP_SECONDS).await?;
+                complete(&self.store, EVENT_CLAIM_PK, &key, records::EVENT_CLAIM_KEEP_SECONDS)
+                    .await?;
                 Ok(())
             }
             Err(e) => {

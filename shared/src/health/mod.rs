@@ -88,6 +88,10 @@ pub struct Check {
     /// The alert, when it does not pass.
     #[serde(skip)]
     pub alert: Option<AlertSpec>,
+    /// It could not be checked (a credential, the network, Okta or AWS failed): its `Warn`
+    /// says nothing about the integration itself.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub could_not_check: bool,
 }
 
 impl Check {
@@ -101,6 +105,7 @@ impl Check {
             evidence: Vec::new(),
             fix: None,
             alert: None,
+            could_not_check: false,
         }
     }
 
@@ -115,8 +120,35 @@ impl Check {
             evidence: Vec::new(),
             fix: Some("Check the Okta API credential's scopes and the AWS permissions named in the README, then run again.".into()),
             alert: None,
+            could_not_check: true,
         }
     }
+}
+
+/// How long a check may stay "could not be checked" before it alerts and fails the function
+/// (so the function's error alarm fires too).
+pub const STALLED_AFTER: chrono::Duration = chrono::Duration::hours(1);
+
+/// The detector of a posture check that stayed "could not be checked" (the catch-up's is
+/// [`catchup::STALLED`]).
+pub const CHECK_STALLED: &str = "health-check-stalled";
+
+/// Why an integration-health run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    /// The state store or the alert sinks failed.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// A check has not been checkable for longer than [`STALLED_AFTER`].
+    #[error("{check} could not be checked since {since}: {summary}")]
+    Stalled {
+        /// The check's id.
+        check: &'static str,
+        /// Since when.
+        since: DateTime<Utc>,
+        /// Its latest summary.
+        summary: String,
+    },
 }
 
 /// How many names to list before "and N more".
@@ -228,17 +260,27 @@ where
 
     /// The `integration-health` function: `{"check": "catch-up"}` (every few minutes) runs the
     /// System Log catch-up, anything else (the daily schedule) the posture checks; alerts follow.
-    pub async fn handle(&self, event: &Value, now: DateTime<Utc>) -> Result<Value, AwsError> {
+    ///
+    /// A check that has not been checkable for longer than [`STALLED_AFTER`] fails the run
+    /// (after its alert is sent and every state saved), so the function's error alarm fires.
+    pub async fn handle(&self, event: &Value, now: DateTime<Utc>) -> Result<Value, HealthError> {
         let catch_up = event["check"] == "catch-up" || event["detail"]["check"] == "catch-up";
         let checks =
             if catch_up { vec![self.catch_up(now).await] } else { self.posture(now).await };
         for c in &checks {
             tracing::info!(check = c.id, status = c.status.as_str(), summary = %c.summary, "health check");
         }
-        let sent = self.alert(&checks, now).await?;
-        Ok(
-            json!({"checks": checks, "alerts_sent": sent.iter().map(|a| &a.detector).collect::<Vec<_>>()}),
-        )
+        let outcome = self.alert_and_track(&checks, now).await?;
+        if let Some((check, since)) = outcome.stalled.first() {
+            let summary = checks.iter().find(|c| c.id == *check).map(|c| c.summary.clone());
+            return Err(HealthError::Stalled {
+                check,
+                since: *since,
+                summary: summary.unwrap_or_default(),
+            });
+        }
+        Ok(json!({"checks": checks,
+            "alerts_sent": outcome.sent.iter().map(|a| &a.detector).collect::<Vec<_>>()}))
     }
 
     /// Raises the alert of every check that does not pass, once per state; records each
@@ -248,8 +290,17 @@ where
         checks: &[Check],
         now: DateTime<Utc>,
     ) -> Result<Vec<Alert>, AwsError> {
+        Ok(self.alert_and_track(checks, now).await?.sent)
+    }
+
+    async fn alert_and_track(
+        &self,
+        checks: &[Check],
+        now: DateTime<Utc>,
+    ) -> Result<Alerted, AwsError> {
         let alerts = Alerts::new(self.sink, self.store);
         let mut sent = Vec::new();
+        let mut stalled = Vec::new();
         for check in checks {
             let key = HealthCheckState::key_of(check.id);
             let mut state: HealthCheckState =
@@ -277,11 +328,60 @@ where
                     sent.push(alert);
                 }
             }
+            state.unchecked_since =
+                if check.could_not_check { state.unchecked_since.or(Some(now)) } else { None };
+            if let Some(since) = state.unchecked_since.filter(|s| now - *s > STALLED_AFTER) {
+                let alert = stalled_alert(check, since, now);
+                if alerts.raise(&alert).await? {
+                    sent.push(alert);
+                }
+                stalled.push((check.id, since));
+            }
             state.check = check.id.into();
             state.status = check.status.as_str().into();
             state.checked_at = Some(now);
             records::save(self.store, &state).await?;
         }
-        Ok(sent)
+        Ok(Alerted { sent, stalled })
+    }
+}
+
+/// What [`Doctor::alert_and_track`] did.
+struct Alerted {
+    sent: Vec<Alert>,
+    /// Checks not checkable for longer than [`STALLED_AFTER`], and since when.
+    stalled: Vec<(&'static str, DateTime<Utc>)>,
+}
+
+/// One alert per stretch of "could not be checked" longer than [`STALLED_AFTER`].
+fn stalled_alert(check: &Check, since: DateTime<Utc>, now: DateTime<Utc>) -> Alert {
+    let hours = (now - since).num_minutes() as f64 / 60.0;
+    let detector = if check.id == catchup::ID { catchup::STALLED } else { CHECK_STALLED };
+    Alert::new(
+        detector,
+        &format!("unchecked:{}:{}", check.id, since.timestamp()),
+        now,
+        Severity::High,
+        format!("{}: could not be checked for {hours:.1} hours", check.title),
+        None,
+        format!(
+            "{} has not run to the end since {since}: {}. Until it does, events the Okta event hook missed are not queued and provisioning failures are not seen.",
+            check.title, check.summary
+        ),
+        json!({"check": check.id, "since": since, "evidence": check.evidence}),
+        vec![],
+        check.fix.clone().unwrap_or_default(),
+    )
+}
+
+impl From<HealthError> for lambda_runtime::Diagnostic {
+    fn from(e: HealthError) -> Self {
+        match e {
+            HealthError::Aws(e) => e.into(),
+            stalled @ HealthError::Stalled { .. } => lambda_runtime::Diagnostic {
+                error_type: "HealthCheckStalled".into(),
+                error_message: stalled.to_string(),
+            },
+        }
     }
 }

@@ -99,7 +99,7 @@ impl HealthSettings {
             s.catch_up_lookback = parse_duration(&text)
                 // No further back than access-sync remembers processed events (7 days): older
                 // events would be processed again.
-                .filter(|d| *d <= Duration::days(7))
+                .filter(|d| *d <= Duration::seconds(crate::records::EVENT_CLAIM_KEEP_SECONDS))
                 .ok_or_else(|| {
                     format!("[health] catch_up_lookback {text:?}: a duration such as \"1h\", at most 7 days (how long access-sync remembers the events it processed)")
                 })?;

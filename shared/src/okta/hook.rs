@@ -189,6 +189,18 @@ pub fn prepare_delivery(body: &[u8]) -> Result<Delivery, HookError> {
     })
 }
 
+/// One event read from elsewhere (the System Log catch-up) as one FIFO message, exactly as the
+/// hook would queue it: same deduplication id and message group, a stub when too large for SQS.
+pub fn prepare_event_value(
+    event: &serde_json::Value,
+    delivery_id: &str,
+) -> Result<QueueMessage, HookError> {
+    let text = serde_json::to_string(event).map_err(|_| bad_request("event is not JSON"))?;
+    let raw: &RawValue =
+        serde_json::from_str(&text).map_err(|_| bad_request("event is not JSON"))?;
+    prepare_event(0, raw, Some(delivery_id)).map(|(_, m)| m)
+}
+
 type Published = Option<chrono::DateTime<chrono::Utc>>;
 
 fn prepare_event(
@@ -446,15 +458,13 @@ impl<Secrets: SecretVersions> HookAuthenticator<Secrets> {
             }));
         };
         let pending_id = versions.pending.as_deref().filter(|p| *p != current_id);
-        let (current, pending) = tokio::join!(
-            self.store.version_value(&self.secret_id, current_id),
-            async {
+        let (current, pending) =
+            tokio::join!(self.store.version_value(&self.secret_id, current_id), async {
                 match pending_id {
                     Some(id) => self.store.version_value(&self.secret_id, id).await,
                     None => Ok(None),
                 }
-            },
-        );
+            },);
         let current = current.map_err(HookError::Unavailable)?.ok_or_else(|| {
             HookError::Unavailable(AwsError::Permanent {
                 service: "secretsmanager",

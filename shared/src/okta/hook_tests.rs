@@ -637,9 +637,8 @@ async fn a_flood_of_wrong_values_during_all_four_rotation_steps_never_fails_okta
             refused
         }
     };
-    let flooder = async {
-        futures::future::join_all((0..20).map(attacker)).await.into_iter().sum::<usize>()
-    };
+    let flooder =
+        async { futures::future::join_all((0..20).map(attacker)).await.into_iter().sum::<usize>() };
     let okta = async {
         let mut statuses = Vec::new();
         let deliver = |value: &'static str, step: &'static str| {

@@ -289,3 +289,27 @@ impl AlertSink for &RecordingSink {
         Ok(())
     }
 }
+
+/// A queue that accepts every message and records it, in order.
+#[derive(Debug, Default)]
+pub struct RecordingQueue {
+    /// Messages accepted, in order, repeats included.
+    pub accepted: Mutex<Vec<crate::okta::ports::QueueMessage>>,
+}
+
+impl RecordingQueue {
+    /// The deduplication ids accepted so far, in order.
+    pub fn ids(&self) -> Vec<String> {
+        self.accepted.lock().unwrap().iter().map(|m| m.deduplication_id.clone()).collect()
+    }
+}
+
+impl EventQueue for &RecordingQueue {
+    async fn send_batch(
+        &self,
+        messages: &[crate::okta::ports::QueueMessage],
+    ) -> Result<Vec<crate::okta::ports::RejectedMessage>, AwsError> {
+        self.accepted.lock().unwrap().extend_from_slice(messages);
+        Ok(Vec::new())
+    }
+}
