@@ -99,11 +99,19 @@ async fn checks<Okta: OktaReader>(
         checks.push(doctor.catch_up(now).await);
     }
     print(&checks, args.format);
-    Ok(if checks.iter().all(|c| c.status == Status::Pass) {
-        ExitCode::SUCCESS
+    Ok(ExitCode::from(exit_code(&checks)))
+}
+
+/// 0 every check passed; 1 a check could not be checked (a credential, the network, Okta or AWS
+/// failed: the verdict is incomplete, whatever the others say); 2 a check warns or fails.
+fn exit_code(checks: &[Check]) -> u8 {
+    if checks.iter().any(|c| c.could_not_check) {
+        1
+    } else if checks.iter().all(|c| c.status == Status::Pass) {
+        0
     } else {
-        ExitCode::from(2)
-    })
+        2
+    }
 }
 
 fn print(checks: &[Check], format: Format) {

@@ -93,6 +93,34 @@ async fn doctor_names_the_failing_check_and_its_fix_and_exits_2() {
     assert!(checks.iter().all(|c| c["status"] == "pass"), "{checks:?}");
 }
 
+#[tokio::test]
+async fn a_revoked_okta_credential_exits_1_not_2() {
+    // Defect: a revoked token gave four "could not be checked" warnings with exit 2, the code of
+    // a key 40 days from expiry, so a script could not tell a broken credential from a warning.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"errorCode": "E0000011",
+            "errorSummary": "Invalid token provided"})))
+        .mount(&server)
+        .await;
+    let dir = policy_dir();
+    let out = idc_guard()
+        .args(["doctor", "--policy", "access-policy.toml", "--format", "json"])
+        .current_dir(&dir)
+        .env("IDC_GUARD_OKTA_ORG_URL", server.uri())
+        .env("IDC_GUARD_OKTA_API_TOKEN", "okta-api-token-revoked")
+        .env_remove("IDC_GUARD_OKTA_API_SECRET_ARN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let checks: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(checks.iter().any(|c| c["could_not_check"] == true), "{checks:?}");
+    assert!(!text(&out).contains("okta-api-token-revoked"));
+}
+
 #[test]
 fn doctor_without_an_okta_credential_is_a_clear_error() {
     let dir = policy_dir();

@@ -47,6 +47,30 @@ pub async fn check<Okta: OktaReader, Idc: IdentityCenter, Store: StateStore>(
     let mut result = Check::pass(ID, TITLE, "");
     let mut findings: Vec<Finding> = Vec::new();
     let mut idc_names_all: BTreeSet<String> = BTreeSet::new();
+    // The app's users carry the user name SCIM sends to IAM Identity Center (the app username,
+    // `credentials.userName`): an org whose AWS app username is the e-mail or another attribute
+    // than the Okta login is compared by that name, not by the login.
+    let app_users = match app {
+        Some(app) => {
+            let path =
+                format!("/api/v1/apps/{}/users?limit=500", urlencode(text(app, "/id").unwrap_or_default()));
+            Some(okta.get_list(&path).await)
+        }
+        None => None,
+    };
+    let app_username: BTreeMap<&str, String> = match &app_users {
+        Some(Ok(users)) => users
+            .iter()
+            .filter_map(|u| Some((text(u, "/id")?, text(u, "/credentials/userName")?.to_lowercase())))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    // A member's name in IAM Identity Center: the app username, else the Okta login.
+    let idc_name = |u: &Value| -> Option<String> {
+        text(u, "/id")
+            .and_then(|id| app_username.get(id).cloned())
+            .or_else(|| text(u, "/profile/login").map(str::to_lowercase))
+    };
     if managed.is_empty() {
         result.evidence.push("no managed groups yet (access-sync has not reconciled)".into());
     } else {
@@ -89,16 +113,11 @@ pub async fn check<Okta: OktaReader, Idc: IdentityCenter, Store: StateStore>(
                     return Check::unknown(ID, TITLE, format!("members of {name} in Okta: {e}"));
                 }
             };
-            let okta_all: BTreeSet<String> = members
-                .iter()
-                .filter_map(|u| text(u, "/profile/login"))
-                .map(str::to_lowercase)
-                .collect();
+            let okta_all: BTreeSet<String> = members.iter().filter_map(idc_name).collect();
             let okta_provisioned: BTreeSet<String> = members
                 .iter()
                 .filter(|u| text(u, "/status").is_some_and(|s| PROVISIONED.contains(&s)))
-                .filter_map(|u| text(u, "/profile/login"))
-                .map(str::to_lowercase)
+                .filter_map(idc_name)
                 .collect();
             let missing: Vec<&String> = okta_provisioned.difference(&in_idc).collect();
             let extra: Vec<&String> = in_idc.difference(&okta_all).collect();
@@ -131,8 +150,9 @@ pub async fn check<Okta: OktaReader, Idc: IdentityCenter, Store: StateStore>(
             }
         }
     }
-    if let Some(app) = app {
-        app_findings(okta, app, &idc_names_all, &mut findings, &mut result.evidence).await;
+    if let (Some(app), Some(users)) = (app, &app_users) {
+        let context = AppContext { app, users, idc_names: &idc_names_all };
+        app_findings(okta, context, &mut findings, &mut result.evidence).await;
     }
     if findings.is_empty() {
         result.summary = format!("{} managed group(s) in sync", managed.len());
@@ -153,25 +173,47 @@ pub async fn check<Okta: OktaReader, Idc: IdentityCenter, Store: StateStore>(
     result
 }
 
+/// What the app-level findings read: the app, its users (already read), the IdC members seen.
+struct AppContext<'a> {
+    app: &'a Value,
+    users: &'a Result<Vec<Value>, crate::okta::ports::OktaError>,
+    idc_names: &'a BTreeSet<String>,
+}
+
+/// Okta group ids named by their group names (`GET /api/v1/groups/{id}`); an id that cannot be
+/// read stays an id.
+async fn group_names<Okta: OktaReader>(okta: &Okta, ids: &[&str]) -> Vec<String> {
+    let mut names = Vec::with_capacity(ids.len());
+    for id in ids {
+        let name = match okta.get_json(&format!("/api/v1/groups/{}", urlencode(id))).await {
+            Ok(group) => text(&group, "/profile/name").map(str::to_owned),
+            Err(_) => None,
+        };
+        names.push(name.unwrap_or_else(|| (*id).to_owned()));
+    }
+    names
+}
+
 async fn app_findings<Okta: OktaReader>(
     okta: &Okta,
-    app: &Value,
-    idc_names: &BTreeSet<String>,
+    context: AppContext<'_>,
     findings: &mut Vec<Finding>,
     evidence: &mut Vec<String>,
 ) {
+    let AppContext { app, users, idc_names } = context;
     let app_id = urlencode(text(app, "/id").unwrap_or_default());
     match okta.get_list(&format!("/api/v1/apps/{app_id}/group-push/mappings")).await {
         Ok(mappings) => {
-            let errors: Vec<String> = mappings
-                .iter()
-                .filter(|m| text(m, "/status") == Some("ERROR"))
-                .map(|m| {
-                    format!(
-                        "{} ({})",
-                        text(m, "/sourceGroupId").unwrap_or("?"),
-                        text(m, "/errorSummary").unwrap_or("no summary")
-                    )
+            let in_error: Vec<&Value> =
+                mappings.iter().filter(|m| text(m, "/status") == Some("ERROR")).collect();
+            let ids: Vec<&str> =
+                in_error.iter().map(|m| text(m, "/sourceGroupId").unwrap_or("?")).collect();
+            let errors: Vec<String> = group_names(okta, &ids)
+                .await
+                .into_iter()
+                .zip(&in_error)
+                .map(|(name, m)| {
+                    format!("{name} ({})", text(m, "/errorSummary").unwrap_or("no summary"))
                 })
                 .collect();
             evidence.push(format!("{} group-push mapping(s)", mappings.len()));
@@ -195,6 +237,7 @@ async fn app_findings<Okta: OktaReader>(
                         .filter_map(|g| text(g, "/id"))
                         .filter(|id| pushed.contains(id))
                         .collect();
+                    let both = group_names(okta, &both).await;
                     if !both.is_empty() {
                         findings.push(Finding {
                             status: Status::Warn,
@@ -212,7 +255,7 @@ async fn app_findings<Okta: OktaReader>(
         }
         Err(e) => evidence.push(format!("group-push mappings not read: {e}")),
     }
-    match okta.get_list(&format!("/api/v1/apps/{app_id}/users?limit=500")).await {
+    match users {
         Ok(users) => {
             let name = |u: &Value| {
                 text(u, "/credentials/userName").or(text(u, "/id")).unwrap_or("?").to_owned()

@@ -63,6 +63,7 @@ impl OktaOrg {
             ("/api/v1/policies/rst1aws0idcPolicy7d7/rules".into(), self.rules.clone()),
             ("/api/v1/groups".into(), self.groups.clone()),
             (format!("/api/v1/groups/{PAYMENTS_OKTA}/users"), self.members.clone()),
+            (format!("/api/v1/groups/{PAYMENTS_OKTA}"), self.groups[0].clone()),
             (format!("/api/v1/apps/{APP}/group-push/mappings"), self.mappings.clone()),
             (format!("/api/v1/apps/{APP}/groups"), self.app_groups.clone()),
             (format!("/api/v1/apps/{APP}/users"), self.app_users.clone()),
@@ -297,7 +298,8 @@ async fn scim_drift_names_missing_users_push_errors_and_sync_failures() {
         "1 IdC member(s) not in the Okta group: mallory@acme.example",
         "401 Unauthorized",
         "1 user(s) failed to sync: bob@acme.example",
-        "both assigned to the app and pushed",
+        "1 group(s) both assigned to the app and pushed: aws-team-payments",
+        "1 group push(es) in ERROR: aws-team-payments (",
         "Okta did not provision: mallory@acme.example",
     ] {
         assert!(sync.summary.contains(expected), "{expected:?} not in {}", sync.summary);
@@ -306,6 +308,34 @@ async fn scim_drift_names_missing_users_push_errors_and_sync_failures() {
     // The same drift the next day: no repeat.
     let (_, sent) = aws.doctor(&okta, &settings(), now() + chrono::Duration::days(1), false).await;
     assert!(sent.is_empty());
+}
+
+#[tokio::test]
+async fn an_app_username_other_than_the_okta_login_is_not_drift() {
+    // Defect (held-out org): the Okta login (an AD UPN) was compared with the Identity Store
+    // user name, which SCIM sets from the AWS app's username (the e-mail): every member was
+    // reported missing in IdC and extra in IdC at once, a false scim-sync-drift.
+    let aws = Aws::new().await;
+    let mut org = OktaOrg::healthy();
+    for member in org.members.as_array_mut().unwrap() {
+        let login = member["profile"]["login"].as_str().unwrap().replace("@acme.example", "@corp.acme.local");
+        member["profile"]["login"] = json!(login);
+    }
+    let okta = org.serve().await;
+    let (checks, sent) = aws.doctor(&okta, &settings(), now(), false).await;
+    let sync = by_id(&checks, "scim-sync");
+    assert_eq!(sync.status, Status::Pass, "{sync:?}");
+    assert!(!sent.contains(&"scim-sync-drift".to_owned()), "{sent:?}");
+
+    // A real difference under the app username is still found.
+    let mut org = OktaOrg::healthy();
+    org.app_users[1]["credentials"]["userName"] = json!("robert@acme.example");
+    let okta = org.serve().await;
+    let (checks, _) = aws.doctor(&okta, &settings(), now(), false).await;
+    let sync = by_id(&checks, "scim-sync");
+    assert_eq!(sync.status, Status::Fail);
+    assert!(sync.summary.contains("missing in IdC: robert@acme.example"), "{}", sync.summary);
+    assert!(sync.summary.contains("not in the Okta group: bob@acme.example"), "{}", sync.summary);
 }
 
 #[tokio::test]
