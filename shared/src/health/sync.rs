@@ -52,8 +52,10 @@ pub async fn check<Okta: OktaReader, Idc: IdentityCenter, Store: StateStore>(
     // than the Okta login is compared by that name, not by the login.
     let app_users = match app {
         Some(app) => {
-            let path =
-                format!("/api/v1/apps/{}/users?limit=500", urlencode(text(app, "/id").unwrap_or_default()));
+            let path = format!(
+                "/api/v1/apps/{}/users?limit=500",
+                urlencode(text(app, "/id").unwrap_or_default())
+            );
             Some(okta.get_list(&path).await)
         }
         None => None,
@@ -61,7 +63,9 @@ pub async fn check<Okta: OktaReader, Idc: IdentityCenter, Store: StateStore>(
     let app_username: BTreeMap<&str, String> = match &app_users {
         Some(Ok(users)) => users
             .iter()
-            .filter_map(|u| Some((text(u, "/id")?, text(u, "/credentials/userName")?.to_lowercase())))
+            .filter_map(|u| {
+                Some((text(u, "/id")?, text(u, "/credentials/userName")?.to_lowercase()))
+            })
             .collect(),
         _ => BTreeMap::new(),
     };

@@ -318,7 +318,10 @@ async fn an_app_username_other_than_the_okta_login_is_not_drift() {
     let aws = Aws::new().await;
     let mut org = OktaOrg::healthy();
     for member in org.members.as_array_mut().unwrap() {
-        let login = member["profile"]["login"].as_str().unwrap().replace("@acme.example", "@corp.acme.local");
+        let login = member["profile"]["login"]
+            .as_str()
+            .unwrap()
+            .replace("@acme.example", "@corp.acme.local");
         member["profile"]["login"] = json!(login);
     }
     let okta = org.serve().await;
