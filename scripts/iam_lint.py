@@ -7,6 +7,11 @@ resolves the intrinsics (!Ref, !Sub, !GetAtt, !If, !Join, !Select) with realisti
 hands every policy document to parliament, which knows each action's resource types (e.g. that
 sso:ListInstances has none and must be granted on "*").
 
+It also checks the state table's split (`dynamodb:LeadingKeys`): every role or policy that may
+write to the table does so only under a condition listing exactly the partitions that the record
+table in shared/src/records.rs gives its writer (a function's binary name, `idc-guard` for the
+CLI's managed policy), plus `alert#<writer>`; reads carry no write action.
+
 Findings listed in ALLOWED below are kept on purpose, each with its reason; any other finding
 fails the run. Usage: iam_lint.py [TEMPLATE]   (exit 0: clean, 1: findings, 2: cannot lint)
 """
@@ -46,6 +51,38 @@ Resources:
               Resource: !Sub arn:${AWS::Partition}:sso:::instance/*
 """
 
+# The defect the state-split check exists for: signin-anomaly allowed to write access-sync's
+# alert records (it could pre-write one to silence a revocation alert) and revocations.
+SELF_TEST_SPLIT_TEMPLATE = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  StateTable:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+  SigninFn:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildMethod: rust-cargolambda
+      BuildProperties:
+        Binary: signin-anomaly
+    Properties:
+      Runtime: provided.al2023
+      Handler: bootstrap
+      CodeUri: .
+      Policies:
+        - Version: "2012-10-17"
+          Statement:
+            - Effect: Allow
+              Action: dynamodb:PutItem
+              Resource: !GetAtt StateTable.Arn
+              Condition:
+                ForAllValues:StringLike:
+                  dynamodb:LeadingKeys: ["signin-user#*", "alert#access-sync", "revoked-sessions"]
+"""
+
 # Realistic values for parameters (optional features switched on, so every conditional policy
 # is linted too).
 PARAMETER_VALUES = {
@@ -53,7 +90,9 @@ PARAMETER_VALUES = {
     "CloudTrailBucketName": "acme-cloudtrail-logs",
     "CloudTrailKmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "OktaOrgUrl": "https://acme.okta.com",
-    "OktaApiSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:idc-guard/okta-AbCdEf",
+    "OktaAccessSyncApiSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:idc-guard/okta-sync-AbCdEf",
+    "OktaHealthApiSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:idc-guard/okta-health-AbCdEf",
+    "OktaRotationApiSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:idc-guard/okta-rotation-AbCdEf",
     "OktaAwsAppId": "0oa1b2c3d4e5f6g7h8i9",
     "OktaEventHookId": "who1b2c3d4e5f6g7h8i9",
     "ScimEndpoint": "https://scim.us-east-1.amazonaws.com/a1b2c3d4-5678/scim/v2",
@@ -265,6 +304,9 @@ def lint(path=None, text=None):
     cfn = transform(copy.deepcopy(sam), dict(PARAMETER_VALUES), NoManagedPolicies())
     resolver = Resolver(cfn, PARAMETER_VALUES)
     findings, kept, count = [], [], 0
+    if "StateTable" in cfn.get("Resources", {}):
+        table_arn = resolver.resolve({"Fn::GetAtt": ["StateTable", "Arn"]})
+        findings += [(f"STATE_SPLIT {f}", None) for f in state_split_findings(cfn, resolver, table_arn)]
     for role, name, doc in policies_of(cfn, resolver):
         count += 1
         policy = analyze_policy_string(json.dumps(doc))
@@ -277,6 +319,75 @@ def lint(path=None, text=None):
     return count, findings, kept
 
 
+STATE_WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem",
+                       "dynamodb:BatchWriteItem", "dynamodb:*", "*"}
+RECORDS_RS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shared", "src", "records.rs")
+CLI_POLICY = "CliStateAccessPolicy"
+
+
+def record_table(path=RECORDS_RS):
+    """writer -> partition patterns, from the `| record | pk | sk | writer | reader |` table in
+    records.rs's header (`<...>` placeholders become `*`)."""
+    import re
+    writers = {}
+    with open(path) as f:
+        for line in f:
+            if not line.startswith("//! | ") or "---" in line or "| record |" in line:
+                continue
+            cells = [c.strip() for c in line[len("//! "):].strip().strip("|").split("|")]
+            if len(cells) != 5:
+                continue
+            pk = re.sub(r"<[^>]+>", "*", cells[1].strip("`"))
+            if pk.startswith("alert#"):
+                continue  # every writer has its own: added per writer below
+            for writer in (w.strip() for w in cells[3].split(",")):
+                writers.setdefault(writer, set()).add(pk)
+    for writer, keys in writers.items():
+        keys.add(f"alert#{writer}")
+    return writers
+
+
+def writer_of(cfn, lid):
+    """The writer a role belongs to: its function's binary name (SAM names a function's role
+    `<Function>Role`), or `idc-guard` for the CLI's managed policy."""
+    if lid == CLI_POLICY:
+        return "idc-guard"
+    function = cfn["Resources"].get(lid.removesuffix("Role"), {})
+    return function.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+
+
+def state_split_findings(cfn, resolver, state_table_arn):
+    """Every statement allowing a write action on the state table must be limited by
+    `ForAllValues:StringLike: dynamodb:LeadingKeys` to exactly its writer's partitions."""
+    table = record_table()
+    findings = []
+    for lid, name, doc in policies_of(cfn, resolver):
+        for st in doc.get("Statement", []):
+            if st.get("Effect") != "Allow":
+                continue
+            actions = st.get("Action", [])
+            actions = {actions} if isinstance(actions, str) else set(actions)
+            resources = st.get("Resource", [])
+            resources = [resources] if isinstance(resources, str) else resources
+            if not (actions & STATE_WRITE_ACTIONS) or not any(
+                    r in (state_table_arn, "*") or r.startswith(state_table_arn) for r in resources):
+                continue
+            writer = writer_of(cfn, lid)
+            keys = (st.get("Condition", {}).get("ForAllValues:StringLike", {})
+                    .get("dynamodb:LeadingKeys"))
+            where = f"{lid}/{name}/{st.get('Sid', '?')}"
+            if writer is None or writer not in table:
+                findings.append(f"{where}: writes the state table but is no writer of records.rs's table")
+            elif keys is None:
+                findings.append(f"{where}: writes the state table without a dynamodb:LeadingKeys condition")
+            else:
+                keys = {keys} if isinstance(keys, str) else set(keys)
+                if keys != table[writer]:
+                    findings.append(f"{where}: LeadingKeys {sorted(keys)} are not {writer}'s "
+                                    f"partitions in records.rs {sorted(table[writer])}")
+    return findings
+
+
 def self_test():
     """The lint must catch the scoped sso:ListInstances grant, or it proves nothing."""
     _, findings, _ = lint(text=SELF_TEST_TEMPLATE)
@@ -285,6 +396,11 @@ def self_test():
         print("iam-lint: self-test FAILED: sso:ListInstances on an instance ARN was not reported")
         return 1
     print("iam-lint: self-test ok (sso:ListInstances on an instance ARN is reported)")
+    _, findings, _ = lint(text=SELF_TEST_SPLIT_TEMPLATE)
+    if not any("STATE_SPLIT" in f and "alert#access-sync" in f for f, _ in findings):
+        print("iam-lint: self-test FAILED: a function writing another's partitions was not reported")
+        return 1
+    print("iam-lint: self-test ok (a function allowed another writer's partitions is reported)")
     return 0
 
 

@@ -354,7 +354,11 @@ mod tests {
         assert_eq!(sns.sent(), 0);
         assert!(alerts.raise(&a).await.unwrap());
         assert_eq!(sns.sent(), 1);
-        let record = store.get("alert", &a.id).await.unwrap().unwrap();
+        let record = store
+            .get(&format!("alert#{}", crate::records::writer()), &a.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(record.data["sinks"]["sns"], "sent");
         assert_eq!(record.data["alert"]["id"], a.id.as_str());
         let _ = std::fs::remove_dir_all(dir);

@@ -96,3 +96,24 @@ fn top_level_modules_have_no_dependency_cycle() {
         }
     }
 }
+
+#[test]
+fn every_function_that_writes_state_says_which_writer_it_is() {
+    // IAM holds each function to its own partitions, its alert records under `alert#<writer>`:
+    // a function that forgot to say would write the CLI's partition and be denied in AWS.
+    let functions = Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&functions).unwrap() {
+        let main = entry.unwrap().path().join("src/main.rs");
+        let text = std::fs::read_to_string(&main).unwrap();
+        if text.contains("DynamoStateStore") {
+            checked += 1;
+            assert!(
+                text.contains("records::set_writer(env!(\"CARGO_BIN_NAME\"))"),
+                "{} writes the state table without records::set_writer",
+                main.display()
+            );
+        }
+    }
+    assert_eq!(checked, 4, "access-sync, signin-anomaly, scim-token-rotation, integration-health");
+}

@@ -7,14 +7,28 @@
 //! | [`OktaSigninRecord`] | `okta-signin#<login>` | `<time>#<event id>` | access-sync | sign-in checks |
 //! | [`Lifecycle`] | `okta-user#<login>` | `lifecycle` | access-sync | sign-in checks |
 //! | [`GroupPushFailure`] | `scim-health` | `last-group-push-failure` | access-sync | daily token check |
-//! | [`ManagedGroup`] | `managed-group` | group id | access-sync, CLI `apply` | access-sync, CLI |
-//! | [`Review`] | `review` | group id | CLI `review --mark` | CLI `review` |
-//! | [`Checkpoint`] | `signin-checkpoint` | event source | sign-in sweep | sign-in sweep |
-//! | [`FailedSignin`] | `signin-failures#<hour>` | `<time>#<hash>` | sign-in checks | sign-in checks (next run) |
-//! | [`AlertDelivery`] | `alert` | alert id | every function | the same, on retry |
-//! | [`ScimRotation`] | `scim-token` | `rotation` | rotation (finishSecret) | daily token check |
-//! | [`ConfirmedByHand`] | `scim-token` | `confirmed#<version>` | CLI `scim-token confirm` | rotation (testSecret) |
-//! | [`OktaHolds`] | `hook-secret` | `okta-holds` | rotation | 15-minute hook-secret check |
+//! | [`ManagedGroup`] | `managed-group` | group id | access-sync, idc-guard | access-sync, CLI |
+//! | [`RevokedSessions`] | `revoked-sessions` | Identity Store user id | access-sync, idc-guard | access-sync, CLI |
+//! | [`Grant`] | `grant` | grant id | access-sync, idc-guard | access-sync, CLI |
+//! | event claim ([`EVENT_CLAIM_PK`]) | `okta-event` | event uuid | access-sync | access-sync, catch-up |
+//! | [`Review`] | `review` | group id | idc-guard | CLI `review` |
+//! | [`Checkpoint`] | `signin-checkpoint` | event source | signin-anomaly | sign-in sweep |
+//! | [`FailedSignin`] | `signin-failures#<hour>` | `<time>#<hash>` | signin-anomaly | sign-in checks (next run) |
+//! | baseline ([`baseline_key`]) | `signin-user#<user>` | `baseline` | signin-anomaly | sign-in checks |
+//! | [`ScimRotation`] | `scim-token` | `rotation` | scim-token-rotation, idc-guard | daily token check |
+//! | [`ConfirmedByHand`] | `scim-token` | `confirmed#<version>` | scim-token-rotation, idc-guard | rotation (testSecret) |
+//! | [`OktaHolds`] | `hook-secret` | `okta-holds` | scim-token-rotation | 15-minute hook-secret check |
+//! | [`HealthCheckState`] | `health-check` | check id | integration-health | integration-health |
+//! | [`SystemLogCheckpoint`] | `health` | `system-log-checkpoint` | integration-health | integration-health, `doctor` |
+//! | [`AlertDelivery`] | `alert#<writer>` | alert id | each writer its own | the same writer, on retry |
+//!
+//! **Writers** are the functions (by binary name) and `idc-guard` (the CLI); each process says
+//! which it is once ([`set_writer`]). The deployment holds every writer to the partitions this
+//! table gives it (`dynamodb:LeadingKeys` in `template.yaml`; `scripts/iam_lint.py` reads this
+//! table and checks the template against it), so a compromised function cannot forge or delete
+//! another's records: not a revocation, not a grant, and not an alert-delivery record (each
+//! writer's alert records are under `alert#<writer>`, so none can pre-write another's alert to
+//! silence it).
 //!
 //! Two keys whose data belongs to one module are built here too, so that every key string of the
 //! table has one home: the sign-in baseline ([`baseline_key`], data `signin::engine::Baseline`)
@@ -33,6 +47,22 @@ use serde::{Deserialize, Serialize};
 use crate::error::AwsError;
 use crate::okta::event::OktaEvent;
 use crate::store::{Item, StateStore, now_epoch};
+
+static WRITER: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// The CLI's writer name (and the writer of a process that never said).
+pub const CLI_WRITER: &str = "idc-guard";
+
+/// Says once, at start, which writer this process is: a function's binary name
+/// (`env!("CARGO_BIN_NAME")` in its `main.rs`). Later calls change nothing.
+pub fn set_writer(name: &'static str) {
+    let _ = WRITER.set(name);
+}
+
+/// This process's writer ([`CLI_WRITER`] unless [`set_writer`] said otherwise).
+pub fn writer() -> &'static str {
+    WRITER.get().copied().unwrap_or(CLI_WRITER)
+}
 
 /// A state-store key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -760,9 +790,9 @@ impl AlertDelivery {
         self.sinks.as_ref().and_then(|s| s.get(sink)).copied()
     }
 
-    /// The key of an alert's delivery record.
+    /// The key of an alert's delivery record: under this process's writer.
     pub fn key_of(id: &str) -> Key {
-        Key::new("alert", id)
+        Key::new(format!("alert#{}", writer()), id)
     }
 }
 

@@ -189,3 +189,15 @@ fn records_are_built_from_okta_events_once() {
     assert_eq!((s.country.as_deref(), s.lat), (Some("France"), Some(48.85)));
     assert_eq!(Lifecycle::from_event(&signin, "e-6"), None, "not a lifecycle event");
 }
+
+#[test]
+fn alert_records_live_under_their_writers_partition() {
+    // IAM lets each writer write only `alert#<itself>`: a compromised function cannot pre-write
+    // another's alert record to silence it.
+    assert_eq!(writer(), CLI_WRITER, "a process that never said is the CLI");
+    assert_eq!(AlertDelivery::key_of("x").pk, "alert#idc-guard");
+    set_writer("signin-anomaly");
+    set_writer("access-sync");
+    assert_eq!(writer(), "signin-anomaly", "said once, never changed");
+    assert_eq!(AlertDelivery::key_of("x").pk, "alert#signin-anomaly");
+}

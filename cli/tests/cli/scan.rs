@@ -92,7 +92,7 @@ fn scan_reports_findings_as_json_lines_and_a_rescan_with_state_repeats_nothing()
     use idc_guard::store::StateStore;
     let store = idc_guard::adapters::SqliteStateStore::open(&state).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let records = runtime.block_on(store.query("alert")).unwrap();
+    let records = runtime.block_on(store.query("alert#idc-guard")).unwrap();
     assert_eq!(records.len(), found.len(), "one record per reported finding");
 }
 

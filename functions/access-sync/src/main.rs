@@ -20,6 +20,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     idc_guard::telemetry::init_lambda();
+    idc_guard::records::set_writer(env!("CARGO_BIN_NAME"));
     let config = AccessSyncConfig::from_env().inspect_err(|e| tracing::error!("{e}"))?;
     let (policy, warnings) =
         Policy::load(&config.policy_file).inspect_err(|e| tracing::error!("{e}"))?;

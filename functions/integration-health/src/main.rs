@@ -16,6 +16,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     idc_guard::telemetry::init_lambda();
+    idc_guard::records::set_writer(env!("CARGO_BIN_NAME"));
     let config = HealthConfig::from_env().inspect_err(|e| tracing::error!("{e}"))?;
     let text = std::fs::read_to_string(&config.policy_file).map_err(|e| {
         let message = format!("cannot read the policy file {}: {e}", config.policy_file.display());

@@ -16,6 +16,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     idc_guard::telemetry::init_lambda();
+    idc_guard::records::set_writer(env!("CARGO_BIN_NAME"));
     let config = ScimRotationConfig::from_env().inspect_err(|e| tracing::error!("{e}"))?;
     let sdk = load_sdk_config(Duration::from_secs(10)).await;
     let secrets = SecretsManagerStore::new(&sdk);
