@@ -33,6 +33,8 @@ cargo build --quiet --workspace
 moto_start
 OKTA_PORT=$(free_port)
 export OKTA_PORT
+# The account access manager (moto lacks it) is answered by the same local stand-in.
+export AWS_ENDPOINT_URL_ACCOUNT_ACCESS="http://127.0.0.1:$OKTA_PORT"
 eval "$("$VENV/bin/python" scripts/local_okta.py setup "$RUN_DIR")"
 log "hook secret: $SECRET_ARN"
 log "event queue: $QUEUE_URL"
@@ -44,6 +46,7 @@ setsid cargo lambda watch -A 127.0.0.1 -P "$port" \
   --env-var "IDC_GUARD_HOOK_SECRET_ARN=$SECRET_ARN" \
   --env-var "IDC_GUARD_EVENT_QUEUE_URL=$QUEUE_URL" \
   --env-var "AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL" \
+  --env-var "AWS_ENDPOINT_URL_ACCOUNT_ACCESS=$AWS_ENDPOINT_URL_ACCOUNT_ACCESS" \
   --env-var "AWS_REGION=$AWS_REGION" \
   --env-var "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID" \
   --env-var "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY" \

@@ -29,9 +29,13 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 PARTITION = "aws"
 
-# (role logical id prefix, finding issue, detail substring) -> why it is kept. Empty today:
-# every policy in template.yaml lints clean.
-ALLOWED = {}
+# (role logical id prefix, finding issue, detail substring) -> why it is kept.
+ALLOWED = {
+    ("AccessSyncFunctionRole", "UNKNOWN_PREFIX", "account-access"):
+        "AWS's account access manager (API reference of 2026-08-25) is newer than parliament's "
+        "IAM database; access-sync only lists its applications and entitlements (read only), "
+        "on '*' until its resource types are published",
+}
 
 # The defect this lint exists for: sso:ListInstances scoped to instance ARNs (AccessDenied in AWS).
 SELF_TEST_TEMPLATE = """

@@ -368,6 +368,12 @@ class Okta:
                 if path.startswith(f"/{SCIM_TENANT}/scim/v2/"):
                     token = self.headers.get("Authorization", "").removeprefix("Bearer ")
                     return self.reply(200 if token in okta.scim_valid else 401, {})
+                # AWS's account access manager, which moto lacks (its REST API, reached through
+                # AWS_ENDPOINT_URL_ACCOUNT_ACCESS): no application, so no entitlement.
+                if method == "POST" and path == "/applications-list":
+                    return self.reply(200, {"applications": []})
+                if method == "POST" and path == "/entitlements-list":
+                    return self.reply(200, {"entitlements": []})
                 if self.headers.get("Authorization") != f"SSWS {okta.api_token}":
                     return self.reply(401, {"errorCode": "E0000011", "errorSummary": "Invalid token provided"})
                 hook = f"/api/v1/eventHooks/{HOOK_ID}"

@@ -18,7 +18,7 @@ use idc_guard::adapters::AnyStore;
 use idc_guard::adapters::SecretsManagerStore;
 use idc_guard::adapters::SnsAlertSink;
 use idc_guard::adapters::okta::LazyOktaClient;
-use idc_guard::adapters::{DynamoStateStore, SqliteStateStore};
+use idc_guard::adapters::{DynamoStateStore, SdkAccountAccess, SqliteStateStore};
 use idc_guard::adapters::{SdkIdentityCenter, SdkOrganizations, load_sdk_config};
 use idc_guard::alert::{FanOut, LogAlertSink};
 use idc_guard::config::{
@@ -143,6 +143,7 @@ async fn setup(args: &AccessArgs, max_deletions: Option<usize>) -> anyhow::Resul
         instance_arn: env(INSTANCE_ARN),
         limits: Limits::default(),
         requeue: None,
+        account_access: Some(std::sync::Arc::new(SdkAccountAccess::new(&sdk))),
     })
 }
 
@@ -225,12 +226,52 @@ pub async fn plan(args: &AccessArgs) -> anyhow::Result<ExitCode> {
     Ok(if report.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
+/// Changes to IAM Identity Center (apply, revoke, grant) are made from the deployment's state
+/// table only: a laptop's own state has none of the deployment's revocation records or grants,
+/// so a change made from it would strip a session deny, be undone by the next scheduled
+/// reconcile, or never expire.
+fn deployment_store(sync: &Sync, what: &str) -> anyhow::Result<()> {
+    if matches!(sync.store, AnyStore::Dynamo(_)) {
+        return Ok(());
+    }
+    bail!(
+        "not changing IAM Identity Center from local state: {what} must use the deployment's state table. Set {STATE_TABLE} to the table (the stack output StateTableName; your role needs the template's CliStateAccessPolicy){}",
+        if what == "apply" {
+            ", or pass --standalone when no idc-guard deployment exists"
+        } else {
+            ""
+        }
+    )
+}
+
+/// `apply --standalone`: only when no session deny of a deployment is in IAM Identity Center.
+async fn no_deployment_denies(sync: &Sync) -> anyhow::Result<()> {
+    let instance = sync.idc.instance(sync.instance_arn.as_deref()).await?;
+    for set in sync.idc.list_permission_sets(&instance.instance_arn).await? {
+        let inline =
+            sync.idc.permission_set_policies(&instance.instance_arn, &set.arn, false).await?.inline;
+        if !idc_guard::access::revoke_policy::revoked_ids(inline.as_deref()).is_empty() {
+            bail!(
+                "not applying --standalone: permission set {} holds idc-guard session denies, so a deployment exists; set {STATE_TABLE} to its state table",
+                set.name
+            );
+        }
+    }
+    Ok(())
+}
+
 pub async fn apply(
     args: &AccessArgs,
     yes: bool,
     max_deletions: Option<usize>,
+    standalone: bool,
 ) -> anyhow::Result<ExitCode> {
     let sync = setup(args, max_deletions).await?;
+    if standalone && matches!(sync.store, AnyStore::Local(_)) {
+        no_deployment_denies(&sync).await?;
+    } else {
+        deployment_store(&sync, "apply")?;
+    }
     let planned = sync.prepare(Scope::All).await?;
     print_report(&planned.report, Format::Table);
     policy_errors(&planned.report, args.strict)?;
@@ -386,6 +427,9 @@ pub async fn revoke(
     release: bool,
 ) -> anyhow::Result<ExitCode> {
     let sync = setup(args, None).await?;
+    if !dry_run {
+        deployment_store(&sync, if release { "revoke --release" } else { "revoke" })?;
+    }
     if release {
         let instance = sync.idc.instance(sync.instance_arn.as_deref()).await?;
         let Some(user_id) = sync.idc.find_user_id(&instance.identity_store_id, user).await? else {
@@ -411,21 +455,38 @@ pub async fn revoke(
                 report.covered.len()
             );
             for c in &report.covered {
+                let accounts = if c.accounts.is_empty() {
+                    "every account it is provisioned to".to_owned()
+                } else {
+                    c.accounts.join(", ")
+                };
+                let managed = if c.managed { "" } else { ", not managed by the policy" };
                 println!(
-                    "  {:<24} {} (session {})",
+                    "  {:<24} {accounts} (session {}; via {}{managed})",
                     c.name,
-                    c.accounts.join(", "),
-                    c.session_duration
+                    c.session_duration,
+                    c.via.join(", ")
                 );
             }
             for n in &report.not_covered {
-                println!("  NOT covered: {n}");
+                let where_ = if n.accounts.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in {}", n.accounts.join(", "))
+                };
+                println!("  NOT covered: {}{where_}: {}", n.what, n.reason);
+            }
+            for note in &report.notes {
+                println!("  note: {note}");
             }
             if let Some(t) = report.release_after {
                 println!(
-                    "released after {} (the longest session has ended)",
+                    "released no earlier than {} (the longest session has ended), and only once {user} holds none of these groups or assignments",
                     t.format("%Y-%m-%d %H:%M UTC")
                 );
+            }
+            if report.applied {
+                println!("  then: {}", idc_guard::access::revoke::PORTAL_SESSION_STEP);
             }
         }
     }
@@ -433,6 +494,63 @@ pub async fn revoke(
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `revoke --status`: the user's revocation record (the evidence), as stored.
+pub async fn revocation_status(args: &AccessArgs, user: &str) -> anyhow::Result<ExitCode> {
+    let sync = setup(args, None).await?;
+    let instance = sync.idc.instance(sync.instance_arn.as_deref()).await?;
+    let Some(user_id) = sync.idc.find_user_id(&instance.identity_store_id, user).await? else {
+        bail!("{user} is not a user in IAM Identity Center");
+    };
+    let record: Option<idc_guard::records::RevokedSessions> =
+        records::load(&sync.store, &idc_guard::records::RevokedSessions::key_of(&user_id)).await?;
+    let Some(r) = record else {
+        println!("{user} ({user_id}): no revocation recorded");
+        return Ok(ExitCode::SUCCESS);
+    };
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string(&serde_json::json!({
+                "user_id": user_id, "login": r.login, "reason": r.reason, "revoked_at": r.revoked_at,
+                "release_after": r.release_after, "permission_sets": r.permission_sets,
+                "accounts": r.accounts, "groups": r.groups, "unprovisioned": r.unprovisioned,
+                "not_covered": r.not_covered, "access_ended_at": r.access_ended_at, "proof": r.proof,
+            }))?
+        ),
+        Format::Table => {
+            println!("{user} ({user_id}): sessions denied since {} ({})", r.revoked_at, r.reason);
+            println!("  permission sets: {}", r.permission_sets.join(", "));
+            println!("  accounts: {}", r.accounts.join(", "));
+            for u in &r.unprovisioned {
+                println!(
+                    "  NOT yet provisioned: {} in {}: {}",
+                    u.permission_set,
+                    if u.account_id.is_empty() { "its accounts" } else { &u.account_id },
+                    u.reason
+                );
+            }
+            for n in &r.not_covered {
+                println!("  NOT covered: {n}");
+            }
+            match r.access_ended_at {
+                Some(t) => println!("  access ended (no group or assignment left) at {t}"),
+                None => println!(
+                    "  access not yet ended in IAM Identity Center (groups or assignments remain)"
+                ),
+            }
+            println!("  release no earlier than {}", r.release_after);
+            for p in &r.proof {
+                println!("  CloudTrail: {p}");
+            }
+        }
+    }
+    Ok(if r.not_covered.is_empty() && r.unprovisioned.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 /// Who runs the CLI: the AWS caller identity (`sts:GetCallerIdentity`), which is what a grant
@@ -486,6 +604,7 @@ pub async fn grant(
     let minutes = idc_guard::policy_file::parse_duration(duration)
         .ok_or_else(|| anyhow::anyhow!("--for {duration:?}: a duration such as 2h or 30m"))?;
     let sync = setup(args, None).await?;
+    deployment_store(&sync, "grant")?;
     let me = caller().await?;
     let g = sync.grant_request(user, group, minutes, reason, &me, Utc::now()).await?;
     print_grants(std::slice::from_ref(&g), args.format);
@@ -498,6 +617,7 @@ pub async fn grant(
 /// `idc-guard approve ID`.
 pub async fn approve(args: &AccessArgs, id: &str) -> anyhow::Result<ExitCode> {
     let sync = setup(args, None).await?;
+    deployment_store(&sync, "approve")?;
     let me = caller().await?;
     let g = sync.grant_approve(id, &me, Utc::now()).await?;
     print_grants(std::slice::from_ref(&g), args.format);

@@ -43,6 +43,10 @@ enum Command {
         /// Allow more deletions than the policy's max_deletions for this run.
         #[arg(long)]
         max_deletions: Option<usize>,
+        /// There is no deployment: the local state file is the only state. Refused when IAM
+        /// Identity Center holds a session deny (a deployment's revocation records are its truth).
+        #[arg(long)]
+        standalone: bool,
     },
     /// Access review: per tier, each managed group, its members, its assignments, and whether
     /// its review is due.
@@ -67,6 +71,10 @@ enum Command {
         /// Lift the user's revocation instead.
         #[arg(long, conflicts_with = "dry_run")]
         release: bool,
+        /// Show the user's revocation: what is denied where, since when, what is not covered,
+        /// what CloudTrail showed (the evidence record); change nothing.
+        #[arg(long, conflicts_with_all = ["dry_run", "release"])]
+        status: bool,
     },
     /// Ask for a user to be in a grantable Okta group for a time (approved by another person
     /// when the policy says so).
@@ -153,8 +161,8 @@ fn main() -> ExitCode {
             rt.block_on(async move {
                 match command {
                     Command::Plan(args) => access::plan(&args).await,
-                    Command::Apply { args, yes, max_deletions } => {
-                        access::apply(&args, yes, max_deletions).await
+                    Command::Apply { args, yes, max_deletions, standalone } => {
+                        access::apply(&args, yes, max_deletions, standalone).await
                     }
                     Command::Review { args, mark_reviewed } => {
                         access::review(&args, &mark_reviewed).await
@@ -166,8 +174,12 @@ fn main() -> ExitCode {
                     }
                     Command::Approve { args, id } => access::approve(&args, &id).await,
                     Command::Grants(args) => access::grants(&args).await,
-                    Command::Revoke { args, user, dry_run, release } => {
-                        access::revoke(&args, &user, dry_run, release).await
+                    Command::Revoke { args, user, dry_run, release, status } => {
+                        if status {
+                            access::revocation_status(&args, &user).await
+                        } else {
+                            access::revoke(&args, &user, dry_run, release).await
+                        }
                     }
                     Command::Hook(_)
                     | Command::Policy(_)

@@ -415,6 +415,37 @@ pub struct RevokedSessions {
     pub release_after: DateTime<Utc>,
     /// Why (`okta user.lifecycle.deactivate`, `idc-guard revoke`, …).
     pub reason: String,
+    /// The Identity Store groups whose assignments the deny covers (the release waits until the
+    /// user is in none of them).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Accounts where provisioning the deny failed: retried by the schedule until covered.
+    #[serde(default)]
+    pub unprovisioned: Vec<Unprovisioned>,
+    /// What the deny could not cover, each with its reason (the evidence of what was left).
+    #[serde(default)]
+    pub not_covered: Vec<String>,
+    /// When the user was first seen with no group or direct assignment left that held the
+    /// denied permission sets: the release counts the longest session from here.
+    #[serde(default)]
+    pub access_ended_at: Option<DateTime<Utc>>,
+    /// The proof: what CloudTrail showed of the user after `revoked_at` (filled by the check).
+    #[serde(default)]
+    pub proof: Vec<String>,
+}
+
+/// One account a revocation's deny has not reached yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unprovisioned {
+    /// The permission set.
+    pub permission_set_arn: String,
+    /// Its name, for people.
+    #[serde(default)]
+    pub permission_set: String,
+    /// The account (empty: every account the set is provisioned to).
+    pub account_id: String,
+    /// IdC's failure reason.
+    pub reason: String,
 }
 
 impl RevokedSessions {

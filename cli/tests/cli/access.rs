@@ -83,8 +83,39 @@ targets = { tags = { team = "{team}" } }
 "#,
     )
     .unwrap();
+    // The account access manager, which the local AWS stand-in lacks: a stand-in answering its
+    // REST API (the real SDK client, through its service-specific endpoint setting). The team
+    // group is entitled to one role outside IAM Identity Center's permission sets.
+    let account_access = wiremock::MockServer::start().await;
+    let app = "arn:aws:account-access::123456789012:application/app-1";
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/applications-list"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "applications": [{"applicationArn": app, "createdAt": "2026-09-01T10:00:00Z",
+                "updatedAt": "2026-09-01T10:00:00Z"}]})))
+        .mount(&account_access)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/entitlements-list"))
+        .and(wiremock::matchers::body_partial_json(serde_json::json!({"applicationArn": app,
+            "filter": {"principalRole": {"principal": {"identityCenter": {"groupId": group}}}}})))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "entitlements": [{"entitlementId": "ent-7f3a", "createdAt": "2026-09-02T10:00:00Z",
+                "entitlement": {"principalRole": {"principal": {"identityCenter": {"groupId": group}},
+                    "roleArn": format!("arn:aws:iam::{account}:role/OpsBreakGlass"), "account": account}}}]})))
+        .mount(&account_access)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/entitlements-list"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"entitlements": []})),
+        )
+        .mount(&account_access)
+        .await;
     let mut env = env;
     env.push(("AWS_ENDPOINT_URL", std::env::var("AWS_ENDPOINT_URL").unwrap()));
+    env.push(("AWS_ENDPOINT_URL_ACCOUNT_ACCESS", account_access.uri()));
     env.push(("AWS_REGION", "us-east-1".into()));
     let cli = Cli { env, dir: dir.clone() };
 
@@ -98,12 +129,19 @@ targets = { tags = { team = "{team}" } }
     assert!(t.contains("create permission set TeamDeveloper"), "{t}");
     assert!(t.contains("+ aws-team-payments") && t.contains(&account), "{t}");
 
-    let out = cli.run(&["apply"]);
+    // A laptop's own state holds none of a deployment's revocations or grants: changing IAM
+    // Identity Center from it is refused, with how to point at the deployment's table.
+    let out = cli.run(&["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("IDC_GUARD_STATE_TABLE"), "{}", text(&out));
+    assert!(idc.assignments(&group).await.is_empty(), "nothing applied");
+    // No deployment exists (no session deny anywhere): --standalone says the file is the state.
+    let out = cli.run(&["apply", "--standalone"]);
     assert_eq!(out.status.code(), Some(1), "refuses without a terminal or --yes");
     assert!(text(&out).contains("pass --yes"));
     assert!(idc.assignments(&group).await.is_empty(), "nothing applied");
 
-    let out = cli.run(&["apply", "--yes"]);
+    let out = cli.run(&["apply", "--standalone", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("Applied: 1 created, 0 deleted, 0 failed"), "{}", text(&out));
     assert_eq!(idc.assignments(&group).await, vec![("TeamDeveloper".to_string(), account.clone())]);
@@ -127,14 +165,20 @@ targets = { tags = { team = "{team}" } }
 
     // Incident response, dry run: what `revoke` would cover for Alice, and nothing changed.
     let out = cli.run(&["revoke", "--user", "alice@acme.example", "--dry-run"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "an entitlement is not covered: {}", text(&out));
     let t = text(&out);
     assert!(t.contains("would deny live sessions in 1 permission set(s)"), "{t}");
+    assert!(t.contains("via group aws-team-payments"), "{t}");
+    assert!(
+        t.contains("NOT covered: account access manager entitlement ent-7f3a")
+            && t.contains("OpsBreakGlass"),
+        "{t}"
+    );
     assert!(
         t.contains("TeamDeveloper") && t.contains(&account) && t.contains("session PT4H"),
         "{t}"
     );
-    assert!(t.contains("released after"), "{t}");
+    assert!(t.contains("released no earlier than"), "{t}");
     // Grants: only the policy's [[grantable]] groups (this policy has none).
     let out = cli.run(&[
         "grant",
@@ -148,7 +192,11 @@ targets = { tags = { team = "{team}" } }
         "INC-1",
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("aws-team-payments is not a grantable group"), "{}", text(&out));
+    assert!(
+        text(&out).contains("not changing IAM Identity Center from local state"),
+        "{}",
+        text(&out)
+    );
     let out = cli.run(&["grants"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(out.stdout.is_empty(), "no grant was recorded");

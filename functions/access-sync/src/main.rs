@@ -6,10 +6,10 @@ use idc_guard::access::Policy;
 use idc_guard::access::ports::{Backoff, Requeue};
 use idc_guard::access::reconcile::Limits;
 use idc_guard::access::sync::AccessSyncHandler;
-use idc_guard::adapters::DynamoStateStore;
 use idc_guard::adapters::SqsRequeue;
 use idc_guard::adapters::function_sink;
 use idc_guard::adapters::okta::LazyOktaClient;
+use idc_guard::adapters::{DynamoStateStore, SdkAccountAccess};
 use idc_guard::adapters::{
     SdkIdentityCenter, SdkOrganizations, SecretsManagerStore, load_sdk_config,
 };
@@ -51,6 +51,7 @@ async fn main() -> Result<(), Error> {
             backoff: Backoff::default(),
             queue: Box::new(SqsRequeue::new(&sdk)),
         }),
+        account_access: Some(std::sync::Arc::new(SdkAccountAccess::new(&sdk))),
     };
     let sync = &sync;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {

@@ -132,6 +132,7 @@ fn handler(sink: &RecordingSink, approval: bool, remove: bool) -> Handler<'_> {
         instance_arn: None,
         limits: Limits::default(),
         requeue: None,
+        account_access: None,
     }
 }
 

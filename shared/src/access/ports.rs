@@ -72,6 +72,35 @@ pub struct ActualAssignment {
     pub permission_set_arn: String,
 }
 
+/// A way into an account that is not an account assignment: an entitlement of AWS's account
+/// access manager lets an IAM Identity Center user or group assume one IAM role in one account.
+/// No deny can be written there through IAM Identity Center; the entitlement must be deleted.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct RoleEntitlement {
+    /// The entitlement's id.
+    pub id: String,
+    /// The account access manager application it belongs to.
+    pub application_arn: String,
+    /// Who holds it: `USER:<id>` or `GROUP:<id>` (Identity Store ids).
+    pub principal: String,
+    /// The IAM role it lets the principal assume.
+    pub role_arn: String,
+    /// The account of that role.
+    pub account_id: String,
+}
+
+/// AWS's account access manager: the second way to give IAM Identity Center principals access
+/// to accounts (entitlements to assume an IAM role). Object-safe, so a handler can hold one
+/// whatever its other ports are.
+pub trait AccountAccess: Send + Sync {
+    /// The entitlements held by any of these principals (`USER:<id>`, `GROUP:<id>`):
+    /// `ListApplications`, then `ListEntitlements` filtered by each principal.
+    fn role_entitlements<'a>(
+        &'a self,
+        principals: &'a [String],
+    ) -> futures::future::BoxFuture<'a, Result<Vec<RoleEntitlement>, AwsError>>;
+}
+
 /// State of an asynchronous assignment creation or deletion.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OperationStatus {
@@ -180,6 +209,21 @@ pub trait IdentityCenter: Send + Sync {
         instance: &str,
         group_id: &str,
     ) -> impl Future<Output = Result<(Vec<ActualAssignment>, usize), AwsError>> + Send;
+    /// A user's direct assignments in every account (`ListAccountAssignmentsForPrincipal` with
+    /// `PrincipalType USER`, paginated).
+    fn list_user_assignments(
+        &self,
+        instance: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Vec<ActualAssignment>, AwsError>> + Send;
+    /// Re-provisions a permission set to one account (`TargetType AWS_ACCOUNT`); returns the
+    /// request id. Used to learn which accounts a failed provisioning left behind.
+    fn provision_to_account(
+        &self,
+        instance: &str,
+        arn: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
     /// `CreateAccountAssignment` for a group; returns the request id and its first status.
     fn create_assignment(
         &self,

@@ -405,6 +405,7 @@ async fn reconcile_with_faults(
         instance_arn: None,
         limits: Limits::default(),
         requeue: None,
+        account_access: None,
     };
     if let Some((n, fault)) = arm {
         faults.arm(n, fault);

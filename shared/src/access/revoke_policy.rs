@@ -17,6 +17,33 @@ pub const REVOKE_SID: &str = "IdcGuardRevokedSessions";
 
 /// An inline policy can hold at most this many characters (`PutInlinePolicyToPermissionSet`).
 pub const MAX_INLINE_POLICY_CHARS: usize = 32_768;
+/// The role IAM Identity Center provisions in each account holds the inline policy as an IAM
+/// role policy: at most this many characters, whitespace excluded. Past it the put succeeds and
+/// provisioning fails, account by account.
+pub const MAX_ROLE_POLICY_CHARS: usize = 10_240;
+/// An Identity Store user id as the deny lists it, for sizing (the longest form, quoted, comma).
+const ID_COST: usize = r#""9067a1b2c3-1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d","#.len();
+/// `policy check` and `plan` warn when an inline policy leaves room for fewer denied users.
+pub const MIN_ROOM_FOR_IDS: usize = 20;
+
+/// Characters IAM counts against the role-policy quota: all but whitespace.
+pub fn iam_size(document: &str) -> usize {
+    document.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+/// How many more users the deny statement can list before `inline` (with its current
+/// revocations) reaches IAM's role-policy quota; 0 when it cannot take the statement at all.
+pub fn room_for_ids(inline: Option<&str>) -> usize {
+    let current = revoked_ids(inline);
+    let mut probe = current.clone();
+    probe.insert("9067a1b2c3-1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d".into());
+    let Ok(Some(with_one)) = with_revocations_unchecked(inline, &probe) else { return 0 };
+    let size = iam_size(&with_one);
+    if size > MAX_ROLE_POLICY_CHARS {
+        return 0;
+    }
+    1 + (MAX_ROLE_POLICY_CHARS - size) / ID_COST
+}
 
 /// Why an inline policy cannot take the statement.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +56,11 @@ pub enum RevokePolicyError {
         "the inline policy would be {0} characters with the revocations, over the 32,768 limit"
     )]
     Full(usize),
+    /// With the statement the role IdC provisions would exceed IAM's role-policy quota.
+    #[error(
+        "the inline policy would be {0} characters (whitespace excluded) with the revocations, over IAM's role-policy quota of 10,240: provisioning would fail in every account"
+    )]
+    RoleQuota(usize),
 }
 
 fn document(inline: Option<&str>) -> Result<Value, RevokePolicyError> {
@@ -90,6 +122,27 @@ pub fn with_revocations(
     inline: Option<&str>,
     user_ids: &BTreeSet<String>,
 ) -> Result<Option<String>, RevokePolicyError> {
+    let text = with_revocations_unchecked(inline, user_ids)?;
+    if let Some(text) = &text {
+        let chars = text.chars().count();
+        if chars > MAX_INLINE_POLICY_CHARS {
+            return Err(RevokePolicyError::Full(chars));
+        }
+        let size = iam_size(text);
+        // Growing past the quota is refused; a policy already past it (someone else's) is
+        // failing provisioning anyway, and taking ids out only shrinks it.
+        let before = inline.map_or(0, iam_size);
+        if size > MAX_ROLE_POLICY_CHARS && size > before {
+            return Err(RevokePolicyError::RoleQuota(size));
+        }
+    }
+    Ok(text)
+}
+
+fn with_revocations_unchecked(
+    inline: Option<&str>,
+    user_ids: &BTreeSet<String>,
+) -> Result<Option<String>, RevokePolicyError> {
     let mut doc = document(inline)?;
     let Some(statements) = doc["Statement"].as_array_mut() else {
         return Err(RevokePolicyError::NotAPolicy("no Statement list".into()));
@@ -107,12 +160,7 @@ pub fn with_revocations(
     if statements.is_empty() {
         return Ok(None);
     }
-    let text = doc.to_string();
-    let chars = text.chars().count();
-    if chars > MAX_INLINE_POLICY_CHARS {
-        return Err(RevokePolicyError::Full(chars));
-    }
-    Ok(Some(text))
+    Ok(Some(doc.to_string()))
 }
 
 #[cfg(test)]
@@ -161,5 +209,44 @@ mod tests {
             Err(RevokePolicyError::NotAPolicy(_))
         ));
         assert!(revoked_ids(Some("not json")).is_empty());
+    }
+
+    #[test]
+    fn iams_role_policy_quota_counts_characters_without_whitespace() {
+        // Defect: only IdC's 32,768-character limit was checked; a policy between 10,240 and
+        // 32,768 characters was put, and provisioning then failed in every account.
+        let uid = |i: usize| format!("9067a1b2c3-{i:08}-5e6f-7a8b-9c0d-1e2f3a4b5c6d");
+        let fits: BTreeSet<String> = (0..150).map(uid).collect();
+        let text = with_revocations(None, &fits).unwrap().unwrap();
+        assert!(iam_size(&text) <= MAX_ROLE_POLICY_CHARS, "{}", iam_size(&text));
+        let over: BTreeSet<String> = (0..400).map(uid).collect();
+        match with_revocations(None, &over) {
+            Err(RevokePolicyError::RoleQuota(n)) => {
+                assert!(n > MAX_ROLE_POLICY_CHARS && n < MAX_INLINE_POLICY_CHARS, "{n}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Whitespace does not count: a pretty-printed policy of the same content fits as well.
+        let pretty =
+            serde_json::to_string_pretty(&serde_json::from_str::<Value>(&text).unwrap()).unwrap();
+        assert!(pretty.chars().count() > text.chars().count());
+        assert_eq!(iam_size(&pretty), iam_size(&text));
+        // Room: a big team policy leaves room for few ids; an empty one for many.
+        assert!(room_for_ids(None) > 200, "{}", room_for_ids(None));
+        let big = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":[{}],"Resource":"*"}}]}}"#,
+            (0..690).map(|i| format!("\"s3:Get{i:05}\"")).collect::<Vec<_>>().join(",")
+        );
+        let room = room_for_ids(Some(&big));
+        assert!(room < MIN_ROOM_FOR_IDS, "{room} ids left, {} characters", iam_size(&big));
+        // Taking an id out of a policy already over the quota is never refused.
+        let two: BTreeSet<String> = (0..2).map(uid).collect();
+        let huge = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":[{}],"Resource":"*"}}]}}"#,
+            (0..800).map(|i| format!("\"s3:Get{i:05}\"")).collect::<Vec<_>>().join(",")
+        );
+        let with_two = with_revocations_unchecked(Some(&huge), &two).unwrap().unwrap();
+        let one: BTreeSet<String> = (0..1).map(uid).collect();
+        assert!(with_revocations(Some(&with_two), &one).is_ok());
     }
 }

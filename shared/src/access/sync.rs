@@ -153,6 +153,9 @@ pub struct AccessSyncHandler<Idc, Org, Store, Sink, Log = NoSystemLog> {
     /// Delays the redelivery of failed queue records with exponential backoff (None: the
     /// queue's visibility timeout decides).
     pub requeue: Option<Requeue>,
+    /// AWS's account access manager, whose entitlements a revocation lists as not covered
+    /// (None: not checked, and every revocation report says so).
+    pub account_access: Option<std::sync::Arc<dyn super::ports::AccountAccess>>,
 }
 
 impl<Idc, Org, Store, Sink, Log> AccessSyncHandler<Idc, Org, Store, Sink, Log> {
@@ -171,6 +174,7 @@ impl<Idc, Org, Store, Sink, Log> AccessSyncHandler<Idc, Org, Store, Sink, Log> {
             instance_arn: self.instance_arn,
             limits: self.limits,
             requeue: self.requeue,
+            account_access: self.account_access,
         }
     }
 }
@@ -357,8 +361,14 @@ where
                 self.raise(provisioning_failure(event, key)).await
             }
             t if LifecycleStatus::of_event_type(t).is_some() => {
-                self.record_lifecycle(event, key).await?;
-                self.lifecycle_sessions(event, t).await
+                // Okta does not order deliveries and the catch-up re-queues older events: only
+                // the newest known state of the user changes their sessions.
+                if self.record_lifecycle(event, key).await? {
+                    self.lifecycle_sessions(event, t).await
+                } else {
+                    tracing::info!(event_type = %t, "older than the user's recorded state: no session change");
+                    Ok(())
+                }
             }
             t if SIGNIN_EVENT_TYPES.contains(&t) => self.record_signin(event, key).await,
             _ => {
@@ -584,15 +594,17 @@ where
         self.raise(alert).await
     }
 
-    async fn record_lifecycle(&self, event: &OktaEvent, key: &str) -> Result<(), SyncError> {
-        let Some(record) = Lifecycle::from_event(event, key) else { return Ok(()) };
+    /// Records the user's lifecycle state; `false` when a newer state is already recorded
+    /// (this event is out of order and must change nothing).
+    async fn record_lifecycle(&self, event: &OktaEvent, key: &str) -> Result<bool, SyncError> {
+        let Some(record) = Lifecycle::from_event(event, key) else { return Ok(true) };
         // Out-of-order delivery: never let an older event overwrite a newer status.
         let existing: Option<Lifecycle> = records::load(&self.store, &record.key()).await?;
         if existing.is_some_and(|e| e.at > record.at) {
-            return Ok(());
+            return Ok(false);
         }
         records::save(&self.store, &record).await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Deactivated, suspended or deleted in Okta: deny the user's live AWS sessions.

@@ -31,6 +31,40 @@ impl SdkIdentityCenter {
     }
 }
 
+impl SdkIdentityCenter {
+    /// `ListAccountAssignmentsForPrincipal` for a group or a user, every page; the pages read.
+    async fn principal_assignments(
+        &self,
+        instance: &str,
+        principal_id: &str,
+        principal_type: PrincipalType,
+    ) -> Result<(Vec<ActualAssignment>, usize), AwsError> {
+        let mut out = Vec::new();
+        let mut calls = 0;
+        let mut pages = self
+            .sso
+            .list_account_assignments_for_principal()
+            .instance_arn(instance)
+            .principal_id(principal_id)
+            .principal_type(principal_type)
+            .into_paginator()
+            .send();
+
+        while let Some(page) = pages.next().await {
+            calls += 1;
+            let page = page.map_err(|e| sso("ListAccountAssignmentsForPrincipal", e))?;
+            for a in page.account_assignments.unwrap_or_default() {
+                if let (Some(account_id), Some(permission_set_arn)) =
+                    (a.account_id, a.permission_set_arn)
+                {
+                    out.push(ActualAssignment { account_id, permission_set_arn });
+                }
+            }
+        }
+        Ok((out, calls))
+    }
+}
+
 crate::error::sdk_error_fn!(sso, "sso-admin", "ConflictException");
 
 crate::error::sdk_error_fn!(ids, "identitystore");
@@ -481,28 +515,34 @@ impl IdentityCenter for SdkIdentityCenter {
         instance: &str,
         group_id: &str,
     ) -> Result<(Vec<ActualAssignment>, usize), AwsError> {
-        let mut out = Vec::new();
-        let mut calls = 0;
-        let mut pages = self
+        self.principal_assignments(instance, group_id, PrincipalType::Group).await
+    }
+
+    async fn list_user_assignments(
+        &self,
+        instance: &str,
+        user_id: &str,
+    ) -> Result<Vec<ActualAssignment>, AwsError> {
+        Ok(self.principal_assignments(instance, user_id, PrincipalType::User).await?.0)
+    }
+
+    async fn provision_to_account(
+        &self,
+        instance: &str,
+        arn: &str,
+        account_id: &str,
+    ) -> Result<String, AwsError> {
+        let out = self
             .sso
-            .list_account_assignments_for_principal()
+            .provision_permission_set()
             .instance_arn(instance)
-            .principal_id(group_id)
-            .principal_type(PrincipalType::Group)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            calls += 1;
-            let page = page.map_err(|e| sso("ListAccountAssignmentsForPrincipal", e))?;
-            for a in page.account_assignments.unwrap_or_default() {
-                if let (Some(account_id), Some(permission_set_arn)) =
-                    (a.account_id, a.permission_set_arn)
-                {
-                    out.push(ActualAssignment { account_id, permission_set_arn });
-                }
-            }
-        }
-        Ok((out, calls))
+            .permission_set_arn(arn)
+            .target_type(ProvisionTargetType::AwsAccount)
+            .target_id(account_id)
+            .send()
+            .await
+            .map_err(|e| sso("ProvisionPermissionSet", e))?;
+        Ok(out.permission_set_provisioning_status.and_then(|s| s.request_id).unwrap_or_default())
     }
 
     async fn create_assignment(

@@ -8,6 +8,7 @@
 //! logic, and no domain module imports an adapter. Integration tests point the SDK adapters at
 //! the local AWS endpoint (moto); unit tests use in-memory fakes of the ports.
 
+mod account_access;
 mod any_store;
 mod api_metrics;
 mod cloudtrail;
@@ -24,6 +25,7 @@ mod webhook;
 
 use std::time::Duration;
 
+pub use account_access::SdkAccountAccess;
 pub use any_store::AnyStore;
 pub use api_metrics::ApiCallMetrics;
 pub(crate) use api_metrics::sdk_client;

@@ -183,6 +183,8 @@ impl<T: IdentityCenter> IdentityCenter for Faulty<'_, T> {
         set_permissions_boundary(instance: &str, arn: &str, boundary: &PermissionsBoundary) -> ();
         provision_permission_set(instance: &str, arn: &str) -> String;
         list_group_assignments(instance: &str, group_id: &str) -> (Vec<ActualAssignment>, usize);
+        list_user_assignments(instance: &str, user_id: &str) -> Vec<ActualAssignment>;
+        provision_to_account(instance: &str, arn: &str, account_id: &str) -> String;
         create_assignment(instance: &str, group_id: &str, ps_arn: &str, account: &str) -> (String, OperationStatus);
         delete_assignment(instance: &str, group_id: &str, ps_arn: &str, account: &str) -> (String, OperationStatus);
         assignment_status(instance: &str, request_id: &str, creation: bool) -> OperationStatus;

@@ -11,8 +11,15 @@
 //! - permission set names are unique (`ConflictException`), a session duration is 1–12 h;
 //! - `ListAccountAssignments` pages hold 100 assignments, each page one request.
 //!
+//! - a permission set's provisioning fails in every account when its inline policy is over IAM's
+//!   role-policy quota (10,240 characters, whitespace excluded): `PutInlinePolicyToPermissionSet`
+//!   accepts up to 32,768, but the role IdC creates in each account cannot hold more;
+//! - user (direct) assignments beside group assignments, both listed per principal.
+//!
 //! Reads and operations can be made to fail for one group or account, for the deletion guard's
-//! tests. Every counter is public, so tests and benchmarks can report calls and throttles.
+//! tests, and provisioning can be made to fail in one account. [`FakeAccountAccess`] follows the
+//! account access manager's API reference (applications, principal-role entitlements), which
+//! the local AWS stand-in lacks. Every counter is public, so tests and benchmarks can report calls and throttles.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -70,8 +77,41 @@ struct State {
     users: BTreeMap<String, String>,
     /// (group id, user id)
     memberships: BTreeSet<(String, String)>,
-    /// provisioning request id → when it completes
-    provisioning: HashMap<String, Instant>,
+    /// provisioning request id → when it completes, and why it fails (if it does)
+    provisioning: HashMap<String, (Instant, Option<String>)>,
+    /// (user id, permission set ARN, account id)
+    user_assignments: BTreeSet<AssignmentKey>,
+    /// Accounts where provisioning fails.
+    failing_provisioning: BTreeSet<String>,
+}
+
+/// IAM's quota for a role's inline policies: characters, whitespace excluded.
+pub const IAM_ROLE_POLICY_CHARS: usize = 10_240;
+
+impl State {
+    /// Why provisioning `arn` to `account` fails, if it does.
+    fn provisioning_failure(&self, arn: &str, account: &str) -> Option<String> {
+        let inline = self.permission_sets.get(arn).and_then(|(_, p)| p.inline.as_deref());
+        let size = inline.map_or(0, |i| i.chars().filter(|c| !c.is_whitespace()).count());
+        if size > IAM_ROLE_POLICY_CHARS {
+            return Some(format!(
+                "LimitExceeded: the inline policy ({size} characters without whitespace) exceeds the role policy quota of {IAM_ROLE_POLICY_CHARS} in account {account}"
+            ));
+        }
+        self.failing_provisioning
+            .contains(account)
+            .then(|| format!("provisioning failed in account {account}"))
+    }
+
+    /// The accounts a permission set is provisioned to: those with an assignment of it.
+    fn provisioned_accounts(&self, arn: &str) -> BTreeSet<String> {
+        self.assignments
+            .iter()
+            .chain(&self.user_assignments)
+            .filter(|(_, p, _)| p == arn)
+            .map(|(_, _, a)| a.clone())
+            .collect()
+    }
 }
 
 /// An in-memory IAM Identity Center that enforces its quotas (see the module header).
@@ -195,6 +235,35 @@ impl FakeIdentityCenter {
     /// Assignment operations in this account are accepted and then fail.
     pub fn fail_operations_in(&self, account_id: &str) {
         self.lock().failing_accounts.insert(account_id.to_owned());
+    }
+
+    /// Provisioning of any permission set to this account fails from now on.
+    pub fn fail_provisioning_in(&self, account_id: &str) {
+        self.lock().failing_provisioning.insert(account_id.to_owned());
+    }
+
+    /// Provisioning to this account works again.
+    pub fn heal_provisioning_in(&self, account_id: &str) {
+        self.lock().failing_provisioning.remove(account_id);
+    }
+
+    /// Puts a direct (user) assignment in place, by permission set name.
+    pub fn assign_user(&self, user_id: &str, permission_set: &str, account_id: &str) {
+        let arn = self.permission_set_arn(permission_set).expect("a known permission set");
+        self.lock().user_assignments.insert((user_id.into(), arn, account_id.into()));
+    }
+
+    /// Removes a user from a group (as SCIM does).
+    pub fn remove_member(&self, group_id: &str, user_id: &str) {
+        self.lock().memberships.remove(&(group_id.to_owned(), user_id.to_owned()));
+    }
+
+    /// Replaces a permission set's inline policy directly (a person in the console, IaC).
+    pub fn put_inline_policy(&self, name: &str, document: Option<&str>) {
+        let arn = self.permission_set_arn(name).expect("a known permission set");
+        if let Some((_, p)) = self.lock().permission_sets.get_mut(&arn) {
+            p.inline = document.map(str::to_owned);
+        }
     }
 
     /// Adds a user (as SCIM does); returns its id.
@@ -472,13 +541,50 @@ impl IdentityCenter for FakeIdentityCenter {
     }
 
     async fn provision_permission_set(&self, _: &str, arn: &str) -> Result<String, AwsError> {
-        // Asynchronous, like assignment operations: done `completion` after it was accepted.
+        // Asynchronous, like assignment operations: done `completion` after it was accepted;
+        // it fails when any account it goes to fails.
         self.with_permission_set("ProvisionPermissionSet", arn, |_, _| ())?;
         let mut s = self.lock();
+        let failure = s
+            .provisioned_accounts(arn)
+            .iter()
+            .find_map(|account| s.provisioning_failure(arn, account));
         s.next_id += 1;
         let id = format!("provision-{:06}", s.next_id);
-        s.provisioning.insert(id.clone(), Instant::now() + self.completion);
+        s.provisioning.insert(id.clone(), (Instant::now() + self.completion, failure));
         Ok(id)
+    }
+
+    async fn provision_to_account(
+        &self,
+        _: &str,
+        arn: &str,
+        account_id: &str,
+    ) -> Result<String, AwsError> {
+        self.with_permission_set("ProvisionPermissionSet", arn, |_, _| ())?;
+        let mut s = self.lock();
+        let failure = s.provisioning_failure(arn, account_id);
+        s.next_id += 1;
+        let id = format!("provision-{:06}", s.next_id);
+        s.provisioning.insert(id.clone(), (Instant::now() + self.completion, failure));
+        Ok(id)
+    }
+
+    async fn list_user_assignments(
+        &self,
+        _: &str,
+        user_id: &str,
+    ) -> Result<Vec<ActualAssignment>, AwsError> {
+        self.quota("ListAccountAssignmentsForPrincipal")?;
+        let s = self.lock();
+        Ok(s.user_assignments
+            .iter()
+            .filter(|(u, _, _)| u == user_id)
+            .map(|(_, p, a)| ActualAssignment {
+                account_id: a.clone(),
+                permission_set_arn: p.clone(),
+            })
+            .collect())
     }
 
     async fn list_group_assignments(
@@ -559,8 +665,9 @@ impl IdentityCenter for FakeIdentityCenter {
         self.quota("DescribePermissionSetProvisioningStatus")?;
         let s = self.lock();
         match s.provisioning.get(request_id) {
-            Some(done) if *done <= Instant::now() => Ok(OperationStatus::Succeeded),
-            Some(_) => Ok(OperationStatus::InProgress),
+            Some((done, _)) if *done > Instant::now() => Ok(OperationStatus::InProgress),
+            Some((_, Some(failure))) => Ok(OperationStatus::Failed(failure.clone())),
+            Some((_, None)) => Ok(OperationStatus::Succeeded),
             None => Err(refused(
                 "DescribePermissionSetProvisioningStatus",
                 format!("ResourceNotFoundException: {request_id}"),
@@ -581,6 +688,58 @@ impl IdentityCenter for FakeIdentityCenter {
             None => OperationStatus::Succeeded,
             Some(op) if op.completes_at > Instant::now() => OperationStatus::InProgress,
             Some(op) => OperationStatus::Failed(op.fails.clone().unwrap_or_default()),
+        })
+    }
+}
+
+/// The account access manager as its API reference describes it: applications, each with
+/// principal-role entitlements (an IAM Identity Center user or group may assume one role in one
+/// account). Lists by principal, as `ListEntitlements` with a principal filter does.
+#[derive(Debug, Default)]
+pub struct FakeAccountAccess {
+    /// The entitlements.
+    pub entitlements: Mutex<Vec<crate::access::ports::RoleEntitlement>>,
+    /// Fail every call (the service unreachable, or not allowed).
+    pub fail: std::sync::atomic::AtomicBool,
+    /// Calls made (`ListApplications` and `ListEntitlements`).
+    pub calls: AtomicUsize,
+}
+
+impl FakeAccountAccess {
+    /// Entitles `principal` (`USER:<id>` or `GROUP:<id>`) to assume `role` in `account`;
+    /// returns the entitlement's id.
+    pub fn entitle(&self, principal: &str, role: &str, account: &str) -> String {
+        let mut list = self.entitlements.lock().unwrap_or_else(|p| p.into_inner());
+        let id = format!("ent-{:04}", list.len() + 1);
+        list.push(crate::access::ports::RoleEntitlement {
+            id: id.clone(),
+            application_arn: "arn:aws:account-access::111111111111:application/app-fake".into(),
+            principal: principal.to_owned(),
+            role_arn: format!("arn:aws:iam::{account}:role/{role}"),
+            account_id: account.to_owned(),
+        });
+        id
+    }
+}
+
+impl crate::access::ports::AccountAccess for FakeAccountAccess {
+    fn role_entitlements<'a>(
+        &'a self,
+        principals: &'a [String],
+    ) -> futures::future::BoxFuture<'a, Result<Vec<crate::access::ports::RoleEntitlement>, AwsError>>
+    {
+        Box::pin(async move {
+            // ListApplications, then ListEntitlements per principal.
+            self.calls.fetch_add(1 + principals.len(), Ordering::Relaxed);
+            if self.fail.load(Ordering::Relaxed) {
+                return Err(AwsError::Permanent {
+                    service: "account-access",
+                    operation: "ListEntitlements",
+                    message: "AccessDeniedException".into(),
+                });
+            }
+            let list = self.entitlements.lock().unwrap_or_else(|p| p.into_inner());
+            Ok(list.iter().filter(|e| principals.contains(&e.principal)).cloned().collect())
         })
     }
 }

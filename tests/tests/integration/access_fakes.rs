@@ -38,6 +38,7 @@ fn handler(
         instance_arn: None,
         limits: Limits::default(),
         requeue: None,
+        account_access: None,
     }
 }
 

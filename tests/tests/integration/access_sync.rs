@@ -177,6 +177,7 @@ targets = {{ ous = ["{platform}"], accounts = ["{mgmt}"] }}
             instance_arn: None,
             limits: fast_limits(),
             requeue: None,
+            account_access: None,
         }
     }
 
@@ -471,6 +472,21 @@ impl IdentityCenter for Renamed<'_> {
     ) -> Result<(Vec<idc_guard::access::ports::ActualAssignment>, usize), idc_guard::error::AwsError>
     {
         self.inner.list_group_assignments(i, g).await
+    }
+    async fn list_user_assignments(
+        &self,
+        i: &str,
+        u: &str,
+    ) -> Result<Vec<idc_guard::access::ports::ActualAssignment>, idc_guard::error::AwsError> {
+        self.inner.list_user_assignments(i, u).await
+    }
+    async fn provision_to_account(
+        &self,
+        i: &str,
+        a: &str,
+        account: &str,
+    ) -> Result<String, idc_guard::error::AwsError> {
+        self.inner.provision_to_account(i, a, account).await
     }
     async fn create_assignment(
         &self,
