@@ -598,6 +598,27 @@ fn permission_set(
     {
         ok = false;
     }
+    // Session revocation adds a deny listing the revoked users to this inline policy, within
+    // IAM's role-policy quota: warn while there is still time to shorten it.
+    if let Some(text) = &inline_policy {
+        let room = super::revoke_policy::room_for_ids(Some(text));
+        if room < super::revoke_policy::MIN_ROOM_FOR_IDS {
+            let at = raw
+                .inline_policy
+                .as_ref()
+                .map(|t| t.span().start)
+                .or(raw.inline_policy_file.as_ref().map(|f| f.span().start))
+                .unwrap_or_default();
+            c.warn(
+                at,
+                format!(
+                    "this inline policy is {} characters without whitespace: it leaves room for {room} revoked user(s) in the session deny before IAM's role-policy quota of 10,240 (at least {} advised); a revocation past it cannot cover this permission set",
+                    super::revoke_policy::iam_size(text),
+                    super::revoke_policy::MIN_ROOM_FOR_IDS
+                ),
+            );
+        }
+    }
     let permissions_boundary = raw.permissions_boundary.map(|b| {
         let span = b.span().start;
         match b.into_inner() {
@@ -977,5 +998,27 @@ exclude = { accounts = ["111111111111"] }
         assert_eq!(parse_review_interval("0d"), None);
         assert!(is_ou_or_root_id("ou-ab12-34cd56ef") && is_ou_or_root_id("r-ab12"));
         assert!(!is_ou_or_root_id("ou-AB12-34cd56ef") && !is_ou_or_root_id("ou-ab12"));
+    }
+
+    #[test]
+    fn an_inline_policy_near_iams_role_quota_is_warned_with_its_room_for_revocations() {
+        let actions: Vec<String> = (0..700).map(|i| format!("\"s3:Get{i:05}\"")).collect();
+        let inline = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":[{}],"Resource":"*"}}]}}"#,
+            actions.join(",")
+        );
+        let text = format!(
+            "[[permission_set]]\nname = \"Big\"\ninline_policy = '{inline}'\n\n[[rule]]\ngroups = \"aws-core-*\"\npermission_sets = [\"Big\"]\ntargets = {{ all_accounts = true }}\n"
+        );
+        let (policy, d) = Policy::check(&text, None);
+        assert!(policy.is_some(), "{d:?}");
+        assert!(
+            d.iter().any(|d| d.severity == Level::Warning && d.message.contains("revoked user(s)")),
+            "{d:?}"
+        );
+        // A small inline policy: no warning.
+        let small = text.replace(&actions.join(","), "\"s3:GetObject\"");
+        let (_, d) = Policy::check(&small, None);
+        assert!(!d.iter().any(|d| d.message.contains("revoked user(s)")), "{d:?}");
     }
 }
