@@ -8,7 +8,7 @@
 //! | [`Lifecycle`] | `okta-user#<login>` | `lifecycle` | access-sync | sign-in checks |
 //! | [`GroupPushFailure`] | `scim-health` | `last-group-push-failure` | access-sync | daily token check |
 //! | [`ManagedGroup`] | `managed-group` | group id | access-sync, idc-guard | access-sync, CLI |
-//! | [`RevokedSessions`] | `revoked-sessions` | Identity Store user id | access-sync, idc-guard | access-sync, CLI |
+//! | [`RevokedSessions`] | `revoked-sessions` | Identity Store user id | access-sync, idc-guard | access-sync, CLI, sign-in checks (`revoked-session-used`) |
 //! | [`Grant`] | `grant` | grant id | access-sync, idc-guard | access-sync, CLI |
 //! | event claim ([`EVENT_CLAIM_PK`]) | `okta-event` | event uuid | access-sync | access-sync, catch-up |
 //! | [`Review`] | `review` | group id | idc-guard | CLI `review` |

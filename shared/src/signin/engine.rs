@@ -66,8 +66,12 @@ struct UserState {
     /// Okta sign-ins, in time order.
     okta: Vec<OktaSignin>,
     lifecycle: Option<Lifecycle>,
+    /// The user's live-session revocation, when one is in force.
+    revoked: Option<Revocation>,
     /// One `deactivated-user-activity` finding per deactivation.
     reported_inactive: bool,
+    /// One `revoked-session-used` finding per revocation.
+    reported_revoked_use: bool,
     /// `privileged-off-hours` findings already made (permission set + local date).
     reported_off_hours: BTreeSet<String>,
     /// Sessions already reported as replayed.
@@ -83,7 +87,22 @@ pub struct UserContext {
     pub okta: Vec<OktaSignin>,
     /// The user's Okta lifecycle status.
     pub lifecycle: Option<Lifecycle>,
+    /// The user's live-session revocation (access-sync's record), when one is in force.
+    pub revoked: Option<Revocation>,
 }
+
+/// A live-session revocation in force: from `at` (plus the time provisioning takes), no call
+/// of the user can succeed. One that does proves a way in the deny did not cover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// When the deny was written (provisioning follows within minutes).
+    pub at: DateTime<Utc>,
+    /// The Identity Store user id the deny names.
+    pub user_id: String,
+}
+
+/// How long after a revocation a successful call is still the deny's provisioning at work.
+pub const REVOCATION_EFFECT_GRACE: chrono::Duration = chrono::Duration::minutes(5);
 
 /// The sign-in detectors over a stream of activities, with per-user state.
 pub struct Engine {
@@ -236,6 +255,10 @@ impl Engine {
         if let Some(l) = ctx.lifecycle {
             Self::add_okta(state, OktaFact::Lifecycle(l));
         }
+        if ctx.revoked.is_some() && ctx.revoked != state.revoked {
+            state.revoked = ctx.revoked;
+            state.reported_revoked_use = false;
+        }
     }
 
     /// Adds what Okta saw (CLI `--okta`, or events arriving while a scan runs).
@@ -328,6 +351,36 @@ impl Engine {
                 json!({"okta_status": l.status, "okta_event": l.event_id, "aws_event": a.event_id, "source_ip": a.source_ip, "account": a.account_id}),
                 vec![l.event_id.clone(), a.event_id.clone()],
                 "Revoke the user's active sessions in IAM Identity Center now (existing portal and role sessions outlive an Okta deactivation), check that SCIM removed the user, and review what the session did.",
+            ));
+        }
+
+        // revoked-session-used: a call that succeeded after the user's sessions were denied.
+        if let Some(r) = &state.revoked
+            && a.time > r.at + REVOCATION_EFFECT_GRACE
+            && a.error_code.is_none()
+            && !state.reported_revoked_use
+        {
+            state.reported_revoked_use = true;
+            out.push(Alert::new(
+                "revoked-session-used",
+                &format!("{}\n{}", r.user_id, r.at.timestamp()),
+                a.time,
+                Severity::Critical,
+                format!("{user} used AWS after their sessions were revoked"),
+                Some(user.to_owned()),
+                format!(
+                    "idc-guard denied {user}'s sessions at {}; AWS recorded a successful {} at {} ({} later){}. The deny does not cover this way in.",
+                    r.at.to_rfc3339(),
+                    describe(&a),
+                    a.time.to_rfc3339(),
+                    human(a.time - r.at),
+                    a.account_id.as_deref().map(|acc| format!(" in account {acc}")).unwrap_or_default()
+                ),
+                json!({"user_id": r.user_id, "revoked_at": r.at, "aws_event": a.event_id,
+                    "event_source": a.event_source, "event_name": a.event_name,
+                    "account": a.account_id, "permission_set": a.permission_set, "source_ip": a.source_ip}),
+                vec![a.event_id.clone()],
+                "Run `idc-guard revoke --status --user <login>`: a permission set or account NOT covered, an account access manager entitlement, or a portal session (end it in the console: IAM Identity Center > Users > Active sessions). Then review what the session did.",
             ));
         }
 

@@ -428,3 +428,39 @@ fn okta_ip_ranges_files_are_read_strictly() {
         assert!(okta_ip_ranges(bad, &cells).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_successful_call_after_a_revocation_took_effect_is_revoked_session_used_once() {
+    // The proof a revocation needs: a call that succeeded after the deny was in place means a
+    // way in the deny did not cover (a set not covered, an entitlement, a portal session).
+    let revoked_at = at(T0);
+    let mut e = engine(SigninSettings::default());
+    let ctx = || UserContext {
+        revoked: Some(Revocation { at: revoked_at, user_id: "9067-alice".into() }),
+        ..Default::default()
+    };
+    e.load("alice@acme.example", ctx());
+    // Within the provisioning grace, and calls the deny refused: quiet.
+    let mut denied = portal(DE, "2026-11-24T10:20:00Z", "e2", "ReadOnly");
+    denied.error_code = Some("AccessDenied".into());
+    let quiet = run(&mut e, vec![portal(DE, "2026-11-24T10:03:00Z", "e1", "ReadOnly"), denied]);
+    assert!(quiet.is_empty(), "{quiet:#?}");
+    // A success after it: critical, once.
+    let found = run(
+        &mut e,
+        vec![
+            portal(DE, "2026-11-24T10:30:00Z", "e3", "ReadOnly"),
+            portal(DE, "2026-11-24T10:31:00Z", "e4", "ReadOnly"),
+        ],
+    );
+    assert_eq!(detectors(&found), ["revoked-session-used"]);
+    assert_eq!(found[0].severity, crate::alert::Severity::Critical);
+    assert_eq!(found[0].event_ids, ["e3"]);
+    // Loading the same revocation again (the next batch) does not repeat it.
+    e.load("alice@acme.example", ctx());
+    assert!(run(&mut e, vec![portal(DE, "2026-11-24T10:40:00Z", "e5", "ReadOnly")]).is_empty());
+    // Someone else is not affected.
+    let mut bob = portal(DE, "2026-11-24T10:30:00Z", "b1", "ReadOnly");
+    bob.user_name = Some("bob@acme.example".into());
+    assert!(run(&mut e, vec![bob]).is_empty());
+}

@@ -6,14 +6,16 @@ use std::collections::{BTreeSet, HashSet};
 
 use serde_json::json;
 
-use super::engine::{Baseline, Engine, UserContext, user_key};
+use super::engine::{Baseline, Engine, Revocation, UserContext, user_key};
 use super::history::uses_failure_memory;
 use super::model::Activity;
 use super::okta::OktaSignin;
 use super::ports::UserDirectory;
 use crate::alert::Alert;
 use crate::error::AwsError;
-use crate::records::{self, FailedSignin, Lifecycle, OktaSigninRecord, Record, baseline_key};
+use crate::records::{
+    self, FailedSignin, Lifecycle, OktaSigninRecord, Record, RevokedSessions, baseline_key,
+};
 use crate::store::{Item, StateStore, now_epoch};
 
 /// Baselines outlive the 30-day window so a user back from 60 days off is not "new" everywhere.
@@ -139,7 +141,13 @@ impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directo
                 .map(OktaSignin::from)
                 .collect();
         let lifecycle = records::load(store, &Lifecycle::key_of(user)).await?;
-        Ok(UserContext { baseline, okta, lifecycle })
+        // Revocations are keyed by Identity Store id; the user key is the user name or that id.
+        let revoked = records::load_all::<RevokedSessions, _>(store, RevokedSessions::PK)
+            .await?
+            .into_iter()
+            .find(|r| r.login.eq_ignore_ascii_case(user) || r.user_id == user)
+            .map(|r| Revocation { at: r.revoked_at, user_id: r.user_id });
+        Ok(UserContext { baseline, okta, lifecycle, revoked })
     }
 
     /// Writes changed baselines back. Call after the batch's alerts are dispatched.
