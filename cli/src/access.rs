@@ -496,6 +496,19 @@ pub async fn revoke(
     Ok(ExitCode::SUCCESS)
 }
 
+/// What CloudTrail showed: the sign-in checks' `revoked-session-used` alerts for this user (the
+/// delivery records under the signin-anomaly writer's partition).
+async fn proof_of(sync: &Sync, user_id: &str) -> anyhow::Result<Vec<String>> {
+    let alerts: Vec<idc_guard::records::AlertDelivery> =
+        records::load_all(&sync.store, "alert#signin-anomaly").await?;
+    Ok(alerts
+        .into_iter()
+        .filter(|a| a.detector == "revoked-session-used")
+        .filter(|a| a.alert["evidence"]["user_id"] == user_id)
+        .map(|a| a.alert["summary"].as_str().unwrap_or_default().to_owned())
+        .collect())
+}
+
 /// `revoke --status`: the user's revocation record (the evidence), as stored.
 pub async fn revocation_status(args: &AccessArgs, user: &str) -> anyhow::Result<ExitCode> {
     let sync = setup(args, None).await?;
@@ -516,7 +529,8 @@ pub async fn revocation_status(args: &AccessArgs, user: &str) -> anyhow::Result<
                 "user_id": user_id, "login": r.login, "reason": r.reason, "revoked_at": r.revoked_at,
                 "release_after": r.release_after, "permission_sets": r.permission_sets,
                 "accounts": r.accounts, "groups": r.groups, "unprovisioned": r.unprovisioned,
-                "not_covered": r.not_covered, "access_ended_at": r.access_ended_at, "proof": r.proof,
+                "not_covered": r.not_covered, "access_ended_at": r.access_ended_at,
+                "cloudtrail": proof_of(&sync, &user_id).await?,
             }))?
         ),
         Format::Table => {
@@ -541,7 +555,13 @@ pub async fn revocation_status(args: &AccessArgs, user: &str) -> anyhow::Result<
                 ),
             }
             println!("  release no earlier than {}", r.release_after);
-            for p in &r.proof {
+            let proof = proof_of(&sync, &user_id).await?;
+            if proof.is_empty() {
+                println!(
+                    "  CloudTrail: no successful call of the user after the deny took effect (revoked-session-used) so far"
+                );
+            }
+            for p in &proof {
                 println!("  CloudTrail: {p}");
             }
         }

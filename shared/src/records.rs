@@ -429,9 +429,6 @@ pub struct RevokedSessions {
     /// denied permission sets: the release counts the longest session from here.
     #[serde(default)]
     pub access_ended_at: Option<DateTime<Utc>>,
-    /// The proof: what CloudTrail showed of the user after `revoked_at` (filled by the check).
-    #[serde(default)]
-    pub proof: Vec<String>,
 }
 
 /// One account a revocation's deny has not reached yet.

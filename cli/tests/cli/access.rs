@@ -203,6 +203,79 @@ targets = { tags = { team = "{team}" } }
     let out = cli.run(&["revoke", "--user", "nobody@acme.example", "--dry-run"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("not a user in IAM Identity Center"), "{}", text(&out));
+    // A change from local state is refused even for incident response: a local revoke would be
+    // undone by the deployment's next reconcile.
+    let out = cli.run(&["revoke", "--user", "alice@acme.example"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("IDC_GUARD_STATE_TABLE"), "{}", text(&out));
+
+    // `revoke --status` against the deployment's table: the evidence record, what is not
+    // covered yet, and what CloudTrail showed (the sign-in checks' revoked-session-used).
+    let table = create_state_table(&sdk).await;
+    let store = idc_guard::adapters::DynamoStateStore::new(&sdk, &table);
+    let user_id = idc
+        .ids
+        .get_user_id()
+        .identity_store_id(&idc.store_id)
+        .alternate_identifier(aws_sdk_identitystore::types::AlternateIdentifier::UniqueAttribute(
+            aws_sdk_identitystore::types::UniqueAttribute::builder()
+                .attribute_path("userName")
+                .attribute_value(aws_smithy_types::Document::String("alice@acme.example".into()))
+                .build()
+                .unwrap(),
+        ))
+        .send()
+        .await
+        .unwrap()
+        .user_id;
+    let revoked_at: chrono::DateTime<chrono::Utc> = "2026-12-01T10:00:00Z".parse().unwrap();
+    let record = idc_guard::records::RevokedSessions {
+        user_id: user_id.clone(),
+        login: "alice@acme.example".into(),
+        permission_sets: vec!["arn:aws:sso:::permissionSet/ssoins-1/ps-1".into()],
+        accounts: vec![account.clone()],
+        revoked_at,
+        release_after: revoked_at + chrono::Duration::hours(5),
+        reason: "Okta user.lifecycle.deactivate".into(),
+        groups: vec![group.clone()],
+        unprovisioned: vec![idc_guard::records::Unprovisioned {
+            permission_set_arn: "arn:aws:sso:::permissionSet/ssoins-1/ps-1".into(),
+            permission_set: "TeamDeveloper".into(),
+            account_id: account.clone(),
+            reason: "provisioning failed".into(),
+        }],
+        not_covered: vec![],
+        access_ended_at: None,
+    };
+    idc_guard::records::save(&store, &record).await.unwrap();
+    let proof = idc_guard::alert::Alert::new(
+        "revoked-session-used",
+        "k",
+        revoked_at + chrono::Duration::minutes(30),
+        idc_guard::alert::Severity::Critical,
+        "alice used AWS after their sessions were revoked",
+        Some("alice@acme.example".into()),
+        "AWS recorded a successful s3:ListBuckets 30 minutes after the deny",
+        serde_json::json!({"user_id": user_id}),
+        vec![],
+        "",
+    );
+    let delivery = idc_guard::records::AlertDelivery {
+        id: proof.id.clone(),
+        detector: proof.detector.clone(),
+        sinks: Some(Default::default()),
+        alert: serde_json::to_value(&proof).unwrap(),
+    };
+    let mut item = idc_guard::records::Record::to_item(&delivery);
+    item.pk = "alert#signin-anomaly".into();
+    idc_guard::store::StateStore::put(&store, item).await.unwrap();
+    let mut with_table = Cli { env: cli.env.clone(), dir: dir.clone() };
+    with_table.env.push(("IDC_GUARD_STATE_TABLE", table.clone()));
+    let out = with_table.run(&["revoke", "--user", "alice@acme.example", "--status"]);
+    assert_eq!(out.status.code(), Some(2), "an account not yet provisioned: {}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("NOT yet provisioned: TeamDeveloper in") && t.contains(&account), "{t}");
+    assert!(t.contains("CloudTrail: AWS recorded a successful s3:ListBuckets"), "{t}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

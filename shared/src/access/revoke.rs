@@ -216,7 +216,6 @@ where
             unprovisioned: Vec::new(),
             not_covered: Vec::new(),
             access_ended_at: None,
-            proof: previous.as_ref().map(|p| p.proof.clone()).unwrap_or_default(),
         };
         if !report.covered.is_empty() {
             records::save(&self.store, &record).await?;
