@@ -144,7 +144,8 @@ fn read_inputs(files: &[PathBuf], on: &mut impl FnMut(Activity)) -> anyhow::Resu
     let stdin = files.is_empty() || files.iter().any(|f| f.as_os_str() == "-");
     for f in files.iter().filter(|f| f.as_os_str() != "-") {
         let file = std::fs::File::open(f).with_context(|| format!("opening {}", f.display()))?;
-        reader.read(file).with_context(|| format!("reading {}", f.display()))?;
+        // A damaged file is a counted, named skip: the others are still read.
+        reader.read_named(&f.display().to_string(), file);
     }
     if stdin {
         reader.read(std::io::stdin().lock()).context("reading stdin")?;
@@ -310,11 +311,20 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     for r in &stats.reasons {
         eprintln!("  e.g.: {r}");
     }
+    for f in stats.files.iter().filter(|f| f.unreadable.is_some()) {
+        eprintln!(
+            "  {}: read {} record(s) before it could not be read further ({})",
+            f.name,
+            f.records,
+            f.unreadable.as_deref().unwrap_or_default()
+        );
+    }
     if args.format == Format::Json {
         eprintln!(
             "{}",
             serde_json::json!({"summary": {
                 "records": stats.records, "skipped": stats.skipped, "skipped_by_reason": stats.by_reason,
+                "files": stats.files,
                 "users": run.scanner.engine.users(), "findings": run.findings.len(),
                 "already_reported": run.repeats, "okta": okta_counts,
             }})

@@ -40,6 +40,7 @@ pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+pub mod time_forms;
 
 #[cfg(test)]
 mod architecture_tests;

@@ -368,38 +368,10 @@ where
     Ok(serde_json::from_value(v).ok())
 }
 
-/// An Okta time as Okta writes it (RFC 3339) or as SIEM exports often rewrite it: a space
-/// instead of the `T`, up to nine fractional digits, no zone (UTC), or epoch seconds or
-/// milliseconds (a number or a string of digits).
+/// An Okta time as Okta writes it (RFC 3339) or as SIEM exports often rewrite it (see
+/// [`crate::time_forms`]).
 pub fn parse_time(v: &serde_json::Value) -> Option<DateTime<Utc>> {
-    use chrono::NaiveDateTime;
-    let epoch = |n: i64| {
-        // Milliseconds from 2001-09-09 on; seconds before.
-        if n.abs() >= 1_000_000_000_000 {
-            DateTime::from_timestamp_millis(n)
-        } else {
-            DateTime::from_timestamp(n, 0)
-        }
-    };
-    match v {
-        serde_json::Value::Number(n) => epoch(n.as_i64()?),
-        serde_json::Value::String(s) => {
-            let s = s.trim();
-            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-                return epoch(s.parse().ok()?);
-            }
-            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-                return Some(t.to_utc());
-            }
-            let t = s.replacen(' ', "T", 1);
-            if let Ok(t) = DateTime::parse_from_rfc3339(&t) {
-                return Some(t.to_utc());
-            }
-            let naive = t.trim_end_matches(['Z', 'z']);
-            NaiveDateTime::parse_from_str(naive, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|n| n.and_utc())
-        }
-        _ => None,
-    }
+    crate::time_forms::parse_time(v)
 }
 
 fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {

@@ -127,19 +127,24 @@ impl Detectors {
             });
         }
         match &a.kind {
-            Kind::ConsoleLogin { success: true, root: true, mfa_used, .. } => out.push(Alert::new(
+            Kind::ConsoleLogin { success: true, root: true, mfa_used, mfa_known, .. } => out.push(Alert::new(
                 "root-signin",
                 &a.identity(),
                 a.time,
-                if *mfa_used { Severity::High } else { Severity::Critical },
+                if *mfa_used || !*mfa_known { Severity::High } else { Severity::Critical },
                 format!("Root user console sign-in to account {}", a.account_id.as_deref().unwrap_or("?")),
                 Some("root".into()),
                 format!(
                     "The root user signed in from {}{}.",
                     a.source_ip.map(|i| i.to_string()).unwrap_or_else(|| "an unknown address".into()),
-                    if *mfa_used { "" } else { " without MFA" }
+                    match (*mfa_known, *mfa_used) {
+                        (false, _) => " (the record does not say whether MFA was used)",
+                        (true, true) => "",
+                        (true, false) => " without MFA",
+                    }
                 ),
-                json!({"source_ip": a.source_ip, "user_agent": a.user_agent, "mfa_used": mfa_used}),
+                json!({"source_ip": a.source_ip, "user_agent": a.user_agent,
+                    "mfa_used": if *mfa_known { json!(mfa_used) } else { json!(null) }}),
                 vec![a.event_id.clone()],
                 "Confirm with the account owner. Root should be used only for the few tasks that need it; rotate the root password and MFA if the sign-in was not expected.",
             )),
@@ -149,6 +154,7 @@ impl Detectors {
                 success: true,
                 iam_user: true,
                 mfa_used: false,
+                mfa_known: true,
                 identity_center_role: false,
                 federated: false,
                 ..

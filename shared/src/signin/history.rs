@@ -308,6 +308,7 @@ pub fn activity_of(r: &FailedSignin) -> Activity {
         FailureKind::Console => Kind::ConsoleLogin {
             success: false,
             mfa_used: false,
+            mfa_known: true,
             root: r.root,
             iam_user: r.iam_user,
             identity_center_role: false,

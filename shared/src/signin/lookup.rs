@@ -270,9 +270,8 @@ pub async fn read_objects<Objects: LogObjects>(
     let mut reader = Reader::new(&mut push);
     for (bucket, key) in keys.iter().filter(|(_, k)| is_cloudtrail_log(k)) {
         let bytes = objects.get(bucket, key).await?;
-        if let Err(e) = reader.read(bytes.as_slice()) {
-            tracing::warn!(bucket, key, error = %e, "unreadable CloudTrail log object");
-        }
+        // A damaged object is a counted skip; its records before the damage are kept.
+        reader.read_named(&format!("s3://{bucket}/{key}"), bytes.as_slice());
     }
     let stats = reader.stats;
     Ok((activities, stats))

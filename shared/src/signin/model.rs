@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 pub struct Record<'a> {
     /// `eventTime`: when the call was made, as written (read in [`Record::activity`], so that a
     /// present but unreadable time is told apart from a missing one).
-    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    #[serde(default, borrow, deserialize_with = "lenient::scalar")]
     pub event_time: Option<Cow<'a, str>>,
     /// `eventSource`, e.g. `signin.amazonaws.com`.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
@@ -58,6 +58,9 @@ pub struct Record<'a> {
     /// `errorCode` when the call failed.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub error_code: Option<Cow<'a, str>>,
+    /// `errorMessage` (a failed console sign-in: `Failed authentication`).
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub error_message: Option<Cow<'a, str>>,
     /// `recipientAccountId`: the account the record belongs to.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub recipient_account_id: Option<Cow<'a, str>>,
@@ -247,6 +250,53 @@ mod lenient {
         d.deserialize_any(StringOrNothing)
     }
 
+    /// A string, or a number as its text (an epoch time); anything else is absent.
+    pub fn scalar<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+        d.deserialize_any(ScalarText)
+    }
+
+    struct ScalarText;
+
+    impl<'de> Visitor<'de> for ScalarText {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            StringOrNothing.visit_borrowed_str(v)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            StringOrNothing.visit_str(v)
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            StringOrNothing.visit_string(v)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_string())))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_string())))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(format!("{}", v as i64))))
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            StringOrNothing.visit_seq(seq)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            StringOrNothing.visit_map(map)
+        }
+    }
+
     struct ObjectOrDefault<T>(std::marker::PhantomData<T>);
 
     impl<'de, T: de::Deserialize<'de> + Default> Visitor<'de> for ObjectOrDefault<T> {
@@ -261,8 +311,16 @@ mod lenient {
             while seq.next_element::<IgnoredAny>()?.is_some() {}
             Ok(T::default())
         }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<T, E> {
-            Ok(T::default())
+        /// Exports (Athena, CloudTrail Lake, SIEMs) write nested objects as JSON text: decoded
+        /// when it is an object, otherwise unknown (the default), never an error.
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            if !v.trim_start().starts_with('{') {
+                return Ok(T::default());
+            }
+            Ok(serde_json::from_str::<serde_json::Value>(v)
+                .ok()
+                .and_then(|value| T::deserialize(value).ok())
+                .unwrap_or_default())
         }
         fn visit_bool<E: de::Error>(self, _: bool) -> Result<T, E> {
             Ok(T::default())
@@ -326,6 +384,9 @@ pub enum Kind {
         success: bool,
         /// MFA was used (`MFAUsed = Yes`).
         mfa_used: bool,
+        /// The record says whether MFA was used (`MFAUsed` readable): when it does not, no
+        /// finding says "without MFA".
+        mfa_known: bool,
         /// The root user signed in.
         root: bool,
         /// An IAM user signed in.
@@ -446,6 +507,17 @@ impl Activity {
     }
 }
 
+/// A sign-in's outcome from what the record says: `Success`/`Failure` when written, else
+/// (the field is absent, `null` or unreadable) a failure only when the record carries an error.
+/// An unreadable outcome is never read as a failure.
+fn outcome(written: Option<&str>, failed: bool) -> bool {
+    match written {
+        Some(v) if v.eq_ignore_ascii_case("success") => true,
+        Some(v) if v.eq_ignore_ascii_case("failure") => false,
+        _ => !failed,
+    }
+}
+
 /// Why a record was skipped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Skip {
@@ -455,7 +527,7 @@ pub enum Skip {
     /// The record has no `eventTime`.
     #[error("no eventTime")]
     NoTime,
-    /// The record's `eventTime` is not an RFC 3339 time.
+    /// The record's `eventTime` is no time in any form read (see [`crate::time_forms`]).
     #[error("unreadable eventTime {0:?}")]
     BadTime(String),
 }
@@ -495,6 +567,11 @@ impl<'a> Record<'a> {
         format!("content-{}", hex::encode(&h.finalize()[..12]))
     }
 
+    /// The record says the call failed (an error code or message).
+    fn failed(&self) -> bool {
+        self.error_code.is_some() || self.error_message.is_some()
+    }
+
     /// Normalises the record. Every record with a time becomes an [`Activity`] (`Kind::Other`
     /// for those that are not sign-in related). A record without an `eventID` gets one from
     /// its content.
@@ -505,9 +582,10 @@ impl<'a> Record<'a> {
     /// [`Record::activity`], with its text shared through `texts` (see [`Text`]).
     pub fn activity_in(self, texts: &mut Interner) -> Result<Activity, Skip> {
         let written = self.event_time.as_deref().ok_or(Skip::NoTime)?;
-        let time = DateTime::parse_from_rfc3339(written)
-            .map_err(|_| Skip::BadTime(written.chars().take(40).collect()))?
-            .to_utc();
+        // RFC 3339 as CloudTrail writes it, or an export's rewriting (space, nanoseconds, no
+        // zone, epoch): the same forms the Okta side reads.
+        let time = crate::time_forms::parse_time_text(written)
+            .ok_or_else(|| Skip::BadTime(written.chars().take(40).collect()))?;
         let source = self.event_source.as_deref().unwrap_or_default();
         let name = self.event_name.as_deref().unwrap_or_default();
         let ui = &self.user_identity;
@@ -516,8 +594,7 @@ impl<'a> Record<'a> {
         let identity_type = ui.kind.as_deref().unwrap_or_default();
         let kind = match (source, name) {
             ("signin.amazonaws.com", "UserAuthentication") => Kind::IdcSignIn {
-                success: details.user_authentication.as_deref() == Some("Success")
-                    && self.error_code.is_none(),
+                success: outcome(details.user_authentication.as_deref(), self.failed()),
                 credential_type: texts.own(&extra.credential_type),
             },
             ("signin.amazonaws.com", step @ ("CredentialChallenge" | "CredentialVerification")) => {
@@ -534,9 +611,14 @@ impl<'a> Record<'a> {
             }
             ("signin.amazonaws.com", "ConsoleLogin") => {
                 let issuer = ui.session_context.session_issuer.user_name.as_deref();
+                let mfa = extra.mfa_used.as_deref().map(|m| m.eq_ignore_ascii_case("yes"));
                 Kind::ConsoleLogin {
-                    success: self.response_elements.console_login.as_deref() == Some("Success"),
-                    mfa_used: extra.mfa_used.as_deref() == Some("Yes"),
+                    success: outcome(
+                        self.response_elements.console_login.as_deref(),
+                        self.failed(),
+                    ),
+                    mfa_used: mfa.unwrap_or(false),
+                    mfa_known: mfa.is_some(),
                     root: identity_type == "Root",
                     iam_user: identity_type == "IAMUser",
                     identity_center_role: issuer.is_some_and(|i| i.starts_with("AWSReservedSSO_")),

@@ -19,29 +19,49 @@ pub struct Stats {
     pub records: usize,
     /// Records that could not be used, with the first few reasons.
     pub skipped: usize,
-    /// The first few reasons, in full.
+    /// The first few reasons, in full, each naming its file (and line) when known.
     pub reasons: Vec<String>,
     /// Every skipped record, counted by the kind of its reason.
     pub by_reason: std::collections::BTreeMap<String, usize>,
+    /// Per named input ([`Reader::read_named`]): its records, skips and whether it was
+    /// readable to the end.
+    pub files: Vec<FileStats>,
+}
+
+/// What one named input yielded.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct FileStats {
+    /// The input's name (a path).
+    pub name: String,
+    /// Records read from it.
+    pub records: usize,
+    /// Records of it that could not be used.
+    pub skipped: usize,
+    /// Why it could not be read to the end (damaged compression, truncated, unreadable), if
+    /// so: the records before the damage were kept.
+    pub unreadable: Option<String>,
 }
 
 impl Stats {
     fn skip(&mut self, why: impl std::fmt::Display) {
-        self.skip_at(None, why)
+        self.skip_at(None, None, why)
     }
 
     /// Counts a skipped record by the kind of its reason (the text before its detail: `: …` or
     /// a quoted value) and keeps the first few in full, with where they were.
-    fn skip_at(&mut self, line: Option<usize>, why: impl std::fmt::Display) {
+    fn skip_at(&mut self, file: Option<&str>, line: Option<usize>, why: impl std::fmt::Display) {
         self.skipped += 1;
         let why = why.to_string();
         let kind = why.split([':', '"']).next().unwrap_or_default().trim().to_owned();
         *self.by_reason.entry(kind).or_default() += 1;
         if self.reasons.len() < 5 {
-            self.reasons.push(match line {
-                Some(n) => format!("line {n}: {why}"),
-                None => why,
-            });
+            let at = match (file, line) {
+                (Some(f), Some(n)) => format!("{f} line {n}: "),
+                (Some(f), None) => format!("{f}: "),
+                (None, Some(n)) => format!("line {n}: "),
+                (None, None) => String::new(),
+            };
+            self.reasons.push(format!("{at}{why}"));
         }
     }
 }
@@ -78,6 +98,8 @@ pub struct Reader<'o, F: FnMut(Activity)> {
     out: &'o mut F,
     /// The line being read (JSON lines), for skip reasons.
     line: Option<usize>,
+    /// The named input being read, for skip reasons.
+    source: Option<String>,
     /// The text buffer, reused from input to input (no fresh pages per file).
     buf: Vec<u8>,
     /// The activities' shared text, across inputs.
@@ -91,6 +113,7 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
             stats: Stats::default(),
             out,
             line: None,
+            source: None,
             buf: Vec::new(),
             texts: Interner::default(),
         }
@@ -105,7 +128,79 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
     }
 
     fn skip(&mut self, why: impl std::fmt::Display) {
-        self.stats.skip_at(self.line, why)
+        self.stats.skip_at(self.source.as_deref(), self.line, why)
+    }
+
+    /// Reads one named input (a file): as [`Reader::read`], but an input that cannot be read to
+    /// the end (a truncated or corrupt `.gz`, a read error) is a counted, named skip and the
+    /// records before the damage are kept; the next input is read all the same. Its counts go
+    /// to [`Stats::files`].
+    pub fn read_named(&mut self, name: &str, input: impl Read) {
+        let (records, skipped) = (self.stats.records, self.stats.skipped);
+        self.source = Some(name.to_owned());
+        let unreadable = match self.read(input) {
+            Ok(()) => None,
+            Err(e) => {
+                let why = format!("unreadable input: {e}");
+                self.skip(&why);
+                Some(why)
+            }
+        };
+        self.source = None;
+        self.stats.files.push(FileStats {
+            name: name.to_owned(),
+            records: self.stats.records - records,
+            skipped: self.stats.skipped - skipped,
+            unreadable,
+        });
+    }
+
+    /// The complete records of an S3 log file cut short (a truncated or damaged `.gz`): every
+    /// record of `{"Records": [` up to the damage.
+    fn salvage(&mut self, bytes: &[u8]) {
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default(),
+        };
+        let Some(start) = text.find("\"Records\"") else { return };
+        let Some(open) = text[start..].find('[') else { return };
+        let mut rest = &text[start + open + 1..];
+        loop {
+            rest = rest.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == ',');
+            if rest.is_empty() || rest.starts_with(']') {
+                return;
+            }
+            let mut values = serde_json::Deserializer::from_str(rest).into_iter::<&RawValue>();
+            match values.next() {
+                Some(Ok(v)) => {
+                    let end = values.byte_offset();
+                    self.record(v.get());
+                    rest = &rest[end..];
+                }
+                // The record the damage cut: not a record.
+                _ => return,
+            }
+        }
+    }
+
+    /// Several JSON documents one after another, pretty-printed or not (`jq '.Records[]'`,
+    /// appended LookupEvents pages): each document in any supported shape.
+    fn documents(&mut self, text: &str) {
+        let mut values = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
+        loop {
+            match values.next() {
+                Some(Ok(v)) => self.document(v.get()),
+                Some(Err(e)) => {
+                    self.stats.records += 1;
+                    self.skip(Skip::Malformed(format!(
+                        "{e} (the rest of this input after byte {} cannot be read)",
+                        values.byte_offset()
+                    )));
+                    return;
+                }
+                None => return,
+            }
+        }
     }
 
     /// One JSON value in any of the supported shapes, parsed once: a record is told from a
@@ -201,7 +296,11 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
         mut input: impl BufRead,
         first: &mut Vec<u8>,
     ) -> std::io::Result<()> {
-        input.read_until(b'\n', first)?;
+        if let Err(e) = input.read_until(b'\n', first) {
+            // Cut short inside the first line (a damaged S3 log file): keep what is whole.
+            self.salvage(first);
+            return Err(e);
+        }
         if input.fill_buf()?.is_empty() {
             // The whole input is one line (a CloudTrail S3 log file is): one document, parsed
             // once, without first checking that the line is complete JSON.
@@ -215,10 +314,15 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
             .filter(|l| !l.trim().is_empty())
             .is_some_and(|l| serde_json::from_str::<serde::de::IgnoredAny>(l).is_ok());
         if !complete_line {
-            // One JSON document spread over lines (an S3 log file, pretty-printed output).
-            input.read_to_end(first)?;
+            // JSON spread over lines: one document (an S3 log file, pretty-printed output) or
+            // several one after another.
+            let read = input.read_to_end(first);
+            if read.is_err() {
+                self.salvage(first);
+                return read.map(|_| ());
+            }
             if !first.iter().all(u8::is_ascii_whitespace) {
-                self.text(first, |r, t| r.document(t));
+                self.text(first, |r, t| r.documents(t));
             }
             return Ok(());
         }
@@ -317,6 +421,7 @@ mod tests {
             Kind::ConsoleLogin {
                 success: true,
                 mfa_used: false,
+                mfa_known: true,
                 root: false,
                 iam_user: false,
                 identity_center_role: true,
@@ -398,7 +503,8 @@ mod tests {
         let a = one(&v.to_string());
         assert_eq!(a.source_ip, None);
         assert_eq!(a.user_name.as_deref(), Some("alice@acme.example"), "from additionalEventData");
-        assert!(matches!(a.kind, Kind::IdcSignIn { success: false, .. }));
+        // An unreadable outcome is unknown, never a failure (no error code says it failed).
+        assert!(matches!(a.kind, Kind::IdcSignIn { success: true, .. }));
     }
 
     #[test]
@@ -427,6 +533,146 @@ mod tests {
         for junk in [&b"\x1f\x8bnot gzip"[..], b"\xff\xfe", b"[1, 2]", b"{\"Records\": 5}"] {
             let p = parse(junk);
             assert!(p.activities.is_empty() && p.skipped > 0, "{junk:?}");
+        }
+    }
+
+    fn gz(text: &str) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn a_damaged_gz_is_a_named_skip_its_whole_records_are_kept_and_the_next_file_is_read() {
+        // Defect: one truncated, bit-flipped or bad-header `.gz` ended the scan with exit 1
+        // and no findings from any other file.
+        let records: Vec<serde_json::Value> =
+            [NEW, OLD, PORTAL, CONSOLE].iter().map(|t| serde_json::from_str(t).unwrap()).collect();
+        let s3 = serde_json::json!({"Records": records}).to_string();
+        let whole = gz(&s3);
+        let truncated = &whole[..whole.len() * 3 / 4];
+        let mut flipped = whole.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 0xff;
+        let bad_header = [&[0x1f, 0x8b, 0x08, 0xff][..], b"not a gzip member at all"].concat();
+
+        let mut seen = Vec::new();
+        let mut push = |a: Activity| seen.push(a);
+        let mut reader = Reader::new(&mut push);
+        reader.read_named("a/truncated.json.gz", truncated);
+        reader.read_named("b/flipped.json.gz", flipped.as_slice());
+        reader.read_named("c/bad-header.json.gz", bad_header.as_slice());
+        reader.read_named("d/whole.json.gz", whole.as_slice());
+        let stats = reader.stats;
+        let files: Vec<(&str, bool)> =
+            stats.files.iter().map(|f| (f.name.as_str(), f.unreadable.is_some())).collect();
+        assert_eq!(
+            files,
+            [
+                ("a/truncated.json.gz", true),
+                ("b/flipped.json.gz", true),
+                ("c/bad-header.json.gz", true),
+                ("d/whole.json.gz", false)
+            ]
+        );
+        assert_eq!(stats.files[3].records, 4, "the file after the damaged ones is read whole");
+        assert!(
+            stats.files[0].records >= 1,
+            "records before the damage kept: {:?}",
+            stats.files[0]
+        );
+        assert!(seen.len() >= 5, "{}", seen.len());
+        assert!(
+            stats.reasons.iter().any(|r| r.starts_with("a/truncated.json.gz: unreadable input")),
+            "{:?}",
+            stats.reasons
+        );
+    }
+
+    #[test]
+    fn nested_objects_written_as_json_text_are_decoded_and_unreadable_outcomes_are_not_failures() {
+        // Defect: Athena, CloudTrail Lake and SIEM exports write responseElements and
+        // additionalEventData as JSON strings (or null): a successful root sign-in became
+        // root-signin-failed, MFA inside a string was "no MFA".
+        let mut root: serde_json::Value = serde_json::from_str(ROOT).unwrap();
+        root["responseElements"] = serde_json::json!(root["responseElements"].to_string());
+        root["additionalEventData"] = serde_json::json!(root["additionalEventData"].to_string());
+        let a = one(&root.to_string());
+        assert!(
+            matches!(
+                a.kind,
+                Kind::ConsoleLogin {
+                    success: true,
+                    root: true,
+                    mfa_used: true,
+                    mfa_known: true,
+                    ..
+                }
+            ),
+            "{:?}",
+            a.kind
+        );
+        // null, or text that is not JSON: unknown, which is neither a failure nor "no MFA".
+        for odd in [serde_json::Value::Null, serde_json::json!("n/a"), serde_json::json!("{broken")]
+        {
+            let mut r: serde_json::Value = serde_json::from_str(ROOT).unwrap();
+            r["responseElements"] = odd.clone();
+            r["additionalEventData"] = odd.clone();
+            let a = one(&r.to_string());
+            assert!(
+                matches!(a.kind, Kind::ConsoleLogin { success: true, mfa_known: false, .. }),
+                "{odd}: {:?}",
+                a.kind
+            );
+        }
+        // A failure says so with its error message even when responseElements is unreadable.
+        let mut failed: serde_json::Value = serde_json::from_str(ROOT).unwrap();
+        failed["responseElements"] = serde_json::Value::Null;
+        failed["errorMessage"] = serde_json::json!("Failed authentication");
+        assert!(matches!(one(&failed.to_string()).kind, Kind::ConsoleLogin { success: false, .. }));
+        // IdC sign-ins alike.
+        let mut idc: serde_json::Value = serde_json::from_str(NEW).unwrap();
+        idc["serviceEventDetails"] = serde_json::json!(idc["serviceEventDetails"].to_string());
+        assert!(matches!(one(&idc.to_string()).kind, Kind::IdcSignIn { success: true, .. }));
+    }
+
+    #[test]
+    fn pretty_printed_records_one_after_another_are_each_read() {
+        // Defect: `jq '.Records[]'` without -c, or appended LookupEvents pages, were one skipped
+        // record: hundreds of events lost, counted as 1.
+        let records: Vec<serde_json::Value> =
+            [NEW, OLD, PORTAL].iter().map(|t| serde_json::from_str(t).unwrap()).collect();
+        let pretty: String =
+            records.iter().map(|r| serde_json::to_string_pretty(r).unwrap() + "\n").collect();
+        let p = parse(pretty.as_bytes());
+        assert_eq!((p.activities.len(), p.skipped), (3, 0), "{:?}", p.reasons);
+        // Two LookupEvents pages appended, pretty.
+        let page = |r: &serde_json::Value| {
+            serde_json::to_string_pretty(
+                &serde_json::json!({"Events": [{"CloudTrailEvent": r.to_string()}]}),
+            )
+            .unwrap()
+        };
+        let pages = format!("{}\n{}", page(&records[0]), page(&records[1]));
+        assert_eq!(parse(pages.as_bytes()).activities.len(), 2);
+        // Garbage after good documents: the good ones are kept, the rest counted.
+        let p = parse(format!("{pretty}\n{{ not json").as_bytes());
+        assert_eq!((p.activities.len(), p.skipped), (3, 1), "{:?}", p.reasons);
+    }
+
+    #[test]
+    fn event_times_in_export_forms_are_read() {
+        for form in [
+            serde_json::json!("2025-11-20 18:31:58"),
+            serde_json::json!("2025-11-20T18:31:58.123456789Z"),
+            serde_json::json!("2025-11-20T18:31:58"),
+            serde_json::json!(1763663518),
+            serde_json::json!("1763663518000"),
+        ] {
+            let mut r: serde_json::Value = serde_json::from_str(NEW).unwrap();
+            r["eventTime"] = form.clone();
+            let p = parse(r.to_string().as_bytes());
+            assert_eq!((p.activities.len(), p.skipped), (1, 0), "{form}: {:?}", p.reasons);
         }
     }
 }
