@@ -238,11 +238,28 @@ impl Scan<'_> {
                         self.repeats += 1;
                     }
                 }
-                self.findings.append(&mut self.collect.0.lock().unwrap_or_else(|p| p.into_inner()));
+                for a in
+                    std::mem::take(&mut *self.collect.0.lock().unwrap_or_else(|p| p.into_inner()))
+                {
+                    match self.findings.iter_mut().find(|f| f.id == a.id) {
+                        // An update of a finding this run reported: it replaces it.
+                        Some(known) => *known = a,
+                        None => self.findings.push(a),
+                    }
+                }
                 self.scanner.save().await?;
             }
             None => {
-                self.findings.extend(alerts.into_iter().filter(|a| self.seen.insert(a.id.clone())))
+                for a in alerts {
+                    if self.seen.insert(a.id.clone()) {
+                        self.findings.push(a);
+                    } else if let Some(known) =
+                        self.findings.iter_mut().find(|f| f.id == a.id && f.severity < a.severity)
+                    {
+                        // One finding per burst: a later, graver state of it replaces it.
+                        *known = a;
+                    }
+                }
             }
         }
         Ok(())

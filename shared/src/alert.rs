@@ -192,13 +192,19 @@ pub struct Alerts<'a, Sink, Store> {
     store: &'a Store,
 }
 
+/// The severity of an alert as its delivery record stored it.
+fn stored_severity(alert: &serde_json::Value) -> Option<Severity> {
+    serde_json::from_value(alert.get("severity")?.clone()).ok()
+}
+
 impl<'a, Sink: AlertSink, Store: StateStore> Alerts<'a, Sink, Store> {
     /// Delivery through `sink`, with each alert's record in `store`.
     pub fn new(sink: &'a Sink, store: &'a Store) -> Self {
         Self { sink, store }
     }
 
-    /// `true` when some sink was sent to now, `false` when every sink had it already.
+    /// `true` when some sink was sent to now, `false` when every sink had it already. An alert
+    /// whose id was delivered before at a lower severity is an update: sent again.
     pub async fn raise(&self, alert: &Alert) -> Result<bool, AwsError> {
         let parts = self.sink.parts();
         let mut record = AlertDelivery {
@@ -211,6 +217,10 @@ impl<'a, Sink: AlertSink, Store: StateStore> Alerts<'a, Sink, Store> {
             match records::load::<AlertDelivery, _>(self.store, &record.key()).await? {
                 // A record from before per-sink tracking: it was sent to every sink.
                 Some(AlertDelivery { sinks: None, .. }) => return Ok(false),
+                // The same finding at a higher severity (a burst that grew): an update, sent
+                // to every sink again under the same id.
+                Some(AlertDelivery { alert: stored, .. })
+                    if stored_severity(&stored).is_some_and(|s| s < alert.severity) => {}
                 Some(AlertDelivery { sinks: Some(stored), .. }) => {
                     let states = record.sinks.get_or_insert_default();
                     for (name, state) in stored {
@@ -337,6 +347,24 @@ mod tests {
         assert!(!alerts.raise(&a).await.unwrap(), "nothing is pending any more");
         assert_eq!((sns.sent(), webhook.sent()), (1, 1));
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn the_same_finding_grown_graver_is_sent_again_as_an_update_and_never_at_the_same_severity()
+     {
+        let store = crate::adapters::SqliteStateStore::in_memory().unwrap();
+        let sns = Flaky::new("sns", 0);
+        let sink = FanOut::<&Flaky, &Flaky> { primary: &sns, secondary: None };
+        let alerts = Alerts::new(&sink, &store);
+        let mut a = alert("burst");
+        assert!(alerts.raise(&a).await.unwrap());
+        assert!(!alerts.raise(&a).await.unwrap(), "the same id at the same severity: once");
+        a.severity = Severity::Critical;
+        assert!(alerts.raise(&a).await.unwrap(), "graver: an update under the same id");
+        assert_eq!(sns.sent(), 2);
+        a.severity = Severity::Low;
+        assert!(!alerts.raise(&a).await.unwrap(), "milder: nothing new");
+        assert_eq!(sns.sent(), 2);
     }
 
     #[tokio::test]

@@ -1,6 +1,8 @@
 //! Detectors that need no geolocation: `root-signin`, `root-signin-failed`,
 //! `console-login-no-mfa`, `brute-force`, `console-brute-force` (and
-//! `console-brute-force-success`), and `password-spraying`. Activities are fed in time order; state is per user, account and
+//! `console-brute-force-success`), `console-username-guessing` and `password-spraying`.
+//! A burst (failures no more than a window apart) is one finding: its id is the burst's first
+//! event, and a burst that grows graver raises the same id at a higher severity (an update). Activities are fed in time order; state is per user, account and
 //! network within the counting windows. Failed sign-ins counted are stored (see
 //! [`super::history::FailureMemory`]) and replayed by the next run, so windows continue across runs. Alert ids derive from the events
 //! that make the finding, so scanning the same input twice yields the same ids.
@@ -25,6 +27,11 @@ pub struct Thresholds {
     pub console_failures: usize,
     /// ...within this window.
     pub console_failures_window: Duration,
+    /// Failed console sign-ins with unknown user names from one network that make a
+    /// `console-username-guessing` finding...
+    pub username_guessing_failures: usize,
+    /// ...within this window.
+    pub username_guessing_window: Duration,
     /// Distinct users failing from one network that make a `password-spraying` finding...
     pub spraying_users: usize,
     /// ...within this window.
@@ -46,6 +53,8 @@ impl Default for Thresholds {
             brute_force_window: Duration::minutes(6),
             console_failures: 10,
             console_failures_window: Duration::minutes(6),
+            username_guessing_failures: 5,
+            username_guessing_window: Duration::minutes(30),
             spraying_users: 5,
             spraying_window: Duration::minutes(30),
             scim_failures: 5,
@@ -97,8 +106,13 @@ pub struct Detectors {
     console_failures: HashMap<String, VecDeque<(DateTime<Utc>, String)>>,
     /// A `console-brute-force` finding per account and user, until a success follows it.
     brute_forced: HashMap<String, (DateTime<Utc>, Vec<String>)>,
-    /// Failed root sign-ins per account: (time, network key).
+    /// Failed root sign-ins per account: (time, network key), and the burst they belong to.
     root_failures: HashMap<String, VecDeque<(DateTime<Utc>, u128)>>,
+    /// The current burst of failures per key: its first event's key, its last time, the
+    /// severity it was last reported at.
+    bursts: HashMap<String, Burst>,
+    /// Failed console sign-ins with unknown user names per account and network.
+    guessing: HashMap<String, VecDeque<(DateTime<Utc>, String)>>,
     /// Failed sign-ins per network: (time, user, event id).
     spraying: HashMap<u128, VecDeque<(DateTime<Utc>, String, String)>>,
     /// Failed SCIM calls per account.
@@ -143,7 +157,7 @@ impl Detectors {
                         (true, false) => " without MFA",
                     }
                 ),
-                json!({"source_ip": a.source_ip, "user_agent": a.user_agent,
+                json!({"source_ip": a.source_ip, "source_address": a.source_text, "user_agent": a.user_agent,
                     "mfa_used": if *mfa_known { json!(mfa_used) } else { json!(null) }}),
                 vec![a.event_id.clone()],
                 "Confirm with the account owner. Root should be used only for the few tasks that need it; rotate the root password and MFA if the sign-in was not expected.",
@@ -167,7 +181,7 @@ impl Detectors {
                     format!("IAM user {} signed in to the console without MFA", user.unwrap_or("?")),
                     user.map(str::to_owned),
                     "An IAM user (not an IAM Identity Center session) signed in to the console without MFA.".to_owned(),
-                    json!({"source_ip": a.source_ip, "account": a.account_id}),
+                    json!({"source_ip": a.source_ip, "source_address": a.source_text, "account": a.account_id}),
                     vec![a.event_id.clone()],
                     "Require MFA for the IAM user, or move the person to IAM Identity Center and remove the console password.",
                 ));
@@ -292,6 +306,48 @@ impl Detectors {
     }
 }
 
+/// The user name CloudTrail writes for a failed console sign-in whose user does not exist.
+pub const HIDDEN_USER: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
+
+/// A run of failures no more than a window apart: one finding, whose severity can rise.
+#[derive(Debug, Clone)]
+struct Burst {
+    key: String,
+    first_time: DateTime<Utc>,
+    last: DateTime<Utc>,
+    reported: Option<Severity>,
+}
+
+impl Detectors {
+    /// Places a failure in its burst (a new one when the last failure under `scope` is more
+    /// than `window` ago); returns the burst's key and, when `severity` is graver than what the
+    /// burst was reported at, `true` (report it, under the same key).
+    fn burst(
+        &mut self,
+        scope: &str,
+        a: &Activity,
+        window: Duration,
+        severity: Option<Severity>,
+    ) -> (String, bool) {
+        let fresh = || Burst {
+            key: run_key(&a.event_id, a.time),
+            first_time: a.time,
+            last: a.time,
+            reported: None,
+        };
+        let b = self.bursts.entry(scope.to_owned()).or_insert_with(fresh);
+        if a.time - b.last > window || a.time < b.first_time {
+            *b = fresh();
+        }
+        b.last = b.last.max(a.time);
+        let report = severity.is_some_and(|s| b.reported.is_none_or(|r| s > r));
+        if report {
+            b.reported = severity;
+        }
+        (b.key.clone(), report)
+    }
+}
+
 /// Adds the activity to a sliding window of failures; when the window holds `threshold` of
 /// them, empties it and returns the finding's key (its first event's id and time, so exports
 /// that repeat event ids never merge two runs) and the run's event ids.
@@ -340,12 +396,23 @@ impl Detectors {
             while q.front().is_some_and(|(t, _)| a.time - *t > Duration::hours(1)) {
                 q.pop_front();
             }
-            let networks: BTreeSet<u128> = q.iter().map(|(_, n)| *n).collect();
-            let severity =
-                if q.len() >= 3 || networks.len() >= 2 { Severity::High } else { Severity::Medium };
-            out.push(Alert::new(
+            let networks = q.iter().map(|(_, n)| *n).collect::<BTreeSet<u128>>().len();
+            let failures = q.len();
+            let severity = if failures >= 10 {
+                Severity::Critical
+            } else if failures >= 3 || networks >= 2 {
+                Severity::High
+            } else {
+                Severity::Medium
+            };
+            // One burst of guessing is one finding: raised at its first failure, raised again
+            // (same id) only when it grows graver.
+            let (key, report) =
+                self.burst(&format!("root\n{account}"), a, Duration::hours(1), Some(severity));
+            if report {
+                out.push(Alert::new(
                 "root-signin-failed",
-                &a.identity(),
+                &key,
                 a.time,
                 severity,
                 format!("Failed root console sign-in to account {account}"),
@@ -353,13 +420,23 @@ impl Detectors {
                 format!(
                     "A root console sign-in failed from {} ({} failure(s) from {} network(s) in the last hour).",
                     a.source_ip.map(|i| i.to_string()).unwrap_or_else(|| "an unknown address".into()),
-                    q.len(),
-                    networks.len()
+                    failures,
+                    networks
                 ),
-                json!({"account": account, "source_ip": a.source_ip, "user_agent": a.user_agent, "failures_last_hour": q.len(), "networks_last_hour": networks.len()}),
+                json!({"account": account, "source_ip": a.source_ip, "source_address": a.source_text, "user_agent": a.user_agent, "failures_last_hour": failures, "networks_last_hour": networks}),
                 vec![a.event_id.clone()],
                 "Root should fail to sign in only when its owner mistypes: confirm with the owner. If not them, make sure root has MFA and a strong password, and look for password-reset emails to the root address.",
             ));
+            }
+        }
+        if !root && user == HIDDEN_USER {
+            // No such user: not one person's password being guessed, but user names. Keyed by
+            // account and network; each attempt counts as a distinct user for spraying.
+            out.extend(self.username_guessing(a, &account));
+            if let Some(ip) = a.source_ip {
+                out.extend(self.spraying(a, &format!("unknown user ({})", a.event_id), ip));
+            }
+            return out;
         }
         let window = self.thresholds.console_failures_window;
         let key = format!("{account}\n{user}");
@@ -384,6 +461,48 @@ impl Detectors {
             out.extend(self.spraying(a, &user, ip));
         }
         out
+    }
+
+    /// `console-username-guessing`: failed console sign-ins with user names that do not exist,
+    /// from one network in one account. One finding per burst; graver as it grows.
+    fn username_guessing(&mut self, a: &Activity, account: &str) -> Option<Alert> {
+        let (window, threshold) =
+            (self.thresholds.username_guessing_window, self.thresholds.username_guessing_failures);
+        let net = a.source_ip.map(network).unwrap_or_else(|| "unknown network".into());
+        let scope = format!("{account}\n{net}");
+        let q = self.guessing.entry(scope.clone()).or_default();
+        q.push_back((a.time, a.event_id.clone()));
+        while q.front().is_some_and(|(t, _)| a.time - *t > window) {
+            q.pop_front();
+        }
+        let attempts = q.len();
+        let ids: Vec<String> = q.iter().map(|(_, id)| id.clone()).collect();
+        let severity = match attempts {
+            n if n >= threshold.max(1) * 4 => Some(Severity::High),
+            n if n >= threshold.max(1) => Some(Severity::Medium),
+            _ => None,
+        };
+        let (key, report) = self.burst(&format!("guessing\n{scope}"), a, window, severity);
+        if !report {
+            return None;
+        }
+        Some(Alert::new(
+            "console-username-guessing",
+            &key,
+            a.time,
+            severity.unwrap_or(Severity::Medium),
+            format!(
+                "{attempts} console sign-ins with unknown user names from {net} in account {account}"
+            ),
+            None,
+            format!(
+                "{attempts} failed console sign-ins for user names that do not exist in account {account} (CloudTrail hides them as {HIDDEN_USER}) came from {net} within {} minutes: someone is guessing user names.",
+                window.num_minutes()
+            ),
+            json!({"account": account, "network": net, "source_ip": a.source_ip, "attempts": attempts, "user_agent": a.user_agent}),
+            ids,
+            "Block the source network if it is not yours; make sure every IAM user with a console password has MFA, and prefer IAM Identity Center to IAM users.",
+        ))
     }
 
     /// A successful root or IAM-user console sign-in right after a `console-brute-force`.
@@ -554,7 +673,9 @@ mod tests {
         assert_eq!(first[0].severity, Severity::Medium);
         let second = d.observe(&console_failure(None, 60, "192.0.2.9", "r2"));
         assert_eq!(second[0].severity, Severity::High, "a second network");
-        assert_ne!(first[0].id, second[0].id);
+        assert_eq!(first[0].id, second[0].id, "the same burst, graver: an update of one finding");
+        // The burst goes on at the same severity: nothing new.
+        assert!(d.observe(&console_failure(None, 90, "192.0.2.9", "r3")).is_empty());
         // An IAM user's failure is not a root finding.
         let iam = d.observe(&console_failure(Some("deploy-bot"), 120, "203.0.113.45", "u1"));
         assert!(!detectors(&iam).contains(&"root-signin-failed"));
@@ -669,5 +790,73 @@ mod tests {
         let second = d.observe(&attacker);
         assert_ne!(first[0].id, second[0].id, "same eventID, other time and address");
         assert_eq!(Detectors::default().observe(&owner)[0].id, first[0].id, "stable on re-read");
+    }
+
+    #[test]
+    fn one_burst_of_root_password_guessing_is_one_finding_whose_severity_rises() {
+        // Defect: a burst of 15 failed root sign-ins gave 15 findings.
+        let mut d = Detectors::default();
+        let mut fired = Vec::new();
+        for i in 0..15 {
+            fired.extend(d.observe(&console_failure(
+                None,
+                i * 30,
+                "203.0.113.45",
+                &format!("r{i}"),
+            )));
+        }
+        // (console-brute-force, the password-guessing finding, is its own: one for the run.)
+        fired.retain(|a| a.detector == "root-signin-failed");
+        let ids: BTreeSet<&str> = fired.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids.len(), 1, "one finding: {fired:#?}");
+        let severities: Vec<Severity> = fired.iter().map(|a| a.severity).collect();
+        assert_eq!(severities, [Severity::Medium, Severity::High, Severity::Critical]);
+        // Hours later, a new burst: a new finding.
+        let later = d.observe(&console_failure(None, 4 * 3600, "203.0.113.45", "late"));
+        assert_eq!(later.len(), 1);
+        assert_ne!(later[0].id, fired[0].id);
+    }
+
+    #[test]
+    fn failures_for_user_names_that_do_not_exist_are_username_guessing_not_brute_force() {
+        // Defect: HIDDEN_DUE_TO_SECURITY_REASONS was a user: ten such failures became "console
+        // brute force for HIDDEN_DUE_TO_SECURITY_REASONS", and guessing from one address never
+        // reached password-spraying (it counted as one user).
+        let mut d = Detectors::default();
+        let mut fired = Vec::new();
+        for i in 0..25 {
+            fired.extend(d.observe(&console_failure(
+                Some(HIDDEN_USER),
+                i * 20,
+                "203.0.113.45",
+                &format!("h{i}"),
+            )));
+        }
+        let names = detectors(&fired);
+        assert!(!names.contains(&"console-brute-force"), "{names:?}");
+        let guessing: Vec<&Alert> =
+            fired.iter().filter(|a| a.detector == "console-username-guessing").collect();
+        assert_eq!(guessing.len(), 2, "raised at 5, updated at 20: {names:?}");
+        assert_eq!(guessing[0].id, guessing[1].id);
+        assert_eq!(
+            (guessing[0].severity, guessing[1].severity),
+            (Severity::Medium, Severity::High)
+        );
+        assert!(guessing[0].user.is_none());
+        // Each attempt is a distinct user for spraying: five from one network is spraying.
+        assert!(names.contains(&"password-spraying"), "{names:?}");
+        // The same failures from many networks: no guessing finding for any one of them.
+        let mut d = Detectors::default();
+        let mut spread = Vec::new();
+        for i in 0..10 {
+            spread.extend(d.observe(&console_failure(
+                Some(HIDDEN_USER),
+                i * 20,
+                &format!("198.51.{i}.7"),
+                &format!("s{i}"),
+            )));
+        }
+        assert!(!detectors(&spread).contains(&"console-username-guessing"), "{spread:#?}");
+        assert!(!detectors(&spread).contains(&"console-brute-force"));
     }
 }

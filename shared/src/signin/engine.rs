@@ -157,6 +157,8 @@ impl Engine {
             brute_force_window: settings.brute_force_window,
             console_failures: settings.console_failures,
             console_failures_window: settings.console_failures_window,
+            username_guessing_failures: settings.username_guessing_failures,
+            username_guessing_window: settings.username_guessing_window,
             spraying_users: settings.spraying_users,
             spraying_window: settings.spraying_window,
             scim_failures: settings.scim_failures,
@@ -183,6 +185,7 @@ impl Engine {
         [
             t.brute_force_window,
             t.console_failures_window,
+            t.username_guessing_window,
             t.spraying_window,
             t.scim_failures_window,
             Duration::hours(1),

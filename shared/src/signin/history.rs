@@ -331,6 +331,7 @@ pub fn activity_of(r: &FailedSignin) -> Activity {
         user_id: r.user_id.as_deref().map(Into::into),
         session_id: None,
         source_ip: r.source_ip,
+        source_text: None,
         user_agent: None,
         account_id: r.account_id.as_deref().map(Into::into),
         identity_store_id: None,

@@ -92,6 +92,9 @@ pub struct UserIdentity<'a> {
     /// `principalId`.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub principal_id: Option<Cow<'a, str>>,
+    /// `accountId`: the caller's account.
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub account_id: Option<Cow<'a, str>>,
     /// `credentialId`: the portal session, for token-replay checks.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub credential_id: Option<Cow<'a, str>>,
@@ -461,6 +464,9 @@ pub struct Activity {
     pub session_id: Option<Text>,
     /// The caller's address; `None` when AWS made the call (never geolocate those).
     pub source_ip: Option<IpAddr>,
+    /// `sourceIPAddress` as written when it is not an address (a service name, `AWS Internal`,
+    /// an export's placeholder): kept for the evidence, never geolocated.
+    pub source_text: Option<Text>,
     /// The caller's user agent (console sign-ins only: the findings that show it).
     pub user_agent: Option<Text>,
     /// The account the event belongs to.
@@ -503,7 +509,15 @@ impl Activity {
     /// while the same event read again keeps its finding's id.
     pub fn identity(&self) -> String {
         let ip = self.source_ip.map(|i| i.to_string()).unwrap_or_default();
-        format!("{}\n{}\n{ip}", self.event_id, self.time.timestamp_millis())
+        // The event and the user too: an export that gives two different events one id, time
+        // and address must not merge them.
+        format!(
+            "{}\n{}\n{ip}\n{}\n{}",
+            self.event_id,
+            self.time.timestamp_millis(),
+            self.event_name.as_deref().unwrap_or_default(),
+            self.user_name.as_deref().or(self.user_id.as_deref()).unwrap_or_default()
+        )
     }
 }
 
@@ -654,17 +668,29 @@ impl<'a> Record<'a> {
             _ => None,
         };
         // The user: the 2025 shape names the identity-store user; sign-ins carry the user name.
+        // With no name at all, the principal id (an IAM user's `AIDA…`) is the user: evidence
+        // keeps what the record says.
         let user_name =
             texts.own(&extra.user_name).or_else(|| texts.own(&ui.user_name)).or_else(|| {
-                ui.principal_id
-                    .as_deref()
-                    .and_then(|p| p.split_once(':').map(|(_, n)| texts.text(n)))
+                let principal = ui.principal_id.as_deref()?;
+                match principal.split_once(':') {
+                    Some((_, n)) => Some(texts.text(n)),
+                    None if identity_type != "Root" => Some(texts.text(principal)),
+                    None => None,
+                }
             });
         // AWS-made calls: the SAML role assumption (source is the IdC service) and any record
         // whose source is a service name rather than an address.
         let source_ip = match kind {
             Kind::AssumeRoleWithSaml => None,
             _ => self.source_ip_address.as_deref().and_then(|ip| ip.parse().ok()),
+        };
+        let source_text = match (source_ip, &kind) {
+            (
+                None,
+                Kind::IdcSignIn { .. } | Kind::ConsoleLogin { .. } | Kind::Credential { .. },
+            ) => texts.own(&self.source_ip_address),
+            _ => None,
         };
         // Kept only where a finding uses it (console sign-ins, SCIM calls): most records are API
         // calls, and their user agents are long.
@@ -689,8 +715,11 @@ impl<'a> Record<'a> {
                 .map(|(_, id)| texts.text(id)),
             session_id: texts.own(&ui.credential_id),
             source_ip,
+            source_text,
             user_agent,
-            account_id: texts.own(&self.recipient_account_id),
+            // The account the record belongs to; exports without recipientAccountId still
+            // name the caller's account.
+            account_id: texts.own(&self.recipient_account_id).or_else(|| texts.own(&ui.account_id)),
             permission_set,
             event_source: texts.own(&self.event_source),
             event_name: texts.own(&self.event_name),

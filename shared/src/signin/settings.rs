@@ -84,6 +84,11 @@ pub struct SigninSettings {
     pub console_failures: usize,
     /// ...within this window.
     pub console_failures_window: Duration,
+    /// `console-username-guessing`: this many failed console sign-ins with user names that do
+    /// not exist (`HIDDEN_DUE_TO_SECURITY_REASONS`) from one network in one account...
+    pub username_guessing_failures: usize,
+    /// ...within this window.
+    pub username_guessing_window: Duration,
     /// `password-spraying`: failed sign-ins of this many distinct users from one network...
     pub spraying_users: usize,
     /// ...within this window.
@@ -134,6 +139,8 @@ impl Default for SigninSettings {
             brute_force_window: Duration::minutes(6),
             console_failures: 10,
             console_failures_window: Duration::minutes(6),
+            username_guessing_failures: 5,
+            username_guessing_window: Duration::minutes(30),
             spraying_users: 5,
             spraying_window: Duration::minutes(30),
             okta_window: Duration::minutes(10),
@@ -225,6 +232,8 @@ struct RawSignin {
     brute_force_window: Option<Spanned<String>>,
     console_failures: Option<Spanned<i64>>,
     console_failures_window: Option<Spanned<String>>,
+    username_guessing_failures: Option<Spanned<i64>>,
+    username_guessing_window: Option<Spanned<String>>,
     spraying_users: Option<Spanned<i64>>,
     spraying_window: Option<Spanned<String>>,
     okta_window: Option<Spanned<String>>,
@@ -295,6 +304,12 @@ fn signin_settings(c: &mut Checker<'_>, raw: RawSignin) -> SigninSettings {
     count(c, raw.brute_force_failures, "brute_force_failures", &mut s.brute_force_failures);
     count(c, raw.console_failures, "console_failures", &mut s.console_failures);
     count(c, raw.spraying_users, "spraying_users", &mut s.spraying_users);
+    count(
+        c,
+        raw.username_guessing_failures,
+        "username_guessing_failures",
+        &mut s.username_guessing_failures,
+    );
     count(c, raw.okta_failures, "okta_failures", &mut s.okta_failures);
     count(c, raw.scim_failures, "scim_failures", &mut s.scim_failures);
     let duration =
@@ -321,6 +336,12 @@ fn signin_settings(c: &mut Checker<'_>, raw: RawSignin) -> SigninSettings {
         &mut s.console_failures_window,
     );
     duration(c, raw.spraying_window, "spraying_window", &mut s.spraying_window);
+    duration(
+        c,
+        raw.username_guessing_window,
+        "username_guessing_window",
+        &mut s.username_guessing_window,
+    );
     duration(c, raw.okta_window, "okta_window", &mut s.okta_window);
     duration(c, raw.okta_failures_window, "okta_failures_window", &mut s.okta_failures_window);
     duration(c, raw.scim_failures_window, "scim_failures_window", &mut s.scim_failures_window);

@@ -675,4 +675,24 @@ mod tests {
             assert_eq!((p.activities.len(), p.skipped), (1, 0), "{form}: {:?}", p.reasons);
         }
     }
+
+    #[test]
+    fn evidence_keeps_what_the_record_says_and_distinct_events_never_share_an_identity() {
+        let mut r: serde_json::Value = serde_json::from_str(ROOT).unwrap();
+        r["sourceIPAddress"] = serde_json::json!("AWS Internal");
+        r.as_object_mut().unwrap().remove("recipientAccountId");
+        let a = one(&r.to_string());
+        assert_eq!((a.source_ip, a.source_text.as_deref()), (None, Some("AWS Internal")));
+        assert_eq!(a.account_id.as_deref(), r["userIdentity"]["accountId"].as_str());
+        // An IAM user named only by its principal id.
+        let mut iam: serde_json::Value = serde_json::from_str(ROOT).unwrap();
+        iam["userIdentity"] = serde_json::json!({"type": "IAMUser", "principalId": "AIDAEXAMPLE7QXRWZ4", "accountId": "111122223333"});
+        assert_eq!(one(&iam.to_string()).user_name.as_deref(), Some("AIDAEXAMPLE7QXRWZ4"));
+        // One eventID, time and address for two different events: two identities.
+        let console = one(CONSOLE);
+        let mut other: serde_json::Value = serde_json::from_str(CONSOLE).unwrap();
+        other["eventName"] = serde_json::json!("GetCallerIdentity");
+        other["eventSource"] = serde_json::json!("sts.amazonaws.com");
+        assert_ne!(console.identity(), one(&other.to_string()).identity());
+    }
 }
