@@ -44,6 +44,8 @@ pub struct Thresholds {
     pub okta_networks: std::sync::Arc<Vec<ipnet::IpNet>>,
     /// Okta's SCIM user agent contains one of these (empty: not checked).
     pub scim_user_agents: Vec<String>,
+    /// Roles whose changes to IAM Identity Center are idc-guard's own (name or ARN contains).
+    pub idc_guard_roles: Vec<String>,
 }
 
 impl Default for Thresholds {
@@ -61,6 +63,7 @@ impl Default for Thresholds {
             scim_failures_window: Duration::minutes(10),
             okta_networks: std::sync::Arc::new(Vec::new()),
             scim_user_agents: vec!["Okta".into()],
+            idc_guard_roles: vec!["AccessSyncFunctionRole".into()],
         }
     }
 }
@@ -186,6 +189,19 @@ impl Detectors {
                     "Require MFA for the IAM user, or move the person to IAM Identity Center and remove the console password.",
                 ));
             }
+            Kind::IdcChange { source, action, success: true, caller_role, caller_arn } => {
+                out.extend(identity_source_changed(a, source, action));
+                if &**source == "sso.amazonaws.com" {
+                    let caller = caller_role.as_deref().or(caller_arn.as_deref()).unwrap_or("?");
+                    let own = self.thresholds.idc_guard_roles.iter().any(|r| {
+                        caller_role.as_deref().is_some_and(|c| c.contains(r.as_str()))
+                            || caller_arn.as_deref().is_some_and(|c| c.contains(r.as_str()))
+                    });
+                    if !own && !matches!(&**action, "AssociateDirectory" | "DisassociateDirectory") {
+                        out.extend(self.out_of_band_change(a, action, caller));
+                    }
+                }
+            }
             Kind::ScimCall { operation, success } => {
                 out.extend(self.scim_foreign_use(a, operation, *success));
                 if !success {
@@ -304,6 +320,55 @@ impl Detectors {
             "Run `idc-guard scim-token status`. An expired or revoked token: generate a new one in IAM Identity Center and stage it with `idc-guard scim-token stage`. Calls not from Okta: see scim-token-foreign-use.",
         ))
     }
+}
+
+/// Changes to who can sign in to IAM Identity Center, or how: the identity source, the external
+/// IdP's configuration, automatic provisioning (SCIM) and its tokens, MFA settings and devices.
+/// (`sso-directory.amazonaws.com`, and the directory association on `sso.amazonaws.com`.)
+const IDENTITY_SOURCE_CHANGES: &[(&str, Severity)] = &[
+    ("AssociateDirectory", Severity::Critical),
+    ("DisassociateDirectory", Severity::Critical),
+    ("CreateExternalIdPConfigurationForDirectory", Severity::Critical),
+    ("UpdateExternalIdPConfigurationForDirectory", Severity::Critical),
+    ("DeleteExternalIdPConfigurationForDirectory", Severity::Critical),
+    ("EnableExternalIdPConfigurationForDirectory", Severity::Critical),
+    ("DisableExternalIdPConfigurationForDirectory", Severity::Critical),
+    ("CreateBearerToken", Severity::High),
+    ("DeleteBearerToken", Severity::High),
+    ("CreateProvisioningTenant", Severity::High),
+    ("DeleteProvisioningTenant", Severity::High),
+    ("PutMfaDeviceManagementForDirectory", Severity::High),
+    ("UpdateMfaDeviceManagementForDirectory", Severity::High),
+    ("DeleteMfaDeviceForUser", Severity::High),
+    ("UpdatePasswordPolicy", Severity::Medium),
+];
+
+/// `identity-source-changed`: one finding per change (each is rare and each matters).
+fn identity_source_changed(a: &Activity, source: &str, action: &str) -> Option<Alert> {
+    let severity = IDENTITY_SOURCE_CHANGES.iter().find(|(n, _)| *n == action).map(|(_, s)| *s)?;
+    if source == "sso.amazonaws.com" && !action.ends_with("Directory") {
+        return None;
+    }
+    let who = a.user_name.as_deref().or(a.user_id.as_deref()).unwrap_or("someone");
+    Some(Alert::new(
+        "identity-source-changed",
+        &a.identity(),
+        a.time,
+        severity,
+        format!("IAM Identity Center: {action} by {who}"),
+        a.user_name.as_deref().map(str::to_owned),
+        format!(
+            "{who} called {action} ({source}) at {} from {}: who can sign in to AWS, or how, changed (identity source, external IdP, SCIM provisioning or its token, MFA).",
+            a.time.to_rfc3339(),
+            a.source_ip
+                .map(|i| i.to_string())
+                .or_else(|| a.source_text.as_deref().map(str::to_owned))
+                .unwrap_or_else(|| "an unknown address".into())
+        ),
+        json!({"action": action, "source": source, "account": a.account_id, "source_ip": a.source_ip, "permission_set": a.permission_set}),
+        vec![a.event_id.clone()],
+        "Confirm the change with its author. An unexpected identity source or IdP change lets someone else sign in as anyone: revert it, rotate the SCIM token (`idc-guard scim-token status`), and review sign-ins since. A removed MFA device: confirm with the user before they register a new one.",
+    ))
 }
 
 /// The user name CloudTrail writes for a failed console sign-in whose user does not exist.
@@ -502,6 +567,37 @@ impl Detectors {
             json!({"account": account, "network": net, "source_ip": a.source_ip, "attempts": attempts, "user_agent": a.user_agent}),
             ids,
             "Block the source network if it is not yours; make sure every IAM user with a console password has MFA, and prefer IAM Identity Center to IAM users.",
+        ))
+    }
+
+    /// `out-of-band-change`: an account assignment or permission set changed by anyone but
+    /// idc-guard's own role. One finding per caller per hour of changes (an IaC apply is one).
+    fn out_of_band_change(&mut self, a: &Activity, action: &str, caller: &str) -> Option<Alert> {
+        let grave = action.starts_with("Delete")
+            || action.starts_with("Detach")
+            || action.contains("Policy")
+            || action.contains("Boundary");
+        let severity = if grave { Severity::High } else { Severity::Medium };
+        let (key, report) =
+            self.burst(&format!("oob\n{caller}"), a, Duration::hours(1), Some(severity));
+        if !report {
+            return None;
+        }
+        Some(Alert::new(
+            "out-of-band-change",
+            &key,
+            a.time,
+            severity,
+            format!("IAM Identity Center changed outside idc-guard: {action} by {caller}"),
+            a.user_name.as_deref().map(str::to_owned),
+            format!(
+                "{caller} called {action} at {}{}: access that the access policy does not say. If this is infrastructure as code, it competes with idc-guard's reconcile; if not, it is drift, or someone granting themselves access. Later changes by the same caller within an hour belong to this finding.",
+                a.time.to_rfc3339(),
+                a.account_id.as_deref().map(|acc| format!(" in account {acc}")).unwrap_or_default()
+            ),
+            json!({"action": action, "caller": caller, "account": a.account_id, "source_ip": a.source_ip, "user": a.user_name}),
+            vec![a.event_id.clone()],
+            "Run `idc-guard plan` to see what differs from the policy; put wanted access in the policy (or `managed = false` for sets another tool owns), and find who made unwanted changes. Add a tool's role to `[signin] idc_guard_roles` only if it is idc-guard itself.",
         ))
     }
 
@@ -858,5 +954,91 @@ mod tests {
         }
         assert!(!detectors(&spread).contains(&"console-username-guessing"), "{spread:#?}");
         assert!(!detectors(&spread).contains(&"console-brute-force"));
+    }
+
+    const ASSIGNMENT: &str =
+        include_str!("../../../events/cloudtrail/idc/sso-create-account-assignment-by-admin.json");
+    const EXTERNAL_IDP: &str =
+        include_str!("../../../events/cloudtrail/idc/sso-directory-update-external-idp.json");
+
+    fn with(fixture: &str, f: impl FnOnce(&mut serde_json::Value)) -> Activity {
+        let mut v: serde_json::Value = serde_json::from_str(fixture).unwrap();
+        f(&mut v);
+        activity(&v.to_string())
+    }
+
+    #[test]
+    fn an_assignment_made_outside_idc_guard_is_out_of_band_change_once_per_caller_burst() {
+        let mut d = Detectors::default();
+        let first = d.observe(&activity(ASSIGNMENT));
+        assert_eq!(detectors(&first), ["out-of-band-change"]);
+        assert_eq!(first[0].severity, Severity::Medium);
+        assert!(first[0].title.contains("AWSReservedSSO_IdentityAdmin"), "{}", first[0].title);
+        // Fifty more by the same caller within the hour (an IaC apply): the same finding.
+        for i in 0..50 {
+            let more = d.observe(&with(ASSIGNMENT, |v| {
+                v["eventID"] = serde_json::json!(format!("more-{i}"));
+                v["eventTime"] = serde_json::json!(format!("2026-11-22T21:{:02}:00Z", 5 + i % 50));
+            }));
+            assert!(more.is_empty(), "{more:#?}");
+        }
+        // A delete by the same caller is graver: the same finding, updated.
+        let delete = d.observe(&with(ASSIGNMENT, |v| {
+            v["eventName"] = serde_json::json!("DeleteAccountAssignment");
+            v["eventID"] = serde_json::json!("delete-1");
+            v["eventTime"] = serde_json::json!("2026-11-22T21:59:00Z");
+        }));
+        assert_eq!(delete[0].id, first[0].id);
+        assert_eq!(delete[0].severity, Severity::High);
+    }
+
+    #[test]
+    fn idc_guards_own_changes_failed_calls_and_portal_use_are_not_out_of_band() {
+        let mut d = Detectors::default();
+        let own = with(ASSIGNMENT, |v| {
+            v["userIdentity"]["sessionContext"]["sessionIssuer"]["userName"] =
+                serde_json::json!("idc-guard-AccessSyncFunctionRole-1A2B3C4D5E6F");
+            v["userIdentity"]["arn"] = serde_json::json!(
+                "arn:aws:sts::999988887777:assumed-role/idc-guard-AccessSyncFunctionRole-1A2B3C4D5E6F/idc-guard-access-sync"
+            );
+        });
+        assert!(d.observe(&own).is_empty());
+        let refused =
+            with(ASSIGNMENT, |v| v["errorCode"] = serde_json::json!("AccessDeniedException"));
+        assert!(d.observe(&refused).is_empty());
+        let portal = with(ASSIGNMENT, |v| v["eventName"] = serde_json::json!("GetRoleCredentials"));
+        assert!(matches!(portal.kind, Kind::Portal { .. }));
+        assert!(d.observe(&portal).is_empty());
+    }
+
+    #[test]
+    fn an_identity_source_or_mfa_change_is_identity_source_changed_and_reads_are_not() {
+        let mut d = Detectors::default();
+        let idp = d.observe(&activity(EXTERNAL_IDP));
+        assert_eq!(detectors(&idp), ["identity-source-changed"]);
+        assert_eq!(idp[0].severity, Severity::Critical);
+        let mfa = d.observe(&with(EXTERNAL_IDP, |v| {
+            v["eventName"] = serde_json::json!("DeleteMfaDeviceForUser");
+            v["eventID"] = serde_json::json!("mfa-1");
+        }));
+        assert_eq!(detectors(&mfa), ["identity-source-changed"]);
+        assert_eq!(mfa[0].severity, Severity::High);
+        let token = d.observe(&with(EXTERNAL_IDP, |v| {
+            v["eventName"] = serde_json::json!("CreateBearerToken");
+            v["eventID"] = serde_json::json!("scim-1");
+        }));
+        assert_eq!(detectors(&token), ["identity-source-changed"]);
+        // Look-alikes: reading the configuration, listing MFA devices.
+        for read in [
+            "ListExternalIdPConfigurationsForDirectory",
+            "ListMfaDevicesForUser",
+            "DescribeDirectory",
+        ] {
+            let quiet = d.observe(&with(EXTERNAL_IDP, |v| {
+                v["eventName"] = serde_json::json!(read);
+                v["eventID"] = serde_json::json!(read);
+            }));
+            assert!(quiet.is_empty(), "{read}: {quiet:#?}");
+        }
     }
 }

@@ -117,6 +117,11 @@ pub struct Engine {
     failures: FailureMemory,
     /// Activities observed.
     pub observed: u64,
+    /// The period Okta's sign-ins cover (the earliest and latest seen, any user): outside it,
+    /// `signin-without-okta` cannot tell an absent Okta sign-in from absent Okta data.
+    okta_span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// IdC sign-ins `signin-without-okta` could not check (outside the Okta data's period).
+    pub okta_unchecked: u64,
 }
 
 /// A fast hasher for the per-user maps (seeded per process, so crafted user names cannot make
@@ -165,6 +170,7 @@ impl Engine {
             scim_failures_window: settings.scim_failures_window,
             okta_networks: Arc::clone(&settings.okta_networks),
             scim_user_agents: settings.scim_user_agents.clone(),
+            idc_guard_roles: settings.idc_guard_roles.clone(),
         });
         Self {
             settings,
@@ -175,6 +181,8 @@ impl Engine {
             names: HashMap::default(),
             failures: FailureMemory::default(),
             observed: 0,
+            okta_span: None,
+            okta_unchecked: 0,
         }
     }
 
@@ -253,6 +261,7 @@ impl Engine {
         state.baseline = ctx.baseline;
         state.baseline.migrate();
         for s in ctx.okta {
+            Self::widen(&mut self.okta_span, s.time);
             Self::add_okta(state, OktaFact::Signin(s));
         }
         if let Some(l) = ctx.lifecycle {
@@ -266,8 +275,18 @@ impl Engine {
 
     /// Adds what Okta saw (CLI `--okta`, or events arriving while a scan runs).
     pub fn okta(&mut self, login: &str, fact: OktaFact) {
+        if let OktaFact::Signin(s) = &fact {
+            Self::widen(&mut self.okta_span, s.time);
+        }
         let state = self.users.entry(login.to_lowercase()).or_default();
         Self::add_okta(state, fact);
+    }
+
+    fn widen(span: &mut Option<(DateTime<Utc>, DateTime<Utc>)>, t: DateTime<Utc>) {
+        *span = Some(match *span {
+            Some((from, to)) => (from.min(t), to.max(t)),
+            None => (t, t),
+        });
     }
 
     fn add_okta(state: &mut UserState, fact: OktaFact) {
@@ -436,6 +455,24 @@ impl Engine {
         // Okta correlation on IdC sign-ins.
         if matches!(a.kind, Kind::IdcSignIn { success: true, .. }) {
             out.extend(okta_checks(&settings, &self.geo, user, state, &a));
+            // signin-without-okta: an IdC sign-in through the external IdP with no Okta SSO to
+            // the AWS app by that person around it, where Okta's data covers the time.
+            let external = matches!(&a.kind, Kind::IdcSignIn { credential_type: Some(c), .. } if &**c == "EXTERNAL_IDP");
+            let covered = self.okta_span.is_some_and(|(from, to)| {
+                a.time >= from - settings.okta_window && a.time <= to + settings.okta_window
+            });
+            if external && !covered {
+                self.okta_unchecked += 1;
+            } else if external {
+                let sso = state.okta.iter().any(|o| {
+                    o.is_aws_sso(&settings.okta_aws_apps)
+                        && o.success
+                        && (o.time - a.time).abs() <= settings.okta_window
+                });
+                if !sso {
+                    out.push(signin_without_okta(user, &a, settings.okta_window));
+                }
+            }
         }
 
         // Geo: never for AWS-made calls (no source address) or allow-listed networks.
@@ -604,8 +641,28 @@ fn is_user_activity(a: &Activity) -> bool {
         // The SCIM token is Okta's, not a person's session.
         Kind::Credential { .. } | Kind::AssumeRoleWithSaml | Kind::ScimCall { .. } => false,
         // Other calls count only when made in an IdC permission-set session.
-        Kind::Other => a.permission_set.is_some(),
+        Kind::Other | Kind::IdcChange { .. } => a.permission_set.is_some(),
     }
+}
+
+fn signin_without_okta(user: &str, a: &Activity, window: Duration) -> Alert {
+    Alert::new(
+        "signin-without-okta",
+        &a.identity(),
+        a.time,
+        Severity::High,
+        format!("{user} signed in to IAM Identity Center with no Okta sign-in behind it"),
+        Some(user.to_owned()),
+        format!(
+            "IAM Identity Center accepted an external-IdP sign-in for {user} at {} from {}, but Okta recorded no successful SSO of this person to the AWS app within {}: the SAML assertion did not come from this Okta org's sign-in (another IdP configured, a forged or replayed assertion), or Okta's record was lost.",
+            a.time.to_rfc3339(),
+            a.source_ip.map(|i| i.to_string()).unwrap_or_else(|| "an unknown address".into()),
+            human(window)
+        ),
+        json!({"source_ip": a.source_ip, "account": a.account_id, "user_id": a.user_id, "window_minutes": window.num_minutes()}),
+        vec![a.event_id.clone()],
+        "Check IAM Identity Center's identity source and external IdP configuration (CloudTrail sso-directory changes), the SAML signing certificate, and the user's Okta System Log; if the sign-in was not theirs, revoke their sessions (`idc-guard revoke`).",
+    )
 }
 
 fn okta_checks(

@@ -464,3 +464,26 @@ fn a_successful_call_after_a_revocation_took_effect_is_revoked_session_used_once
     bob.user_name = Some("bob@acme.example".into());
     assert!(run(&mut e, vec![bob]).is_empty());
 }
+
+#[test]
+fn an_idc_sign_in_with_no_okta_sso_behind_it_is_signin_without_okta_where_okta_data_covers_it() {
+    // An attacker with another IdP configured (or a forged assertion) signs in as alice: IAM
+    // Identity Center records an EXTERNAL_IDP sign-in, Okta has no SSO of alice to the AWS app.
+    let mut e = engine(SigninSettings::default());
+    // Okta's data covers the morning (bob's SSO at 09:50 and 10:30).
+    e.okta("bob@acme.example", okta_sso(DE, "2026-11-24T09:50:00Z", "okta-b1", true));
+    e.okta("bob@acme.example", okta_sso(DE, "2026-11-24T10:30:00Z", "okta-b2", true));
+    let found = run(&mut e, vec![signin(DE, "2026-11-24T10:05:00Z", "e1")]);
+    assert_eq!(detectors(&found), ["signin-without-okta"]);
+    assert_eq!(found[0].severity, Severity::High);
+    // Look-alike: the same sign-in with alice's Okta SSO two minutes before is quiet.
+    let mut e = engine(SigninSettings::default());
+    e.okta("bob@acme.example", okta_sso(DE, "2026-11-24T10:30:00Z", "okta-b2", true));
+    e.okta("alice@acme.example", okta_sso(DE, "2026-11-24T10:03:00Z", "okta-a1", true));
+    assert!(run(&mut e, vec![signin(DE, "2026-11-24T10:05:00Z", "e1")]).is_empty());
+    // No Okta data for the period: silent, and counted as not checked.
+    let mut e = engine(SigninSettings::default());
+    e.okta("bob@acme.example", okta_sso(DE, "2026-11-20T10:30:00Z", "okta-old", true));
+    assert!(run(&mut e, vec![signin(DE, "2026-11-24T10:05:00Z", "e1")]).is_empty());
+    assert_eq!(e.okta_unchecked, 1);
+}

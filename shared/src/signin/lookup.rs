@@ -17,10 +17,14 @@ use crate::error::AwsError;
 use crate::records::{self, Checkpoint};
 use crate::store::StateStore;
 
-/// Event sources swept: sign-in (IdC, console), the access portal, and IdC's SCIM endpoint
-/// (the SCIM token's use).
-pub const SWEEP_SOURCES: &[&str] =
-    &["signin.amazonaws.com", "sso.amazonaws.com", "identitystore-scim.amazonaws.com"];
+/// Event sources swept: sign-in (IdC, console), the access portal and IdC's admin API, IdC's
+/// directory (identity source, SCIM, MFA settings), and IdC's SCIM endpoint (the token's use).
+pub const SWEEP_SOURCES: &[&str] = &[
+    "signin.amazonaws.com",
+    "sso.amazonaws.com",
+    "sso-directory.amazonaws.com",
+    "identitystore-scim.amazonaws.com",
+];
 /// EventBridge detail-types that carry CloudTrail records (AWS documents both console spellings).
 pub const CLOUDTRAIL_DETAIL_TYPES: &[&str] = &[
     "AWS Console Sign In via CloudTrail",

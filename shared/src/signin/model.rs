@@ -92,6 +92,9 @@ pub struct UserIdentity<'a> {
     /// `principalId`.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub principal_id: Option<Cow<'a, str>>,
+    /// `arn`: the caller's principal.
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub arn: Option<Cow<'a, str>>,
     /// `accountId`: the caller's account.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub account_id: Option<Cow<'a, str>>,
@@ -409,9 +412,47 @@ pub enum Kind {
         /// The call succeeded (no `errorCode`).
         success: bool,
     },
+    /// A change to IAM Identity Center itself: its admin API (`sso.amazonaws.com`: account
+    /// assignments, permission sets and their policies, provisioning) or its directory
+    /// (`sso-directory.amazonaws.com`: identity source, external IdP, SCIM, MFA).
+    IdcChange {
+        /// `sso.amazonaws.com` or `sso-directory.amazonaws.com`.
+        source: Text,
+        /// The API action (`CreateAccountAssignment`, `DeleteMfaDeviceForUser`, …).
+        action: Text,
+        /// It succeeded (no `errorCode`).
+        success: bool,
+        /// The role the caller's session belongs to (`sessionIssuer.userName`), when a role.
+        caller_role: Option<Text>,
+        /// The caller's principal ARN (`userIdentity.arn`).
+        caller_arn: Option<Text>,
+    },
     /// Anything else: kept for `diagnose`, ignored by the detectors.
     Other,
 }
+
+/// The IAM Identity Center admin API's changes (`sso.amazonaws.com`): every other action of
+/// that source is the access portal's.
+pub const IDC_ADMIN_CHANGES: &[&str] = &[
+    "CreateAccountAssignment",
+    "DeleteAccountAssignment",
+    "CreatePermissionSet",
+    "UpdatePermissionSet",
+    "DeletePermissionSet",
+    "AttachManagedPolicyToPermissionSet",
+    "DetachManagedPolicyFromPermissionSet",
+    "AttachCustomerManagedPolicyReferenceToPermissionSet",
+    "DetachCustomerManagedPolicyReferenceFromPermissionSet",
+    "PutInlinePolicyToPermissionSet",
+    "DeleteInlinePolicyFromPermissionSet",
+    "PutPermissionsBoundaryToPermissionSet",
+    "DeletePermissionsBoundaryFromPermissionSet",
+    "ProvisionPermissionSet",
+    "AssociateDirectory",
+    "DisassociateDirectory",
+    "UpdateInstanceAccessControlAttributeConfiguration",
+    "DeleteInstanceAccessControlAttributeConfiguration",
+];
 
 /// Text an [`Activity`] carries. Shared, because most of it repeats from event to event (the
 /// account, identity store, user, session, permission set, event name): a scan stores each
@@ -639,6 +680,22 @@ impl<'a> Record<'a> {
                     federated: extra.saml_provider_arn.as_deref().is_some_and(|a| !a.is_empty()),
                 }
             }
+            ("sso.amazonaws.com", action) if IDC_ADMIN_CHANGES.contains(&action) => {
+                Kind::IdcChange {
+                    source: texts.text(source),
+                    action: texts.text(action),
+                    success: !self.failed(),
+                    caller_role: texts.own(&ui.session_context.session_issuer.user_name),
+                    caller_arn: texts.own(&ui.arn),
+                }
+            }
+            ("sso-directory.amazonaws.com", action) => Kind::IdcChange {
+                source: texts.text(source),
+                action: texts.text(action),
+                success: !self.failed(),
+                caller_role: texts.own(&ui.session_context.session_issuer.user_name),
+                caller_arn: texts.own(&ui.arn),
+            },
             ("sso.amazonaws.com", action) => Kind::Portal {
                 action: texts.text(action),
                 account_id: texts
@@ -658,7 +715,9 @@ impl<'a> Record<'a> {
         // The permission set behind an IdC console session: AWSReservedSSO_<name>_<hash>.
         let permission_set = match &kind {
             Kind::Portal { role_name, .. } => role_name.clone(),
-            Kind::ConsoleLogin { identity_center_role: true, .. } | Kind::Other => ui
+            Kind::ConsoleLogin { identity_center_role: true, .. }
+            | Kind::IdcChange { .. }
+            | Kind::Other => ui
                 .session_context
                 .session_issuer
                 .user_name

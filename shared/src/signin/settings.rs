@@ -126,6 +126,9 @@ pub struct SigninSettings {
     /// Okta's SCIM client user agent contains one of these (case-insensitive); another user
     /// agent is `scim-token-foreign-use` (empty: not checked).
     pub scim_user_agents: Vec<String>,
+    /// `out-of-band-change`: changes to IAM Identity Center made by a role whose name (or ARN)
+    /// contains one of these are idc-guard's own (default: the template's access-sync role).
+    pub idc_guard_roles: Vec<String>,
 }
 
 impl Default for SigninSettings {
@@ -157,6 +160,7 @@ impl Default for SigninSettings {
             okta_cells: Vec::new(),
             okta_networks: std::sync::Arc::new(Vec::new()),
             scim_user_agents: vec!["Okta".into()],
+            idc_guard_roles: vec!["AccessSyncFunctionRole".into()],
         }
     }
 }
@@ -256,6 +260,7 @@ struct RawSignin {
     #[serde(default)]
     okta_cells: Vec<String>,
     scim_user_agents: Option<Vec<String>>,
+    idc_guard_roles: Option<Vec<String>>,
 }
 
 impl SigninSettings {
@@ -347,6 +352,9 @@ fn signin_settings(c: &mut Checker<'_>, raw: RawSignin) -> SigninSettings {
     duration(c, raw.scim_failures_window, "scim_failures_window", &mut s.scim_failures_window);
     s.okta_ip_ranges_file = raw.okta_ip_ranges_file.filter(|f| !f.trim().is_empty());
     s.okta_cells = raw.okta_cells;
+    if let Some(roles) = raw.idc_guard_roles {
+        s.idc_guard_roles = roles.into_iter().filter(|r| !r.trim().is_empty()).collect();
+    }
     if let Some(agents) = raw.scim_user_agents {
         s.scim_user_agents = agents.into_iter().filter(|a| !a.trim().is_empty()).collect();
     }
