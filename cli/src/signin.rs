@@ -55,8 +55,9 @@ pub struct ScanArgs {
     /// exactly as if it were in order; beyond it, events up to 24 hours late are.
     #[arg(long, value_name = "EVENTS", default_value_t = 200_000)]
     pub order_window: usize,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// table, json (the alert schema) or ocsf (OCSF Detection Findings, class 2004).
+    #[arg(long, value_enum, default_value_t = ScanFormat::Table)]
+    pub format: ScanFormat,
 }
 
 #[derive(Args)]
@@ -287,7 +288,7 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         error: None,
         started: std::time::Instant::now(),
         next_report: 500_000,
-        progress: std::io::stderr().is_terminal() || args.format == Format::Json,
+        progress: std::io::stderr().is_terminal() || args.format != ScanFormat::Table,
     };
     // Detection runs in time order: files named by CloudTrail are read in the order of the time
     // in their names, and a reorder buffer puts the rest in order (exactly, up to
@@ -328,6 +329,12 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     for r in &stats.reasons {
         eprintln!("  e.g.: {r}");
     }
+    let unchecked = run.scanner.engine.okta_unchecked;
+    if unchecked > 0 {
+        eprintln!(
+            "  signin-without-okta: {unchecked} IAM Identity Center sign-in(s) not checked: no Okta sign-ins cover their time (give them with --okta)"
+        );
+    }
     for f in stats.files.iter().filter(|f| f.unreadable.is_some()) {
         eprintln!(
             "  {}: read {} record(s) before it could not be read further ({})",
@@ -336,12 +343,12 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
             f.unreadable.as_deref().unwrap_or_default()
         );
     }
-    if args.format == Format::Json {
+    if args.format != ScanFormat::Table {
         eprintln!(
             "{}",
             serde_json::json!({"summary": {
                 "records": stats.records, "skipped": stats.skipped, "skipped_by_reason": stats.by_reason,
-                "files": stats.files,
+                "files": stats.files, "signin_without_okta_unchecked": unchecked,
                 "users": run.scanner.engine.users(), "findings": run.findings.len(),
                 "already_reported": run.repeats, "okta": okta_counts,
             }})
@@ -350,15 +357,33 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     Ok(if run.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 
-fn print_alerts(alerts: &[Alert], format: Format) -> anyhow::Result<()> {
+/// How `scan` prints its findings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScanFormat {
+    /// One line a finding.
+    Table,
+    /// The alert JSON, one object a line.
+    Json,
+    /// OCSF Detection Findings (class 2004), one object a line.
+    Ocsf,
+}
+
+fn print_alerts(alerts: &[Alert], format: ScanFormat) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match format {
-        Format::Json => {
+        ScanFormat::Json => {
             for a in alerts {
                 writeln!(out, "{}", a.to_json())?;
             }
         }
-        Format::Table => {
+        ScanFormat::Ocsf => {
+            for a in alerts {
+                let finding =
+                    idc_guard::ocsf::detection_finding(a, idc_guard::ocsf::Activity::Create);
+                writeln!(out, "{finding}")?;
+            }
+        }
+        ScanFormat::Table => {
             if !alerts.is_empty() {
                 writeln!(
                     out,

@@ -30,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod geo;
 pub mod health;
+pub mod ocsf;
 pub mod okta;
 pub mod policy_file;
 pub mod records;

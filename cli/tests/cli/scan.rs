@@ -296,3 +296,37 @@ fn diagnose_explains_where_the_sign_in_failed() {
     let text_out = text(&okta_failure);
     assert!(text_out.contains("verdict: okta-authentication"), "{text_out}");
 }
+
+#[test]
+fn findings_render_as_ocsf_detection_findings_and_a_damaged_gz_does_not_stop_the_scan() {
+    // A truncated .gz among the inputs: a counted, named skip; the other files' findings stay.
+    let dir = temp_dir();
+    let broken = dir.join("broken.json.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, br#"{"Records":[{"eventTime":"2026-11-21T02:14:09Z"},"#)
+        .unwrap();
+    let bytes = gz.finish().unwrap();
+    std::fs::write(&broken, &bytes[..bytes.len() / 2]).unwrap();
+    let mut args = vec!["scan".to_owned(), "--format".into(), "ocsf".into()];
+    args.push(broken.display().to_string());
+    args.extend(cloudtrail_fixtures());
+    let out = idc_guard().args(&args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "findings, not an error: {err}");
+    let findings = alerts(&out.stdout);
+    assert!(!findings.is_empty());
+    for f in &findings {
+        assert_eq!(f["class_uid"], 2004, "{f}");
+        assert_eq!(f["type_uid"], 200401, "{f}");
+        assert!(f["finding_info"]["uid"].is_string(), "{f}");
+    }
+    assert!(findings.iter().any(|f| f["finding_info"]["types"][0] == "root-signin"));
+    assert!(err.contains("broken.json.gz"), "the damaged file is named: {err}");
+    let summary: Value = err
+        .lines()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok().filter(|v| v.get("summary").is_some()))
+        .unwrap_or_else(|| panic!("no summary: {err}"));
+    let files = summary["summary"]["files"].as_array().unwrap();
+    assert_eq!(files.len(), cloudtrail_fixtures().len() + 1);
+    assert!(files[0]["unreadable"].is_string(), "{files:?}");
+}
