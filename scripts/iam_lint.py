@@ -99,6 +99,7 @@ PARAMETER_VALUES = {
     "OktaRotationApiSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:idc-guard/okta-rotation-AbCdEf",
     "OktaAwsAppId": "0oa1b2c3d4e5f6g7h8i9",
     "OktaEventHookId": "who1b2c3d4e5f6g7h8i9",
+    "SecurityHubFindings": "true",
     "ScimEndpoint": "https://scim.us-east-1.amazonaws.com/a1b2c3d4-5678/scim/v2",
 }
 

@@ -165,6 +165,28 @@ impl<A: AlertSink, B: AlertSink> AlertSink for FanOut<A, B> {
     }
 }
 
+/// A sink that may not be configured: absent, it has no parts and sends nothing.
+impl<T: AlertSink> AlertSink for Option<T> {
+    fn name(&self) -> &'static str {
+        self.as_ref().map_or("none", AlertSink::name)
+    }
+    async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
+        match self {
+            Some(s) => s.send(alert).await,
+            None => Ok(()),
+        }
+    }
+    fn parts(&self) -> Vec<&'static str> {
+        self.as_ref().map(AlertSink::parts).unwrap_or_default()
+    }
+    async fn send_part(&self, part: &str, alert: &Alert) -> Result<(), AwsError> {
+        match self {
+            Some(s) => s.send_part(part, alert).await,
+            None => Ok(()),
+        }
+    }
+}
+
 /// Writes the alert as one structured log line.
 #[derive(Clone, Debug, Default)]
 pub struct LogAlertSink;

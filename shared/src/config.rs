@@ -13,6 +13,8 @@ pub const STATE_TABLE: &str = "IDC_GUARD_STATE_TABLE";
 pub const ALERT_TOPIC_ARN: &str = "IDC_GUARD_ALERT_TOPIC_ARN";
 /// Optional: a secret holding a Slack-compatible webhook URL.
 pub const ALERT_WEBHOOK_SECRET_ARN: &str = "IDC_GUARD_ALERT_WEBHOOK_SECRET_ARN";
+/// `1` (or `true`): alerts also go to AWS Security Hub as ASFF findings.
+pub const SECURITY_HUB: &str = "IDC_GUARD_SECURITY_HUB";
 /// The policy file (`/opt/access-policy.toml` from the policy layer).
 pub const POLICY_FILE: &str = "IDC_GUARD_POLICY_FILE";
 /// Where a function reads the access policy when `IDC_GUARD_POLICY_FILE` is unset: the policy
@@ -67,6 +69,19 @@ impl Vars for Env {
 impl Vars for HashMap<&str, &str> {
     fn get(&self, name: &str) -> Option<String> {
         HashMap::get(self, name).map(|v| (*v).to_owned())
+    }
+}
+
+/// Whether alerts also go to Security Hub (`IDC_GUARD_SECURITY_HUB`): `1`/`true` on,
+/// `0`/`false`/unset off; anything else stops the cold start (never a silent default).
+pub fn security_hub(vars: &impl Vars) -> Result<bool, ConfigError> {
+    match vars.get(SECURITY_HUB).as_deref().map(str::trim) {
+        None | Some("" | "0" | "false") => Ok(false),
+        Some("1" | "true") => Ok(true),
+        Some(_) => Err(ConfigError::Malformed {
+            name: SECURITY_HUB,
+            reason: "expected 1 or 0 (true or false)",
+        }),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Alerts to an SNS topic, and the sink every function sends to (SNS, plus the webhook when
 //! configured).
 
+use super::SecurityHubSink;
 use super::{SecretsManagerStore, WebhookAlertSink};
 use crate::alert::{Alert, AlertSink, FanOut};
 use crate::error::AwsError;
@@ -64,7 +65,8 @@ impl AlertSink for SnsAlertSink {
 
 /// The sink every function sends to: SNS, plus the Slack-compatible webhook when its secret is
 /// configured (read once, at cold start).
-pub type FunctionSink = FanOut<SnsAlertSink, WebhookAlertSink>;
+pub type FunctionSink =
+    FanOut<SnsAlertSink, FanOut<Option<WebhookAlertSink>, Option<SecurityHubSink>>>;
 
 /// Why the function's alert sink could not be built at cold start.
 #[derive(Debug, thiserror::Error)]
@@ -75,15 +77,20 @@ pub enum SinkSetupError {
     /// The webhook secret is empty.
     #[error("the alert webhook secret has no value")]
     EmptyWebhookSecret,
+    /// Security Hub needs the account and region, taken from the alert topic's ARN.
+    #[error("the alert topic ARN names no account and region for Security Hub")]
+    NoAccount,
 }
 
-/// The function's sink: SNS, plus the webhook when `webhook_secret_arn` is set (read now).
+/// The function's sink: SNS, plus the webhook when `webhook_secret_arn` is set (read now), plus
+/// Security Hub (in the topic's account and region) when `security_hub` is on.
 pub async fn function_sink(
     sdk: &aws_config::SdkConfig,
     topic_arn: &str,
     webhook_secret_arn: Option<&str>,
+    security_hub: bool,
 ) -> Result<FunctionSink, SinkSetupError> {
-    let secondary = match webhook_secret_arn {
+    let webhook = match webhook_secret_arn {
         Some(arn) => Some(WebhookAlertSink::new(
             SecretsManagerStore::new(sdk)
                 .secret_string(arn, AWSCURRENT)
@@ -92,5 +99,12 @@ pub async fn function_sink(
         )),
         None => None,
     };
-    Ok(FanOut { primary: SnsAlertSink::new(sdk, topic_arn), secondary })
+    let hub = match security_hub {
+        true => Some(SecurityHubSink::for_arn(sdk, topic_arn).ok_or(SinkSetupError::NoAccount)?),
+        false => None,
+    };
+    Ok(FanOut {
+        primary: SnsAlertSink::new(sdk, topic_arn),
+        secondary: Some(FanOut { primary: webhook, secondary: Some(hub) }),
+    })
 }

@@ -7,5 +7,6 @@ mod access_sync;
 mod health;
 mod okta_event_hook;
 mod scim_rotation;
+mod security_hub;
 mod signin_anomaly;
 mod state_store;
