@@ -35,6 +35,8 @@ pub struct Scanner<'a, Store, Directory> {
     /// Whether the store holds Okta's sign-ins and lifecycle (written by access-sync); the CLI's
     /// store does not (its Okta facts come from files), so it skips those reads.
     okta_in_store: bool,
+    /// access-sync's revocation records, read once per scanner (a few, whatever the users).
+    revocations: tokio::sync::OnceCell<Vec<RevokedSessions>>,
 }
 
 impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directory> {
@@ -48,6 +50,7 @@ impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directo
             loaded: HashSet::new(),
             failure_hours: HashSet::new(),
             okta_in_store: true,
+            revocations: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -142,11 +145,14 @@ impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directo
                 .collect();
         let lifecycle = records::load(store, &Lifecycle::key_of(user)).await?;
         // Revocations are keyed by Identity Store id; the user key is the user name or that id.
-        let revoked = records::load_all::<RevokedSessions, _>(store, RevokedSessions::PK)
-            .await?
-            .into_iter()
+        let revocations = self
+            .revocations
+            .get_or_try_init(|| records::load_all::<RevokedSessions, _>(store, RevokedSessions::PK))
+            .await?;
+        let revoked = revocations
+            .iter()
             .find(|r| r.login.eq_ignore_ascii_case(user) || r.user_id == user)
-            .map(|r| Revocation { at: r.revoked_at, user_id: r.user_id });
+            .map(|r| Revocation { at: r.revoked_at, user_id: r.user_id.clone() });
         Ok(UserContext { baseline, okta, lifecycle, revoked })
     }
 
