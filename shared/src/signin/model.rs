@@ -622,6 +622,18 @@ impl<'a> Record<'a> {
         format!("content-{}", hex::encode(&h.finalize()[..12]))
     }
 
+    /// A change to IAM Identity Center itself, with who made it.
+    fn idc_change(&self, texts: &mut Interner, source: &str, action: &str) -> Kind {
+        let ui = &self.user_identity;
+        Kind::IdcChange {
+            source: texts.text(source),
+            action: texts.text(action),
+            success: !self.failed(),
+            caller_role: texts.own(&ui.session_context.session_issuer.user_name),
+            caller_arn: texts.own(&ui.arn),
+        }
+    }
+
     /// The record says the call failed (an error code or message).
     fn failed(&self) -> bool {
         self.error_code.is_some() || self.error_message.is_some()
@@ -681,21 +693,9 @@ impl<'a> Record<'a> {
                 }
             }
             ("sso.amazonaws.com", action) if IDC_ADMIN_CHANGES.contains(&action) => {
-                Kind::IdcChange {
-                    source: texts.text(source),
-                    action: texts.text(action),
-                    success: !self.failed(),
-                    caller_role: texts.own(&ui.session_context.session_issuer.user_name),
-                    caller_arn: texts.own(&ui.arn),
-                }
+                self.idc_change(texts, source, action)
             }
-            ("sso-directory.amazonaws.com", action) => Kind::IdcChange {
-                source: texts.text(source),
-                action: texts.text(action),
-                success: !self.failed(),
-                caller_role: texts.own(&ui.session_context.session_issuer.user_name),
-                caller_arn: texts.own(&ui.arn),
-            },
+            ("sso-directory.amazonaws.com", action) => self.idc_change(texts, source, action),
             ("sso.amazonaws.com", action) => Kind::Portal {
                 action: texts.text(action),
                 account_id: texts
