@@ -129,6 +129,13 @@ pub trait AlertSink: Send + Sync {
         let _ = part;
         self.send(alert)
     }
+
+    /// The finding's condition has cleared. A sink that keeps findings (Security Hub) closes
+    /// its finding; the others keep nothing: nothing to do.
+    fn resolve(&self, alert: &Alert) -> impl Future<Output = Result<(), AwsError>> + Send {
+        let _ = alert;
+        async { Ok(()) }
+    }
 }
 
 /// Sends to a primary sink and, when configured, a second one. Both must accept.
@@ -163,6 +170,14 @@ impl<A: AlertSink, B: AlertSink> AlertSink for FanOut<A, B> {
             None => Ok(()),
         }
     }
+
+    async fn resolve(&self, alert: &Alert) -> Result<(), AwsError> {
+        self.primary.resolve(alert).await?;
+        match &self.secondary {
+            Some(s) => s.resolve(alert).await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// A sink that may not be configured: absent, it has no parts and sends nothing.
@@ -182,6 +197,12 @@ impl<T: AlertSink> AlertSink for Option<T> {
     async fn send_part(&self, part: &str, alert: &Alert) -> Result<(), AwsError> {
         match self {
             Some(s) => s.send_part(part, alert).await,
+            None => Ok(()),
+        }
+    }
+    async fn resolve(&self, alert: &Alert) -> Result<(), AwsError> {
+        match self {
+            Some(s) => s.resolve(alert).await,
             None => Ok(()),
         }
     }
@@ -212,6 +233,20 @@ impl AlertSink for LogAlertSink {
 pub struct Alerts<'a, Sink, Store> {
     sink: &'a Sink,
     store: &'a Store,
+}
+
+impl<Sink: AlertSink, Store: StateStore> Alerts<'_, Sink, Store> {
+    /// The condition behind an alert raised earlier has cleared: every sink that keeps findings
+    /// closes its finding. An id never delivered: nothing to close (`false`).
+    pub async fn resolve(&self, alert_id: &str) -> Result<bool, AwsError> {
+        let key = AlertDelivery::key_of(alert_id);
+        let Some(record) = records::load::<AlertDelivery, _>(self.store, &key).await? else {
+            return Ok(false);
+        };
+        let Ok(alert) = serde_json::from_value::<Alert>(record.alert) else { return Ok(false) };
+        self.sink.resolve(&alert).await?;
+        Ok(true)
+    }
 }
 
 /// The severity of an alert as its delivery record stored it.

@@ -549,6 +549,9 @@ pub struct HealthCheckState {
     /// Since when it could not be checked, while it cannot (none once it could again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unchecked_since: Option<DateTime<Utc>>,
+    /// The alert of its last state that did not pass: closed when the check passes again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_id: Option<String>,
 }
 
 impl HealthCheckState {

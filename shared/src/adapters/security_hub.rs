@@ -2,8 +2,8 @@
 //! so an alert raised again (a burst grown graver) updates its finding instead of adding one.
 
 use aws_sdk_securityhub::types::{
-    AwsSecurityFinding, Recommendation, Remediation, Resource, Severity as AsffSeverity,
-    SeverityLabel,
+    AwsSecurityFinding, Recommendation, RecordState, Remediation, Resource,
+    Severity as AsffSeverity, SeverityLabel,
 };
 
 use crate::alert::{Alert, AlertSink, Severity};
@@ -97,10 +97,23 @@ impl AlertSink for SecurityHubSink {
     }
 
     async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
+        self.import(self.finding(alert, chrono::Utc::now())).await
+    }
+
+    /// The same finding, archived (`RecordState ARCHIVED`): its condition has cleared.
+    async fn resolve(&self, alert: &Alert) -> Result<(), AwsError> {
+        let mut finding = self.finding(alert, chrono::Utc::now());
+        finding.record_state = Some(RecordState::Archived);
+        self.import(finding).await
+    }
+}
+
+impl SecurityHubSink {
+    async fn import(&self, finding: AwsSecurityFinding) -> Result<(), AwsError> {
         let out = self
             .client
             .batch_import_findings()
-            .findings(self.finding(alert, chrono::Utc::now()))
+            .findings(finding)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("securityhub", "BatchImportFindings", e))?;

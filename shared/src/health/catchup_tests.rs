@@ -285,3 +285,28 @@ async fn without_the_app_id_only_the_aws_apps_provisioning_failures_are_alerted(
     assert_eq!(stand.queue.ids(), ["still-queued"]);
     assert!(check.evidence.iter().any(|e| e.contains("cannot be attributed")), "{check:?}");
 }
+
+#[tokio::test]
+async fn a_check_that_passes_again_closes_its_alerts_finding() {
+    // Sinks that keep findings (Security Hub) are told when the condition clears.
+    let stand = Stand::new();
+    let okta = &SystemLog::default();
+    let doctor = stand.doctor(&okta);
+    let mut failing = crate::health::Check::pass("mfa-posture", "MFA posture", "");
+    failing.status = Status::Fail;
+    failing.alert = Some(crate::health::AlertSpec {
+        detector: "mfa-not-required",
+        severity: crate::alert::Severity::High,
+        state: "rule-1".into(),
+    });
+    let sent = doctor.alert(std::slice::from_ref(&failing), now()).await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert!(stand.sink.resolved.lock().unwrap().is_empty());
+    let passing =
+        crate::health::Check::pass("mfa-posture", "MFA posture", "every rule asks for two factors");
+    doctor.alert(std::slice::from_ref(&passing), now() + Duration::days(1)).await.unwrap();
+    assert_eq!(*stand.sink.resolved.lock().unwrap(), [sent[0].id.clone()]);
+    // Passing again: nothing more to close.
+    doctor.alert(std::slice::from_ref(&passing), now() + Duration::days(2)).await.unwrap();
+    assert_eq!(stand.sink.resolved.lock().unwrap().len(), 1);
+}

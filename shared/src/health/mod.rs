@@ -310,6 +310,10 @@ where
                 });
             if check.status == Status::Pass && !state.status.is_empty() && state.status != "pass" {
                 state.episode += 1;
+                // The problem cleared: the sinks that keep findings close its finding.
+                if let Some(id) = state.alert_id.take() {
+                    alerts.resolve(&id).await?;
+                }
             }
             if let Some(spec) = &check.alert {
                 let alert = Alert::new(
@@ -324,6 +328,7 @@ where
                     vec![],
                     check.fix.clone().unwrap_or_default(),
                 );
+                state.alert_id = Some(alert.id.clone());
                 if alerts.raise(&alert).await? {
                     sent.push(alert);
                 }

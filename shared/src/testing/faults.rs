@@ -268,12 +268,14 @@ pub struct RecordingSink {
     pub name: &'static str,
     /// Alert ids accepted, in order, repeats included.
     pub sent: Mutex<Vec<String>>,
+    /// Alert ids whose findings were closed, in order.
+    pub resolved: Mutex<Vec<String>>,
 }
 
 impl RecordingSink {
     /// An empty sink called `name`.
     pub fn new(name: &'static str) -> Self {
-        Self { name, sent: Mutex::new(Vec::new()) }
+        Self { name, sent: Mutex::new(Vec::new()), resolved: Mutex::new(Vec::new()) }
     }
 
     /// Alert ids accepted so far, repeats included.
@@ -288,6 +290,10 @@ impl AlertSink for &RecordingSink {
     }
     async fn send(&self, alert: &Alert) -> Result<(), AwsError> {
         self.sent.lock().unwrap().push(alert.id.clone());
+        Ok(())
+    }
+    async fn resolve(&self, alert: &Alert) -> Result<(), AwsError> {
+        self.resolved.lock().unwrap().push(alert.id.clone());
         Ok(())
     }
 }

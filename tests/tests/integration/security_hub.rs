@@ -46,4 +46,12 @@ async fn an_alert_is_one_security_hub_finding_updated_not_duplicated() {
         Some(format!("arn:aws:securityhub:us-east-1:{account}:product/{account}/default").as_str())
     );
     assert_eq!(f.severity().and_then(|s| s.label()).map(|l| l.as_str()), Some("HIGH"));
+
+    // The condition cleared: the finding is archived, still one.
+    assert!(alerts.resolve(&medium.id).await.unwrap());
+    let found = hub.get_findings().send().await.unwrap();
+    let ours: Vec<_> =
+        found.findings().iter().filter(|f| f.id() == Some(medium.id.as_str())).collect();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0].record_state().map(|r| r.as_str()), Some("ARCHIVED"));
 }
