@@ -29,6 +29,8 @@ log "building the functions and the CLI"
 # for the whole workspace, so build the workspace the same way here; otherwise watch compiles its
 # own variants on the first request, past the request's timeout.
 cargo build --quiet --workspace
+CLI="$(target_dir)/debug/idc-guard"
+export IDC_GUARD_CLI="$CLI"
 
 moto_start
 OKTA_PORT=$(free_port)
@@ -98,13 +100,13 @@ if missing:
 PY
 
 log "idc-guard plan against the same estate (exit 2 would mean drift)"
-IDC_GUARD_STATE_TABLE="$STATE_TABLE" target/debug/idc-guard plan --policy "$POLICY_FILE"
+IDC_GUARD_STATE_TABLE="$STATE_TABLE" "$CLI" plan --policy "$POLICY_FILE"
 log "idc-guard scan: the CloudTrail fixtures with the Okta deactivation (exit 2: findings)"
 status=0
-target/debug/idc-guard scan events/cloudtrail/*.json --okta events/okta/user-lifecycle-deactivate.json \
+"$CLI" scan events/cloudtrail/*.json --okta events/okta/user-lifecycle-deactivate.json \
   --policy "$POLICY_FILE" || status=$?
 [ "$status" -eq 2 ] || { echo "expected findings (exit 2), got $status" >&2; exit 1; }
 log "idc-guard diagnose: where did alice's session fail?"
-target/debug/idc-guard diagnose --user alice@acme.example --at 2026-11-20T18:31:00Z \
+"$CLI" diagnose --user alice@acme.example --at 2026-11-20T18:31:00Z \
   events/cloudtrail/*.json --okta events/okta/user-authentication-sso-success.json --policy "$POLICY_FILE"
 log "done: hook → queue → access-sync → assignments, alerts → sign-in checks → rotation (function log: .run/watch.log)"

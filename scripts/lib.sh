@@ -7,6 +7,12 @@ VENV="$ROOT/.venv"
 RUN_DIR="$ROOT/.run"
 mkdir -p "$RUN_DIR"
 
+# Where cargo puts its builds (CARGO_TARGET_DIR or the workspace's target/), asked of cargo.
+target_dir() {
+  cargo metadata --format-version 1 --no-deps --offline 2>/dev/null \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
+}
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Makes a venv at DIR holding exactly the pinned requirements REQS (constraints CONS); installs

@@ -621,7 +621,7 @@ def rotation(base, hook_arn, queue_url, scim_arn, alert_inbox):
     print("\nscim-token-rotation: a new SCIM token is staged, probed, handed to Okta and promoted:")
     new_token = secrets.token_urlsafe(48)
     okta.scim_valid.add(new_token)   # a person generates a second token in the IdC console
-    cli = os.path.join(ROOT, "target", "debug", "idc-guard")
+    cli = os.environ.get("IDC_GUARD_CLI") or os.path.join(ROOT, "target", "debug", "idc-guard")
     out = subprocess.run([cli, "scim-token", "stage", "--secret", scim_arn, "--no-rotate"], input=new_token + "\n",
                          capture_output=True, text=True, check=True)
     assert new_token not in out.stdout + out.stderr

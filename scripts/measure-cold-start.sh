@@ -10,4 +10,4 @@ ensure_venv
 log "release build of the four functions (host)"
 cargo build --release --locked -p okta-event-hook -p access-sync -p scim-token-rotation -p signin-anomaly
 log "cold starts (25 each, after one warm-up start)"
-"$VENV/bin/python" scripts/measure_cold_start.py target/release access-policy.example.toml "${1:-25}"
+"$VENV/bin/python" scripts/measure_cold_start.py "$(target_dir)/release" access-policy.example.toml "${1:-25}"

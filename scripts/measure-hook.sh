@@ -10,7 +10,8 @@ export PATH="$VENV/bin:$PATH"
 requests=${1:-1000}
 
 cargo build --quiet --release -p okta-event-hook
-size=$(stat -c %s target/release/okta-event-hook)
+hook_bin="$(target_dir)/release/okta-event-hook"
+size=$(stat -c %s "$hook_bin")
 echo "release binary (host $(uname -m), stripped, thin LTO): $size bytes ($((size / 1024)) KiB)"
 
 WATCH_PID=""
@@ -74,7 +75,7 @@ print(f"503 answers (retried, as Okta would): {unavailable}")
 print(f"{n} deliveries of 3 events: p50 {latencies[n//2]*1000:.1f} ms, p99 {latencies[int(n*0.99)]*1000:.1f} ms "
       "(loopback HTTP + cargo lambda's runtime emulator + moto; not Lambda's)")
 PY
-pid=$(pgrep -f 'target/release/okta-event-hook' | head -1 || true)
+pid=$(pgrep -f "$hook_bin" | head -1 || true)
 if [ -n "$pid" ]; then
   echo "peak RSS of the function process: $(grep VmHWM /proc/"$pid"/status | awk '{print $2, $3}')"
 else

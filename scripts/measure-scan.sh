@@ -15,11 +15,12 @@ mkdir -p "$out"
 log "building release binaries"
 cargo build --release --locked -p idc-guard -p idc-guard-core --bin idc-guard --example gen_trail \
   --example gen_s3_trail
-bin=target/release/idc-guard
+release="$(target_dir)/release"
+bin=$release/idc-guard
 
 gen() { # events users
   local f="$out/trail-$1-$2.jsonl"
-  [ -s "$f" ] || target/release/examples/gen_trail "$1" "$2" > "$f" 2>/dev/null
+  [ -s "$f" ] || "$release"/examples/gen_trail "$1" "$2" > "$f" 2>/dev/null
   echo "$f"
 }
 
@@ -45,7 +46,7 @@ PY
 command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (GNU time)" >&2; exit 1; }
 
 s3="$out/s3-trail"
-[ -d "$s3" ] || target/release/examples/gen_s3_trail "$s3" 200000 10000 400 2>/dev/null
+[ -d "$s3" ] || "$release"/examples/gen_s3_trail "$s3" 200000 10000 400 2>/dev/null
 mapfile -t files < <(find "$s3" -name '*.json.gz' | sort)
 s3_events=$(for f in "${files[@]}"; do gzip -dc "$f"; done | grep -o '"eventID"' | wc -l)
 log "S3-layout trail: ${#files[@]} files, $s3_events events"
