@@ -8,6 +8,7 @@
 //! re-scan of the same input raises the same ids, which the send-once dispatcher drops.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -72,6 +73,9 @@ struct UserState {
     reported_inactive: bool,
     /// One `revoked-session-used` finding per revocation.
     reported_revoked_use: bool,
+    /// The person's latest browser activity (IdC sign-in or portal use): where a device code
+    /// they approved was approved from.
+    last_browser: Option<(DateTime<Utc>, IpAddr)>,
     /// `privileged-off-hours` findings already made (permission set + local date).
     reported_off_hours: BTreeSet<String>,
     /// Sessions already reported as replayed.
@@ -406,6 +410,24 @@ impl Engine {
             ));
         }
 
+        // device-code-phishing: a device code redeemed from another network than the one the
+        // person's browser approved it from, minutes before.
+        if let (Kind::DeviceToken { success: true }, Some(ip)) = (&a.kind, a.source_ip)
+            && !settings.network_allowed(ip)
+            && let Some((seen, browser)) = state.last_browser
+            && a.time - seen <= DEVICE_APPROVAL_WINDOW
+            && a.time >= seen
+            && network_key(browser) != network_key(ip)
+        {
+            out.push(device_code_phishing(user, &a, seen, browser, ip));
+        }
+        if let (Kind::IdcSignIn { success: true, .. } | Kind::Portal { .. }, Some(ip)) =
+            (&a.kind, a.source_ip)
+            && state.last_browser.is_none_or(|(t, _)| a.time >= t)
+        {
+            state.last_browser = Some((a.time, ip));
+        }
+
         // privileged-off-hours
         if let Some(ps) = a.permission_set.as_deref().filter(|p| self.privileged.contains(*p))
             && !settings.business_hours.contains(a.time)
@@ -638,11 +660,42 @@ fn is_user_activity(a: &Activity) -> bool {
         Kind::IdcSignIn { success, .. } => *success,
         Kind::ConsoleLogin { success, root, .. } => *success && !root,
         Kind::Portal { .. } => true,
+        // A device token issued to the person (from wherever the device is).
+        Kind::DeviceToken { success } => *success,
         // The SCIM token is Okta's, not a person's session.
         Kind::Credential { .. } | Kind::AssumeRoleWithSaml | Kind::ScimCall { .. } => false,
         // Other calls count only when made in an IdC permission-set session.
         Kind::Other | Kind::IdcChange { .. } => a.permission_set.is_some(),
     }
+}
+
+/// How long before a device code's redemption the person's browser approval is looked for.
+pub const DEVICE_APPROVAL_WINDOW: Duration = Duration::minutes(15);
+
+fn device_code_phishing(
+    user: &str,
+    a: &Activity,
+    approved_at: DateTime<Utc>,
+    browser: IpAddr,
+    device: IpAddr,
+) -> Alert {
+    Alert::new(
+        "device-code-phishing",
+        &a.identity(),
+        a.time,
+        Severity::High,
+        format!("{user}: a device code redeemed from another network than the approving browser"),
+        Some(user.to_owned()),
+        format!(
+            "An OIDC device authorization for {user} was redeemed (sso-oauth CreateToken) from {device} at {}, while the person's browser, which approves device codes, was at {browser} ({} earlier). A person tricked into approving someone else's code (device-code phishing) looks like this.",
+            a.time.to_rfc3339(),
+            human(a.time - approved_at)
+        ),
+        json!({"device_ip": device, "device_network": network(device), "browser_ip": browser,
+            "browser_network": network(browser), "approved_at": approved_at, "account": a.account_id}),
+        vec![a.event_id.clone()],
+        "Ask the user whether they approved a device code for a tool of their own on that network. If not: revoke their sessions (`idc-guard revoke`), and review what the token's role credentials did.",
+    )
 }
 
 fn signin_without_okta(user: &str, a: &Activity, window: Duration) -> Alert {

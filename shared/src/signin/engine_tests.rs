@@ -487,3 +487,51 @@ fn an_idc_sign_in_with_no_okta_sso_behind_it_is_signin_without_okta_where_okta_d
     assert!(run(&mut e, vec![signin(DE, "2026-11-24T10:05:00Z", "e1")]).is_empty());
     assert_eq!(e.okta_unchecked, 1);
 }
+
+const DEVICE_TOKEN: &str =
+    include_str!("../../../events/cloudtrail/idc/sso-oauth-create-token-device-code.json");
+
+/// Alice's device-code token redeemed from `ip` at `time`.
+fn device_token(ip: &str, time: &str, id: &str) -> Activity {
+    let mut a = parse(DEVICE_TOKEN.as_bytes()).activities.remove(0);
+    assert!(matches!(a.kind, Kind::DeviceToken { success: true }), "{:?}", a.kind);
+    a.user_name = Some("alice@acme.example".into());
+    a.source_ip = Some(ip.parse().unwrap());
+    a.time = at(time);
+    a.event_id = id.into();
+    a
+}
+
+#[test]
+fn a_device_code_redeemed_away_from_the_approving_browser_is_device_code_phishing() {
+    // The attacker starts a device authorization, sends alice the link; she approves it in her
+    // browser (her IdC sign-in, from DE); the attacker redeems the code from elsewhere.
+    let mut e = engine(SigninSettings::default());
+    let found = run(
+        &mut e,
+        vec![
+            signin(DE, "2026-11-24T10:00:00Z", "e1"),
+            device_token("185.220.101.33", "2026-11-24T10:05:00Z", "t1"),
+        ],
+    );
+    assert!(detectors(&found).contains(&"device-code-phishing"), "{found:#?}");
+    // Look-alikes: her own CLI on the machine that approved it; or an approval long before.
+    let mut e = engine(SigninSettings::default());
+    let own = run(
+        &mut e,
+        vec![
+            signin(DE, "2026-11-24T10:00:00Z", "e1"),
+            device_token(DE, "2026-11-24T10:05:00Z", "t1"),
+        ],
+    );
+    assert!(!detectors(&own).contains(&"device-code-phishing"), "{own:#?}");
+    let mut e = engine(SigninSettings::default());
+    let stale = run(
+        &mut e,
+        vec![
+            signin(DE, "2026-11-24T07:00:00Z", "e1"),
+            device_token("185.220.101.33", "2026-11-24T10:05:00Z", "t1"),
+        ],
+    );
+    assert!(!detectors(&stale).contains(&"device-code-phishing"), "{stale:#?}");
+}

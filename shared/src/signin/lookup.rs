@@ -23,6 +23,7 @@ pub const SWEEP_SOURCES: &[&str] = &[
     "signin.amazonaws.com",
     "sso.amazonaws.com",
     "sso-directory.amazonaws.com",
+    "sso-oauth.amazonaws.com",
     "identitystore-scim.amazonaws.com",
 ];
 /// EventBridge detail-types that carry CloudTrail records (AWS documents both console spellings).

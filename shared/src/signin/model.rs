@@ -199,6 +199,9 @@ pub struct RequestParameters<'a> {
     /// `roleName` of a portal call.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub role_name: Option<Cow<'a, str>>,
+    /// `grantType` of an OIDC `CreateToken` (`urn:ietf:params:oauth:grant-type:device_code`).
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub grant_type: Option<Cow<'a, str>>,
 }
 
 /// Field deserializers that read a value of the wrong JSON type as absent instead of failing.
@@ -426,6 +429,12 @@ pub enum Kind {
         caller_role: Option<Text>,
         /// The caller's principal ARN (`userIdentity.arn`).
         caller_arn: Option<Text>,
+    },
+    /// `sso-oauth.amazonaws.com` `CreateToken` with the device authorization grant: a device
+    /// (the CLI, or whoever started the flow) redeeming a code a person approved in a browser.
+    DeviceToken {
+        /// The token was issued (no `errorCode`).
+        success: bool,
     },
     /// Anything else: kept for `diagnose`, ignored by the detectors.
     Other,
@@ -696,6 +705,15 @@ impl<'a> Record<'a> {
                 self.idc_change(texts, source, action)
             }
             ("sso-directory.amazonaws.com", action) => self.idc_change(texts, source, action),
+            ("sso-oauth.amazonaws.com", "CreateToken")
+                if self
+                    .request_parameters
+                    .grant_type
+                    .as_deref()
+                    .is_some_and(|g| g.ends_with("device_code")) =>
+            {
+                Kind::DeviceToken { success: !self.failed() }
+            }
             ("sso.amazonaws.com", action) => Kind::Portal {
                 action: texts.text(action),
                 account_id: texts
