@@ -46,6 +46,10 @@ pub struct Thresholds {
     pub scim_user_agents: Vec<String>,
     /// Roles whose changes to IAM Identity Center are idc-guard's own (name or ARN contains).
     pub idc_guard_roles: Vec<String>,
+    /// The groups the access policy manages (IdC group id → name), when known (the deployment's
+    /// state): an assignment change for one of them is drift the reconcile will fight; one for
+    /// another principal is another tool's or a hand-made assignment.
+    pub managed_groups: Option<std::sync::Arc<std::collections::BTreeMap<String, String>>>,
 }
 
 impl Default for Thresholds {
@@ -64,6 +68,7 @@ impl Default for Thresholds {
             okta_networks: std::sync::Arc::new(Vec::new()),
             scim_user_agents: vec!["Okta".into()],
             idc_guard_roles: vec!["AccessSyncFunctionRole".into()],
+            managed_groups: None,
         }
     }
 }
@@ -189,7 +194,7 @@ impl Detectors {
                     "Require MFA for the IAM user, or move the person to IAM Identity Center and remove the console password.",
                 ));
             }
-            Kind::IdcChange { source, action, success: true, caller_role, caller_arn } => {
+            Kind::IdcChange { source, action, success: true, caller_role, caller_arn, principal } => {
                 out.extend(identity_source_changed(a, source, action));
                 if &**source == "sso.amazonaws.com" {
                     let caller = caller_role.as_deref().or(caller_arn.as_deref()).unwrap_or("?");
@@ -198,7 +203,7 @@ impl Detectors {
                             || caller_arn.as_deref().is_some_and(|c| c.contains(r.as_str()))
                     });
                     if !own && !matches!(&**action, "AssociateDirectory" | "DisassociateDirectory") {
-                        out.extend(self.out_of_band_change(a, action, caller));
+                        out.extend(self.out_of_band_change(a, action, caller, principal.as_deref()));
                     }
                 }
             }
@@ -572,11 +577,30 @@ impl Detectors {
 
     /// `out-of-band-change`: an account assignment or permission set changed by anyone but
     /// idc-guard's own role. One finding per caller per hour of changes (an IaC apply is one).
-    fn out_of_band_change(&mut self, a: &Activity, action: &str, caller: &str) -> Option<Alert> {
+    fn out_of_band_change(
+        &mut self,
+        a: &Activity,
+        action: &str,
+        caller: &str,
+        principal: Option<&str>,
+    ) -> Option<Alert> {
+        // Compared with what the policy manages: an assignment change for a managed group is
+        // drift (the reconcile and this caller fight over it); for another principal, another
+        // tool's or a hand-made assignment outside the policy.
+        let managed = match (&self.thresholds.managed_groups, principal) {
+            (Some(groups), Some(p)) => Some(groups.get(p).cloned()),
+            _ => None,
+        };
+        let context = match &managed {
+            Some(Some(name)) => format!(" for {name}, a group the access policy manages: drift the next reconcile undoes"),
+            Some(None) => " for a principal the access policy does not manage (another tool's or hand-made access)".to_owned(),
+            None => String::new(),
+        };
         let grave = action.starts_with("Delete")
             || action.starts_with("Detach")
             || action.contains("Policy")
-            || action.contains("Boundary");
+            || action.contains("Boundary")
+            || matches!(managed, Some(Some(_)));
         let severity = if grave { Severity::High } else { Severity::Medium };
         let (key, report) =
             self.burst(&format!("oob\n{caller}"), a, Duration::hours(1), Some(severity));
@@ -591,11 +615,13 @@ impl Detectors {
             format!("IAM Identity Center changed outside idc-guard: {action} by {caller}"),
             a.user_name.as_deref().map(str::to_owned),
             format!(
-                "{caller} called {action} at {}{}: access that the access policy does not say. If this is infrastructure as code, it competes with idc-guard's reconcile; if not, it is drift, or someone granting themselves access. Later changes by the same caller within an hour belong to this finding.",
+                "{caller} called {action} at {}{}{context}. If this is infrastructure as code, it competes with idc-guard's reconcile; if not, it is drift, or someone granting themselves access. Later changes by the same caller within an hour belong to this finding.",
                 a.time.to_rfc3339(),
                 a.account_id.as_deref().map(|acc| format!(" in account {acc}")).unwrap_or_default()
             ),
-            json!({"action": action, "caller": caller, "account": a.account_id, "source_ip": a.source_ip, "user": a.user_name}),
+            json!({"action": action, "caller": caller, "account": a.account_id, "source_ip": a.source_ip, "user": a.user_name,
+                "principal": principal, "managed_group": managed.clone().flatten(),
+                "policy_compared": managed.is_some()}),
             vec![a.event_id.clone()],
             "Run `idc-guard plan` to see what differs from the policy; put wanted access in the policy (or `managed = false` for sets another tool owns), and find who made unwanted changes. Add a tool's role to `[signin] idc_guard_roles` only if it is idc-guard itself.",
         ))
@@ -1040,5 +1066,36 @@ mod tests {
             }));
             assert!(quiet.is_empty(), "{read}: {quiet:#?}");
         }
+    }
+
+    #[test]
+    fn out_of_band_assignments_are_told_apart_by_what_the_policy_manages() {
+        // The fixture assigns the user 9448…; make it a group's assignment instead.
+        let for_group = |group: &str, id: &str, caller: &str| {
+            with(ASSIGNMENT, |v| {
+                v["requestParameters"]["principalType"] = serde_json::json!("GROUP");
+                v["requestParameters"]["principalId"] = serde_json::json!(group);
+                v["eventID"] = serde_json::json!(id);
+                v["userIdentity"]["sessionContext"]["sessionIssuer"]["userName"] =
+                    serde_json::json!(caller);
+            })
+        };
+        let mut d = Detectors::default();
+        d.thresholds.managed_groups = Some(std::sync::Arc::new(
+            [("g-payments".to_owned(), "aws-team-payments".to_owned())].into(),
+        ));
+        // A group the policy manages: drift, high, named.
+        let drift = d.observe(&for_group("g-payments", "a1", "terraform-ci"));
+        assert_eq!(drift[0].severity, Severity::High);
+        assert!(drift[0].summary.contains("aws-team-payments, a group the access policy manages"));
+        assert_eq!(drift[0].evidence["policy_compared"], true);
+        // Another principal (another tool's access): medium, said so.
+        let other = d.observe(&for_group("g-finance-tool", "a2", "finance-iac"));
+        assert_eq!(other[0].severity, Severity::Medium);
+        assert!(other[0].summary.contains("does not manage"), "{}", other[0].summary);
+        // Without the deployment's state, nothing is claimed about the policy.
+        let mut d = Detectors::default();
+        let unknown = d.observe(&for_group("g-payments", "a3", "terraform-ci"));
+        assert_eq!(unknown[0].evidence["policy_compared"], false);
     }
 }

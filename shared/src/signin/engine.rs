@@ -175,6 +175,7 @@ impl Engine {
             okta_networks: Arc::clone(&settings.okta_networks),
             scim_user_agents: settings.scim_user_agents.clone(),
             idc_guard_roles: settings.idc_guard_roles.clone(),
+            managed_groups: None,
         });
         Self {
             settings,
@@ -251,6 +252,16 @@ impl Engine {
     /// Whether the user name of an identity-store user id is known.
     pub fn knows_id(&self, user_id: &str) -> bool {
         self.names.contains_key(user_id)
+    }
+
+    /// Whether the managed groups have not been given yet.
+    pub fn managed_groups_unknown(&self) -> bool {
+        self.windowed.thresholds.managed_groups.is_none()
+    }
+
+    /// The groups the access policy manages (id → name), for `out-of-band-change`.
+    pub fn set_managed_groups(&mut self, groups: BTreeMap<String, String>) {
+        self.windowed.thresholds.managed_groups = Some(Arc::new(groups));
     }
 
     /// Teaches the engine a user name for an identity-store id (from identitystore).

@@ -199,6 +199,9 @@ pub struct RequestParameters<'a> {
     /// `roleName` of a portal call.
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub role_name: Option<Cow<'a, str>>,
+    /// `principalId` of an account assignment change (a group or user id).
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub principal_id: Option<Cow<'a, str>>,
     /// `grantType` of an OIDC `CreateToken` (`urn:ietf:params:oauth:grant-type:device_code`).
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub grant_type: Option<Cow<'a, str>>,
@@ -429,6 +432,8 @@ pub enum Kind {
         caller_role: Option<Text>,
         /// The caller's principal ARN (`userIdentity.arn`).
         caller_arn: Option<Text>,
+        /// The group or user an account assignment change is for.
+        principal: Option<Text>,
     },
     /// `sso-oauth.amazonaws.com` `CreateToken` with the device authorization grant: a device
     /// (the CLI, or whoever started the flow) redeeming a code a person approved in a browser.
@@ -640,6 +645,7 @@ impl<'a> Record<'a> {
             success: !self.failed(),
             caller_role: texts.own(&ui.session_context.session_issuer.user_name),
             caller_arn: texts.own(&ui.arn),
+            principal: texts.own(&self.request_parameters.principal_id),
         }
     }
 

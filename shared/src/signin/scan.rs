@@ -66,6 +66,13 @@ impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directo
         if !batch.is_sorted_by_key(Activity::order_key) {
             batch.sort_by_cached_key(Activity::order_key);
         }
+        // The deployment's managed groups, once: out-of-band changes are told apart by them.
+        if self.okta_in_store
+            && let Some(store) = self.store
+            && self.engine.managed_groups_unknown()
+        {
+            self.engine.set_managed_groups(records::ManagedGroup::load_map(store).await?);
+        }
         // Learn id ↔ name pairs first, so a portal call early in the batch resolves too.
         for a in &batch {
             self.engine.learn(a);
