@@ -194,7 +194,9 @@ impl Detectors {
                     "Require MFA for the IAM user, or move the person to IAM Identity Center and remove the console password.",
                 ));
             }
-            Kind::IdcChange { source, action, success: true, caller_role, caller_arn, principal } => {
+            Kind::IdcChange(change) if change.success => {
+                let super::model::IdcChange { source, action, caller_role, caller_arn, principal, .. } =
+                    &**change;
                 out.extend(identity_source_changed(a, source, action));
                 if &**source == "sso.amazonaws.com" {
                     let caller = caller_role.as_deref().or(caller_arn.as_deref()).unwrap_or("?");

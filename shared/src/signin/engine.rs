@@ -676,7 +676,7 @@ fn is_user_activity(a: &Activity) -> bool {
         // The SCIM token is Okta's, not a person's session.
         Kind::Credential { .. } | Kind::AssumeRoleWithSaml | Kind::ScimCall { .. } => false,
         // Other calls count only when made in an IdC permission-set session.
-        Kind::Other | Kind::IdcChange { .. } => a.permission_set.is_some(),
+        Kind::Other | Kind::IdcChange(_) => a.permission_set.is_some(),
     }
 }
 

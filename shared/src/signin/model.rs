@@ -421,20 +421,8 @@ pub enum Kind {
     /// A change to IAM Identity Center itself: its admin API (`sso.amazonaws.com`: account
     /// assignments, permission sets and their policies, provisioning) or its directory
     /// (`sso-directory.amazonaws.com`: identity source, external IdP, SCIM, MFA).
-    IdcChange {
-        /// `sso.amazonaws.com` or `sso-directory.amazonaws.com`.
-        source: Text,
-        /// The API action (`CreateAccountAssignment`, `DeleteMfaDeviceForUser`, …).
-        action: Text,
-        /// It succeeded (no `errorCode`).
-        success: bool,
-        /// The role the caller's session belongs to (`sessionIssuer.userName`), when a role.
-        caller_role: Option<Text>,
-        /// The caller's principal ARN (`userIdentity.arn`).
-        caller_arn: Option<Text>,
-        /// The group or user an account assignment change is for.
-        principal: Option<Text>,
-    },
+    /// Boxed: rare, and large; every activity in the order window carries a `Kind`.
+    IdcChange(Box<IdcChange>),
     /// `sso-oauth.amazonaws.com` `CreateToken` with the device authorization grant: a device
     /// (the CLI, or whoever started the flow) redeeming a code a person approved in a browser.
     DeviceToken {
@@ -443,6 +431,23 @@ pub enum Kind {
     },
     /// Anything else: kept for `diagnose`, ignored by the detectors.
     Other,
+}
+
+/// A change to IAM Identity Center itself (see [`Kind::IdcChange`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IdcChange {
+    /// `sso.amazonaws.com` or `sso-directory.amazonaws.com`.
+    pub source: Text,
+    /// The API action (`CreateAccountAssignment`, `DeleteMfaDeviceForUser`, …).
+    pub action: Text,
+    /// It succeeded (no `errorCode`).
+    pub success: bool,
+    /// The role the caller's session belongs to (`sessionIssuer.userName`), when a role.
+    pub caller_role: Option<Text>,
+    /// The caller's principal ARN (`userIdentity.arn`).
+    pub caller_arn: Option<Text>,
+    /// The group or user an account assignment change is for.
+    pub principal: Option<Text>,
 }
 
 /// The IAM Identity Center admin API's changes (`sso.amazonaws.com`): every other action of
@@ -639,14 +644,14 @@ impl<'a> Record<'a> {
     /// A change to IAM Identity Center itself, with who made it.
     fn idc_change(&self, texts: &mut Interner, source: &str, action: &str) -> Kind {
         let ui = &self.user_identity;
-        Kind::IdcChange {
+        Kind::IdcChange(Box::new(IdcChange {
             source: texts.text(source),
             action: texts.text(action),
             success: !self.failed(),
             caller_role: texts.own(&ui.session_context.session_issuer.user_name),
             caller_arn: texts.own(&ui.arn),
             principal: texts.own(&self.request_parameters.principal_id),
-        }
+        }))
     }
 
     /// The record says the call failed (an error code or message).
@@ -740,7 +745,7 @@ impl<'a> Record<'a> {
         let permission_set = match &kind {
             Kind::Portal { role_name, .. } => role_name.clone(),
             Kind::ConsoleLogin { identity_center_role: true, .. }
-            | Kind::IdcChange { .. }
+            | Kind::IdcChange(_)
             | Kind::Other => ui
                 .session_context
                 .session_issuer
