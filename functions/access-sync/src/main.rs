@@ -28,13 +28,9 @@ async fn main() -> Result<(), Error> {
         tracing::warn!(policy = %config.policy_file.display(), "{w}");
     }
     let sdk = load_sdk_config(Duration::from_secs(20)).await;
-    let sink = function_sink(
-        &sdk,
-        &config.alert_topic_arn,
-        config.alert_webhook_secret_arn.as_deref(),
-        idc_guard::config::security_hub(&idc_guard::config::Env)?,
-    )
-    .await?;
+    let sink =
+        function_sink(&sdk, &config.alert_topic_arn, config.alert_webhook_secret_arn.as_deref())
+            .await?;
     // The Okta System Log (optional): read on first use, to complete events queued as stubs.
     let system_log = match &config.okta {
         Some((url, secret)) => {

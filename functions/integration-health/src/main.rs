@@ -26,13 +26,9 @@ async fn main() -> Result<(), Error> {
     let settings =
         HealthSettings::from_policy_text(&text).inspect_err(|e| tracing::error!("{e}"))?;
     let sdk = load_sdk_config(Duration::from_secs(20)).await;
-    let sink = function_sink(
-        &sdk,
-        &config.alert_topic_arn,
-        config.alert_webhook_secret_arn.as_deref(),
-        idc_guard::config::security_hub(&idc_guard::config::Env)?,
-    )
-    .await?;
+    let sink =
+        function_sink(&sdk, &config.alert_topic_arn, config.alert_webhook_secret_arn.as_deref())
+            .await?;
     // Read on first use: a bad credential fails the Okta checks with the reason, not the start.
     let okta = LazyOktaClient::new(
         SecretsManagerStore::new(&sdk),

@@ -23,13 +23,9 @@ async fn main() -> Result<(), Error> {
     // Read on first use: the daily token check must run even when the Okta credential is bad.
     let okta =
         LazyOktaClient::new(secrets.clone(), &config.okta_api_secret_arn, &config.okta_org_url)?;
-    let sink = function_sink(
-        &sdk,
-        &config.alert_topic_arn,
-        config.alert_webhook_secret_arn.as_deref(),
-        idc_guard::config::security_hub(&idc_guard::config::Env)?,
-    )
-    .await?;
+    let sink =
+        function_sink(&sdk, &config.alert_topic_arn, config.alert_webhook_secret_arn.as_deref())
+            .await?;
     let store = DynamoStateStore::new(&sdk, &config.state_table);
     let probe = HttpScimProbe::default();
     let function = ScimRotationHandler {

@@ -33,13 +33,9 @@ async fn main() -> Result<(), Error> {
         None => Geo::default(),
     };
     let sdk = load_sdk_config(Duration::from_secs(20)).await;
-    let sink = function_sink(
-        &sdk,
-        &config.alert_topic_arn,
-        config.alert_webhook_secret_arn.as_deref(),
-        idc_guard::config::security_hub(&idc_guard::config::Env)?,
-    )
-    .await?;
+    let sink =
+        function_sink(&sdk, &config.alert_topic_arn, config.alert_webhook_secret_arn.as_deref())
+            .await?;
     let function = SigninAnomalyHandler {
         lookup: CloudTrailLookup::new(idc_guard::adapters::cloudtrail_client(&sdk)),
         objects: S3LogObjects::new(s3_client(&sdk)),

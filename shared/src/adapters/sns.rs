@@ -77,19 +77,22 @@ pub enum SinkSetupError {
     /// The webhook secret is empty.
     #[error("the alert webhook secret has no value")]
     EmptyWebhookSecret,
+    /// `IDC_GUARD_SECURITY_HUB` is malformed.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// Security Hub needs the account and region, taken from the alert topic's ARN.
     #[error("the alert topic ARN names no account and region for Security Hub")]
     NoAccount,
 }
 
 /// The function's sink: SNS, plus the webhook when `webhook_secret_arn` is set (read now), plus
-/// Security Hub (in the topic's account and region) when `security_hub` is on.
+/// Security Hub (in the topic's account and region) when `IDC_GUARD_SECURITY_HUB` is on.
 pub async fn function_sink(
     sdk: &aws_config::SdkConfig,
     topic_arn: &str,
     webhook_secret_arn: Option<&str>,
-    security_hub: bool,
 ) -> Result<FunctionSink, SinkSetupError> {
+    let security_hub = crate::config::security_hub(&crate::config::Env)?;
     let webhook = match webhook_secret_arn {
         Some(arn) => Some(WebhookAlertSink::new(
             SecretsManagerStore::new(sdk)
