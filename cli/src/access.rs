@@ -147,6 +147,18 @@ async fn setup(args: &AccessArgs, max_deletions: Option<usize>) -> anyhow::Resul
     })
 }
 
+/// Asks on the terminal; only `yes` is accepted. No terminal: an error that names `--yes`.
+pub fn confirm(question: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("no terminal to confirm on; pass --yes to go ahead without asking");
+    }
+    print!("{question} Only 'yes' is accepted: ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
 fn describe(c: &Change) -> String {
     format!("{:<32} {:<24} {} ({})", c.group, c.permission_set, c.account, c.account_id)
 }
@@ -278,18 +290,9 @@ pub async fn apply(
     if !planned.report.has_changes() {
         return Ok(ExitCode::SUCCESS);
     }
-    if !yes {
-        if !std::io::stdin().is_terminal() {
-            bail!("not applying: no terminal to confirm on; pass --yes to apply without asking");
-        }
-        print!("Apply these changes? Only 'yes' is accepted: ");
-        std::io::stdout().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if answer.trim() != "yes" {
-            println!("Nothing changed.");
-            return Ok(ExitCode::SUCCESS);
-        }
+    if !yes && !confirm("Apply these changes?")? {
+        println!("Nothing changed.");
+        return Ok(ExitCode::SUCCESS);
     }
     let progress = |done: usize, total: usize| {
         if total >= 20 && (done.is_multiple_of(10) || done == total) {
@@ -571,82 +574,4 @@ pub async fn revocation_status(args: &AccessArgs, user: &str) -> anyhow::Result<
     } else {
         ExitCode::from(2)
     })
-}
-
-/// Who runs the CLI: the AWS caller identity (`sts:GetCallerIdentity`), which is what a grant
-/// records as its requester or approver.
-async fn caller() -> anyhow::Result<String> {
-    let sdk = load_sdk_config(Duration::from_secs(30)).await;
-    let id = aws_sdk_sts::Client::new(&sdk)
-        .get_caller_identity()
-        .send()
-        .await
-        .context("reading the caller identity (sts:GetCallerIdentity)")?;
-    id.arn.ok_or_else(|| anyhow::anyhow!("the caller identity has no ARN"))
-}
-
-fn print_grants(grants: &[idc_guard::records::Grant], format: Format) {
-    for g in grants {
-        match format {
-            Format::Json => println!(
-                "{}",
-                serde_json::json!({"id": g.id, "user": g.login, "group": g.group, "status": g.status,
-                    "reason": g.reason, "minutes": g.minutes, "requested_by": g.requested_by,
-                    "requested_at": g.requested_at, "approved_by": g.approved_by,
-                    "starts_at": g.starts_at, "expires_at": g.expires_at})
-            ),
-            Format::Table => println!(
-                "{:<26} {:<8} {:<28} {:<24} {:>4} min  asked by {}{}  {}{}",
-                g.id,
-                format!("{:?}", g.status).to_lowercase(),
-                g.login,
-                g.group,
-                g.minutes,
-                g.requested_by,
-                g.approved_by.as_deref().map(|a| format!(", approved by {a}")).unwrap_or_default(),
-                g.reason,
-                g.expires_at
-                    .map(|e| format!("  until {}", e.format("%Y-%m-%d %H:%M UTC")))
-                    .unwrap_or_default()
-            ),
-        }
-    }
-}
-
-/// `idc-guard grant --user U --group G --for 2h --reason TEXT`.
-pub async fn grant(
-    args: &AccessArgs,
-    user: &str,
-    group: &str,
-    duration: &str,
-    reason: &str,
-) -> anyhow::Result<ExitCode> {
-    let minutes = idc_guard::policy_file::parse_duration(duration)
-        .ok_or_else(|| anyhow::anyhow!("--for {duration:?}: a duration such as 2h or 30m"))?;
-    let sync = setup(args, None).await?;
-    deployment_store(&sync, "grant")?;
-    let me = caller().await?;
-    let g = sync.grant_request(user, group, minutes, reason, &me, Utc::now()).await?;
-    print_grants(std::slice::from_ref(&g), args.format);
-    if g.status == idc_guard::records::GrantStatus::Pending && args.format == Format::Table {
-        println!("waiting for approval: another person runs `idc-guard approve {}`", g.id);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `idc-guard approve ID`.
-pub async fn approve(args: &AccessArgs, id: &str) -> anyhow::Result<ExitCode> {
-    let sync = setup(args, None).await?;
-    deployment_store(&sync, "approve")?;
-    let me = caller().await?;
-    let g = sync.grant_approve(id, &me, Utc::now()).await?;
-    print_grants(std::slice::from_ref(&g), args.format);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `idc-guard grants`: every grant (active, pending, expired), who asked and approved, why, when.
-pub async fn grants(args: &AccessArgs) -> anyhow::Result<ExitCode> {
-    let sync = setup(args, None).await?;
-    print_grants(&sync.grants().await?, args.format);
-    Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@
 
 mod access;
 mod doctor;
+mod grants;
 mod hook;
 mod scim;
 mod signin;
@@ -76,33 +77,49 @@ enum Command {
         #[arg(long, conflicts_with_all = ["dry_run", "release"])]
         status: bool,
     },
-    /// Ask for a user to be in a grantable Okta group for a time (approved by another person
-    /// when the policy says so).
+    /// Sign in with Okta (device authorization) for the grants API.
+    Login(grants::ClientArgs),
+    /// Ask for a time-boxed membership in a grantable Okta group, for yourself or --user
+    /// (approved by others when the policy says so; --break-glass where it allows).
     Grant {
         #[command(flatten)]
-        args: access::AccessArgs,
-        /// The Okta login.
+        args: grants::ClientArgs,
+        /// The Okta login of the person to be granted (default: you).
         #[arg(long)]
-        user: String,
+        user: Option<String>,
         /// The grantable group (the policy's [[grantable]]).
         #[arg(long)]
         group: String,
-        /// How long: 30m, 2h, ...
+        /// How long: 30m, 2h, ... (at least one minute).
         #[arg(long = "for")]
         duration: String,
         /// Why: an incident or ticket id.
         #[arg(long)]
         reason: String,
+        /// Self-approved, alerted to every approver, reviewed afterwards (where the group allows).
+        #[arg(long)]
+        break_glass: bool,
     },
-    /// Approve a pending grant (never your own).
+    /// Approve a pending grant (shown first), or review a break-glass grant.
     Approve {
         #[command(flatten)]
-        args: access::AccessArgs,
+        args: grants::ClientArgs,
+        /// The grant's id.
+        id: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Deny a pending grant, or withdraw your own request.
+    Deny {
+        #[command(flatten)]
+        args: grants::ClientArgs,
         /// The grant's id.
         id: String,
     },
-    /// Every grant: active, pending and expired, with who asked, who approved, why and when.
-    Grants(access::AccessArgs),
+    /// Every grant: pending, active, ended and denied, with who asked, who approved, why, when
+    /// and (once ended) what was done with it.
+    Grants(grants::ClientArgs),
     /// Check CloudTrail sign-in activity for anomalies, correlated with Okta (exit 2 on findings).
     Scan(signin::ScanArgs),
     /// One person's Okta and CloudTrail events around a time, and where their sign-in failed.
@@ -169,11 +186,21 @@ fn main() -> ExitCode {
                     }
                     Command::ScimToken(c) => scim::run(c).await,
                     Command::Doctor(args) => doctor::run(args).await,
-                    Command::Grant { args, user, group, duration, reason } => {
-                        access::grant(&args, &user, &group, &duration, &reason).await
+                    Command::Login(args) => grants::login(&args).await,
+                    Command::Grant { args, user, group, duration, reason, break_glass } => {
+                        grants::grant(
+                            &args,
+                            user.as_deref(),
+                            &group,
+                            &duration,
+                            &reason,
+                            break_glass,
+                        )
+                        .await
                     }
-                    Command::Approve { args, id } => access::approve(&args, &id).await,
-                    Command::Grants(args) => access::grants(&args).await,
+                    Command::Approve { args, id, yes } => grants::approve(&args, &id, yes).await,
+                    Command::Deny { args, id } => grants::deny(&args, &id).await,
+                    Command::Grants(args) => grants::grants(&args).await,
                     Command::Revoke { args, user, dry_run, release, status } => {
                         if status {
                             access::revocation_status(&args, &user).await

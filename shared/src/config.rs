@@ -32,6 +32,14 @@ pub const OKTA_AWS_APP_ID: &str = "IDC_GUARD_OKTA_AWS_APP_ID";
 pub const OKTA_EVENT_HOOK_ID: &str = "IDC_GUARD_OKTA_EVENT_HOOK_ID";
 /// The SCIM token secret.
 pub const SCIM_TOKEN_SECRET_ARN: &str = "IDC_GUARD_SCIM_TOKEN_SECRET_ARN";
+/// The client id of idc-guard's Okta OIDC app, whose ID tokens the grants API accepts.
+pub const OKTA_CLIENT_ID: &str = "IDC_GUARD_OKTA_CLIENT_ID";
+/// Optional: the secret holding the Slack app's bot token and signing secret (grants).
+pub const SLACK_SECRET_ARN: &str = "IDC_GUARD_SLACK_SECRET_ARN";
+/// Optional: Slack's Web API base (default `https://slack.com/api/`).
+pub const SLACK_API_URL: &str = "IDC_GUARD_SLACK_API_URL";
+/// Optional: `0` turns off the CloudTrail activity summary at a grant's end.
+pub const GRANT_ACTIVITY: &str = "IDC_GUARD_GRANT_ACTIVITY";
 /// Optional: a MaxMind-format city database for finer geolocation.
 pub const GEO_CITY_DB: &str = "IDC_GUARD_GEO_CITY_DB";
 
@@ -311,6 +319,62 @@ impl SigninConfig {
             alert_webhook_secret_arn: base.alert_webhook_secret_arn,
             policy_file: base.policy_file,
             city_db: optional(vars, GEO_CITY_DB).map(std::path::PathBuf::from),
+        })
+    }
+}
+
+/// Configuration of the `grants` function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantsConfig {
+    /// What it shares with access-sync (Okta is required here).
+    pub base: AccessSyncConfig,
+    /// The Okta OIDC app whose ID tokens name persons (None: the CLI door is closed).
+    pub okta_client_id: Option<String>,
+    /// The Slack secret (None: no Slack door).
+    pub slack_secret_arn: Option<String>,
+    /// Slack's Web API base.
+    pub slack_api_url: String,
+    /// Summarise CloudTrail activity at a grant's end.
+    pub activity: bool,
+}
+
+impl GrantsConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Env)
+    }
+
+    /// Reads these variables.
+    pub fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
+        let base = AccessSyncConfig::from_vars(vars)?;
+        if base.okta.is_none() {
+            return Err(ConfigError::Missing(OKTA_ORG_URL));
+        }
+        let slack_api_url =
+            optional(vars, SLACK_API_URL).unwrap_or_else(|| "https://slack.com/api/".into());
+        if !slack_api_url.starts_with("https://") && !slack_api_url.starts_with("http://127.0.0.1")
+        {
+            return Err(ConfigError::Malformed {
+                name: SLACK_API_URL,
+                reason: "expected an https URL",
+            });
+        }
+        let activity = match optional(vars, GRANT_ACTIVITY).as_deref() {
+            None | Some("1" | "true") => true,
+            Some("0" | "false") => false,
+            Some(_) => {
+                return Err(ConfigError::Malformed {
+                    name: GRANT_ACTIVITY,
+                    reason: "expected 0 or 1",
+                });
+            }
+        };
+        Ok(Self {
+            base,
+            okta_client_id: optional(vars, OKTA_CLIENT_ID),
+            slack_secret_arn: optional_arn(vars, SLACK_SECRET_ARN, "secretsmanager")?,
+            slack_api_url,
+            activity,
         })
     }
 }

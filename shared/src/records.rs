@@ -8,8 +8,8 @@
 //! | [`Lifecycle`] | `okta-user#<login>` | `lifecycle` | access-sync | sign-in checks |
 //! | [`GroupPushFailure`] | `scim-health` | `last-group-push-failure` | access-sync | daily token check |
 //! | [`ManagedGroup`] | `managed-group` | group id | access-sync, idc-guard | access-sync, CLI |
-//! | [`RevokedSessions`] | `revoked-sessions` | Identity Store user id | access-sync, idc-guard | access-sync, CLI, sign-in checks (`revoked-session-used`) |
-//! | [`Grant`] | `grant` | grant id | access-sync, idc-guard | access-sync, CLI |
+//! | [`RevokedSessions`] | `revoked-sessions` | Identity Store user id | access-sync, grants, idc-guard | access-sync, CLI, sign-in checks (`revoked-session-used`) |
+//! | [`Grant`] | `grant` | grant id | grants | grants (the CLI and Slack reach it through the grants API) |
 //! | event claim ([`EVENT_CLAIM_PK`]) | `okta-event` | event uuid | access-sync | access-sync, catch-up |
 //! | [`Review`] | `review` | group id | idc-guard | CLI `review` |
 //! | [`Checkpoint`] | `signin-checkpoint` | event source | signin-anomaly | sign-in sweep |
@@ -429,6 +429,10 @@ pub struct RevokedSessions {
     /// denied permission sets: the release counts the longest session from here.
     #[serde(default)]
     pub access_ended_at: Option<DateTime<Utc>>,
+    /// Every deny this record holds was written because time-boxed grants ended (not for a
+    /// deactivation or an incident): a new grant of the user may lift it.
+    #[serde(default)]
+    pub grant_end: bool,
 }
 
 /// One account a revocation's deny has not reached yet.
@@ -469,35 +473,99 @@ impl Record for RevokedSessions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GrantStatus {
-    /// Waiting for a second person's approval.
+    /// Waiting for approval.
     Pending,
+    /// Approved; the Okta membership is being added (written before the `PUT`, so a crash in
+    /// between is finished, or ended, by the next expiry run).
+    Activating,
     /// The Okta membership is in place until `expires_at`.
     Active,
     /// Over: the membership was removed (or a later grant kept it).
     Expired,
+    /// Refused by an approver, or withdrawn by the person who asked.
+    Denied,
+}
+
+/// Which front door a person came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Door {
+    /// An Okta ID token issued to idc-guard's OIDC app (the CLI's device sign-in).
+    Okta,
+    /// A signed Slack interaction, mapped to the Okta user by verified e-mail.
+    Slack,
+}
+
+/// A person's act on a grant (an approval, a denial, a break-glass review).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The person's Okta user id: what persons are compared by.
+    pub person_id: String,
+    /// Their Okta login, for people to read.
+    pub login: String,
+    /// How they came.
+    pub door: Door,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// What the person did with the granted permission sets while the grant ran (CloudTrail).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivitySummary {
+    /// Calls by `service:Action`, most first.
+    pub calls: Vec<(String, u64)>,
+    /// Write calls (`readOnly` false), in time order: `time service:Action account`.
+    pub writes: Vec<String>,
+    /// Calls in all.
+    pub total: u64,
+    /// What could not be read (the summary is then partial).
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// A time-boxed membership in an Okta group (`idc-guard grant`), its approval and its end.
+///
+/// Written only by the grants function (the state table's `grant` partition is its alone);
+/// every decision re-checks the policy and Okta, so even a record someone forged grants nothing
+/// the policy does not allow to the persons it names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     /// Its id (kept in the key).
     #[serde(skip)]
     pub id: String,
-    /// The user's Okta login.
+    /// The beneficiary's Okta login.
     pub login: String,
+    /// The beneficiary's Okta user id.
+    #[serde(default)]
+    pub user_id: String,
     /// The Okta group.
     pub group: String,
     /// Why (an incident or ticket).
     pub reason: String,
     /// How long, in minutes, from activation.
     pub minutes: i64,
-    /// Who asked (the caller's identity).
+    /// Who asked (Okta login).
     pub requested_by: String,
+    /// Who asked (Okta user id).
+    #[serde(default)]
+    pub requester_id: String,
     /// When.
     pub requested_at: DateTime<Utc>,
-    /// Who approved (none when no approval is needed, or not yet).
+    /// The approvers' logins, for people to read (see `approvals`).
     #[serde(default)]
     pub approved_by: Option<String>,
+    /// Each approval, one per person.
+    #[serde(default)]
+    pub approvals: Vec<Decision>,
+    /// Who denied or withdrew it.
+    #[serde(default)]
+    pub denied_by: Option<Decision>,
+    /// Self-approved under break-glass; reviewed after the fact by an approver.
+    #[serde(default)]
+    pub break_glass: bool,
+    /// The approver who reviewed a break-glass grant.
+    #[serde(default)]
+    pub reviewed_by: Option<Decision>,
     /// Where it stands.
     pub status: GrantStatus,
     /// When the membership was added.
@@ -506,6 +574,19 @@ pub struct Grant {
     /// When it ends.
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    #[serde(default)]
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The live-session deny on the group's permission sets is still to be written (it failed
+    /// when the grant ended; the next expiry run retries).
+    #[serde(default)]
+    pub sessions_pending: bool,
+    /// The Slack message the request was posted as (`channel`, `ts`).
+    #[serde(default)]
+    pub slack_message: Option<(String, String)>,
+    /// What the person did while the grant ran.
+    #[serde(default)]
+    pub activity: Option<ActivitySummary>,
 }
 
 impl Grant {

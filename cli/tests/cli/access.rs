@@ -246,6 +246,7 @@ targets = { tags = { team = "{team}" } }
         }],
         not_covered: vec![],
         access_ended_at: None,
+        grant_end: false,
     };
     idc_guard::records::save(&store, &record).await.unwrap();
     let proof = idc_guard::alert::Alert::new(

@@ -165,16 +165,7 @@ pub struct Policy {
     pub grantable: Vec<Grantable>,
 }
 
-/// An Okta group that may be granted for a limited time (`idc-guard grant`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grantable {
-    /// The Okta group's name (the same name in IAM Identity Center, pushed by SCIM).
-    pub group: String,
-    /// The longest grant.
-    pub max_duration: chrono::Duration,
-    /// A second person must approve (`idc-guard approve`).
-    pub approval: bool,
-}
+pub use super::grants::grantable::Grantable;
 
 // ---- the file's shape ------------------------------------------------------------------------
 
@@ -188,7 +179,7 @@ struct RawPolicy {
     #[serde(default, rename = "rule")]
     rules: Vec<Spanned<RawRule>>,
     #[serde(default)]
-    grantable: Vec<Spanned<RawGrantable>>,
+    grantable: Vec<Spanned<super::grants::grantable::RawGrantable>>,
     /// The `[signin]` table belongs to the sign-in checks (`signin::settings`), which read it
     /// from the same file.
     #[serde(default)]
@@ -198,15 +189,6 @@ struct RawPolicy {
     #[serde(default)]
     #[allow(dead_code)]
     health: Option<toml::Table>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGrantable {
-    group: Spanned<String>,
-    max_duration: Spanned<String>,
-    #[serde(default)]
-    approval: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -422,34 +404,7 @@ impl Policy {
                 rules.push(r);
             }
         }
-        let mut grantable = Vec::new();
-        for g in raw.grantable {
-            let offset = g.span().start;
-            let g = g.into_inner();
-            let group = g.group.get_ref().trim().to_owned();
-            if group.is_empty() {
-                c.error(g.group.span().start, "grantable group must not be empty");
-                continue;
-            }
-            if grantable.iter().any(|x: &Grantable| x.group == group) {
-                c.error(offset, format!("grantable group {group:?} is declared twice"));
-                continue;
-            }
-            match crate::policy_file::parse_duration(g.max_duration.get_ref())
-                .filter(|d| *d <= chrono::Duration::days(7))
-            {
-                Some(max_duration) => {
-                    grantable.push(Grantable { group, max_duration, approval: g.approval })
-                }
-                None => c.error(
-                    g.max_duration.span().start,
-                    format!(
-                        "max_duration {:?} must be a duration such as \"2h\", at most 7 days",
-                        g.max_duration.get_ref()
-                    ),
-                ),
-            }
-        }
+        let grantable = super::grants::grantable::parse(&mut c, raw.grantable);
         if rules.is_empty() && !c.diagnostics.iter().any(|d| d.severity == Level::Error) {
             c.warn(0, "the policy has no [[rule]]: nothing will be granted");
         }

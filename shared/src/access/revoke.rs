@@ -216,6 +216,8 @@ where
             unprovisioned: Vec::new(),
             not_covered: Vec::new(),
             access_ended_at: None,
+            // Lifted by a re-grant only when no deny in it has another cause.
+            grant_end: only_group.is_some() && previous.as_ref().is_none_or(|p| p.grant_end),
         };
         if !report.covered.is_empty() {
             records::save(&self.store, &record).await?;

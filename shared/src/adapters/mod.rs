@@ -1,6 +1,7 @@
 //! Adapters: every implementation of a port that talks to something outside the process — the
 //! AWS SDK clients (IAM Identity Center, Organizations, Secrets Manager, SQS, SNS, CloudTrail,
-//! S3, DynamoDB), Okta's and IdC's SCIM HTTP APIs, the alert webhook — and the embedded SQLite
+//! S3, DynamoDB, Security Hub, the account access manager), Okta's and IdC's SCIM HTTP APIs,
+//! Okta's published keys, Slack's Web API, the alert webhook — and the embedded SQLite
 //! store. The ports themselves live beside the domain that needs them (`access/ports.rs`,
 //! `okta/ports.rs`, `scim/ports.rs`, `signin/ports.rs`, `secret.rs`, `store/`, `alert.rs`).
 //!
@@ -19,6 +20,7 @@ mod organizations;
 mod scim_probe;
 mod secrets_manager;
 mod security_hub;
+pub mod slack;
 mod sns;
 mod sqlite;
 mod sqs;
@@ -33,11 +35,12 @@ pub(crate) use api_metrics::sdk_client;
 pub use cloudtrail::{CloudTrailLookup, IdentityStoreDirectory, S3LogObjects};
 pub use dynamodb::DynamoStateStore;
 pub use identity_center::SdkIdentityCenter;
-pub use okta::{LazyOktaClient, OktaClient};
+pub use okta::{LazyOktaClient, OktaClient, OktaPublicKeys};
 pub use organizations::SdkOrganizations;
 pub use scim_probe::HttpScimProbe;
 pub use secrets_manager::SecretsManagerStore;
 pub use security_hub::SecurityHubSink;
+pub use slack::SlackWebClient;
 pub use sns::{FunctionSink, SinkSetupError, SnsAlertSink, function_sink};
 pub use sqlite::SqliteStateStore;
 pub use sqs::{SqsQueue, SqsRequeue};

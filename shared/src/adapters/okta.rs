@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use serde_json::Value;
 
 use crate::okta::org_url::validate_org_url;
-use crate::okta::ports::{OktaApi, OktaError, SystemLog};
+use crate::okta::ports::{OktaApi, OktaError, OktaUser, SystemLog};
 use crate::secret::{ExposeSecret, SecretStore, SecretString};
 use crate::telemetry::metrics::{Metric, count};
 
@@ -374,6 +374,38 @@ impl crate::okta::ports::OktaGroups for OktaClient {
             .await?;
         Ok(users.iter().filter_map(|u| u["profile"]["login"].as_str().map(str::to_owned)).collect())
     }
+
+    async fn user(&self, id_or_login: &str) -> Result<Option<OktaUser>, OktaError> {
+        match self.get(&format!("/api/v1/users/{}", path_part(id_or_login))).await {
+            Ok(user) => Ok(OktaUser::from_json(&user)),
+            Err(OktaError::Refused { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn users_by_email(&self, email: &str) -> Result<Vec<OktaUser>, OktaError> {
+        // Okta's search expression takes a quoted string; a quote or backslash in an address
+        // would end it, so such an address is refused rather than escaped.
+        if email.contains(['"', '\\']) || email.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let search: String = url::form_urlencoded::byte_serialize(
+            format!("profile.email eq \"{email}\"").as_bytes(),
+        )
+        .collect();
+        let users = self.get_all(&format!("/api/v1/users?search={search}&limit=200")).await?;
+        Ok(users
+            .iter()
+            .filter_map(OktaUser::from_json)
+            .filter(|u| u.email.eq_ignore_ascii_case(email))
+            .collect())
+    }
+
+    async fn user_group_names(&self, user_id: &str) -> Result<Vec<String>, OktaError> {
+        let groups =
+            self.get_all(&format!("/api/v1/users/{}/groups?limit=200", path_part(user_id))).await?;
+        Ok(groups.iter().filter_map(|g| g["profile"]["name"].as_str().map(str::to_owned)).collect())
+    }
 }
 
 /// An id as one path segment.
@@ -459,6 +491,47 @@ impl SystemLog for OktaClient {
     }
 }
 
+/// The org authorization server's published keys (`<org>/oauth2/v1/keys`): public, read
+/// without a credential, for verifying the ID tokens Okta issues to idc-guard's OIDC app.
+#[derive(Debug, Clone)]
+pub struct OktaPublicKeys {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl OktaPublicKeys {
+    /// The keys of the org at `org_url`.
+    pub fn new(org_url: &str) -> Result<Self, OktaError> {
+        let org = validate_org_url(org_url)?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| OktaError::Config(e.without_url().to_string()))?;
+        Ok(Self { http, url: format!("{org}/oauth2/v1/keys") })
+    }
+}
+
+impl crate::okta::id_token::OktaKeys for OktaPublicKeys {
+    fn keys(&self) -> futures::future::BoxFuture<'_, Result<jsonwebtoken::jwk::JwkSet, OktaError>> {
+        Box::pin(async move {
+            let response = self
+                .http
+                .get(&self.url)
+                .send()
+                .await
+                .map_err(|e| OktaError::Transport(e.without_url().to_string()))?;
+            let status = response.status().as_u16();
+            if status != 200 {
+                return Err(OktaError::Refused {
+                    status,
+                    summary: "the keys endpoint refused".into(),
+                });
+            }
+            response.json().await.map_err(|e| OktaError::BadReply(e.without_url().to_string()))
+        })
+    }
+}
+
 /// The Okta client, built on first use from the credential secret: a function that does not
 /// need Okta for an invocation (the daily SCIM token check) never depends on it, and a missing
 /// or bad credential fails only the steps that call Okta, with the reason. A failed read is
@@ -534,6 +607,15 @@ impl<Secrets: SecretStore> crate::okta::ports::OktaGroups for LazyOktaClient<Sec
     }
     async fn member_logins(&self, group_id: &str) -> Result<Vec<String>, OktaError> {
         self.client().await?.member_logins(group_id).await
+    }
+    async fn user(&self, id_or_login: &str) -> Result<Option<OktaUser>, OktaError> {
+        self.client().await?.user(id_or_login).await
+    }
+    async fn users_by_email(&self, email: &str) -> Result<Vec<OktaUser>, OktaError> {
+        self.client().await?.users_by_email(email).await
+    }
+    async fn user_group_names(&self, user_id: &str) -> Result<Vec<String>, OktaError> {
+        self.client().await?.user_group_names(user_id).await
     }
 }
 

@@ -159,6 +159,52 @@ pub trait OktaGroups: Send + Sync {
         &self,
         group_id: &str,
     ) -> impl Future<Output = Result<Vec<String>, OktaError>> + Send;
+    /// The user with this id or login (`GET /api/v1/users/{id}`); `None` when Okta has none.
+    fn user(
+        &self,
+        id_or_login: &str,
+    ) -> impl Future<Output = Result<Option<OktaUser>, OktaError>> + Send;
+    /// Users whose primary e-mail is exactly this (`search=profile.email eq "…"`).
+    fn users_by_email(
+        &self,
+        email: &str,
+    ) -> impl Future<Output = Result<Vec<OktaUser>, OktaError>> + Send;
+    /// The names of the groups a user is in (`GET /api/v1/users/{id}/groups`).
+    fn user_group_names(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, OktaError>> + Send;
+}
+
+/// An Okta user as the grants see them: a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OktaUser {
+    /// The Okta user id (`00u…`): what persons are compared by.
+    pub id: String,
+    /// `profile.login`.
+    pub login: String,
+    /// `profile.email`.
+    pub email: String,
+    /// `status` (`ACTIVE`, `SUSPENDED`, `DEPROVISIONED`, …).
+    pub status: String,
+}
+
+impl OktaUser {
+    /// Reads a user object of the Management API.
+    pub fn from_json(v: &serde_json::Value) -> Option<Self> {
+        Some(Self {
+            id: v["id"].as_str()?.to_owned(),
+            login: v["profile"]["login"].as_str()?.to_owned(),
+            email: v["profile"]["email"].as_str().unwrap_or_default().to_owned(),
+            status: v["status"].as_str().unwrap_or_default().to_owned(),
+        })
+    }
+
+    /// The user can sign in (`ACTIVE`, or `PASSWORD_EXPIRED`/`RECOVERY`/`LOCKED_OUT`, which are
+    /// active users in a sign-in state); suspended and deprovisioned users are not.
+    pub fn is_active(&self) -> bool {
+        matches!(self.status.as_str(), "ACTIVE" | "PASSWORD_EXPIRED" | "RECOVERY" | "LOCKED_OUT")
+    }
 }
 
 /// No System Log configured: stubs are processed as they are.
@@ -192,6 +238,15 @@ impl OktaGroups for NoSystemLog {
         Err(OktaError::Config(NO_OKTA.into()))
     }
     async fn member_logins(&self, _: &str) -> Result<Vec<String>, OktaError> {
+        Err(OktaError::Config(NO_OKTA.into()))
+    }
+    async fn user(&self, _: &str) -> Result<Option<OktaUser>, OktaError> {
+        Err(OktaError::Config(NO_OKTA.into()))
+    }
+    async fn users_by_email(&self, _: &str) -> Result<Vec<OktaUser>, OktaError> {
+        Err(OktaError::Config(NO_OKTA.into()))
+    }
+    async fn user_group_names(&self, _: &str) -> Result<Vec<String>, OktaError> {
         Err(OktaError::Config(NO_OKTA.into()))
     }
 }

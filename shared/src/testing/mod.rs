@@ -130,6 +130,8 @@ pub struct FakeIdentityCenter {
     pub identity_store_calls: AtomicUsize,
     /// The most assignment operations seen in flight at once.
     pub max_in_flight: AtomicUsize,
+    /// Every sso-admin request is refused (an outage, or a role that lost its permissions).
+    pub down: std::sync::atomic::AtomicBool,
 }
 
 impl Default for FakeIdentityCenter {
@@ -149,6 +151,7 @@ impl FakeIdentityCenter {
             throttled: AtomicUsize::new(0),
             identity_store_calls: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            down: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -287,6 +290,12 @@ impl FakeIdentityCenter {
     /// One sso-admin request against the token bucket.
     fn quota(&self, operation: &'static str) -> Result<(), AwsError> {
         self.sso_calls.fetch_add(1, Ordering::Relaxed);
+        if self.down.load(Ordering::Relaxed) {
+            return Err(refused(
+                operation,
+                "AccessDeniedException: sso-admin is down for this test".into(),
+            ));
+        }
         let mut s = self.lock();
         let now = Instant::now();
         let elapsed = s.refilled.map(|t| now.duration_since(t).as_secs_f64()).unwrap_or(0.0);
