@@ -76,7 +76,7 @@ fn save_token(path: &Path, id_token: &str, expires_in: i64) -> anyhow::Result<()
 
 /// Okta's device authorization grant: prints where to approve, polls until the person has.
 async fn device_sign_in(args: &ClientArgs) -> anyhow::Result<String> {
-    let org = args.okta_org_url.trim_end_matches('/');
+    let org = idc_guard::okta::org_url::validate_org_url(&args.okta_org_url)?;
     let client = http()?;
     let start: Value = client
         .post(format!("{org}/oauth2/v1/device/authorize"))
@@ -144,6 +144,17 @@ async fn token(args: &ClientArgs) -> anyhow::Result<String> {
     }
 }
 
+/// The API's URL: https, or plain http to a loopback stand-in only, since the ID token goes there.
+fn api_base(url: &str) -> anyhow::Result<String> {
+    let parsed =
+        reqwest::Url::parse(url).with_context(|| format!("--api-url {url:?} is not a URL"))?;
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+        bail!("--api-url {url:?} must be https (the Okta ID token is sent there)");
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
 /// One API call; a refusal is an error with the API's message.
 async fn call(
     args: &ClientArgs,
@@ -151,8 +162,9 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<Value> {
+    let base = api_base(&args.api_url)?;
     let token = token(args).await?;
-    let url = format!("{}/{}", args.api_url.trim_end_matches('/'), path.trim_start_matches('/'));
+    let url = format!("{base}/{}", path.trim_start_matches('/'));
     let mut request = http()?.request(method, &url).bearer_auth(&token);
     if let Some(b) = body {
         request = request.json(&b);

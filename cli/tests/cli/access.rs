@@ -179,27 +179,6 @@ targets = { tags = { team = "{team}" } }
         "{t}"
     );
     assert!(t.contains("released no earlier than"), "{t}");
-    // Grants: only the policy's [[grantable]] groups (this policy has none).
-    let out = cli.run(&[
-        "grant",
-        "--user",
-        "alice@acme.example",
-        "--group",
-        "aws-team-payments",
-        "--for",
-        "2h",
-        "--reason",
-        "INC-1",
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("not changing IAM Identity Center from local state"),
-        "{}",
-        text(&out)
-    );
-    let out = cli.run(&["grants"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(out.stdout.is_empty(), "no grant was recorded");
     let out = cli.run(&["revoke", "--user", "nobody@acme.example", "--dry-run"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("not a user in IAM Identity Center"), "{}", text(&out));

@@ -3,6 +3,7 @@
 
 mod access;
 mod doctor;
+mod grants;
 mod hook_inspect;
 mod scan;
 mod scim;

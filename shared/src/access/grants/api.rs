@@ -147,7 +147,6 @@ fn json_body<T: for<'de> Deserialize<'de> + Default>(
     serde_json::from_slice(body).map_err(|e| HttpReply::error(400, format!("bad JSON body: {e}")))
 }
 
-
 impl<Idc, Org, Store, Sink, Log> GrantsHandler<Idc, Org, Store, Sink, Log>
 where
     Idc: IdentityCenter,
@@ -268,3 +267,7 @@ where
         }
     }
 }
+
+#[cfg(test)]
+#[path = "api_tests.rs"]
+mod tests;

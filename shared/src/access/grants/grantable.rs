@@ -164,3 +164,72 @@ pub(crate) fn parse(c: &mut Checker, raw: Vec<Spanned<RawGrantable>>) -> Vec<Gra
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::access::Policy;
+    use crate::policy_file::Level;
+
+    const RULE: &str = "[[rule]]\ngroups = \"aws-admin-x\"\npermission_sets = [\"A\"]\ntargets = { accounts = [\"111111111111\"] }\n[[permission_set]]\nname = \"A\"\nmanaged_policies = [\"arn:aws:iam::aws:policy/ReadOnlyAccess\"]\n";
+
+    fn check(grantable: &str) -> (Option<Policy>, Vec<String>) {
+        let (p, d) = Policy::check(
+            &format!("{RULE}[[grantable]]\ngroup = \"aws-admin-x\"\n{grantable}"),
+            None,
+        );
+        (p, d.iter().map(|d| format!("{:?}: {}", d.severity == Level::Error, d.message)).collect())
+    }
+
+    #[test]
+    fn approval_needs_approvers_and_approvals_are_one_or_two() {
+        for (text, message) in [
+            ("max_duration = \"1h\"\napproval = true", "needs approvers"),
+            ("max_duration = \"1h\"\nbreak_glass = true", "review break-glass"),
+            (
+                "max_duration = \"1h\"\napproval = true\napprovers = [\"a\"]\napprovals = 3",
+                "approvals must be 1 or 2",
+            ),
+            (
+                "max_duration = \"1h\"\napproval = true\napprovers = [\"a\"]\napprovals = 0",
+                "approvals must be 1 or 2",
+            ),
+            ("max_duration = \"30s\"", "from 1 minute to 7 days"),
+            ("max_duration = \"8d\"", "from 1 minute to 7 days"),
+            (
+                "max_duration = \"1h\"\nbreak_glass = true\napprovers = [\"a\"]\nbreak_glass_max_duration = \"10s\"",
+                "break_glass_max_duration",
+            ),
+            ("max_duration = \"1h\"\nrequestors = [\"a\"]", "unknown field"),
+        ] {
+            let (p, d) = check(text);
+            assert!(p.is_none(), "{text}");
+            assert!(
+                d.iter().any(|m| m.starts_with("true") && m.contains(message)),
+                "{text}: {d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn break_glass_is_capped_by_the_maximum_and_defaults_to_an_hour() {
+        let (p, _) = check(
+            "max_duration = \"4h\"\napproval = true\napprovers = [\" a \", \"a\", \"\"]\nbreak_glass = true\nrequesters = [\"r\"]\nslack_channel = \" C1 \"",
+        );
+        let g = p.unwrap().grantable.remove(0);
+        assert_eq!(g.break_glass, Some(chrono::Duration::hours(1)));
+        assert_eq!(
+            (g.approvers, g.requesters, g.approvals),
+            (vec!["a".to_owned()], vec!["r".to_owned()], 1)
+        );
+        assert_eq!(g.slack_channel.as_deref(), Some("C1"));
+        let (p, _) = check(
+            "max_duration = \"20m\"\napprovers = [\"a\"]\nbreak_glass = true\nbreak_glass_max_duration = \"2h\"",
+        );
+        assert_eq!(p.unwrap().grantable[0].break_glass, Some(chrono::Duration::minutes(20)));
+        let (p, d) =
+            check("max_duration = \"20m\"\napprovals = 2\nbreak_glass_max_duration = \"5m\"");
+        let g = &p.unwrap().grantable[0];
+        assert_eq!((g.approval, g.break_glass), (false, None));
+        assert_eq!(d.iter().filter(|m| m.starts_with("false")).count(), 2, "{d:?}");
+    }
+}
