@@ -35,6 +35,9 @@ ALLOWED = {
         "AWS's account access manager (API reference of 2026-08-25) is newer than parliament's "
         "IAM database; access-sync only lists its applications and entitlements (read only), "
         "on '*' until its resource types are published",
+    ("GrantsFunctionRole", "UNKNOWN_PREFIX", "account-access"):
+        "the same read-only account access manager listing, for the session deny at a grant's "
+        "end (what it cannot cover is reported)",
 }
 
 # The defect this lint exists for: sso:ListInstances scoped to instance ARNs (AccessDenied in AWS).
@@ -97,6 +100,9 @@ PARAMETER_VALUES = {
     "OktaAccessSyncApiSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:idc-guard/okta-sync-AbCdEf",
     "OktaHealthApiSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:idc-guard/okta-health-AbCdEf",
     "OktaRotationApiSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:idc-guard/okta-rotation-AbCdEf",
+    "OktaGrantsApiSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:idc-guard/okta-grants-AbCdEf",
+    "OktaOidcClientId": "0oa9idcguardcli0h8i9",
+    "SlackSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:idc-guard/slack-AbCdEf",
     "OktaAwsAppId": "0oa1b2c3d4e5f6g7h8i9",
     "OktaEventHookId": "who1b2c3d4e5f6g7h8i9",
     "SecurityHubFindings": "true",
