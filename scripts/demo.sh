@@ -4,7 +4,9 @@
 # every fixture, shows the queue, then runs access-sync: a full reconcile of the access policy,
 # the queued Okta events, alerts; signin-anomaly on a CloudTrail log file in S3; the hook secret's
 # rotation while Okta keeps delivering (zero refused), a SCIM token staged, probed, handed to Okta
-# and promoted, the daily token check; then `idc-guard scan` / `diagnose` on fixtures.
+# and promoted, the daily token check; a grant asked with the CLI (Okta device sign-in), refused
+# to its requester, approved in Slack (scripts/local_slack.py) and ended by the grants function's
+# schedule with its activity summary; then `idc-guard scan` / `diagnose` on fixtures.
 # Everything listens on 127.0.0.1 only and is stopped (by PID) when the script ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +36,8 @@ export IDC_GUARD_CLI="$CLI"
 
 moto_start
 OKTA_PORT=$(free_port)
-export OKTA_PORT
+SLACK_PORT=$(free_port)
+export OKTA_PORT SLACK_PORT
 # The account access manager (moto lacks it) is answered by the same local stand-in.
 export AWS_ENDPOINT_URL_ACCOUNT_ACCESS="http://127.0.0.1:$OKTA_PORT"
 eval "$("$VENV/bin/python" scripts/local_okta.py setup "$RUN_DIR")"
@@ -60,6 +63,10 @@ setsid cargo lambda watch -A 127.0.0.1 -P "$port" \
   --env-var "IDC_GUARD_OKTA_API_SECRET_ARN=$OKTA_API_SECRET_ARN" \
   --env-var "IDC_GUARD_OKTA_AWS_APP_ID=0oa0demo1awsidc" \
   --env-var "IDC_GUARD_OKTA_EVENT_HOOK_ID=whk0demo1idcguard" \
+  --env-var "IDC_GUARD_OKTA_CLIENT_ID=0oa0demo1idcguardcli" \
+  --env-var "IDC_GUARD_SLACK_SECRET_ARN=$SLACK_SECRET_ARN" \
+  --env-var "IDC_GUARD_SLACK_API_URL=http://127.0.0.1:$SLACK_PORT/api/" \
+  --env-var "AWS_ENDPOINT_URL_CLOUDTRAIL=http://127.0.0.1:$OKTA_PORT" \
   --env-var "RUST_LOG=info" \
   > "$RUN_DIR/watch.log" 2>&1 < /dev/null &
 WATCH_PID=$!
@@ -71,7 +78,7 @@ done
 wait_http "http://127.0.0.1:$port/" 1 || { cat "$RUN_DIR/watch.log" >&2; exit 1; }
 
 IDC_GUARD_STATE_TABLE="$STATE_TABLE" OKTA_API_SECRET_ARN="$OKTA_API_SECRET_ARN" SCIM_SECRET_ARN="$SCIM_SECRET_ARN" \
-  POLICY_FILE="$POLICY_FILE" ALERT_TOPIC_ARN="$ALERT_TOPIC_ARN" "$VENV/bin/python" scripts/local_okta.py play "$base" "$SECRET_ARN" "$QUEUE_URL" "$ALERT_INBOX"
+  SLACK_SECRET_ARN="$SLACK_SECRET_ARN" RUN_DIR="$RUN_DIR" POLICY_FILE="$POLICY_FILE" ALERT_TOPIC_ARN="$ALERT_TOPIC_ARN" "$VENV/bin/python" scripts/local_okta.py play "$base" "$SECRET_ARN" "$QUEUE_URL" "$ALERT_INBOX"
 
 log "metrics the functions wrote in CloudWatch's embedded metric format (from their log)"
 "$VENV/bin/python" - "$RUN_DIR/watch.log" <<'PY'

@@ -70,6 +70,10 @@ def setup(run_dir):
     enable_rotation(sm, scim, scim_value)
     print(f"OKTA_API_SECRET_ARN={api}")
     print(f"SCIM_SECRET_ARN={scim}")
+    # The Slack app of the grants function: its bot token and signing secret.
+    slack = sm.create_secret(Name="idc-guard/slack", SecretString=json.dumps({
+        "bot_token": "xoxb-" + secrets.token_hex(12), "signing_secret": secrets.token_hex(16)}))["ARN"]
+    print(f"SLACK_SECRET_ARN={slack}")
 
     # The access side: an organization, accounts, IdC groups (as SCIM would have pushed them).
     org = aws("organizations")
@@ -344,6 +348,9 @@ class Okta:
         self.app_token = None                 # the token Okta provisions with, once it is given one
         self.members = set()                  # (group id, user id) memberships changed by the API
         self.logins = OKTA_LOGINS             # user id → login
+        self.device_codes = {}                # device sign-ins: code → polls so far
+        self.signing_in = None                # who approves the next device sign-in in the browser
+        self.trail = []                       # CloudTrail events LookupEvents answers with
         self.lock = threading.Lock()
         okta = self
 
@@ -363,6 +370,10 @@ class Okta:
                 n = int(self.headers.get("Content-Length") or 0)
                 return json.loads(self.rfile.read(n) or b"{}")
 
+            def form(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                return {k: v[0] for k, v in urllib.parse.parse_qs(self.rfile.read(n).decode()).items()}
+
             def route(self, method):
                 path = self.path.split("?")[0]
                 if path.startswith(f"/{SCIM_TENANT}/scim/v2/"):
@@ -374,6 +385,19 @@ class Okta:
                     return self.reply(200, {"applications": []})
                 if method == "POST" and path == "/entitlements-list":
                     return self.reply(200, {"entitlements": []})
+                # CloudTrail LookupEvents, which moto lacks (JSON 1.1, reached through
+                # AWS_ENDPOINT_URL_CLOUDTRAIL): the demo's planted events of the user asked for.
+                if method == "POST" and "LookupEvents" in self.headers.get("X-Amz-Target", ""):
+                    return self.reply(200, okta.lookup_events(self.body()))
+                # idc-guard's OIDC app: Okta's published keys and the device authorization grant.
+                if method == "GET" and path == "/oauth2/v1/keys":
+                    with open(os.path.join(ROOT, "events", "okta-api", "oauth2-v1-keys.json")) as f:
+                        return self.reply(200, json.load(f))
+                if method == "POST" and path == "/oauth2/v1/device/authorize":
+                    return self.reply(200, okta.device_authorize(self.form()))
+                if method == "POST" and path == "/oauth2/v1/token":
+                    status, body = okta.device_token(self.form())
+                    return self.reply(status, body)
                 if self.headers.get("Authorization") != f"SSWS {okta.api_token}":
                     return self.reply(401, {"errorCode": "E0000011", "errorSummary": "Invalid token provided"})
                 hook = f"/api/v1/eventHooks/{HOOK_ID}"
@@ -400,10 +424,18 @@ class Okta:
                     with okta.lock:
                         (okta.members.add if method == "PUT" else okta.members.discard)((group, user))
                     return self.reply(204)
+                if method == "GET" and path.startswith("/api/v1/users/") and path.endswith("/groups"):
+                    user = urllib.parse.unquote(path.removeprefix("/api/v1/users/").removesuffix("/groups"))
+                    return self.reply(200, [{"id": g, "type": "OKTA_GROUP", "profile": {"name": n}}
+                                            for g, n in okta.groups_of(user)])
+                if method == "GET" and path == "/api/v1/users":
+                    search = urllib.parse.parse_qs(self.path.partition("?")[2]).get("search", [""])[0]
+                    email = search.removeprefix('profile.email eq "').removesuffix('"')
+                    known = [u for u in okta.people if u == email]
+                    return self.reply(200, [okta.user_json(u) for u in known])
                 if method == "GET" and path.startswith("/api/v1/users/"):
-                    login = urllib.parse.unquote(path.removeprefix("/api/v1/users/"))
-                    return self.reply(200, {"id": okta_user_id(login), "status": "ACTIVE",
-                                            "profile": {"login": login, "email": login}})
+                    who = urllib.parse.unquote(path.removeprefix("/api/v1/users/"))
+                    return self.reply(200, okta.user_json(okta.logins.get(who, who)))
                 if method == "GET" and path.startswith("/api/v1/groups/") and path.endswith("/users"):
                     group = path.removeprefix("/api/v1/groups/").removesuffix("/users")
                     with okta.lock:
@@ -431,6 +463,49 @@ class Okta:
         self.server = ThreadingHTTPServer(("127.0.0.1", int(port)), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    # The people of the grants demo and their Okta groups (besides memberships the API adds).
+    people = {"alice@acme.example": ["platform-oncall"], "bob@acme.example": ["aws-approvers"]}
+
+    def user_json(self, login):
+        return {"id": okta_user_id(login), "status": "ACTIVE", "profile": {"login": login, "email": login}}
+
+    def groups_of(self, user_id):
+        login = self.logins.get(user_id, user_id)
+        names = list(self.people.get(login, []))
+        with self.lock:
+            names += [GROUP_NAMES[g] for g, u in self.members if u == user_id and g in GROUP_NAMES]
+        return [(okta_group_id(n), n) for n in names]
+
+    def device_authorize(self, form):
+        assert form.get("client_id") == OIDC_CLIENT_ID, form
+        code = secrets.token_hex(8)
+        with self.lock:
+            self.device_codes[code] = 0
+        org = f"http://127.0.0.1:{os.environ['OKTA_PORT']}"
+        return {"device_code": code, "user_code": code[:8].upper(), "verification_uri": f"{org}/activate",
+                "verification_uri_complete": f"{org}/activate?user_code={code[:8].upper()}",
+                "expires_in": 600, "interval": 1}
+
+    def device_token(self, form):
+        """The first poll finds the person has not approved yet; then they have, as
+        `self.signing_in` (the person at the browser)."""
+        with self.lock:
+            polls = self.device_codes.get(form.get("device_code"))
+            if polls is None:
+                return 400, {"error": "invalid_grant"}
+            self.device_codes[form["device_code"]] = polls + 1
+        if polls == 0:
+            return 400, {"error": "authorization_pending", "error_description": "The device authorization is pending."}
+        return 200, {"token_type": "Bearer", "expires_in": 3600, "scope": "openid profile email",
+                     "access_token": secrets.token_hex(16), "id_token": id_token(self.signing_in)}
+
+    def lookup_events(self, request):
+        user = next(a["AttributeValue"] for a in request["LookupAttributes"])
+        events = [{"EventId": e["eventID"], "EventName": e["eventName"], "Username": user,
+                   "EventSource": e["eventSource"], "CloudTrailEvent": json.dumps(e)}
+                  for e in self.trail if e["userIdentity"]["arn"].endswith("/" + user)]
+        return {"Events": events}
+
     def hook_json(self):
         return {"id": HOOK_ID, "status": "ACTIVE", "verificationStatus": "VERIFIED", "name": "idc-guard",
                 "events": {"type": "EVENT_TYPE", "items": ["group.user_membership.add"]},
@@ -446,6 +521,35 @@ def okta_user_id(login):
 
 
 OKTA_LOGINS = {}
+GROUP_NAMES = {}
+OIDC_CLIENT_ID = "0oa0demo1idcguardcli"
+
+
+def okta_group_id(name):
+    group_id = "00g" + uuid.uuid5(uuid.NAMESPACE_DNS, name).hex[:17]
+    GROUP_NAMES[group_id] = name
+    return group_id
+
+
+def id_token(login):
+    """An Okta ID token for idc-guard's OIDC app, RS256-signed with the key whose public half is
+    events/okta-api/oauth2-v1-keys.json (the test key in shared/src/testing/)."""
+    import base64
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    now = int(time.time())
+    header = {"alg": "RS256", "kid": "idc-guard-test-key-1"}
+    claims = {"sub": okta_user_id(login), "iss": f"http://127.0.0.1:{os.environ['OKTA_PORT']}",
+              "aud": OIDC_CLIENT_ID, "iat": now, "exp": now + 3600, "ver": 1, "amr": ["pwd", "mfa"],
+              "preferred_username": login}
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    with open(os.path.join(ROOT, "shared", "src", "testing", "oidc-test-key.pem"), "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), password=None)
+    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{b64(signature)}"
 
 
 def management_api(path, query):
@@ -471,7 +575,7 @@ def management_api(path, query):
         return rules
     if path == "/api/v1/groups":
         name = urllib.parse.parse_qs(query).get("q", [""])[0]
-        return [{"id": "00g" + uuid.uuid5(uuid.NAMESPACE_DNS, name).hex[:17], "type": "OKTA_GROUP",
+        return [{"id": okta_group_id(name), "type": "OKTA_GROUP",
                  "profile": {"name": name, "description": ""}}]
     if path == f"/api/v1/apps/{APP_ID}/group-push/mappings":
         return load("okta-api/group-push-mappings.json")
@@ -525,35 +629,87 @@ def lifecycle(cli, base, okta, alert_inbox):
             ids.create_group_membership(IdentityStoreId=store, GroupId=g["GroupId"], MemberId={"UserId": carol})
     print("  " + run(["revoke", "--user", "carol@acme.example", "--dry-run"]).replace("\n", "\n  "))
 
-    print("\nTime-boxed elevation: alice asks for aws-admin-platform for one minute; bob approves:")
-    grant = json.loads(run(["grant", "--user", "alice@acme.example", "--group", "aws-admin-platform",
-                            "--for", "1m", "--reason", "INC-123", "--format", "json"]))
-    print(f"  requested {grant['id']} by {grant['requested_by']}: {grant['status']}")
-    out = subprocess.run([cli, "approve", grant["id"], *policy], capture_output=True, text=True, env=env)
-    assert out.returncode == 1 and "self-approval" in out.stderr, (out.stdout, out.stderr)
-    print("  the same person approving: refused (self-approval)")
-    creds = aws("sts").assume_role(RoleArn="arn:aws:iam::123456789012:role/oncall-approver",
-                                   RoleSessionName="bob")["Credentials"]
-    bob = {**env, "AWS_ACCESS_KEY_ID": creds["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
-           "AWS_SESSION_TOKEN": creds["SessionToken"]}
-    approved = json.loads(run(["approve", grant["id"], "--format", "json"], who_env=bob))
-    print(f"  approved by {approved['approved_by']}: {approved['status']} until {approved['expires_at']}")
+    grants_demo(cli, base, okta, alert_inbox)
+
+
+def grants_demo(cli, base, okta, alert_inbox):
+    """Time-boxed elevation through the grants function: the CLI signs in with Okta's device flow
+    and asks; the request is posted to Slack (the stand-in); the requester's own approval is
+    refused, by the CLI and in Slack; an approver's click approves it; the function's own
+    five-minute schedule ends it a minute later, with what was done summarised from CloudTrail."""
+    from local_slack import Slack
+    sm = aws("secretsmanager")
+    slack_secret = json.loads(sm.get_secret_value(SecretId=os.environ["SLACK_SECRET_ARN"])["SecretString"])
+    slack = Slack(os.environ["SLACK_PORT"], slack_secret["bot_token"], slack_secret["signing_secret"],
+                  {"U0ALICE01": "alice@acme.example", "U0BOB0001": "bob@acme.example"})
+    grants_url = f"{base}/lambda-url/grants"
+
+    def cli_as(person, args, code=0):
+        env = {**os.environ, "IDC_GUARD_GRANTS_URL": grants_url,
+               "IDC_GUARD_OKTA_ORG_URL": f"http://127.0.0.1:{os.environ['OKTA_PORT']}",
+               "IDC_GUARD_OKTA_CLIENT_ID": OIDC_CLIENT_ID,
+               "IDC_GUARD_TOKEN_FILE": os.path.join(os.environ["RUN_DIR"], f"{person}-okta-id-token.json")}
+        for k in ("IDC_GUARD_OKTA_API_SECRET_ARN", "IDC_GUARD_STATE_TABLE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            env.pop(k, None)   # the CLI needs neither an Okta API token nor AWS access for grants
+        okta.signing_in = f"{person}@acme.example"
+        out = subprocess.run([cli, *args], capture_output=True, text=True, env=env)
+        assert out.returncode == code, (args, out.returncode, out.stdout, out.stderr)
+        return out
+
+    print("\nTime-boxed elevation through the grants API (the CLI holds no Okta token and no AWS access):")
+    out = cli_as("alice", ["login"])
+    print("  alice: idc-guard login")
+    print("    " + (out.stderr.strip() + "\n" + out.stdout.strip()).replace("\n", "\n    "))
+    grant = json.loads(cli_as("alice", ["grant", "--group", "aws-admin-platform", "--for", "1m",
+                                        "--reason", "INC-123", "--format", "json"]).stdout)
+    print(f"  alice asks for aws-admin-platform for 1 minute: {grant['id']} {grant['status']}")
+    message = slack.message_of(grant["id"])
+    assert message and message["channel"] == "C0APPROVALS", slack.messages
+    buttons = [e["text"]["text"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    print(f"  Slack #{message['channel']}: \"{message['text']}\" [{' | '.join(buttons)}]")
+    out = cli_as("alice", ["approve", grant["id"], "--yes"], code=1)
+    print(f"  alice approves her own request with the CLI: {out.stderr.strip()}")
+    assert "self-approval" in out.stderr
+    assert slack.click(f"{grants_url}/slack/interactions", "U0ALICE01", "grant-approve", grant["id"]) == 200
+    print(f"  alice clicks Approve in Slack: {slack.answers[-1]}")
+    assert "self-approval" in slack.answers[-1]
+    stale = slack.click(f"{grants_url}/slack/interactions", "U0BOB0001", "grant-approve", grant["id"],
+                        signed_at=time.time() - 600)
+    print(f"  a click signed ten minutes ago (a replay): HTTP {stale}")
+    assert stale == 401
+    assert slack.click(f"{grants_url}/slack/interactions", "U0BOB0001", "grant-approve", grant["id"]) == 200
+    print(f"  bob (aws-approvers) clicks Approve in Slack: {slack.answers[-1]}")
     alice = okta_user_id("alice@acme.example")
     assert any(u == alice for _, u in okta.members), "Okta membership added"
     print("  Okta: alice is now a member of aws-admin-platform (PUT /api/v1/groups/{group}/users/{user})")
+    print(f"  Slack message now: \"{slack.message_of(grant['id'])['text']}\"")
+    # What alice does with it, as CloudTrail records it (LookupEvents is answered by the stand-in).
+    now = datetime.now(timezone.utc)
+    role = "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Administrator_4f1e2d3c4b5a6978/alice@acme.example"
+    okta.trail = [{"eventVersion": "1.09", "eventID": str(uuid.uuid4()), "eventTime": (now + timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                   "eventSource": src, "eventName": name, "readOnly": ro, "recipientAccountId": "111122223333",
+                   "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.23",
+                   "userIdentity": {"type": "AssumedRole", "arn": role, "accountId": "111122223333"}}
+                  for s, src, name, ro in [(5, "ec2.amazonaws.com", "DescribeInstances", True),
+                                            (9, "ec2.amazonaws.com", "DescribeInstances", True),
+                                            (20, "ec2.amazonaws.com", "RebootInstances", False)]]
     time.sleep(61)
-    with open(os.path.join(ROOT, "events", "eventbridge", "scheduled-reconcile.json")) as f:
-        result = invoke(base, "access-sync", json.load(f))
-    print(f"  a minute later, access-sync's schedule: grants ended {result['grants_ended']}")
-    assert result["grants_ended"] == [grant["id"]], result
+    result = invoke(base, "grants", fixture("eventbridge", "grants-schedule.json"))
+    print(f"  a minute later, the grants function's own schedule: ended {result['ended']}")
+    assert result["ended"] == [grant["id"]], result
     assert not any(u == alice for _, u in okta.members), "Okta membership removed"
     print("  Okta: the membership is gone (DELETE)")
-    print("  idc-guard grants:")
-    print("    " + run(["grants"]).replace("\n", "\n    "))
+    final = slack.message_of(grant["id"])["text"]
+    print(f"  Slack message now: \"{final}\"")
+    assert "ended" in final and "3 calls, 1 writes" in final, final
+    cli_as("bob", ["login"])
+    print("  bob: idc-guard grants")
+    print("    " + cli_as("bob", ["grants"]).stdout.strip().replace("\n", "\n    "))
     detectors = [a["detector"] for a in drain_alerts(alert_inbox)]
     for d in ["grant-requested", "grant-approved", "grant-expired"]:
         assert d in detectors, detectors
     print(f"  audit trail on SNS: {', '.join(d for d in detectors if d.startswith('grant'))}")
+    slack.server.shutdown()
 
 
 class Deliveries:

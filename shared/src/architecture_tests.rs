@@ -115,5 +115,8 @@ fn every_function_that_writes_state_says_which_writer_it_is() {
             );
         }
     }
-    assert_eq!(checked, 4, "access-sync, signin-anomaly, scim-token-rotation, integration-health");
+    assert_eq!(
+        checked, 5,
+        "access-sync, grants, signin-anomaly, scim-token-rotation, integration-health"
+    );
 }

@@ -419,5 +419,5 @@ impl Expected {
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
+#[path = "lifecycle_tests.rs"]
 mod tests;
