@@ -211,7 +211,11 @@ fn print(grants: &[Value], format: Format) {
             },
             if g["break_glass"] == true { " [break-glass]" } else { "" },
             s("reason"),
-            g["expires_at"].as_str().map(|e| format!("  until {e}")).unwrap_or_default()
+            g["expires_at"]
+                .as_str()
+                .and_then(|e| e.parse::<chrono::DateTime<chrono::Utc>>().ok())
+                .map(|e| format!("  until {}", e.format("%Y-%m-%d %H:%M:%S UTC")))
+                .unwrap_or_default()
         );
         if let Some(a) = g["activity"].as_object() {
             println!(

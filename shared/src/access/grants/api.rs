@@ -94,8 +94,11 @@ impl HttpReply {
     }
     /// As a Function URL response.
     pub fn to_event(&self) -> Value {
+        // Every field of the payload-2.0 response, as Lambda's Function URL (and emulators that
+        // read it strictly) expect them.
         json!({"statusCode": self.status, "headers": {"content-type": "application/json"},
-            "body": self.body.to_string()})
+            "multiValueHeaders": {}, "body": self.body.to_string(), "isBase64Encoded": false,
+            "cookies": []})
     }
 }
 

@@ -285,3 +285,93 @@ where
         Ok(found)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration, Utc};
+
+    use super::*;
+    use crate::records::{Grant, GrantStatus};
+
+    fn at() -> DateTime<Utc> {
+        "2026-11-28T10:00:00Z".parse().unwrap()
+    }
+
+    fn grant(id: &str, user: &str, group: &str, status: GrantStatus, ends: i64) -> Grant {
+        Grant {
+            id: id.into(),
+            login: format!("{user}@acme.example"),
+            user_id: format!("00u-{user}"),
+            group: group.into(),
+            reason: "INC-1".into(),
+            minutes: 60,
+            requested_by: String::new(),
+            requester_id: String::new(),
+            requested_at: at(),
+            approved_by: None,
+            approvals: vec![],
+            denied_by: None,
+            break_glass: false,
+            reviewed_by: None,
+            status,
+            starts_at: Some(at()),
+            expires_at: Some(at() + Duration::seconds(ends)),
+            ended_at: None,
+            sessions_pending: false,
+            slack_message: None,
+            activity: None,
+        }
+    }
+
+    #[test]
+    fn a_grant_runs_until_the_second_it_ends_and_is_due_from_then() {
+        for status in [GrantStatus::Active, GrantStatus::Activating] {
+            let g = grant("g", "alice", "admin", status, 60);
+            assert!(
+                running(&g, at() + Duration::seconds(59)) && !due(&g, at() + Duration::seconds(59))
+            );
+            assert!(
+                !running(&g, at() + Duration::seconds(60)) && due(&g, at() + Duration::seconds(60))
+            );
+        }
+        for status in [GrantStatus::Pending, GrantStatus::Expired, GrantStatus::Denied] {
+            let g = grant("g", "alice", "admin", status, 60);
+            assert!(!running(&g, at()) && !due(&g, at() + Duration::hours(2)), "{status:?}");
+        }
+        let mut no_end = grant("g", "alice", "admin", GrantStatus::Active, 0);
+        no_end.expires_at = None;
+        assert!(
+            due(&no_end, at()) && !running(&no_end, at()),
+            "an active grant without an end is ended"
+        );
+    }
+
+    #[test]
+    fn only_another_running_grant_of_the_same_person_and_group_is_a_lease() {
+        let mine = grant("g1", "alice", "admin", GrantStatus::Active, 0);
+        let now = at();
+        let yes = |_: &str| true;
+        let lease = |other: Grant| {
+            leased_by_another(&mine, std::slice::from_ref(&other), now, yes).is_some()
+        };
+        assert!(lease(grant("g2", "alice", "admin", GrantStatus::Active, 60)));
+        assert!(lease(grant("g2", "alice", "admin", GrantStatus::Activating, 60)));
+        assert!(!lease(grant("g1", "alice", "admin", GrantStatus::Active, 60)), "itself");
+        assert!(!lease(grant("g2", "bob", "admin", GrantStatus::Active, 60)), "another person");
+        assert!(!lease(grant("g2", "alice", "other", GrantStatus::Active, 60)), "another group");
+        assert!(!lease(grant("g2", "alice", "admin", GrantStatus::Active, 0)), "ended now");
+        assert!(!lease(grant("g2", "alice", "admin", GrantStatus::Pending, 60)), "not approved");
+        let other = grant("g2", "alice", "admin", GrantStatus::Active, 60);
+        assert!(
+            leased_by_another(&mine, std::slice::from_ref(&other), now, |_| false).is_none(),
+            "group no longer grantable"
+        );
+        // Records of an earlier version carry no user id: the login decides, case-insensitively.
+        let mut old = grant("g3", "ALICE", "admin", GrantStatus::Active, 60);
+        old.user_id.clear();
+        assert!(lease(old));
+        let mut old_bob = grant("g3", "bob", "admin", GrantStatus::Active, 60);
+        old_bob.user_id.clear();
+        assert!(!lease(old_bob));
+    }
+}

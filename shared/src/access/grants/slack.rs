@@ -199,7 +199,7 @@ pub fn message(grant: &Grant, needed: usize) -> (String, Value) {
         String::new()
     };
     let text = format!(
-        "{} asks for {} to be in {} for {} minutes: {} — {state}{glass} ({})",
+        "{} asks for {} to be in {} for {} min: {} — {state}{glass} ({})",
         grant.requested_by, grant.login, grant.group, grant.minutes, grant.reason, grant.id
     );
     let mut blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})];
@@ -307,9 +307,13 @@ where
             Ok(None) => return "Your Slack profile has no e-mail: idc-guard cannot tell who you are in Okta.".into(),
             Err(e) => return format!("Slack could not say who you are: {e}"),
         };
+        let refusal = |e: crate::access::sync::SyncError| match e {
+            crate::access::sync::SyncError::Grant(why) => format!("Refused: {why}"),
+            other => format!("Not done: {other}"),
+        };
         let person = match self.person_by_email(&email).await {
             Ok(p) => p,
-            Err(e) => return format!("Refused: {e}"),
+            Err(e) => return refusal(e),
         };
         let outcome = match click.action.as_str() {
             APPROVE => self.approve(&person, &click.grant, None, now).await,
@@ -317,8 +321,10 @@ where
             other => return format!("Unknown action {other}"),
         };
         match outcome {
-            Ok(g) => format!("Done: grant {} is {:?}.", g.id, g.status).to_lowercase(),
-            Err(e) => format!("Refused: {e}"),
+            Ok(g) => {
+                format!("Done: grant {} is {}.", g.id, format!("{:?}", g.status).to_lowercase())
+            }
+            Err(e) => refusal(e),
         }
     }
 }
