@@ -86,7 +86,11 @@ pub fn check_request(
     check_eligible(grantable, beneficiary, "beneficiary")
 }
 
-/// An approval of a pending grant: the group still needs one, the approver may approve and is
+/// How long a request waits for approval; an older one is refused (ask again), so a forgotten
+/// request (or an old Slack button) never grants access days later.
+pub const PENDING_FOR: chrono::Duration = chrono::Duration::hours(24);
+
+/// An approval of a pending grant: the request is fresh, the group still needs one, the approver may approve and is
 /// neither the requester, nor the beneficiary, nor an earlier approver; the duration and both
 /// persons still pass today's policy.
 pub fn check_approval(
@@ -95,7 +99,15 @@ pub fn check_approval(
     requester: &Person,
     beneficiary: &Person,
     approver: &Person,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), SyncError> {
+    if now - grant.requested_at >= PENDING_FOR {
+        return Err(refused(format!(
+            "grant {} was asked for more than {} hours ago: ask again",
+            grant.id,
+            PENDING_FOR.num_hours()
+        )));
+    }
     if !grantable.approval {
         return Err(refused(format!("{} needs no approval", grantable.group)));
     }

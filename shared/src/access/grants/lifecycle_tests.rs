@@ -583,6 +583,19 @@ async fn durations_have_a_one_minute_floor_and_the_policy_maximum() {
     assert_eq!(h.request(&alice, &ask(ADMIN, 240), now()).await.unwrap().minutes, 240);
 }
 
+/// A forgotten request (an old Slack button, a stale terminal) never grants access days later.
+#[tokio::test(start_paused = true)]
+async fn a_request_waits_a_day_for_approval_and_no_longer() {
+    let h = handler(sink());
+    let g = h.request(&person(&h, "alice").await, &ask(ADMIN, 60), now()).await.unwrap();
+    let carol = person(&h, "carol").await;
+    let late = now() + Duration::hours(24);
+    let m = refusal(h.approve(&carol, &g.id, None, late).await);
+    assert!(m.contains("more than 24 hours ago"), "{m}");
+    let g = h.approve(&carol, &g.id, None, late - Duration::seconds(1)).await.unwrap();
+    assert_eq!(g.status, GrantStatus::Active);
+}
+
 #[tokio::test(start_paused = true)]
 async fn two_approvals_take_two_distinct_approvers() {
     let h = handler_with(sink(), Setup { approvals: 2, ..Setup::default() });

@@ -247,7 +247,7 @@ where
         if grant.status != GrantStatus::Pending {
             return Err(refused(format!("grant {id} is not pending (it is {:?})", grant.status)));
         }
-        authority::check_approval(grantable, &grant, &requester, &beneficiary, who)?;
+        authority::check_approval(grantable, &grant, &requester, &beneficiary, who, now)?;
         grant.approvals.push(decision(who, now));
         grant.approved_by =
             Some(grant.approvals.iter().map(|d| d.login.as_str()).collect::<Vec<_>>().join(", "));
