@@ -34,6 +34,11 @@ pub struct Baseline {
     /// Countries the user was seen in, each with when last seen.
     #[serde(default)]
     pub countries: BTreeMap<Country, DateTime<Utc>>,
+    /// The same countries, each with when first seen (what makes a country new, whatever order
+    /// its events are read in). Baselines of earlier releases have none: their countries count
+    /// as seen from their last sighting.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub first_seen: BTreeMap<Country, DateTime<Utc>>,
     /// Recent sightings, as stays, for travel between time-adjacent ones.
     #[serde(default, skip_serializing_if = "is_empty_stays")]
     pub travel: Stays,
@@ -56,6 +61,10 @@ impl Baseline {
             && self.travel.stays.is_empty()
         {
             self.travel.stays.push(Stay { first: last.clone(), last });
+        }
+        // Countries known before first-seen times were kept: known from the start.
+        for country in self.countries.keys() {
+            self.first_seen.entry(*country).or_insert(DateTime::<Utc>::UNIX_EPOCH);
         }
     }
 }
@@ -541,28 +550,63 @@ impl Engine {
             Placement::Seen | Placement::Forgotten => return out,
         };
 
-        // new-country
+        // new-country: a country is new at its first sighting when the user had been seen in
+        // another country before it. Files overlap in time, so an earlier sighting can arrive
+        // after a later one: it can make a country known (no alert for it) or give a country
+        // first seen later the baseline it lacked (the alert is raised then). The incident is
+        // the person in a new country on a day, so whichever event is read first, the id is one.
         let horizon = a.time - Duration::days(settings.baseline_days);
-        let countries = &mut state.baseline.countries;
-        countries.retain(|_, seen| *seen >= horizon);
-        let known = countries.contains_key(&country);
-        if !known && !countries.is_empty() && !allowed_country {
-            let usual: Vec<String> = countries.keys().map(|c| c.to_string()).collect();
-            out.push(Alert::new(
-                "new-country",
-                &format!("{user}\n{country}\n{}", a.identity()),
-                a.time,
-                Severity::Medium,
-                format!("{user} active from {country} for the first time in {} days", settings.baseline_days),
-                Some(user.to_owned()),
-                format!("{} from {ip} ({country}); usual countries: {}.", describe(&a), usual.join(", ")),
-                json!({"country": country, "city": sighting.place.city, "source_ip": ip, "baseline": usual}),
-                vec![a.event_id.clone()],
-                "Ask the user whether they are travelling or using a new VPN; if not, revoke their IAM Identity Center sessions and reset their Okta credentials and factors.",
-            ));
-        }
-        let seen = countries.entry(country).or_insert(a.time);
+        let baseline = &mut state.baseline;
+        baseline.countries.retain(|_, seen| *seen >= horizon);
+        let countries = &baseline.countries;
+        baseline.first_seen.retain(|c, _| countries.contains_key(c) || *c == country);
+        let before = baseline.first_seen.get(&country).copied();
+        let first = before.map_or(a.time, |f| f.min(a.time));
+        baseline.first_seen.insert(country, first);
+        let seen = baseline.countries.entry(country).or_insert(a.time);
         *seen = (*seen).max(a.time);
+        let first_seen = &baseline.first_seen;
+        let seen_before = |c: Country, t: DateTime<Utc>| -> Vec<String> {
+            first_seen
+                .iter()
+                .filter(|(o, f)| **o != c && **f < t)
+                .map(|(o, _)| o.to_string())
+                .collect()
+        };
+        // This sighting is its country's first, after another country.
+        if first == a.time && before.is_none_or(|b| b > a.time) && !allowed_country {
+            let usual = seen_before(country, a.time);
+            if !usual.is_empty() {
+                out.push(new_country(
+                    settings.baseline_days,
+                    user,
+                    country,
+                    a.time,
+                    &usual,
+                    json!({"city": sighting.place.city, "source_ip": ip}),
+                    format!("{} from {ip} ({country})", describe(&a)),
+                    vec![a.event_id.clone()],
+                ));
+            }
+        }
+        // This sighting is the first baseline of countries first seen after it.
+        for (&other, &their_first) in first_seen.iter() {
+            let newly = their_first > a.time
+                && before.is_none_or(|b| b >= their_first)
+                && seen_before(other, their_first) == [country.to_string()];
+            if other != country && newly && !settings.allow_countries.contains(&other) {
+                out.push(new_country(
+                    settings.baseline_days,
+                    user,
+                    other,
+                    their_first,
+                    &[country.to_string()],
+                    json!({}),
+                    format!("{user} was first seen in {other} at {}", their_first.to_rfc3339()),
+                    vec![],
+                ));
+            }
+        }
 
         // impossible-travel between time-adjacent sightings.
         out.extend(travel.into_iter().flatten());
@@ -570,6 +614,34 @@ impl Engine {
         state.dirty = true;
         out
     }
+}
+
+/// `new-country` of `user` in `country`, first seen at `time` (the id: user, country, day).
+#[allow(clippy::too_many_arguments)]
+fn new_country(
+    baseline_days: i64,
+    user: &str,
+    country: Country,
+    time: DateTime<Utc>,
+    usual: &[String],
+    mut evidence: serde_json::Value,
+    what: String,
+    event_ids: Vec<String>,
+) -> Alert {
+    evidence["country"] = json!(country);
+    evidence["baseline"] = json!(usual);
+    Alert::new(
+        "new-country",
+        &format!("{user}\n{country}\n{}", time.date_naive()),
+        time,
+        Severity::Medium,
+        format!("{user} active from {country} for the first time in {baseline_days} days"),
+        Some(user.to_owned()),
+        format!("{what}; usual countries: {}.", usual.join(", ")),
+        evidence,
+        event_ids,
+        "Ask the user whether they are travelling or using a new VPN; if not, revoke their IAM Identity Center sessions and reset their Okta credentials and factors.",
+    )
 }
 
 /// `token-replay` of `session`, used from the networks of `uses`; the id is the session.
@@ -606,7 +678,12 @@ fn travel_comparable(settings: &SigninSettings, a: &Place, b: &Place) -> bool {
 }
 
 /// `impossible-travel` between two time-adjacent sightings (`from` the earlier), if the speed
-/// between them is too high. The id is the user and the sorted pair of event ids.
+/// between them is too high. The id names the incident, not the pair of events that happened to
+/// be adjacent when it was found: the person, the country left, the country reached and the day
+/// of arrival. Log files overlap in time, so a trail read file by file pairs the same arrival
+/// with different departures (and the same departure with different arrival events) as events
+/// arrive; every such pair is the same incident and keeps its id, and a pair found later only
+/// re-sends the alert when it is graver. (A trip whose events straddle midnight UTC can be two.)
 fn impossible_travel(
     settings: &SigninSettings,
     user: &str,
@@ -624,9 +701,10 @@ fn impossible_travel(
     }
     let mut pair = [from.event_id.clone(), to.event_id.clone()];
     pair.sort();
+    let (left, reached) = (from.place.country?, to.place.country?);
     Some(Alert::new(
         "impossible-travel",
-        &format!("{user}\n{}\n{}", pair[0], pair[1]),
+        &format!("{user}\n{left}\n{reached}\n{}", to.time.date_naive()),
         to.time,
         Severity::High,
         format!(
