@@ -140,8 +140,15 @@ fn okta_facts_counted(files: &[PathBuf]) -> anyhow::Result<(Vec<(String, OktaFac
 }
 
 /// Reads every input (files, `-` or nothing for stdin) through one streaming `Reader`.
-fn read_inputs(files: &[PathBuf], on: &mut impl FnMut(Activity)) -> anyhow::Result<Stats> {
-    let mut reader = Reader::new(on);
+/// `checks_only`: records no check reads are counted, not parsed (the scan; not `diagnose`,
+/// which shows everything a person did).
+fn read_inputs(
+    files: &[PathBuf],
+    checks_only: bool,
+    on: &mut impl FnMut(Activity),
+) -> anyhow::Result<Stats> {
+    let reader = Reader::new(on);
+    let mut reader = if checks_only { reader.unread_skipped() } else { reader };
     let stdin = files.is_empty() || files.iter().any(|f| f.as_os_str() == "-");
     for f in files.iter().filter(|f| f.as_os_str() != "-") {
         let file = std::fs::File::open(f).with_context(|| format!("opening {}", f.display()))?;
@@ -165,7 +172,7 @@ fn read_inputs_beside(files: &[PathBuf], on: &mut impl FnMut(Activity)) -> anyho
     let reader = std::thread::spawn(move || {
         let fresh = || given_back.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
         let mut batch = fresh();
-        let stats = read_inputs(&files, &mut |a| {
+        let stats = read_inputs(&files, true, &mut |a| {
             batch.push(a);
             if batch.len() >= BATCH {
                 // The receiver stops only on an error of its own; the reader then stops too.
@@ -311,8 +318,9 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
     print_alerts(&run.findings, args.format)?;
     eprintln!(
-        "scanned {} records ({} skipped), {} users, in {:.2} s: {} finding(s){}",
+        "scanned {} records ({} read by no check, {} skipped), {} users, in {:.2} s: {} finding(s){}",
         stats.records,
+        stats.unread,
         stats.skipped,
         run.scanner.engine.users(),
         run.started.elapsed().as_secs_f64(),
@@ -347,7 +355,7 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         eprintln!(
             "{}",
             serde_json::json!({"summary": {
-                "records": stats.records, "skipped": stats.skipped, "skipped_by_reason": stats.by_reason,
+                "records": stats.records, "unread": stats.unread, "skipped": stats.skipped, "skipped_by_reason": stats.by_reason,
                 "files": stats.files, "signin_without_okta_unchecked": unchecked,
                 "users": run.scanner.engine.users(), "findings": run.findings.len(),
                 "already_reported": run.repeats, "okta": okta_counts,
@@ -413,7 +421,7 @@ pub fn diagnose_user(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let user = args.user.to_lowercase();
     let mut mine = Vec::new();
     let mut names = std::collections::HashMap::new();
-    read_inputs(&args.files, &mut |a: Activity| {
+    read_inputs(&args.files, false, &mut |a: Activity| {
         if let (Some(id), Some(name)) = (&a.user_id, &a.user_name) {
             names.insert(id.clone(), name.to_lowercase());
         }

@@ -272,7 +272,7 @@ pub async fn read_objects<Objects: LogObjects>(
 ) -> Result<(Vec<Activity>, Stats), AwsError> {
     let mut activities = Vec::new();
     let mut push = |a| activities.push(a);
-    let mut reader = Reader::new(&mut push);
+    let mut reader = Reader::new(&mut push).unread_skipped();
     for (bucket, key) in keys.iter().filter(|(_, k)| is_cloudtrail_log(k)) {
         let bytes = objects.get(bucket, key).await?;
         // A damaged object is a counted skip; its records before the damage are kept.

@@ -12,6 +12,7 @@ pub mod lookup;
 pub mod model;
 pub mod okta;
 pub mod ports;
+pub mod prefilter;
 pub mod scan;
 pub mod settings;
 pub mod sources;

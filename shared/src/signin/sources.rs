@@ -17,6 +17,9 @@ use super::model::{Activity, Interner, Record, Skip};
 pub struct Stats {
     /// Records read.
     pub records: usize,
+    /// Of those, records no check reads, told from their raw bytes and not parsed
+    /// ([`Reader::unread_skipped`]; `signin::prefilter`).
+    pub unread: usize,
     /// Records that could not be used, with the first few reasons.
     pub skipped: usize,
     /// The first few reasons, in full, each naming its file (and line) when known.
@@ -85,6 +88,13 @@ struct S3Log<'a> {
     records: Vec<Record<'a>>,
 }
 
+/// An S3 log file split into its raw records, for the prefilter to look at before any is parsed.
+#[derive(Deserialize)]
+struct S3RawLog<'a> {
+    #[serde(rename = "Records", borrow)]
+    records: Vec<&'a RawValue>,
+}
+
 #[derive(Deserialize)]
 struct LookupEvent {
     #[serde(rename = "CloudTrailEvent", default)]
@@ -104,6 +114,8 @@ pub struct Reader<'o, F: FnMut(Activity)> {
     buf: Vec<u8>,
     /// The activities' shared text, across inputs.
     texts: Interner,
+    /// Records no check reads are counted and not parsed (see [`Reader::unread_skipped`]).
+    prefilter: bool,
 }
 
 impl<'o, F: FnMut(Activity)> Reader<'o, F> {
@@ -116,11 +128,24 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
             source: None,
             buf: Vec::new(),
             texts: Interner::default(),
+            prefilter: false,
         }
+    }
+
+    /// Records that provably no check reads (machine traffic: `signin::prefilter`) are counted
+    /// in [`Stats::unread`] and not parsed. For the checks, not for reading everything a person
+    /// did (`diagnose`).
+    pub fn unread_skipped(mut self) -> Self {
+        self.prefilter = true;
+        self
     }
 
     fn record(&mut self, text: &str) {
         self.stats.records += 1;
+        if self.prefilter && super::prefilter::unread(text.as_bytes()) {
+            self.stats.unread += 1;
+            return;
+        }
         match Record::from_json(text).and_then(|r| r.activity_in(&mut self.texts)) {
             Ok(a) => (self.out)(a),
             Err(e) => self.skip(e),
@@ -220,11 +245,19 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
         // The common case, an S3 log file, in one pass. Anything unusual inside it (a record that
         // is not an object, broken JSON) fails this and takes the path below, which reads each
         // record on its own and counts the ones it cannot use.
-        if trimmed
+        let s3_log = trimmed
             .strip_prefix('{')
-            .is_some_and(|rest| rest.trim_start().starts_with("\"Records\""))
-            && let Ok(log) = serde_json::from_str::<S3Log>(trimmed)
+            .is_some_and(|rest| rest.trim_start().starts_with("\"Records\""));
+        if s3_log
+            && self.prefilter
+            && let Ok(log) = serde_json::from_str::<S3RawLog>(trimmed)
         {
+            for r in log.records {
+                self.record(r.get());
+            }
+            return;
+        }
+        if s3_log && let Ok(log) = serde_json::from_str::<S3Log>(trimmed) {
             for r in log.records {
                 self.stats.records += 1;
                 match r.activity_in(&mut self.texts) {

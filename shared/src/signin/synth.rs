@@ -111,6 +111,23 @@ impl Synth {
         }
     }
 
+    /// The next record of an organisation trail: machine traffic (services, pipelines, the
+    /// trail's own KMS calls, role chains) with a person's record one time in `1 / person_share`
+    /// (`person_share` of 50 makes a trail with 2 % sign-in, portal and IdC-session records).
+    pub fn org_record(&mut self, person_share: u32) -> Value {
+        if person_share > 0 && self.rng.u32(..person_share) == 0 {
+            return self.record();
+        }
+        let t = self.next_time();
+        let id = format!(
+            "{:08x}-{:04x}-4000-9000-{:012x}",
+            self.n,
+            self.rng.u16(..),
+            self.rng.u64(..1 << 48)
+        );
+        machine(&id, t, self.rng.u8(..100))
+    }
+
     /// Planted anomalies (records inserted at the current time), and what should find them.
     pub fn plant(&mut self) -> (Vec<Value>, Vec<Planted>) {
         let mut out = Vec::new();
@@ -174,6 +191,77 @@ fn base(id: &str, t: DateTime<Utc>, ip: &str, source: &str, name: &str, kind: &s
         "recipientAccountId": "123456789012",
         "eventCategory": "Management",
     })
+}
+
+/// A machine record of about 1.3 KB, in the shapes an organisation trail is mostly made of.
+fn machine(id: &str, t: DateTime<Utc>, roll: u8) -> Value {
+    let role = |name: &str, session: &str| {
+        json!({"type": "AssumedRole", "principalId": format!("AROA4EXAMPLE7ROLE{:04}:{session}", roll),
+            "arn": format!("arn:aws:sts::210987654321:assumed-role/{name}/{session}"), "accountId": "210987654321",
+            "accessKeyId": "ASIA4EXAMPLEKEY00001",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROA4EXAMPLE7ROLE0001",
+                "arn": format!("arn:aws:iam::210987654321:role/{name}"), "accountId": "210987654321", "userName": name},
+                "attributes": {"creationDate": "2026-11-02T00:00:00Z", "mfaAuthenticated": "false"}}})
+    };
+    let (source, name, identity, request) = match roll {
+        0..30 => (
+            "sts.amazonaws.com",
+            "AssumeRole",
+            json!({"type": "AWSService", "invokedBy": "lambda.amazonaws.com"}),
+            json!({"roleArn": "arn:aws:iam::210987654321:role/orders-api-lambda", "roleSessionName": format!("orders-api-{roll}"), "durationSeconds": 3600}),
+        ),
+        30..50 => (
+            "kms.amazonaws.com",
+            "Decrypt",
+            json!({"type": "AWSService", "invokedBy": "secretsmanager.amazonaws.com"}),
+            json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "encryptionContext": {"SecretARN": "arn:aws:secretsmanager:eu-central-1:210987654321:secret:orders/db-AbCdEf", "SecretVersionId": "5b2f1c8e-93a4-4a77-b5a1-0c2d9e8f7a61"}}),
+        ),
+        50..65 => (
+            "ec2.amazonaws.com",
+            "DescribeInstances",
+            role("ci-deployer", "gha-run-8812731"),
+            json!({"instancesSet": {}, "filterSet": {"items": [{"name": "tag:Service", "valueSet": {"items": [{"value": "orders"}]}}]}}),
+        ),
+        65..75 => (
+            "s3.amazonaws.com",
+            "GetBucketAcl",
+            json!({"type": "AWSService", "invokedBy": "config.amazonaws.com"}),
+            json!({"bucketName": "acme-orders-artifacts", "Host": "acme-orders-artifacts.s3.eu-central-1.amazonaws.com", "acl": ""}),
+        ),
+        75..85 => (
+            "logs.amazonaws.com",
+            "CreateLogStream",
+            role("orders-api-lambda", "orders-api"),
+            json!({"logGroupName": "/aws/lambda/orders-api", "logStreamName": "2026/11/20/[$LATEST]0f1e2d3c4b5a69788796a5b4c3d2e1f0"}),
+        ),
+        85..93 => (
+            "dynamodb.amazonaws.com",
+            "DescribeTable",
+            role("ecs-orders-task", "3f9a1b7c2d8e4f60a1b2c3d4e5f60718"),
+            json!({"tableName": "orders"}),
+        ),
+        _ => (
+            "iam.amazonaws.com",
+            "GetRole",
+            role("OrganizationAccountAccessRole", "terraform-plan"),
+            json!({"roleName": "orders-api-lambda"}),
+        ),
+    };
+    let mut r = base(id, t, "10.20.30.40", source, name, "AwsApiCall");
+    r["userIdentity"] = identity;
+    r["sourceIPAddress"] =
+        json!(format!("{}.amazonaws.com", source.split('.').next().unwrap_or("aws")));
+    r["userAgent"] = json!(format!("{}.amazonaws.com", source.split('.').next().unwrap_or("aws")));
+    r["requestParameters"] = request;
+    if name == "AssumeRole" {
+        r["responseElements"] = json!({"credentials": {"accessKeyId": "ASIA4EXAMPLEKEY00002", "sessionToken": "IQoJb3JpZ2luX2VjEXAMPLEtokenIQoJb3JpZ2luX2VjEXAMPLEtokenIQoJb3JpZ2luX2VjEXAMPLEtoken", "expiration": "Nov 20, 2026, 11:00:00 AM"},
+            "assumedRoleUser": {"assumedRoleId": "AROA4EXAMPLE7ROLE0001:orders-api", "arn": "arn:aws:sts::210987654321:assumed-role/orders-api-lambda/orders-api"}});
+    }
+    r["resources"] = json!([{"accountId": "210987654321", "type": "AWS::IAM::Role", "ARN": "arn:aws:iam::210987654321:role/orders-api-lambda"}]);
+    r["recipientAccountId"] = json!("210987654321");
+    r["sharedEventID"] = json!(format!("5e9c{id}"));
+    r["tlsDetails"] = json!({"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256", "clientProvidedHostHeader": format!("{source}")});
+    r
 }
 
 fn idc_user(u: usize, t: DateTime<Utc>) -> Value {
