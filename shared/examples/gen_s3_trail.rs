@@ -4,7 +4,9 @@
 //! the middle (listed on stderr). Portal events carry only the identity-store user id (names are
 //! learned from sign-ins); each user has one address per day. Used by `scripts/measure-scan.sh`.
 //!
-//! `cargo run --release -p idc-guard-core --example gen_s3_trail -- DIR EVENTS USERS FILES [SEED]`
+//! `cargo run --release -p idc-guard-core --example gen_s3_trail -- DIR EVENTS USERS FILES [SEED]
+//! [PERSON_SHARE]`: with PERSON_SHARE n > 0 the trail is an organisation's, mostly machine
+//! traffic (services, pipelines, KMS, role chains) with one person's record in n.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,6 +28,7 @@ fn main() -> std::io::Result<()> {
     };
     let (events, users, files, seed) =
         (number(200_000), number(10_000) as usize, number(400).max(1), number(42));
+    let person_share = number(0) as u32;
     let mut s = Synth::new(seed, users, events, 7);
     let per_file = events.div_ceil(files);
     let mut records: Vec<Value> = Vec::with_capacity(per_file as usize + 16);
@@ -38,7 +41,7 @@ fn main() -> std::io::Result<()> {
                 eprintln!("planted: {} for {}", p.detector, p.user);
             }
         }
-        records.push(s.record());
+        records.push(if person_share == 0 { s.record() } else { s.org_record(person_share) });
         if records.len() as u64 >= per_file || i + 1 == events {
             write_file(&dir, written, std::mem::take(&mut records))?;
             written += 1;

@@ -8,6 +8,7 @@ pub mod diagnose;
 pub mod engine;
 pub mod function;
 pub mod history;
+pub mod inflate;
 pub mod lookup;
 pub mod model;
 pub mod okta;

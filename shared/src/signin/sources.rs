@@ -101,6 +101,9 @@ struct LookupEvent {
     cloud_trail_event: Option<String>,
 }
 
+/// The largest gzip input inflated in one call (a CloudTrail log file is far smaller).
+pub const WHOLE_GZIP_LIMIT: u64 = 64 << 20;
+
 /// Feeds activities found in JSON text to `out`.
 pub struct Reader<'o, F: FnMut(Activity)> {
     /// What was read so far.
@@ -306,14 +309,25 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
     }
 
     /// Reads a whole input (file or stdin): gzip or plain, one JSON document or JSON lines.
+    /// A gzip input of up to [`WHOLE_GZIP_LIMIT`] (a CloudTrail log file is) is inflated in one
+    /// call with libdeflate; a larger one, or one libdeflate refuses (damaged, several members),
+    /// streams through flate2, which keeps the records before any damage.
     pub fn read(&mut self, input: impl Read) -> std::io::Result<()> {
         let mut input = BufReader::with_capacity(1 << 16, input);
         let gzip = input.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-        if gzip {
-            let inner = BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(input));
-            return self.read_text(inner);
+        if !gzip {
+            return self.read_text(input);
         }
-        self.read_text(input)
+        let mut whole = Vec::new();
+        (&mut input).take(WHOLE_GZIP_LIMIT + 1).read_to_end(&mut whole)?;
+        if whole.len() as u64 <= WHOLE_GZIP_LIMIT
+            && let Some(text) = super::inflate::gzip_whole(&whole)
+        {
+            return self.read_text(text.as_slice());
+        }
+        let rest = std::io::Cursor::new(whole).chain(input);
+        let inner = BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(rest));
+        self.read_text(inner)
     }
 
     fn read_text(&mut self, input: impl BufRead) -> std::io::Result<()> {
