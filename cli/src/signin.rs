@@ -161,10 +161,23 @@ fn read_inputs(
     Ok(reader.stats)
 }
 
-/// Reads the inputs on a second thread, handing activities over in batches: decompression and
-/// parsing run beside detection. `on` sees every activity in input order. Emptied batches go
-/// back to the reader, so the hand-over allocates nothing once running.
+/// Reads the inputs beside detection: files on as many reader threads as there are cores
+/// (`signin::parallel`: inflating, splitting and parsing run there, in one ordered stream), stdin
+/// on one. `on` sees every activity in input order, on this thread.
 fn read_inputs_beside(files: &[PathBuf], on: &mut impl FnMut(Activity)) -> anyhow::Result<Stats> {
+    if files.is_empty() || files.iter().any(|f| f.as_os_str() == "-") {
+        return read_inputs_on_a_thread(files, on);
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    idc_guard::signin::parallel::read_files(files, threads, true, on).map_err(anyhow::Error::msg)
+}
+
+/// Reads the inputs (stdin among them) on a second thread, handing activities over in batches.
+/// Emptied batches go back to the reader, so the hand-over allocates nothing once running.
+fn read_inputs_on_a_thread(
+    files: &[PathBuf],
+    on: &mut impl FnMut(Activity),
+) -> anyhow::Result<Stats> {
     const BATCH: usize = 1_024;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Activity>>(8);
     let (give_back, given_back) = std::sync::mpsc::channel::<Vec<Activity>>();

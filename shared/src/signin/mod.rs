@@ -12,6 +12,7 @@ pub mod inflate;
 pub mod lookup;
 pub mod model;
 pub mod okta;
+pub mod parallel;
 pub mod ports;
 pub mod prefilter;
 pub mod scan;

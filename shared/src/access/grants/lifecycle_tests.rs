@@ -661,6 +661,16 @@ async fn approvers_deny_and_requesters_withdraw_nobody_else() {
     );
     let g = h.request(&alice, &ask(ADMIN, 60), now()).await.unwrap();
     assert_eq!(h.deny(&alice, &g.id, now()).await.unwrap().status, GrantStatus::Denied);
+    // Asked by alice for bob: either of them may withdraw it, each on their own.
+    let for_bob = GrantRequest { user: Some("bob@acme.example".into()), ..ask(ADMIN, 60) };
+    let g = h.request(&alice, &for_bob, now()).await.unwrap();
+    assert_eq!(h.deny(&alice, &g.id, now()).await.unwrap().status, GrantStatus::Denied);
+    let g = h.request(&alice, &for_bob, now()).await.unwrap();
+    let bob = person(&h, "bob").await;
+    assert_eq!(
+        h.deny(&bob, &g.id, now()).await.unwrap().denied_by.map(|d| d.person_id),
+        Some("00u-bob".into())
+    );
     assert!(detectors(sink).contains(&"grant-denied".to_owned()));
     assert!(!okta(&h).is_member("alice"));
 }

@@ -139,10 +139,8 @@ where
             ))
         })?;
         let beneficiary = match &request.user {
-            Some(login) if !login.eq_ignore_ascii_case(&who.login) => {
-                self.person_by_login(login, who.door).await?
-            }
-            _ => who.clone(),
+            Some(login) => self.person_by_login(login, who.door).await?,
+            None => who.clone(),
         };
         authority::check_request(grantable, who, &beneficiary, request)?;
         let grant = Grant {
