@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Measures `idc-guard scan` on synthetic organisation trails: events per second and peak RSS.
-# First the S3-layout trail (200k events in 400 gzip files, 10k users, portal events known only
+# Measures `idc-guard scan` on synthetic trails: events per second and peak RSS. First an
+# organisation trail (mostly machine traffic), beside inflating the same files with libdeflate
+# (the floor) and a plain Python scan.
+# Then the S3-layout trail (200k events in 400 gzip files, 10k users, portal events known only
 # by user id, one address per user per day): one core and two, without and with --state (first
 # scan and re-scan), beside a plain Python scan of the same files (scripts/python_scan.py).
 # Then JSON-lines trails pinned to one core: 1M events / 10k users, 1M / 100k users and
 # 2M / 10k users to show that memory follows users, not events.
-# Usage: scripts/measure-scan.sh [s3]   (writes the trails under target/measure-scan/; `s3` runs
-# only the first part)
+# Usage: scripts/measure-scan.sh [org|s3]   (writes the trails under target/measure-scan/; `org`
+# runs only the organisation trail, `s3` only that and the S3-layout trail)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -14,7 +16,7 @@ out=target/measure-scan
 mkdir -p "$out"
 log "building release binaries"
 cargo build --release --locked -p idc-guard -p idc-guard-core --bin idc-guard --example gen_trail \
-  --example gen_s3_trail
+  --example gen_s3_trail --example inflate_only
 release="$(target_dir)/release"
 bin=$release/idc-guard
 
@@ -45,11 +47,25 @@ PY
 
 command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (GNU time)" >&2; exit 1; }
 
+# An organisation trail: 1M events in 1,000 S3 log files, mostly machine traffic (services,
+# pipelines, KMS, role chains, ~1.3 KB a record), 2 % sign-in, portal and IdC-session records.
+org="$out/org-trail"
+[ -d "$org" ] || "$release"/examples/gen_s3_trail "$org" 1000000 10000 1000 7 50 2>/dev/null
+mapfile -t org_files < <(find "$org" -name '*.json.gz' | sort)
+org_events=1000000
+log "organisation trail: ${#org_files[@]} files, $org_events events, 2 % read by the checks"
+taskset -c 0 "$release"/examples/inflate_only "${org_files[@]}"
+measure "org trail, 1 core" 0 "$org_events" "${org_files[@]}"
+measure "org trail, 2 cores" 0,1 "$org_events" "${org_files[@]}"
+taskset -c 0 python3 scripts/python_scan.py "${org_files[@]}"
+[ "${1:-}" = org ] && exit 0
+
 s3="$out/s3-trail"
 [ -d "$s3" ] || "$release"/examples/gen_s3_trail "$s3" 200000 10000 400 2>/dev/null
 mapfile -t files < <(find "$s3" -name '*.json.gz' | sort)
 s3_events=$(for f in "${files[@]}"; do gzip -dc "$f"; done | grep -o '"eventID"' | wc -l)
-log "S3-layout trail: ${#files[@]} files, $s3_events events"
+log "S3-layout trail (all sign-in shaped): ${#files[@]} files, $s3_events events"
+taskset -c 0 "$release"/examples/inflate_only "${files[@]}"
 measure "S3 trail, 1 core" 0 "$s3_events" "${files[@]}"
 measure "S3 trail, 2 cores" 0,1 "$s3_events" "${files[@]}"
 rm -f "$out/state.db"

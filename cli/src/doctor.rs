@@ -53,6 +53,18 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("reading {}", args.policy.display()))?;
     let settings = HealthSettings::from_policy_text(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.policy.display()))?;
+    // What the sign-in checks can tell apart: a city database beside the policy, or countries.
+    match idc_guard::geo::Geo::for_policy(&args.policy, None) {
+        Ok(geo) if geo.city_level() => {
+            eprintln!("sign-in travel: measured between cities (city database beside the policy)")
+        }
+        Ok(_) => eprintln!(
+            "sign-in travel: measured between countries only (no city database beside the policy: scripts/geo/fetch-city-db.sh)"
+        ),
+        Err(e) => {
+            eprintln!("sign-in travel: the city database beside the policy cannot be read: {e}")
+        }
+    }
     let sdk = load_sdk_config(Duration::from_secs(30)).await;
     let token = std::env::var(OKTA_API_TOKEN).ok().filter(|t| !t.trim().is_empty());
     match (token, &args.okta_api_secret) {

@@ -14,7 +14,7 @@ use idc_guard::adapters::SqliteStateStore;
 use idc_guard::alert::{Alert, AlertSink, Alerts};
 use idc_guard::config::{GEO_CITY_DB, POLICY_FILE};
 use idc_guard::error::AwsError;
-use idc_guard::geo::{CityDb, Geo};
+use idc_guard::geo::Geo;
 use idc_guard::signin::diagnose::diagnose;
 use idc_guard::signin::engine::Engine;
 use idc_guard::signin::model::Activity;
@@ -91,11 +91,18 @@ fn settings(args: &GeoArgs) -> anyhow::Result<(SigninSettings, BTreeSet<String>)
     Ok((policy.settings, policy.privileged))
 }
 
+/// The city database given, or the one beside the policy (`scripts/geo/fetch-city-db.sh`), or
+/// none; says on stderr whether travel is measured between cities or countries.
 fn geo(args: &GeoArgs) -> anyhow::Result<Geo> {
-    Ok(match &args.geo_city_db {
-        Some(p) => Geo::with_city_db(CityDb::open(p)?),
-        None => Geo::default(),
-    })
+    let geo = Geo::for_policy(&args.policy, args.geo_city_db.as_deref())?;
+    if geo.city_level() {
+        eprintln!("travel: measured between cities (city database loaded)");
+    } else {
+        eprintln!(
+            "travel: measured between countries only (no city database: --geo-city-db, or scripts/geo/fetch-city-db.sh beside the policy)"
+        );
+    }
+    Ok(geo)
 }
 
 /// Okta events across every `--okta` file: read, used, of other types, skipped by reason.

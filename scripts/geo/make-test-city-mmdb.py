@@ -23,3 +23,19 @@ for net, (cc, city, lat, lon, radius) in CITIES.items():
         "location": {"latitude": lat, "longitude": lon, "accuracy_radius": radius},
     })
 w.to_db_file("shared/testdata/city-test.mmdb")
+
+# The layout of the city database `scripts/geo/fetch-city-db.sh` installs (ip-location-db's
+# GeoLite2 City: flat fields, no accuracy radius; an address known only to its country carries
+# the country's centre and no city). Nome (Alaska) and Anadyr (Chukotka) are 80 km apart at the
+# Bering Strait as countries go, 820 km apart as cities.
+FLAT = {
+    "198.18.0.0/24": ("US", "Nome", 64.5011, -165.4064),
+    "198.18.1.0/24": ("RU", "Anadyr", 64.7337, 177.5089),
+    "198.18.2.0/24": ("US", "", 37.751, -97.822),
+}
+w = MMDBWriter(ip_version=4, database_type="city", languages=["en"],
+               description={"en": "idc-guard test data, ip-location-db layout"})
+for net, (cc, city, lat, lon) in FLAT.items():
+    w.insert_network(IPSet([net]), {"city": city, "country_code": cc, "latitude": lat, "longitude": lon,
+                                    "postcode": "", "state1": "", "state2": "", "timezone": ""})
+w.to_db_file("shared/testdata/city-test-flat.mmdb")

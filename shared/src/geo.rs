@@ -276,9 +276,10 @@ pub fn is_global(ip: IpAddr) -> bool {
     }
 }
 
-/// A city-level MMDB file (GeoLite2-City / DB-IP City Lite layout), opened by the user.
+/// A city-level MMDB file, opened by the user or found beside the policy: MaxMind's City layout
+/// (GeoLite2-City, DB-IP City Lite) or ip-location-db's flat one (`scripts/geo/fetch-city-db.sh`).
 pub struct CityDb {
-    reader: maxminddb::Reader<Vec<u8>>,
+    readers: Vec<maxminddb::Reader<Vec<u8>>>,
 }
 
 #[derive(Deserialize)]
@@ -290,6 +291,23 @@ struct MmdbCity<'a> {
     #[serde(default)]
     location: Option<MmdbLocation>,
 }
+
+/// ip-location-db's flat layout: an address known only to its country has an empty city and
+/// the country's centre, which is no place to measure from.
+#[derive(Deserialize)]
+struct FlatCity<'a> {
+    #[serde(borrow, default)]
+    city: Option<&'a str>,
+    #[serde(borrow, default)]
+    country_code: Option<&'a str>,
+    #[serde(default)]
+    latitude: Option<f64>,
+    #[serde(default)]
+    longitude: Option<f64>,
+}
+
+/// The accuracy assumed where a database gives none (ip-location-db's layout), in km.
+const DEFAULT_ACCURACY_KM: f64 = 100.0;
 
 #[derive(Deserialize)]
 struct MmdbNames<'a> {
@@ -320,19 +338,48 @@ pub struct CityDbError {
 impl CityDb {
     /// Opens a MaxMind-format city database (read into memory).
     pub fn open(path: &Path) -> Result<CityDb, CityDbError> {
+        if path.is_dir() {
+            return Self::open_dir(path)?.ok_or_else(|| CityDbError {
+                path: path.display().to_string(),
+                reason: "no .mmdb file in it".into(),
+            });
+        }
         maxminddb::Reader::open_readfile(path)
-            .map(|reader| CityDb { reader })
+            .map(|reader| CityDb { readers: vec![reader] })
             .map_err(|e| CityDbError { path: path.display().to_string(), reason: e.to_string() })
     }
 
+    /// Every `.mmdb` file of a folder (ip-location-db ships IPv4 and IPv6 apart), in name order;
+    /// `None` when it has none (or does not exist).
+    pub fn open_dir(dir: &Path) -> Result<Option<CityDb>, CityDbError> {
+        let Ok(entries) = std::fs::read_dir(dir) else { return Ok(None) };
+        let mut files: Vec<std::path::PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "mmdb"))
+            .collect();
+        files.sort();
+        let mut readers = Vec::new();
+        for f in &files {
+            readers.extend(Self::open(f)?.readers);
+        }
+        Ok((!readers.is_empty()).then_some(CityDb { readers }))
+    }
+
     fn lookup(&self, ip: IpAddr) -> Option<Place> {
-        let found = self.reader.lookup(ip).ok()?;
-        let city: MmdbCity = found.decode().ok()??;
+        self.readers.iter().find_map(|r| Self::lookup_in(r, ip))
+    }
+
+    fn lookup_in(reader: &maxminddb::Reader<Vec<u8>>, ip: IpAddr) -> Option<Place> {
+        let found = reader.lookup(ip).ok()?;
+        let city: MmdbCity = match found.decode() {
+            Ok(city) => city?,
+            Err(_) => return Self::flat(found.decode().ok()??),
+        };
         let point = city.location.as_ref().and_then(|l| {
             Some(Point {
                 lat: l.latitude?,
                 lon: l.longitude?,
-                radius_km: f64::from(l.accuracy_radius.unwrap_or(100)),
+                radius_km: l.accuracy_radius.map_or(DEFAULT_ACCURACY_KM, f64::from),
             })
         });
         Some(Place {
@@ -340,6 +387,44 @@ impl CityDb {
             city: city.city.and_then(|c| c.names.get("en").map(|n| (*n).to_owned())),
             point,
         })
+    }
+}
+
+impl CityDb {
+    fn flat(c: FlatCity) -> Option<Place> {
+        let city = c.city.map(str::trim).filter(|c| !c.is_empty());
+        let point = match (city, c.latitude, c.longitude) {
+            (Some(_), Some(lat), Some(lon)) => {
+                Some(Point { lat, lon, radius_km: DEFAULT_ACCURACY_KM })
+            }
+            _ => None,
+        };
+        Some(Place {
+            country: c.country_code.and_then(Country::parse),
+            city: city.map(str::to_owned),
+            point,
+        })
+    }
+}
+
+/// The folder beside the policy file where `scripts/geo/fetch-city-db.sh` puts the city
+/// database: the functions see it as `/opt/geo` (the policy layer), the CLI beside its policy.
+pub const CITY_DB_DIR: &str = "geo";
+
+impl Geo {
+    /// The city database named by `configured`, else the one in [`CITY_DB_DIR`] beside the
+    /// policy file, else the country table alone ([`Geo::city_level`] says which).
+    pub fn for_policy(policy_file: &Path, configured: Option<&Path>) -> Result<Geo, CityDbError> {
+        if let Some(path) = configured {
+            return CityDb::open(path).map(Geo::with_city_db);
+        }
+        let beside = policy_file.parent().unwrap_or(Path::new(".")).join(CITY_DB_DIR);
+        Ok(CityDb::open_dir(&beside)?.map(Geo::with_city_db).unwrap_or_default())
+    }
+
+    /// Travel is measured between cities (a city database is loaded), not countries.
+    pub fn city_level(&self) -> bool {
+        self.city.is_some()
     }
 }
 
@@ -526,6 +611,26 @@ mod tests {
         let nz_cl = min_distance_km(&country("NZ"), &country("CL"));
         assert!(nz_cl.is_some());
         assert_eq!(min_distance_km(&country("DE"), &Place::default()), None);
+    }
+
+    /// The Bering Strait: as countries, the US and Russia touch (Little and Big Diomede), so no
+    /// trip between them is too fast; as cities, Nome and Anadyr are 820 km apart.
+    #[test]
+    fn the_fetched_city_layout_separates_alaska_from_chukotka() {
+        assert_eq!(min_distance_km(&country("US"), &country("RU")), Some(0.0));
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/city-test-flat.mmdb");
+        let geo = Geo::with_city_db(CityDb::open(&path).unwrap());
+        let nome = geo.locate(ip("198.18.0.7"));
+        let anadyr = geo.locate(ip("198.18.1.7"));
+        assert_eq!((nome.city.as_deref(), anadyr.city.as_deref()), (Some("Nome"), Some("Anadyr")));
+        let km = min_distance_km(&nome, &anadyr).unwrap();
+        assert!(km > 600.0 && km < 820.0, "a lower bound: 820 km less both accuracies: {km}");
+        // Known only to its country: the country's centre is no place to measure from.
+        let somewhere = geo.locate(ip("198.18.2.7"));
+        assert_eq!(
+            (somewhere.country.map(|c| c.to_string()), somewhere.point),
+            (Some("US".into()), None)
+        );
     }
 
     #[test]

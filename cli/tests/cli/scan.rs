@@ -330,3 +330,51 @@ fn findings_render_as_ocsf_detection_findings_and_a_damaged_gz_does_not_stop_the
     assert_eq!(files.len(), cloudtrail_fixtures().len() + 1);
     assert!(files[0]["unreadable"].is_string(), "{files:?}");
 }
+
+/// A city database beside the policy (where `scripts/geo/fetch-city-db.sh` puts it) is found
+/// and used: Nome to Anadyr in 40 minutes is impossible travel; without it, travel is measured
+/// between countries, which touch at the Bering Strait, and the scan says so.
+#[test]
+fn a_city_database_beside_the_policy_separates_alaska_from_chukotka() {
+    let dir = temp_dir();
+    std::fs::write(dir.join("access-policy.toml"), "").unwrap();
+    let trail = dir.join("trail.json");
+    let mut records = Vec::new();
+    for (ip, time, id) in
+        [("198.18.0.7", "2026-11-24T10:00:00Z", "e1"), ("198.18.1.7", "2026-11-24T10:40:00Z", "e2")]
+    {
+        let mut r: Value = serde_json::from_str(
+            &std::fs::read_to_string(events("cloudtrail/idc-signin-2025-shape.json")).unwrap(),
+        )
+        .unwrap();
+        r["sourceIPAddress"] = ip.into();
+        r["eventTime"] = time.into();
+        r["eventID"] = id.into();
+        records.push(r);
+    }
+    std::fs::write(&trail, serde_json::json!({ "Records": records }).to_string()).unwrap();
+    let scan = || {
+        idc_guard()
+            .args(["scan", "--format", "json", "--policy"])
+            .arg(dir.join("access-policy.toml"))
+            .arg(&trail)
+            .output()
+            .unwrap()
+    };
+    let out = scan();
+    let travel = |out: &std::process::Output| {
+        alerts(&out.stdout).iter().any(|a| a["detector"] == "impossible-travel")
+    };
+    assert!(!travel(&out), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("measured between countries only"));
+    std::fs::create_dir_all(dir.join("geo")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/city-test-flat.mmdb"),
+        dir.join("geo/geolite2-city-ipv4.mmdb"),
+    )
+    .unwrap();
+    let out = scan();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(travel(&out), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("measured between cities"));
+}

@@ -9,7 +9,7 @@ use idc_guard::adapters::{
     CloudTrailLookup, IdentityStoreDirectory, S3LogObjects, load_sdk_config, s3_client,
 };
 use idc_guard::config::SigninConfig;
-use idc_guard::geo::{CityDb, Geo};
+use idc_guard::geo::Geo;
 use idc_guard::signin::function::SigninAnomalyHandler;
 use idc_guard::signin::lookup::SweepSettings;
 use idc_guard::signin::settings::SigninPolicy;
@@ -26,12 +26,16 @@ async fn main() -> Result<(), Error> {
     for w in warnings {
         tracing::warn!(policy = %config.policy_file.display(), "{w}");
     }
-    let geo = match &config.city_db {
-        Some(path) => {
-            Geo::with_city_db(CityDb::open(path).inspect_err(|e| tracing::error!("{e}"))?)
-        }
-        None => Geo::default(),
-    };
+    // The city database: configured, or shipped in the policy layer beside the policy.
+    let geo = Geo::for_policy(&config.policy_file, config.city_db.as_deref())
+        .inspect_err(|e| tracing::error!("{e}"))?;
+    if geo.city_level() {
+        tracing::info!("travel is measured between cities (city database loaded)");
+    } else {
+        tracing::warn!(
+            "travel is measured between countries: no city database (scripts/geo/fetch-city-db.sh puts one in the policy layer)"
+        );
+    }
     let sdk = load_sdk_config(Duration::from_secs(20)).await;
     let sink =
         function_sink(&sdk, &config.alert_topic_arn, config.alert_webhook_secret_arn.as_deref())

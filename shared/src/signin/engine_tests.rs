@@ -76,6 +76,30 @@ fn impossible_travel_fires_for_germany_then_australia_within_an_hour() {
     assert_eq!(travel[0].evidence["precision"], "country");
 }
 
+/// Nome (Alaska) to Anadyr (Chukotka) in 40 minutes: the countries touch at the Bering Strait,
+/// so only the city database (`scripts/geo/fetch-city-db.sh`'s layout) shows it is too fast.
+#[test]
+fn with_the_city_database_alaska_to_chukotka_in_40_minutes_is_impossible_travel() {
+    let trip = || {
+        vec![
+            signin("198.18.0.7", T0, "e1"),
+            portal("198.18.1.7", "2026-11-24T10:40:00Z", "e2", "ReadOnly"),
+        ]
+    };
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/city-test-flat.mmdb");
+    let geo = Geo::with_city_db(crate::geo::CityDb::open(&path).unwrap());
+    let privileged = BTreeSet::new();
+    let mut e = Engine::new(Arc::new(SigninSettings::default()), privileged, Arc::new(geo));
+    let alerts = run(&mut e, trip());
+    let travel = alerts.iter().find(|a| a.detector == "impossible-travel").expect("US → RU");
+    assert_eq!(travel.evidence["precision"], "city");
+    assert!(travel.title.contains("Nome, US → Anadyr, RU"), "{}", travel.title);
+    // Without it, nothing places these addresses closer than their countries.
+    let alerts = run(&mut engine(SigninSettings::default()), trip());
+    assert!(!detectors(&alerts).contains(&"impossible-travel"), "{alerts:#?}");
+}
+
 #[test]
 fn travel_to_a_neighbour_or_at_airliner_speed_stays_quiet() {
     let mut e = engine(SigninSettings::default());

@@ -111,10 +111,11 @@ pub fn check_approval(
     if !grantable.approval {
         return Err(refused(format!("{} needs no approval", grantable.group)));
     }
-    if approver.id == grant.requester_id || approver.id == requester.id {
+    // `requester` and `beneficiary` are the record's persons, read from Okta by its ids.
+    if approver.id == grant.requester_id {
         return Err(refused("self-approval is refused: the person who asked cannot approve"));
     }
-    if approver.id == grant.user_id || approver.id == beneficiary.id {
+    if approver.id == grant.user_id {
         return Err(refused("the person to be granted cannot approve their own grant"));
     }
     if grant.approvals.iter().any(|d| d.person_id == approver.id) {
