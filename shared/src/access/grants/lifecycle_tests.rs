@@ -441,6 +441,7 @@ async fn a_forged_record_grants_nothing_the_policy_does_not_allow() {
     };
     let forged = [
         forge("g-too-long", &|g| g.minutes = 24 * 60),
+        forge("g-no-time", &|g| g.minutes = 0),
         forge("g-other-group", &|g| g.group = "aws-core".into()),
         forge("g-outsider", &|g| {
             g.user_id = "00u-erin".into();
@@ -579,8 +580,18 @@ async fn durations_have_a_one_minute_floor_and_the_policy_maximum() {
     let no_reason = GrantRequest { reason: "  ".into(), ..ask(ADMIN, 60) };
     assert!(h.request(&alice, &no_reason, now()).await.is_err());
     assert!(h.grants().await.unwrap().is_empty());
-    assert_eq!(h.request(&alice, &ask(ADMIN, 1), now()).await.unwrap().minutes, 1);
-    assert_eq!(h.request(&alice, &ask(ADMIN, 240), now()).await.unwrap().minutes, 240);
+    let shortest = h.request(&alice, &ask(ADMIN, 1), now()).await.unwrap();
+    let longest = h.request(&alice, &ask(ADMIN, 240), now()).await.unwrap();
+    // Approved at both ends of the range, as asked.
+    let carol = person(&h, "carol").await;
+    assert_eq!(
+        h.approve(&carol, &shortest.id, None, now()).await.unwrap().expires_at,
+        Some(now() + Duration::minutes(1))
+    );
+    assert_eq!(
+        h.approve(&carol, &longest.id, None, now()).await.unwrap().expires_at,
+        Some(now() + Duration::hours(4))
+    );
 }
 
 /// A forgotten request (an old Slack button, a stale terminal) never grants access days later.
@@ -633,6 +644,13 @@ async fn break_glass_is_self_approved_shorter_alerted_and_reviewed_by_another() 
         refusal(h.approve(&person(&h, "bob").await, &g.id, None, now()).await)
             .contains("not an approver")
     );
+    // A break-glass record someone forged to name another requester: neither person reviews it.
+    let mut forged = g.clone();
+    forged.id = "g-forged-glass".into();
+    forged.requester_id = "00u-mallory".into();
+    records::save(&h.access.store, &forged).await.unwrap();
+    let m = refusal(h.approve(&person(&h, "mallory").await, &forged.id, None, now()).await);
+    assert!(m.contains("another person"), "{m}");
     let g = h.approve(&person(&h, "carol").await, &g.id, None, now()).await.unwrap();
     assert_eq!(g.reviewed_by.map(|r| r.login), Some("carol@acme.example".into()));
     assert!(
