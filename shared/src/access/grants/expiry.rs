@@ -370,6 +370,10 @@ mod tests {
         let mut old = grant("g3", "ALICE", "admin", GrantStatus::Active, 60);
         old.user_id.clear();
         assert!(lease(old));
+        // The same login given to another person (ids differ): not the same person.
+        let mut reassigned = grant("g4", "alice", "admin", GrantStatus::Active, 60);
+        reassigned.user_id = "00u-someone-else".into();
+        assert!(!lease(reassigned));
         let mut old_bob = grant("g3", "bob", "admin", GrantStatus::Active, 60);
         old_bob.user_id.clear();
         assert!(!lease(old_bob));
