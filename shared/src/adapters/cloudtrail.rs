@@ -28,6 +28,17 @@ impl CloudTrailLookup {
     }
 }
 
+/// The one lookup attribute `LookupEvents` takes.
+fn lookup_attribute(key: LookupAttributeKey, value: &str) -> Result<LookupAttribute, AwsError> {
+    LookupAttribute::builder().attribute_key(key).attribute_value(value).build().map_err(|e| {
+        AwsError::Permanent {
+            service: "cloudtrail",
+            operation: "LookupEvents",
+            message: e.to_string(),
+        }
+    })
+}
+
 fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_millis(t.timestamp_millis())
 }
@@ -40,15 +51,7 @@ impl TrailLookup for CloudTrailLookup {
         end: DateTime<Utc>,
         next_token: Option<String>,
     ) -> Result<Page, AwsError> {
-        let attribute = LookupAttribute::builder()
-            .attribute_key(LookupAttributeKey::EventSource)
-            .attribute_value(event_source)
-            .build()
-            .map_err(|e| AwsError::Permanent {
-                service: "cloudtrail",
-                operation: "LookupEvents",
-                message: e.to_string(),
-            })?;
+        let attribute = lookup_attribute(LookupAttributeKey::EventSource, event_source)?;
         let out = self
             .client
             .lookup_events()
@@ -80,15 +83,7 @@ impl crate::access::grants::activity::UserActivity for CloudTrailLookup {
         end: DateTime<Utc>,
     ) -> futures::future::BoxFuture<'a, Result<Vec<String>, AwsError>> {
         Box::pin(async move {
-            let attribute = LookupAttribute::builder()
-                .attribute_key(LookupAttributeKey::Username)
-                .attribute_value(user_name)
-                .build()
-                .map_err(|e| AwsError::Permanent {
-                    service: "cloudtrail",
-                    operation: "LookupEvents",
-                    message: e.to_string(),
-                })?;
+            let attribute = lookup_attribute(LookupAttributeKey::Username, user_name)?;
             let mut records = Vec::new();
             let mut next_token = None;
             // LookupEvents answers two calls a second per account and region: a long, busy

@@ -135,7 +135,7 @@ impl<Secrets: SecretStore> SlackWebClient<Secrets> {
     }
 }
 
-type Fut<'a, T> = futures::future::BoxFuture<'a, Result<T, SlackError>>;
+use crate::access::grants::slack::SlackFuture as Fut;
 
 impl<Secrets: SecretStore> SlackApi for SlackWebClient<Secrets> {
     fn signing_secret(&self) -> Fut<'_, SecretString> {

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
-use super::slack::{SlackApi, SlackError};
+use super::slack::SlackApi;
 use super::*;
 use crate::access::Policy;
 use crate::access::reconcile::Limits;
@@ -186,7 +186,7 @@ impl FakeSlack {
     }
 }
 
-type Fut<'a, T> = futures::future::BoxFuture<'a, Result<T, SlackError>>;
+use super::slack::SlackFuture as Fut;
 
 impl SlackApi for &'static FakeSlack {
     fn signing_secret(&self) -> Fut<'_, SecretString> {

@@ -48,7 +48,8 @@ pub enum SlackError {
     Transport(String),
 }
 
-type SlackFuture<'a, T> = futures::future::BoxFuture<'a, Result<T, SlackError>>;
+/// What a Slack call returns.
+pub type SlackFuture<'a, T> = futures::future::BoxFuture<'a, Result<T, SlackError>>;
 
 /// Slack's Web API and the app's signing secret (object-safe).
 pub trait SlackApi: Send + Sync {
