@@ -2,14 +2,18 @@
 //! CloudTrail log file is one gzip member of a few megabytes at most, and the scan spends less
 //! time decompressing it this way than streaming it through zlib.
 
+/// The largest output inflated in one call: a CloudTrail log file is a few megabytes.
+pub const MAX_WHOLE_OUTPUT: usize = 256 << 20;
+
 /// A single-member gzip inflated in one call; `None` when it is not exactly one intact member
 /// (several members, trailing bytes, damage, a trailer that lies about the size): the streaming
 /// reader then reads it and decides what is damaged.
 pub fn gzip_whole(gz: &[u8]) -> Option<Vec<u8>> {
     let at = gz.len().checked_sub(4)?;
     let size = u32::from_le_bytes(gz[at..].try_into().ok()?) as usize;
-    // A trailer can claim anything: at most 1,032× the input (deflate's best ratio) is believed.
-    if size == 0 || size > gz.len().saturating_mul(1_032) {
+    // A trailer can claim anything: at most 1,032× the input (deflate's best ratio) is believed,
+    // and a larger output streams (its memory bounded by the reader, not by the claim).
+    if size == 0 || size > gz.len().saturating_mul(1_032) || size > MAX_WHOLE_OUTPUT {
         return None;
     }
     let mut out = vec![0u8; size];
