@@ -369,7 +369,11 @@ fn a_city_database_beside_the_policy_separates_alaska_from_chukotka() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("measured between countries only"));
     std::fs::create_dir_all(dir.join("geo")).unwrap();
     std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/city-test-flat.mmdb"),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("shared")
+            .join("testdata")
+            .join("city-test-flat.mmdb"),
         dir.join("geo/geolite2-city-ipv4.mmdb"),
     )
     .unwrap();

@@ -123,8 +123,11 @@ pub fn verify(
 
 /// Signs a body as Slack does (the local Slack stand-in's and the tests' side).
 pub fn sign(secret: &SecretString, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-        .expect("HMAC takes keys of any length");
+    // HMAC takes keys of any length: `new_from_slice` cannot fail here.
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+    else {
+        return String::new();
+    };
     mac.update(format!("v0:{timestamp}:").as_bytes());
     mac.update(body);
     format!("v0={}", hex::encode(mac.finalize().into_bytes()))
