@@ -8,7 +8,9 @@
 //! clock skew). `sub` is the Okta user id. Keys are cached and fetched again at most once a
 //! minute when a token names a `kid` the cache lacks (Okta rotates keys).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -122,5 +124,91 @@ impl IdTokenVerifier {
             return Err(TokenRefusal::Invalid("empty sub".into()));
         }
         Ok(data.claims.sub)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    struct Counting(Arc<AtomicUsize>);
+
+    impl OktaKeys for Counting {
+        fn keys(&self) -> futures::future::BoxFuture<'_, Result<JwkSet, OktaError>> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Box::pin(async {
+                Ok(serde_json::from_str(include_str!(
+                    "../../../events/okta-api/oauth2-v1-keys.json"
+                ))
+                .unwrap())
+            })
+        }
+    }
+
+    fn token_with_kid(kid: &str) -> String {
+        let key =
+            jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("../testing/oidc-test-key.pem"))
+                .unwrap();
+        let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
+        header.kid = Some(kid.into());
+        let t = chrono::Utc::now().timestamp();
+        let claims = serde_json::json!({"sub": "00u1", "iss": "https://acme.okta.com", "aud": "0oa1", "iat": t, "exp": t + 600});
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    }
+
+    /// A token naming a key Okta does not publish makes the keys be fetched at most once a
+    /// minute: a flood of such tokens costs Okta one request a minute.
+    #[tokio::test(start_paused = true)]
+    async fn unknown_keys_are_looked_for_at_most_once_a_minute() {
+        let fetched = Arc::new(AtomicUsize::new(0));
+        let v = IdTokenVerifier::new(
+            "https://acme.okta.com/",
+            "0oa1",
+            Box::new(Counting(Arc::clone(&fetched))),
+        );
+        assert!(
+            format!("{v:?}").contains("0oa1") && format!("{v:?}").contains("https://acme.okta.com")
+        );
+        let unknown = token_with_kid("rotated-in");
+        for _ in 0..50 {
+            assert!(matches!(v.verify(&unknown).await, Err(TokenRefusal::UnknownKey)));
+        }
+        assert_eq!(fetched.load(Ordering::Relaxed), 1);
+        tokio::time::advance(REFETCH_AFTER - Duration::from_millis(1)).await;
+        assert!(v.verify(&unknown).await.is_err());
+        assert_eq!(fetched.load(Ordering::Relaxed), 1, "not before the minute is over");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(v.verify(&unknown).await.is_err());
+        assert_eq!(fetched.load(Ordering::Relaxed), 2, "again once the minute is over");
+        // A known key is served from the cache.
+        assert_eq!(v.verify(&token_with_kid("idc-guard-test-key-1")).await.unwrap(), "00u1");
+        assert_eq!(fetched.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn a_token_issued_up_to_a_minute_ahead_is_accepted_and_later_ones_are_not() {
+        let v = IdTokenVerifier::new(
+            "https://acme.okta.com",
+            "0oa1",
+            Box::new(Counting(Arc::new(AtomicUsize::new(0)))),
+        );
+        let key =
+            jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("../testing/oidc-test-key.pem"))
+                .unwrap();
+        let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
+        header.kid = Some("idc-guard-test-key-1".into());
+        let sign = |ahead: i64| {
+            let t = chrono::Utc::now().timestamp();
+            let claims = serde_json::json!({"sub": "00u1", "iss": "https://acme.okta.com", "aud": "0oa1", "iat": t + ahead, "exp": t + 3600});
+            jsonwebtoken::encode(&header, &claims, &key).unwrap()
+        };
+        assert!(v.verify(&sign(LEEWAY_SECONDS as i64)).await.is_ok());
+        assert!(matches!(
+            v.verify(&sign(LEEWAY_SECONDS as i64 + 2)).await,
+            Err(TokenRefusal::IssuedInFuture)
+        ));
     }
 }

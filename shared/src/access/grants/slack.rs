@@ -332,3 +332,91 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> SecretString {
+        SecretString::from("8f742231b10e8888abcd99yyyzzz85a5".to_owned())
+    }
+
+    #[test]
+    fn the_replay_window_is_five_minutes_either_way_and_no_more() {
+        let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap();
+        let at = |offset: i64| {
+            let ts = now.timestamp() + offset;
+            let signature = sign(&secret(), ts, b"payload=x");
+            verify(&secret(), Some(&ts.to_string()), Some(&signature), b"payload=x", now)
+        };
+        assert_eq!(at(-REPLAY_WINDOW_SECONDS), Ok(()));
+        assert_eq!(at(REPLAY_WINDOW_SECONDS), Ok(()));
+        assert_eq!(at(-REPLAY_WINDOW_SECONDS - 1), Err(Refusal::Stale));
+        assert_eq!(at(REPLAY_WINDOW_SECONDS + 1), Err(Refusal::Stale));
+    }
+
+    fn grant(status: GrantStatus, break_glass: bool) -> Grant {
+        let t: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap();
+        Grant {
+            id: "g-1".into(),
+            login: "alice@acme.example".into(),
+            user_id: "00u-alice".into(),
+            group: "aws-admin-platform".into(),
+            reason: "INC-1".into(),
+            minutes: 60,
+            requested_by: "alice@acme.example".into(),
+            requester_id: "00u-alice".into(),
+            requested_at: t,
+            approved_by: None,
+            approvals: vec![],
+            denied_by: None,
+            break_glass,
+            reviewed_by: None,
+            status,
+            starts_at: None,
+            expires_at: None,
+            ended_at: None,
+            sessions_pending: false,
+            slack_message: None,
+            activity: None,
+        }
+    }
+
+    fn buttons(g: &Grant) -> Vec<String> {
+        let (_, blocks) = message(g, 1);
+        blocks
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["type"] == "actions")
+            .flat_map(|b| {
+                b["elements"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["text"]["text"].as_str().unwrap().to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn buttons_follow_what_is_left_to_decide() {
+        assert_eq!(buttons(&grant(GrantStatus::Pending, false)), ["Approve", "Deny"]);
+        assert!(buttons(&grant(GrantStatus::Active, false)).is_empty(), "nothing left to decide");
+        assert!(buttons(&grant(GrantStatus::Denied, false)).is_empty());
+        assert_eq!(
+            buttons(&grant(GrantStatus::Active, true)),
+            ["Mark reviewed"],
+            "break-glass waits for review"
+        );
+        let mut reviewed = grant(GrantStatus::Active, true);
+        reviewed.reviewed_by = Some(crate::records::Decision {
+            person_id: "00u-carol".into(),
+            login: "carol@acme.example".into(),
+            door: crate::records::Door::Slack,
+            at: reviewed.requested_at,
+        });
+        assert!(buttons(&reviewed).is_empty());
+        assert!(message(&reviewed, 1).0.contains("reviewed by carol@acme.example"));
+    }
+}
