@@ -43,15 +43,15 @@ fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_millis(t.timestamp_millis())
 }
 
-impl TrailLookup for CloudTrailLookup {
-    async fn page(
+impl CloudTrailLookup {
+    /// One `LookupEvents` page (50 events, the API's maximum) of events with this attribute.
+    async fn one_page(
         &self,
-        event_source: &str,
+        attribute: LookupAttribute,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         next_token: Option<String>,
     ) -> Result<Page, AwsError> {
-        let attribute = lookup_attribute(LookupAttributeKey::EventSource, event_source)?;
         let out = self
             .client
             .lookup_events()
@@ -75,6 +75,19 @@ impl TrailLookup for CloudTrailLookup {
     }
 }
 
+impl TrailLookup for CloudTrailLookup {
+    async fn page(
+        &self,
+        event_source: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        next_token: Option<String>,
+    ) -> Result<Page, AwsError> {
+        let attribute = lookup_attribute(LookupAttributeKey::EventSource, event_source)?;
+        self.one_page(attribute, start, end, next_token).await
+    }
+}
+
 impl crate::access::grants::activity::UserActivity for CloudTrailLookup {
     fn events<'a>(
         &'a self,
@@ -89,21 +102,9 @@ impl crate::access::grants::activity::UserActivity for CloudTrailLookup {
             // LookupEvents answers two calls a second per account and region: a long, busy
             // window is cut at 20 pages (1,000 events), which the summary counts as all.
             for _ in 0..20 {
-                let out = self
-                    .client
-                    .lookup_events()
-                    .lookup_attributes(attribute.clone())
-                    .start_time(smithy_time(start))
-                    .end_time(smithy_time(end))
-                    .max_results(50)
-                    .set_next_token(next_token)
-                    .send()
-                    .await
-                    .map_err(|e| trail("LookupEvents", e))?;
-                records.extend(
-                    out.events.unwrap_or_default().into_iter().filter_map(|e| e.cloud_trail_event),
-                );
-                next_token = out.next_token;
+                let page = self.one_page(attribute.clone(), start, end, next_token).await?;
+                records.extend(page.records);
+                next_token = page.next_token;
                 if next_token.is_none() {
                     break;
                 }
