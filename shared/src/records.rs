@@ -13,6 +13,8 @@
 //! | event claim ([`EVENT_CLAIM_PK`]) | `okta-event` | event uuid | access-sync | access-sync, catch-up |
 //! | [`Review`] | `review` | group id | idc-guard | CLI `review` |
 //! | [`Checkpoint`] | `signin-checkpoint` | event source | signin-anomaly | sign-in sweep |
+//! | [`LastUsed`] | `last-used` | `<user>#<account>#<permission set>` | signin-anomaly, idc-guard | the access ledger |
+//! | [`ReviewDecision`] | `review-decision` | `<time>#<decision id>` | grants | CLI `review --history`, the access ledger |
 //! | [`FailedSignin`] | `signin-failures#<hour>` | `<time>#<hash>` | signin-anomaly | sign-in checks (next run) |
 //! | baseline ([`baseline_key`]) | `signin-user#<user>` | `baseline` | signin-anomaly | sign-in checks |
 //! | [`ScimRotation`] | `scim-token` | `rotation` | scim-token-rotation, idc-guard | daily token check |
@@ -744,6 +746,124 @@ impl Record for Review {
     }
     fn restore_key(&mut self, key: &Key) {
         self.group_id = key.sk.clone();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The access ledger: last use, and review decisions.
+
+/// When a person last used a permission set in an account, as CloudTrail showed it: through the
+/// access portal (`Federate`, `GetRoleCredentials`) and by calls made in the role session
+/// (`AWSReservedSSO_<set>_…`). The user is the Identity Store user id where the record carried
+/// one (CloudTrail's 2025 shape), else the lower-case user name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastUsed {
+    /// The user (kept in the key).
+    #[serde(skip)]
+    pub user: String,
+    /// The account (kept in the key).
+    #[serde(skip)]
+    pub account_id: String,
+    /// The permission set's name (kept in the key).
+    #[serde(skip)]
+    pub permission_set: String,
+    /// The latest portal use (role credentials or console federation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portal: Option<DateTime<Utc>>,
+    /// The latest call made in the role session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<DateTime<Utc>>,
+    /// The user name, where it was known with the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+}
+
+impl LastUsed {
+    /// The partition of every last use.
+    pub const PK: &'static str = "last-used";
+
+    /// The latest use of either kind.
+    pub fn latest(&self) -> Option<DateTime<Utc>> {
+        self.portal.max(self.activity)
+    }
+
+    /// Keeps the later of each time (a re-read or an older file never moves one back).
+    pub fn merge(&mut self, other: &LastUsed) {
+        self.portal = self.portal.max(other.portal);
+        self.activity = self.activity.max(other.activity);
+        if self.user_name.is_none() {
+            self.user_name.clone_from(&other.user_name);
+        }
+    }
+}
+
+impl Record for LastUsed {
+    const WHAT: &'static str = "last use";
+    fn key(&self) -> Key {
+        Key::new(Self::PK, format!("{}#{}#{}", self.user, self.account_id, self.permission_set))
+    }
+    fn expires_at(&self) -> Option<i64> {
+        // A year past the latest use: "unused for N days" needs the old ones too.
+        self.latest().map(|t| t.timestamp() + 400 * 24 * 3600)
+    }
+    fn restore_key(&mut self, key: &Key) {
+        // User names may hold `#`; account ids and permission set names cannot.
+        let mut parts = key.sk.rsplitn(3, '#');
+        self.permission_set = parts.next().unwrap_or_default().to_owned();
+        self.account_id = parts.next().unwrap_or_default().to_owned();
+        self.user = parts.next().unwrap_or_default().to_owned();
+    }
+}
+
+/// A review decision applied: who decided, when, and what changed in Okta. Written only by the
+/// grants function (the only holder of an Okta credential that changes membership), after Okta
+/// accepted the change or refused it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewDecision {
+    /// The decision's id (kept in the key, after its time).
+    #[serde(skip)]
+    pub id: String,
+    /// When it was decided (kept in the key).
+    #[serde(skip)]
+    pub at: DateTime<Utc>,
+    /// The reviewer: an Okta user id established by the grants API.
+    pub reviewer: String,
+    /// The reviewer's login.
+    pub reviewer_login: String,
+    /// `remove` or `keep`.
+    pub decision: String,
+    /// The person whose access was decided: Okta user id and login.
+    pub user_id: String,
+    /// Their login.
+    pub login: String,
+    /// The Okta group (its name, the IdC group's display name).
+    pub group: String,
+    /// Why (the packet's reasons, and the reviewer's words).
+    pub reason: String,
+    /// What changed in Okta (`membership removed`), or why nothing did.
+    pub outcome: String,
+}
+
+impl ReviewDecision {
+    /// The partition of every review decision.
+    pub const PK: &'static str = "review-decision";
+}
+
+impl Record for ReviewDecision {
+    const WHAT: &'static str = "review decision";
+    fn key(&self) -> Key {
+        Key::new(
+            Self::PK,
+            format!("{}#{}", self.at.to_rfc3339_opts(SecondsFormat::Millis, true), self.id),
+        )
+    }
+    fn restore_key(&mut self, key: &Key) {
+        if let Some((at, id)) = key.sk.split_once('#') {
+            self.id = id.to_owned();
+            if let Ok(t) = DateTime::parse_from_rfc3339(at) {
+                self.at = t.with_timezone(&Utc);
+            }
+        }
     }
 }
 

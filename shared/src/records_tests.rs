@@ -108,6 +108,48 @@ async fn every_record_round_trips_through_the_store() {
     })
     .await;
     round_trip(OktaHolds { version: "v9".into(), at: at("2026-11-04T02:00:00Z") }).await;
+    // A user name holding `#` still splits back into user, account and permission set.
+    round_trip(LastUsed {
+        user: "o'brien#ops@acme.example".into(),
+        account_id: "111122223333".into(),
+        permission_set: "AdministratorAccess".into(),
+        portal: Some(at("2026-11-04T03:00:00Z")),
+        activity: None,
+        user_name: Some("o'brien#ops@acme.example".into()),
+    })
+    .await;
+    round_trip(ReviewDecision {
+        id: "rd-1".into(),
+        at: at("2026-11-04T04:00:00.123Z"),
+        reviewer: "00u-carol".into(),
+        reviewer_login: "carol@acme.example".into(),
+        decision: "remove".into(),
+        user_id: "00u-dave".into(),
+        login: "dave@acme.example".into(),
+        group: "aws-admin-platform".into(),
+        reason: "unused for 90 days".into(),
+        outcome: "membership removed".into(),
+    })
+    .await;
+}
+
+#[test]
+fn a_last_use_only_moves_forward() {
+    let mut stored = LastUsed {
+        portal: Some(at("2026-11-04T03:00:00Z")),
+        activity: Some(at("2026-11-01T00:00:00Z")),
+        ..Default::default()
+    };
+    stored.merge(&LastUsed {
+        portal: Some(at("2026-10-01T00:00:00Z")),
+        activity: Some(at("2026-11-05T00:00:00Z")),
+        user_name: Some("alice".into()),
+        ..Default::default()
+    });
+    assert_eq!(stored.portal, Some(at("2026-11-04T03:00:00Z")));
+    assert_eq!(stored.activity, Some(at("2026-11-05T00:00:00Z")));
+    assert_eq!(stored.latest(), Some(at("2026-11-05T00:00:00Z")));
+    assert_eq!(stored.user_name.as_deref(), Some("alice"));
 }
 
 /// Items as earlier versions wrote them (by hand, under string keys) still read: a deployed

@@ -20,12 +20,12 @@ use super::history::{
     FailureMemory, Placement, SessionUse, Sighting, Stay, Stays, activity_of, travel_horizon,
     use_session,
 };
-use super::model::{Activity, Kind};
+use super::model::{Activity, Kind, Text};
 use super::okta::{OktaFact, OktaSignin};
 use super::settings::SigninSettings;
 use crate::alert::{Alert, Severity};
 use crate::geo::{Country, Geo, Place, min_distance_km};
-use crate::records::{FailedSignin, Lifecycle};
+use crate::records::{FailedSignin, LastUsed, Lifecycle};
 
 /// A user's persisted baseline: countries seen (with when last seen), recent sightings in time
 /// order, and failed sign-ins recently counted.
@@ -135,6 +135,9 @@ pub struct Engine {
     okta_span: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// IdC sign-ins `signin-without-okta` could not check (outside the Okta data's period).
     pub okta_unchecked: u64,
+    /// The latest use of each (user, account, permission set) seen since the last
+    /// [`Engine::take_usage`]: the access ledger's "last used".
+    usage: HashMap<(Text, Text, Text), LastUsed, FastHash>,
 }
 
 /// A fast hasher for the per-user maps (seeded per process, so crafted user names cannot make
@@ -197,7 +200,52 @@ impl Engine {
             observed: 0,
             okta_span: None,
             okta_unchecked: 0,
+            usage: HashMap::default(),
         }
+    }
+
+    /// Notes a use of a permission set in an account: a portal request for its credentials or
+    /// console (the account and role the request names, when it succeeded), or any call made in
+    /// its role session (the account the call was recorded in).
+    fn note_use(&mut self, a: &Activity) {
+        let (account, portal) = match &a.kind {
+            Kind::Portal { account_id, .. } if a.error_code.is_none() => (account_id, true),
+            Kind::Portal { .. } => return,
+            _ => (&a.account_id, false),
+        };
+        let (Some(account), Some(set)) = (account, &a.permission_set) else { return };
+        let user: Text = match (&a.user_id, &a.user_name) {
+            (Some(id), _) => id.clone(),
+            (None, Some(name)) if !name.chars().any(char::is_uppercase) => name.clone(),
+            (None, Some(name)) => name.to_lowercase().into(),
+            (None, None) => return,
+        };
+        let name = match (&a.user_name, &a.user_id) {
+            (Some(n), _) => Some(&**n),
+            (None, Some(id)) => self.names.get(&**id).map(String::as_str),
+            (None, None) => None,
+        };
+        let entry = self.usage.entry((user, account.clone(), set.clone())).or_default();
+        let slot = if portal { &mut entry.portal } else { &mut entry.activity };
+        if slot.is_none_or(|t| t < a.time) {
+            *slot = Some(a.time);
+        }
+        if entry.user_name.is_none() {
+            entry.user_name = name.map(|n| n.to_lowercase());
+        }
+    }
+
+    /// The uses noted since the last call, to store (merged with what is stored).
+    pub fn take_usage(&mut self) -> Vec<LastUsed> {
+        self.usage
+            .drain()
+            .map(|((user, account, set), mut used)| {
+                used.user = user.to_string();
+                used.account_id = account.to_string();
+                used.permission_set = set.to_string();
+                used
+            })
+            .collect()
     }
 
     /// How far back earlier failures matter to a failure now: the longest counting window (an
@@ -363,6 +411,7 @@ impl Engine {
         if !is_user_activity(&a) {
             return out;
         }
+        self.note_use(&a);
         // Borrowed from the activity or the name table: no allocation per event.
         let Some(user) = user_key_ref(&a, &self.names) else { return out };
         let user: &str = &user;

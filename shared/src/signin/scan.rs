@@ -14,7 +14,8 @@ use super::ports::UserDirectory;
 use crate::alert::Alert;
 use crate::error::AwsError;
 use crate::records::{
-    self, FailedSignin, Lifecycle, OktaSigninRecord, Record, RevokedSessions, baseline_key,
+    self, FailedSignin, LastUsed, Lifecycle, OktaSigninRecord, Record, RevokedSessions,
+    baseline_key,
 };
 use crate::store::{Item, StateStore, now_epoch};
 
@@ -179,8 +180,27 @@ impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directo
             store.put_many(items).await?;
             let failures = self.engine.take_failures();
             store.put_many(failures.iter().map(Record::to_item).collect()).await?;
+            self.save_usage(store).await?;
         }
         Ok(n)
+    }
+}
+
+impl<Store: StateStore, Directory> Scanner<'_, Store, Directory> {
+    /// Merges the uses this run saw into the stored last uses (one read per user, account and
+    /// permission set seen: a few per log file).
+    async fn save_usage(&mut self, store: &Store) -> Result<(), AwsError> {
+        let mut items = Vec::new();
+        for mut used in self.engine.take_usage() {
+            if let Some(stored) = records::load::<LastUsed, _>(store, &used.key()).await? {
+                if stored.portal >= used.portal && stored.activity >= used.activity {
+                    continue;
+                }
+                used.merge(&stored);
+            }
+            items.push(used.to_item());
+        }
+        store.put_many(items).await
     }
 }
 
@@ -349,6 +369,70 @@ mod tests {
         let detectors: Vec<&str> = alerts.iter().map(|a| a.detector.as_str()).collect();
         assert_eq!(detectors, ["new-country"], "the stored DE baseline was loaded: US is new");
         let _ = std::fs::remove_file(path);
+    }
+
+    /// The ledger's last use: the portal's role request names the target account (not the
+    /// account the event is recorded in), a role session's call its own account; a re-read of
+    /// older files never moves a stored time back, and a failed portal request is no use.
+    #[tokio::test]
+    async fn last_uses_are_stored_per_user_account_and_permission_set_and_only_move_forward() {
+        let portal = include_str!("../../../events/cloudtrail/sso-get-role-credentials.json");
+        let call = include_str!("../../../events/cloudtrail/api-call-access-denied.json");
+        let parsed = |text: &str, time: &str, id: &str| {
+            let mut a = parse(text.as_bytes()).activities.remove(0);
+            a.time = chrono::DateTime::parse_from_rfc3339(time).unwrap().to_utc();
+            a.event_id = id.into();
+            a
+        };
+        let store = SqliteStateStore::in_memory().unwrap();
+        let mut scanner = Scanner::new(engine(), Some(&store), &NoDirectory);
+        let mut failed = parsed(portal, "2026-11-25T00:00:00Z", "p0");
+        failed.error_code = Some("UnauthorizedException".into());
+        scanner
+            .process(vec![
+                parsed(portal, "2026-11-20T18:30:41Z", "p1"),
+                parsed(call, "2026-11-21T09:00:00Z", "c1"),
+                failed,
+            ])
+            .await
+            .unwrap();
+        scanner.save().await.unwrap();
+        // An older file read afterwards.
+        let mut older = Scanner::new(engine(), Some(&store), &NoDirectory);
+        older.process(vec![parsed(portal, "2026-10-01T00:00:00Z", "p2")]).await.unwrap();
+        older.save().await.unwrap();
+        let stored: Vec<LastUsed> = records::load_all(&store, LastUsed::PK).await.unwrap();
+        let view: Vec<(&str, &str, &str, Option<String>, Option<String>)> = stored
+            .iter()
+            .map(|u| {
+                (
+                    u.user.as_str(),
+                    u.account_id.as_str(),
+                    u.permission_set.as_str(),
+                    u.portal.map(|t| t.to_rfc3339()),
+                    u.activity.map(|t| t.to_rfc3339()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            view,
+            [
+                (
+                    "94482488-3041-7026-18f3-be45837cd0e4",
+                    "111122223333",
+                    "TeamDeveloper",
+                    Some("2026-11-20T18:30:41+00:00".to_owned()),
+                    None
+                ),
+                (
+                    "alice@acme.example",
+                    "111122223333",
+                    "TeamDeveloper",
+                    None,
+                    Some("2026-11-21T09:00:00+00:00".to_owned())
+                ),
+            ]
+        );
     }
 }
 
