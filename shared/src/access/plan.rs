@@ -106,6 +106,8 @@ pub struct Desired {
     pub assignments: BTreeSet<Assignment>,
     /// Groups matching at least one rule, by group id.
     pub managed_groups: BTreeMap<String, ManagedGroup>,
+    /// The rules that want each assignment, in policy order (the access ledger's "why").
+    pub why: BTreeMap<Assignment, Vec<String>>,
 }
 
 /// Computes the desired assignments. The management account and accounts that are not ACTIVE
@@ -130,11 +132,16 @@ pub fn plan(policy: &Policy, inventory: &Inventory) -> Desired {
                     continue;
                 }
                 for ps in &rule.permission_sets {
-                    desired.assignments.insert(Assignment {
+                    let assignment = Assignment {
                         group_id: group.id.clone(),
                         permission_set: ps.clone(),
                         account_id: account.id.clone(),
-                    });
+                    };
+                    let rules = desired.why.entry(assignment.clone()).or_default();
+                    if !rules.contains(&rule.name) {
+                        rules.push(rule.name.clone());
+                    }
+                    desired.assignments.insert(assignment);
                 }
             }
         }

@@ -99,6 +99,60 @@ pub trait AccountAccess: Send + Sync {
         &'a self,
         principals: &'a [String],
     ) -> futures::future::BoxFuture<'a, Result<Vec<RoleEntitlement>, AwsError>>;
+    /// Every principal-role entitlement of every application (`ListEntitlements` with an empty
+    /// principal-role filter): the access ledger's view.
+    fn all_role_entitlements(
+        &self,
+    ) -> futures::future::BoxFuture<'_, Result<Vec<RoleEntitlement>, AwsError>>;
+}
+
+/// An Identity Store user.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct IdcUser {
+    /// The Identity Store user id.
+    pub id: String,
+    /// The user name (the SAML NameID: Okta's login).
+    pub user_name: String,
+}
+
+/// Who holds an account assignment.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Principal {
+    /// A group, by Identity Store id.
+    Group(String),
+    /// A user (a direct assignment), by Identity Store id.
+    User(String),
+}
+
+/// The whole estate as the access ledger and `policy import` read it, beyond what the
+/// reconciler needs: every user and membership, and assignments per permission set and account
+/// (which finds direct user assignments too). Each method is paginated.
+pub trait Estate: IdentityCenter {
+    /// `ListUsers` of the identity store.
+    fn list_users(
+        &self,
+        store: &str,
+    ) -> impl Future<Output = Result<Vec<IdcUser>, AwsError>> + Send;
+    /// `ListGroupMemberships`: the user ids of a group's members.
+    fn group_member_ids(
+        &self,
+        store: &str,
+        group_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+    /// `ListAccountsForProvisionedPermissionSet`: the accounts a set is provisioned to (an
+    /// assignment of it can exist only there).
+    fn provisioned_accounts(
+        &self,
+        instance: &str,
+        permission_set_arn: &str,
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+    /// `ListAccountAssignments` of one permission set in one account: users and groups.
+    fn account_assignments(
+        &self,
+        instance: &str,
+        account_id: &str,
+        permission_set_arn: &str,
+    ) -> impl Future<Output = Result<Vec<Principal>, AwsError>> + Send;
 }
 
 /// State of an asynchronous assignment creation or deletion.

@@ -510,6 +510,11 @@ impl<'a, Idc: IdentityCenter, Org: Organizations> Reconciler<'a, Idc, Org> {
         self
     }
 
+    /// Calls retried so far.
+    pub(crate) fn retried(&self) -> usize {
+        self.retries.load(Ordering::Relaxed)
+    }
+
     /// One paced call with retries on throttling and conflicts.
     pub(crate) async fn call<T, F, Fut>(&self, mut f: F) -> Result<T, AwsError>
     where
@@ -561,7 +566,7 @@ impl<'a, Idc: IdentityCenter, Org: Organizations> Reconciler<'a, Idc, Org> {
         options: &RunOptions,
     ) -> Result<Prepared, ReconcileError> {
         let estate = self.read_estate(policy).await?;
-        let Desired { assignments: desired, managed_groups } = plan(policy, &estate.inventory);
+        let Desired { assignments: desired, managed_groups, .. } = plan(policy, &estate.inventory);
         let managed = groups_to_read(&managed_groups, &options.previously_managed, &options.scope);
         let ps_names: BTreeMap<String, String> =
             estate.ps_arns.iter().map(|(n, a)| (a.clone(), n.clone())).collect();

@@ -50,7 +50,11 @@ fn principal_of(p: Option<&Principal>) -> Option<String> {
 }
 
 impl SdkAccountAccess {
-    async fn entitlements(&self, principals: &[String]) -> Result<Vec<RoleEntitlement>, AwsError> {
+    /// The entitlements of `principals`, or (`None`) every principal-role entitlement.
+    async fn entitlements(
+        &self,
+        principals: Option<&[String]>,
+    ) -> Result<Vec<RoleEntitlement>, AwsError> {
         let mut applications = Vec::new();
         let mut pages = self.client.list_applications().into_paginator().send();
         while let Some(page) = pages.next().await {
@@ -59,8 +63,18 @@ impl SdkAccountAccess {
         }
         let mut out = Vec::new();
         for application in &applications {
-            for principal in principals {
-                let Some(filter) = filter_of(principal) else { continue };
+            let filters: Vec<(String, EntitlementFilter)> = match principals {
+                Some(list) => {
+                    list.iter().filter_map(|p| Some((p.clone(), filter_of(p)?))).collect()
+                }
+                None => vec![(
+                    String::new(),
+                    EntitlementFilter::builder()
+                        .principal_role(PrincipalRoleEntitlementFilter::builder().build())
+                        .build(),
+                )],
+            };
+            for (principal, filter) in filters {
                 let mut pages = self
                     .client
                     .list_entitlements()
@@ -98,6 +112,10 @@ impl AccountAccess for SdkAccountAccess {
         &'a self,
         principals: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<RoleEntitlement>, AwsError>> {
-        Box::pin(self.entitlements(principals))
+        Box::pin(self.entitlements(Some(principals)))
+    }
+
+    fn all_role_entitlements(&self) -> BoxFuture<'_, Result<Vec<RoleEntitlement>, AwsError>> {
+        Box::pin(self.entitlements(None))
     }
 }

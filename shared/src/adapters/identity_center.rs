@@ -698,3 +698,91 @@ fn from_sdk_boundary(b: SdkBoundary) -> Option<PermissionsBoundary> {
         })
     })
 }
+
+impl crate::access::ports::Estate for SdkIdentityCenter {
+    async fn list_users(
+        &self,
+        store: &str,
+    ) -> Result<Vec<crate::access::ports::IdcUser>, AwsError> {
+        let mut users = Vec::new();
+        let mut pages = self.ids.list_users().identity_store_id(store).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| ids("ListUsers", e))?;
+            users.extend(page.users.into_iter().map(|u| crate::access::ports::IdcUser {
+                user_name: u.user_name.unwrap_or_else(|| u.user_id.clone()),
+                id: u.user_id,
+            }));
+        }
+        Ok(users)
+    }
+
+    async fn group_member_ids(&self, store: &str, group_id: &str) -> Result<Vec<String>, AwsError> {
+        let mut members = Vec::new();
+        let mut pages = self
+            .ids
+            .list_group_memberships()
+            .identity_store_id(store)
+            .group_id(group_id)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| ids("ListGroupMemberships", e))?;
+            members.extend(
+                page.group_memberships
+                    .into_iter()
+                    .filter_map(|m| m.member_id.and_then(|id| id.as_user_id().ok().cloned())),
+            );
+        }
+        Ok(members)
+    }
+
+    async fn provisioned_accounts(
+        &self,
+        instance: &str,
+        arn: &str,
+    ) -> Result<Vec<String>, AwsError> {
+        let mut accounts = Vec::new();
+        let mut pages = self
+            .sso
+            .list_accounts_for_provisioned_permission_set()
+            .instance_arn(instance)
+            .permission_set_arn(arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sso("ListAccountsForProvisionedPermissionSet", e))?;
+            accounts.extend(page.account_ids.unwrap_or_default());
+        }
+        Ok(accounts)
+    }
+
+    async fn account_assignments(
+        &self,
+        instance: &str,
+        account_id: &str,
+        arn: &str,
+    ) -> Result<Vec<crate::access::ports::Principal>, AwsError> {
+        use crate::access::ports::Principal;
+        let mut out = Vec::new();
+        let mut pages = self
+            .sso
+            .list_account_assignments()
+            .instance_arn(instance)
+            .account_id(account_id)
+            .permission_set_arn(arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sso("ListAccountAssignments", e))?;
+            for a in page.account_assignments.unwrap_or_default() {
+                let Some(id) = a.principal_id else { continue };
+                match a.principal_type {
+                    Some(PrincipalType::Group) => out.push(Principal::Group(id)),
+                    Some(PrincipalType::User) => out.push(Principal::User(id)),
+                    _ => {}
+                }
+            }
+        }
+        Ok(out)
+    }
+}

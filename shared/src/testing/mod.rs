@@ -83,6 +83,8 @@ struct State {
     user_assignments: BTreeSet<AssignmentKey>,
     /// Accounts where provisioning fails.
     failing_provisioning: BTreeSet<String>,
+    /// Accounts whose assignments cannot be listed.
+    unreadable_accounts: BTreeSet<String>,
 }
 
 /// IAM's quota for a role's inline policies: characters, whitespace excluded.
@@ -233,6 +235,11 @@ impl FakeIdentityCenter {
     /// `ListAccountAssignmentsForPrincipal` fails for this group from now on.
     pub fn fail_reads_of_group(&self, group_id: &str) {
         self.lock().unreadable_groups.insert(group_id.to_owned());
+    }
+
+    /// `ListAccountAssignments` fails in this account from now on.
+    pub fn fail_reads_in(&self, account_id: &str) {
+        self.lock().unreadable_accounts.insert(account_id.to_owned());
     }
 
     /// Assignment operations in this account are accepted and then fail.
@@ -408,9 +415,17 @@ impl IdentityCenter for FakeIdentityCenter {
         Ok(self.lock().groups.iter().find(|g| g.id == id).cloned())
     }
 
-    async fn list_group_member_names(&self, _: &str, _: &str) -> Result<Vec<String>, AwsError> {
+    async fn list_group_member_names(&self, _: &str, group: &str) -> Result<Vec<String>, AwsError> {
         self.identity_store_calls.fetch_add(1, Ordering::Relaxed);
-        Ok(Vec::new())
+        let s = self.lock();
+        let mut names: Vec<String> = s
+            .users
+            .iter()
+            .filter(|(_, id)| s.memberships.contains(&(group.to_owned(), (*id).clone())))
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     async fn list_permission_sets(&self, _: &str) -> Result<Vec<PermissionSetInfo>, AwsError> {
@@ -701,6 +716,80 @@ impl IdentityCenter for FakeIdentityCenter {
     }
 }
 
+/// `ListAccountAssignments` and `ListAccountsForProvisionedPermissionSet` page sizes (100).
+const PAGE: usize = 100;
+
+impl crate::access::ports::Estate for FakeIdentityCenter {
+    async fn list_users(&self, _: &str) -> Result<Vec<crate::access::ports::IdcUser>, AwsError> {
+        let s = self.lock();
+        // ListUsers: 100 a page.
+        self.identity_store_calls.fetch_add(s.users.len().div_ceil(PAGE).max(1), Ordering::Relaxed);
+        Ok(s.users
+            .iter()
+            .map(|(name, id)| crate::access::ports::IdcUser {
+                id: id.clone(),
+                user_name: name.clone(),
+            })
+            .collect())
+    }
+
+    async fn group_member_ids(&self, _: &str, group_id: &str) -> Result<Vec<String>, AwsError> {
+        let s = self.lock();
+        let ids: Vec<String> =
+            s.memberships.iter().filter(|(g, _)| g == group_id).map(|(_, u)| u.clone()).collect();
+        self.identity_store_calls.fetch_add(ids.len().div_ceil(PAGE).max(1), Ordering::Relaxed);
+        Ok(ids)
+    }
+
+    async fn provisioned_accounts(&self, _: &str, arn: &str) -> Result<Vec<String>, AwsError> {
+        let accounts: Vec<String> = {
+            let mut s = self.lock();
+            Self::settle(&mut s);
+            s.provisioned_accounts(arn).into_iter().collect()
+        };
+        for _ in 0..accounts.len().div_ceil(PAGE).max(1) {
+            self.quota("ListAccountsForProvisionedPermissionSet")?;
+        }
+        Ok(accounts)
+    }
+
+    async fn account_assignments(
+        &self,
+        _: &str,
+        account_id: &str,
+        arn: &str,
+    ) -> Result<Vec<crate::access::ports::Principal>, AwsError> {
+        use crate::access::ports::Principal;
+        let list: Vec<Principal> = {
+            let mut s = self.lock();
+            if s.unreadable_accounts.contains(account_id) {
+                drop(s);
+                self.quota("ListAccountAssignments")?;
+                return Err(refused(
+                    "ListAccountAssignments",
+                    format!("AccessDeniedException: account {account_id}"),
+                ));
+            }
+            Self::settle(&mut s);
+            let groups = s
+                .assignments
+                .iter()
+                .filter(|(_, p, a)| p == arn && a == account_id)
+                .map(|(g, _, _)| Principal::Group(g.clone()));
+            let users = s
+                .user_assignments
+                .iter()
+                .filter(|(_, p, a)| p == arn && a == account_id)
+                .map(|(u, _, _)| Principal::User(u.clone()));
+            groups.chain(users).collect()
+        };
+        for _ in 0..list.len().div_ceil(PAGE).max(1) {
+            self.quota("ListAccountAssignments")?;
+        }
+        Ok(list)
+    }
+}
+
 /// The account access manager as its API reference describes it: applications, each with
 /// principal-role entitlements (an IAM Identity Center user or group may assume one role in one
 /// account). Lists by principal, as `ListEntitlements` with a principal filter does.
@@ -749,6 +838,24 @@ impl crate::access::ports::AccountAccess for FakeAccountAccess {
             }
             let list = self.entitlements.lock().unwrap_or_else(|p| p.into_inner());
             Ok(list.iter().filter(|e| principals.contains(&e.principal)).cloned().collect())
+        })
+    }
+
+    fn all_role_entitlements(
+        &self,
+    ) -> futures::future::BoxFuture<'_, Result<Vec<crate::access::ports::RoleEntitlement>, AwsError>>
+    {
+        Box::pin(async move {
+            // ListApplications, then one ListEntitlements (one application).
+            self.calls.fetch_add(2, Ordering::Relaxed);
+            if self.fail.load(Ordering::Relaxed) {
+                return Err(AwsError::Permanent {
+                    service: "account-access",
+                    operation: "ListEntitlements",
+                    message: "AccessDeniedException".into(),
+                });
+            }
+            Ok(self.entitlements.lock().unwrap_or_else(|p| p.into_inner()).clone())
         })
     }
 }

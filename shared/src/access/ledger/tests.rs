@@ -1,0 +1,291 @@
+//! The ledger against the quota-enforcing fakes: first the ways in a report that reads only
+//! the policy or only group assignments would miss, then last use as CloudTrail keys it.
+
+use chrono::{DateTime, Utc};
+
+use super::query::{Index, Via, csv_line, diff};
+use super::*;
+use crate::access::policy::Policy;
+use crate::access::reconcile::Limits;
+use crate::adapters::SqliteStateStore;
+use crate::records::{self, Grant, GrantStatus, LastUsed};
+use crate::testing::{FakeAccountAccess, FakeIdentityCenter, FakeOrganizations};
+
+const PAYMENTS: &str = "111111111111";
+const SANDBOX: &str = "222222222222";
+
+const POLICY: &str = r#"
+[[permission_set]]
+name = "ReadOnly"
+managed_policies = ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+session_duration = "PT8H"
+
+[[permission_set]]
+name = "Admin"
+managed_policies = ["arn:aws:iam::aws:policy/AdministratorAccess"]
+session_duration = "PT1H"
+
+[[rule]]
+name = "core"
+groups = "aws-core-readonly"
+permission_sets = ["ReadOnly"]
+targets = { all_accounts = true }
+tier = "core"
+
+[[rule]]
+name = "admins"
+groups = "aws-admin-payments"
+permission_sets = ["Admin"]
+targets = { accounts = ["111111111111"] }
+tier = "admin"
+"#;
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+struct World {
+    idc: FakeIdentityCenter,
+    org: FakeOrganizations,
+    access: FakeAccountAccess,
+    store: SqliteStateStore,
+    policy: Policy,
+    alice: String,
+    bob: String,
+    admin: String,
+}
+
+fn world() -> World {
+    let idc = FakeIdentityCenter::new();
+    idc.add_permission_set("ReadOnly", &["arn:aws:iam::aws:policy/ReadOnlyAccess"]);
+    idc.add_permission_set("Admin", &["arn:aws:iam::aws:policy/AdministratorAccess"]);
+    idc.add_permission_set("BillingLegacy", &["arn:aws:iam::aws:policy/job-function/Billing"]);
+    let core = idc.add_group("aws-core-readonly");
+    let admin = idc.add_group("aws-admin-payments");
+    let alice = idc.add_user("alice@acme.example");
+    let bob = idc.add_user("bob@acme.example");
+    idc.add_member(&core, &alice);
+    idc.add_member(&core, &bob);
+    idc.add_member(&admin, &bob);
+    for account in [PAYMENTS, SANDBOX] {
+        idc.assign(&core, "ReadOnly", account);
+    }
+    idc.assign(&admin, "Admin", PAYMENTS);
+    let org = FakeOrganizations::new("000000000000");
+    org.add_account(PAYMENTS, "payments", "ou-fake-workload", &[]);
+    org.add_account(SANDBOX, "sandbox", "ou-fake-workload", &[]);
+    let (policy, d) = Policy::check(POLICY, None);
+    World {
+        idc,
+        org,
+        access: FakeAccountAccess::default(),
+        store: SqliteStateStore::in_memory().unwrap(),
+        policy: policy.unwrap_or_else(|| panic!("{d:?}")),
+        alice,
+        bob,
+        admin,
+    }
+}
+
+async fn read(w: &World) -> Result<Ledger, crate::error::AwsError> {
+    let limits = Limits { requests_per_second: 0.0, ..Limits::default() };
+    build(
+        &build::Sources {
+            idc: &w.idc,
+            org: &w.org,
+            account_access: Some(&w.access),
+            store: &w.store,
+            policy: &w.policy,
+            instance_arn: None,
+            limits,
+        },
+        at("2026-12-01T00:00:00Z"),
+    )
+    .await
+}
+
+fn view(rows: &[Row<'_>]) -> Vec<String> {
+    let mut v: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {} {} [{}]",
+                r.user,
+                r.via.as_str(),
+                r.group.unwrap_or("-"),
+                r.permission_set,
+                r.account_id,
+                r.why
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The ways in that a report of the policy, or of group assignments alone, would not show: a
+/// hand-made group assignment, a direct user assignment of a set the policy does not declare,
+/// and an IAM role entitled through the account access manager. Each is in `who` for the
+/// account, with why.
+#[tokio::test]
+async fn who_shows_every_way_into_an_account_not_only_the_policys() {
+    let w = world();
+    let intern = w.idc.add_user("mallory@acme.example");
+    let contractors = w.idc.add_group("contractors");
+    w.idc.add_member(&contractors, &w.alice);
+    w.idc.assign(&contractors, "Admin", PAYMENTS);
+    w.idc.assign_user(&intern, "BillingLegacy", PAYMENTS);
+    w.access.entitle(&format!("USER:{intern}"), "BreakGlassOps", PAYMENTS);
+    let ledger = read(&w).await.unwrap();
+    let index = Index::new(&ledger);
+    assert_eq!(
+        view(&index.who(PAYMENTS, None)),
+        [
+            "alice@acme.example group aws-core-readonly ReadOnly 111111111111 [rule core]",
+            "alice@acme.example group contractors Admin 111111111111 [hand-made]",
+            "bob@acme.example group aws-admin-payments Admin 111111111111 [rule admins]",
+            "bob@acme.example group aws-core-readonly ReadOnly 111111111111 [rule core]",
+            "mallory@acme.example direct - BillingLegacy 111111111111 [hand-made (direct)]",
+            "mallory@acme.example entitlement - arn:aws:iam::111111111111:role/BreakGlassOps 111111111111 [account access manager entitlement]",
+        ]
+    );
+    assert_eq!(
+        view(&index.who(PAYMENTS, Some("admin"))),
+        [
+            "alice@acme.example group contractors Admin 111111111111 [hand-made]",
+            "bob@acme.example group aws-admin-payments Admin 111111111111 [rule admins]",
+        ]
+    );
+    let bob = index.user("BOB@acme.example").unwrap();
+    let admin = index.what(bob).into_iter().find(|r| r.permission_set == "Admin").unwrap();
+    assert_eq!(admin.tier, Some("admin"));
+    assert_eq!(admin.session_duration, Some("PT1H"));
+    assert_eq!(admin.account_name, "payments");
+    assert!(ledger.notes.is_empty(), "{:?}", ledger.notes);
+}
+
+/// A ledger that silently lacks an account would say nobody can reach it: a failed read fails
+/// the build. The account access manager failing is said in the notes, never hidden.
+#[tokio::test]
+async fn an_unreadable_account_fails_the_build_and_an_unreadable_access_manager_is_noted() {
+    let w = world();
+    w.idc.fail_reads_in(SANDBOX);
+    assert!(read(&w).await.is_err());
+    let w = world();
+    w.access.fail.store(true, std::sync::atomic::Ordering::Relaxed);
+    let ledger = read(&w).await.unwrap();
+    assert!(
+        ledger.notes.iter().any(|n| n.contains("account access manager")),
+        "{:?}",
+        ledger.notes
+    );
+}
+
+/// Last use joins on the Identity Store id (CloudTrail's 2025 shape) or the user name (older
+/// records and role-session calls), whichever is later; `unused` lists what neither shows in
+/// the window, never-used included; a grant's end is on the row of its group.
+#[tokio::test]
+async fn last_use_joins_on_the_user_id_or_name_and_unused_lists_the_rest() {
+    let w = world();
+    let used =
+        |user: &str, account: &str, set: &str, portal: Option<&str>, call: Option<&str>| LastUsed {
+            user: user.into(),
+            account_id: account.into(),
+            permission_set: set.into(),
+            portal: portal.map(at),
+            activity: call.map(at),
+            user_name: None,
+        };
+    for u in [
+        used(&w.bob, PAYMENTS, "Admin", Some("2026-11-28T10:00:00Z"), None),
+        used("bob@acme.example", PAYMENTS, "Admin", None, Some("2026-11-29T10:00:00Z")),
+        used("alice@acme.example", SANDBOX, "ReadOnly", None, Some("2026-06-01T00:00:00Z")),
+        used(&w.alice, PAYMENTS, "ReadOnly", Some("2026-11-30T00:00:00Z"), None),
+    ] {
+        records::save(&w.store, &u).await.unwrap();
+    }
+    let grant = Grant {
+        id: "g-1".into(),
+        login: "Bob@acme.example".into(),
+        user_id: "00u-bob".into(),
+        group: "aws-admin-payments".into(),
+        reason: "INC-1".into(),
+        minutes: 60,
+        requested_by: "bob@acme.example".into(),
+        requester_id: "00u-bob".into(),
+        requested_at: at("2026-11-30T23:00:00Z"),
+        approved_by: None,
+        approvals: Vec::new(),
+        denied_by: None,
+        break_glass: false,
+        reviewed_by: None,
+        status: GrantStatus::Active,
+        starts_at: Some(at("2026-11-30T23:30:00Z")),
+        expires_at: Some(at("2026-12-01T00:30:00Z")),
+        ended_at: None,
+        sessions_pending: false,
+        slack_message: None,
+        activity: None,
+    };
+    records::save(&w.store, &grant).await.unwrap();
+    let ledger = read(&w).await.unwrap();
+    let index = Index::new(&ledger);
+    let bob = index.user(&w.bob).unwrap();
+    let admin = index.what(bob).into_iter().find(|r| r.permission_set == "Admin").unwrap();
+    assert_eq!(admin.last_used, Some(at("2026-11-29T10:00:00Z")), "the later of id and name");
+    assert_eq!(admin.last_portal, Some(at("2026-11-28T10:00:00Z")));
+    assert_eq!(admin.grant_expires, Some(at("2026-12-01T00:30:00Z")));
+    let unused = index.unused(90, at("2026-12-01T00:00:00Z"));
+    assert_eq!(
+        view(&unused),
+        [
+            "alice@acme.example group aws-core-readonly ReadOnly 222222222222 [rule core]",
+            "bob@acme.example group aws-core-readonly ReadOnly 111111111111 [rule core]",
+            "bob@acme.example group aws-core-readonly ReadOnly 222222222222 [rule core]",
+        ]
+    );
+    let _ = &w.admin;
+}
+
+#[tokio::test]
+async fn the_diff_names_access_that_appeared_and_went() {
+    let w = world();
+    let before = read(&w).await.unwrap();
+    let carol = w.idc.add_user("carol@acme.example");
+    w.idc.add_member(&w.admin, &carol);
+    w.idc.remove_member(&w.admin, &w.bob);
+    let after = read(&w).await.unwrap();
+    let d = diff(&before, &after);
+    assert_eq!(
+        d.added,
+        ["carol@acme.example via group aws-admin-payments → Admin @ 111111111111 (rule admins)"]
+    );
+    assert_eq!(
+        d.removed,
+        ["bob@acme.example via group aws-admin-payments → Admin @ 111111111111 (rule admins)"]
+    );
+    assert!(diff(&after, &after).added.is_empty());
+}
+
+#[test]
+fn csv_quotes_what_would_break_a_row_or_run_as_a_formula() {
+    let row = Row {
+        user: "eve,\"x\"@acme.example",
+        user_id: "u-1",
+        via: Via::Group,
+        group: Some("=HYPERLINK(\"http://evil\")"),
+        grant_expires: None,
+        permission_set: "Admin",
+        account_id: PAYMENTS,
+        account_name: "pay\nments",
+        why: "hand-made",
+        tier: None,
+        session_duration: Some("PT1H"),
+        last_used: None,
+        last_portal: None,
+    };
+    assert_eq!(
+        csv_line(&row),
+        "\"eve,\"\"x\"\"@acme.example\",u-1,group,\"'=HYPERLINK(\"\"http://evil\"\")\",,Admin,111111111111,\"pay\nments\",hand-made,,PT1H,,"
+    );
+}
