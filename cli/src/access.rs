@@ -102,7 +102,7 @@ pub fn check(file: &Path, format: Format) -> anyhow::Result<ExitCode> {
     }
 }
 
-type Sync = AccessSyncHandler<
+pub(crate) type Sync = AccessSyncHandler<
     SdkIdentityCenter,
     SdkOrganizations,
     AnyStore,
@@ -110,7 +110,7 @@ type Sync = AccessSyncHandler<
     LazyOktaClient<SecretsManagerStore>,
 >;
 
-async fn setup(args: &AccessArgs, max_deletions: Option<usize>) -> anyhow::Result<Sync> {
+pub(crate) async fn setup(args: &AccessArgs, max_deletions: Option<usize>) -> anyhow::Result<Sync> {
     let (mut policy, warnings) = Policy::load(&args.policy).map_err(|e| {
         print_diagnostics(&args.policy, &e.diagnostics, Format::Table);
         anyhow::anyhow!("{}: the policy has errors", args.policy.display())

@@ -7,6 +7,7 @@ mod access;
 mod doctor;
 mod grants;
 mod hook;
+mod ledger;
 mod scim;
 mod signin;
 
@@ -31,6 +32,9 @@ enum Command {
     /// Access policy tools.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The access ledger: who can reach an account, what a person can reach, what goes unused.
+    #[command(subcommand)]
+    Access(AccessCommand),
     /// Show the changes that would bring IAM Identity Center in line with the policy (exit 2 when
     /// there are any).
     Plan(access::AccessArgs),
@@ -146,6 +150,38 @@ enum PolicyCommand {
 }
 
 #[derive(Subcommand)]
+enum AccessCommand {
+    /// Everyone who can reach an account: via group, direct assignment or entitlement, with why,
+    /// tier, session duration and last use.
+    Who {
+        #[command(flatten)]
+        args: ledger::LedgerArgs,
+        /// The account id.
+        #[arg(long)]
+        account: String,
+        /// Only this permission set.
+        #[arg(long)]
+        permission_set: Option<String>,
+    },
+    /// Everything one person can reach (user name or Identity Store id).
+    What {
+        #[command(flatten)]
+        args: ledger::LedgerArgs,
+        #[arg(long)]
+        user: String,
+    },
+    /// Access not used for N days, never-used included (exit 2 when there is any).
+    Unused {
+        #[command(flatten)]
+        args: ledger::LedgerArgs,
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+    },
+    /// Read the estate into the ledger snapshot now.
+    Refresh(ledger::LedgerArgs),
+}
+
+#[derive(Subcommand)]
 enum HookCommand {
     /// Check Okta event-hook deliveries (files, or - for stdin) exactly as the endpoint would, and
     /// show what it would put on the queue: order, message group, deduplication id, event type.
@@ -185,6 +221,14 @@ fn main() -> ExitCode {
                         access::review(&args, &mark_reviewed).await
                     }
                     Command::ScimToken(c) => scim::run(c).await,
+                    Command::Access(c) => match c {
+                        AccessCommand::Who { args, account, permission_set } => {
+                            ledger::who(&args, &account, permission_set.as_deref()).await
+                        }
+                        AccessCommand::What { args, user } => ledger::what(&args, &user).await,
+                        AccessCommand::Unused { args, days } => ledger::unused(&args, days).await,
+                        AccessCommand::Refresh(args) => ledger::refresh(&args).await,
+                    },
                     Command::Doctor(args) => doctor::run(args).await,
                     Command::Login(args) => grants::login(&args).await,
                     Command::Grant { args, user, group, duration, reason, break_glass } => {

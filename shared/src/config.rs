@@ -42,6 +42,9 @@ pub const SLACK_API_URL: &str = "IDC_GUARD_SLACK_API_URL";
 pub const GRANT_ACTIVITY: &str = "IDC_GUARD_GRANT_ACTIVITY";
 /// Optional: a MaxMind-format city database for finer geolocation.
 pub const GEO_CITY_DB: &str = "IDC_GUARD_GEO_CITY_DB";
+/// The S3 bucket the scheduled access ledger export writes to (access-sync), and the CLI reads
+/// the deployment's latest ledger from.
+pub const LEDGER_BUCKET: &str = "IDC_GUARD_LEDGER_BUCKET";
 
 /// A configuration variable is missing or malformed: the cold start stops with its name.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -191,6 +194,8 @@ pub struct AccessSyncConfig {
     /// Okta org and API credential secret, both or neither: the System Log completes events the
     /// hook could only queue as stubs.
     pub okta: Option<(String, String)>,
+    /// The ledger bucket, when the ledger export is deployed.
+    pub ledger_bucket: Option<String>,
 }
 
 impl AccessSyncConfig {
@@ -232,6 +237,7 @@ impl AccessSyncConfig {
             policy_file,
             instance_arn,
             okta,
+            ledger_bucket: optional(vars, LEDGER_BUCKET),
         })
     }
 }

@@ -9,7 +9,7 @@ use idc_guard::access::sync::AccessSyncHandler;
 use idc_guard::adapters::SqsRequeue;
 use idc_guard::adapters::function_sink;
 use idc_guard::adapters::okta::LazyOktaClient;
-use idc_guard::adapters::{DynamoStateStore, SdkAccountAccess};
+use idc_guard::adapters::{DynamoStateStore, S3LedgerArchive, SdkAccountAccess};
 use idc_guard::adapters::{
     SdkIdentityCenter, SdkOrganizations, SecretsManagerStore, load_sdk_config,
 };
@@ -53,9 +53,14 @@ async fn main() -> Result<(), Error> {
         }),
         account_access: Some(std::sync::Arc::new(SdkAccountAccess::new(&sdk))),
     };
-    let sync = &sync;
+    // The scheduled access ledger export, when its bucket is deployed.
+    let archive = config.ledger_bucket.map(|bucket| {
+        S3LedgerArchive::new(idc_guard::adapters::s3_client(&sdk), bucket)
+    });
+    let (sync, archive) = (&sync, archive.as_ref());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        invocation(sync.handle(event.payload)).await
+        let archive = archive.map(|a| a as &dyn idc_guard::access::ledger::export::LedgerArchive);
+        invocation(sync.handle_with_ledger(event.payload, archive)).await
     }))
     .await
 }

@@ -5,7 +5,7 @@ use crate::telemetry::metrics::{Metric, count};
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 
@@ -86,6 +86,8 @@ pub enum Trigger {
     Queue(SqsEvent),
     /// The scheduled full reconcile.
     Schedule,
+    /// The scheduled access ledger export (`detail.job = "ledger"`).
+    Ledger,
     /// An Organizations change to one account (created, moved, tagged).
     Account {
         /// The account.
@@ -106,6 +108,9 @@ pub fn classify(event: &Value) -> Result<Trigger, SyncError> {
     let source = event.get("source").and_then(Value::as_str).unwrap_or_default();
     let detail_type = event.get("detail-type").and_then(Value::as_str).unwrap_or_default();
     if source == "aws.events" && detail_type == "Scheduled Event" {
+        if event["detail"]["job"] == "ledger" {
+            return Ok(Trigger::Ledger);
+        }
         return Ok(Trigger::Schedule);
     }
     if source == "aws.organizations" {
@@ -209,6 +214,9 @@ where
                 let report = self.reconcile(Scope::Account(account_id)).await?;
                 Ok(summary(&report))
             }
+            Trigger::Ledger => Err(SyncError::UnknownTrigger(
+                "the ledger job needs a ledger bucket (IDC_GUARD_LEDGER_BUCKET)".into(),
+            )),
         }
     }
 
@@ -846,6 +854,56 @@ fn assignment_failed(r: &Report) -> Alert {
         vec![],
         "Check the failure reasons; the next scheduled reconcile retries them. Persistent failures usually mean a suspended account or a permission set that cannot be provisioned there.",
     )
+}
+
+impl<Idc, Org, Store, Sink, Log> AccessSyncHandler<Idc, Org, Store, Sink, Log>
+where
+    Idc: super::ports::Estate,
+    Org: Organizations,
+    Store: StateStore,
+    Sink: AlertSink,
+    Log: SystemLog + OktaGroups,
+{
+    /// Reads the access ledger (see [`super::ledger`]).
+    pub async fn ledger(&self, now: DateTime<Utc>) -> Result<super::ledger::Ledger, AwsError> {
+        super::ledger::build(
+            &super::ledger::build::Sources {
+                idc: &self.idc,
+                org: &self.org,
+                account_access: self.account_access.as_deref(),
+                store: &self.store,
+                policy: &self.policy,
+                instance_arn: self.instance_arn.as_deref(),
+                limits: self.limits.clone(),
+            },
+            now,
+        )
+        .await
+    }
+
+    /// [`Self::handle`], and the scheduled ledger export into `archive` (the deployment's
+    /// ledger bucket).
+    pub async fn handle_with_ledger(
+        &self,
+        event: Value,
+        archive: Option<&dyn super::ledger::export::LedgerArchive>,
+    ) -> Result<Value, SyncError> {
+        let (Ok(Trigger::Ledger), Some(archive)) = (classify(&event), archive) else {
+            return self.handle(event).await;
+        };
+        let ledger = self.ledger(Utc::now()).await.map_err(SyncError::Aws)?;
+        let published =
+            super::ledger::export::publish(&ledger, archive).await.map_err(SyncError::Aws)?;
+        tracing::info!(rows = published.rows, calls = ledger.calls, "access ledger exported");
+        Ok(json!({
+            "ledger_rows": published.rows,
+            "api_calls": ledger.calls,
+            "objects": published.keys,
+            "added": published.diff.as_ref().map(|d| d.added.len()),
+            "removed": published.diff.as_ref().map(|d| d.removed.len()),
+            "notes": ledger.notes,
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -146,6 +146,62 @@ impl LogObjects for S3LogObjects {
     }
 }
 
+/// The access ledger's exports in an S3 bucket.
+#[derive(Debug, Clone)]
+pub struct S3LedgerArchive {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3LedgerArchive {
+    /// Exports to `bucket` with this client.
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        Self { client, bucket: bucket.into() }
+    }
+}
+
+impl crate::access::ledger::export::LedgerArchive for S3LedgerArchive {
+    fn get<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<Vec<u8>>, AwsError>> {
+        Box::pin(async move {
+            match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+                Ok(out) => {
+                    let body = out.body.collect().await.map_err(|e| AwsError::Retryable {
+                        service: "s3",
+                        operation: "GetObject",
+                        message: e.to_string(),
+                    })?;
+                    Ok(Some(body.into_bytes().to_vec()))
+                }
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+                Err(e) => Err(s3("GetObject", e)),
+            }
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        body: Vec<u8>,
+        content_type: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_type(content_type)
+                .body(body.into())
+                .send()
+                .await
+                .map_err(|e| s3("PutObject", e))?;
+            Ok(())
+        })
+    }
+}
+
 /// identitystore `DescribeUser`, cached for the life of the process.
 #[derive(Debug)]
 pub struct IdentityStoreDirectory {

@@ -32,7 +32,7 @@ pub use account_access::SdkAccountAccess;
 pub use any_store::AnyStore;
 pub use api_metrics::ApiCallMetrics;
 pub(crate) use api_metrics::sdk_client;
-pub use cloudtrail::{CloudTrailLookup, IdentityStoreDirectory, S3LogObjects};
+pub use cloudtrail::{CloudTrailLookup, IdentityStoreDirectory, S3LedgerArchive, S3LogObjects};
 pub use dynamodb::DynamoStateStore;
 pub use identity_center::SdkIdentityCenter;
 pub use okta::{LazyOktaClient, OktaClient, OktaPublicKeys};

@@ -5,13 +5,15 @@
 //!   assignment per permission set and provisioned account, the account access manager's
 //!   entitlements, active grants, last uses) into a [`Ledger`] snapshot;
 //! - [`query`]: the snapshot indexed, expanded into [`Row`]s (person → group → permission set →
-//!   account) and asked `who`, `what` and `unused`; CSV and JSON; the diff of two snapshots.
+//!   account) and asked `who`, `what` and `unused`; CSV and JSON; the diff of two snapshots;
+//! - [`export`]: the scheduled export to S3 (CSV, JSON lines, the diff, the snapshot).
 //!
 //! The snapshot is normalised (holdings per principal, members per group), so it stays small
 //! where the expanded rows are not (a read-only set for everyone in 500 accounts is 500 rows a
 //! person); rows are made when asked.
 
 pub mod build;
+pub mod export;
 pub mod query;
 
 use std::collections::BTreeMap;
