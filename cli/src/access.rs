@@ -575,3 +575,51 @@ pub async fn revocation_status(args: &AccessArgs, user: &str) -> anyhow::Result<
         ExitCode::from(2)
     })
 }
+
+/// `idc-guard policy import`: the estate's policy, written where it does not overwrite one.
+pub async fn import(output: &Path, state: &Path) -> anyhow::Result<ExitCode> {
+    let to_stdout = output.as_os_str() == "-";
+    if !to_stdout && output.exists() {
+        bail!("{} exists: not overwriting a policy (choose another --output)", output.display());
+    }
+    let sdk = load_sdk_config(Duration::from_secs(30)).await;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let store = match env(STATE_TABLE) {
+        Some(table) => AnyStore::Dynamo(DynamoStateStore::new(&sdk, table)),
+        None => AnyStore::Local(SqliteStateStore::open(state)?),
+    };
+    let imported = idc_guard::access::import::read_and_import(
+        &SdkIdentityCenter::new(&sdk),
+        &SdkOrganizations::new(&sdk),
+        &store,
+        env(INSTANCE_ARN).as_deref(),
+        Limits::default(),
+    )
+    .await?;
+    let mut text = String::from(
+        "# Written by `idc-guard policy import` from the estate as it was; `idc-guard plan` shows no change.\n",
+    );
+    for n in &imported.not_imported {
+        text.push_str(&format!("# not imported: {n}\n"));
+    }
+    text.push('\n');
+    text.push_str(&imported.toml);
+    if to_stdout {
+        print!("{text}");
+    } else {
+        if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(output, &text).with_context(|| format!("writing {}", output.display()))?;
+        eprintln!(
+            "wrote {}: {} permission sets, {} rules",
+            output.display(),
+            imported.permission_sets,
+            imported.rules
+        );
+    }
+    for n in &imported.not_imported {
+        eprintln!("not imported: {n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -68,7 +68,10 @@ async fn ledger(args: &LedgerArgs, refresh: bool) -> anyhow::Result<Ledger> {
             .with_context(|| format!("s3://{bucket}/{LATEST_KEY}: no ledger exported yet"))?;
         let ledger: Ledger = serde_json::from_slice(&bytes)
             .with_context(|| format!("s3://{bucket}/{LATEST_KEY} is not a ledger snapshot"))?;
-        eprintln!("ledger of {} (the deployment's export)", ledger.built_at.format("%Y-%m-%d %H:%M UTC"));
+        eprintln!(
+            "ledger of {} (the deployment's export)",
+            ledger.built_at.format("%Y-%m-%d %H:%M UTC")
+        );
         return Ok(ledger);
     }
     let limit = max_age(&args.max_age)?;
@@ -83,7 +86,10 @@ async fn ledger(args: &LedgerArgs, refresh: bool) -> anyhow::Result<Ledger> {
                 return Ok(l);
             }
             Ok(_) => {}
-            Err(e) => eprintln!("{}: not a ledger snapshot ({e}); reading the estate", args.snapshot.display()),
+            Err(e) => eprintln!(
+                "{}: not a ledger snapshot ({e}); reading the estate",
+                args.snapshot.display()
+            ),
         }
     }
     let access = AccessArgs {

@@ -147,6 +147,16 @@ enum PolicyCommand {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Write the policy of the estate as it is (permission sets, rules by account, OU or tag)
+    /// so that the first `plan` changes nothing; what does not fit is listed.
+    Import {
+        /// Where to write it (refused if it exists; - for stdout).
+        #[arg(long, default_value = "policy/access-policy.toml")]
+        output: PathBuf,
+        /// Local state file (the ledger reads grants from it; the written policy does not use them).
+        #[arg(long, default_value = ".idc-guard/state.db")]
+        state: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -221,6 +231,9 @@ fn main() -> ExitCode {
                         access::review(&args, &mark_reviewed).await
                     }
                     Command::ScimToken(c) => scim::run(c).await,
+                    Command::Policy(PolicyCommand::Import { output, state }) => {
+                        access::import(&output, &state).await
+                    }
                     Command::Access(c) => match c {
                         AccessCommand::Who { args, account, permission_set } => {
                             ledger::who(&args, &account, permission_set.as_deref()).await
@@ -253,7 +266,7 @@ fn main() -> ExitCode {
                         }
                     }
                     Command::Hook(_)
-                    | Command::Policy(_)
+                    | Command::Policy(PolicyCommand::Check { .. })
                     | Command::Scan(_)
                     | Command::Diagnose(_) => unreachable!("handled above"),
                 }

@@ -54,9 +54,9 @@ async fn main() -> Result<(), Error> {
         account_access: Some(std::sync::Arc::new(SdkAccountAccess::new(&sdk))),
     };
     // The scheduled access ledger export, when its bucket is deployed.
-    let archive = config.ledger_bucket.map(|bucket| {
-        S3LedgerArchive::new(idc_guard::adapters::s3_client(&sdk), bucket)
-    });
+    let archive = config
+        .ledger_bucket
+        .map(|bucket| S3LedgerArchive::new(idc_guard::adapters::s3_client(&sdk), bucket));
     let (sync, archive) = (&sync, archive.as_ref());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         let archive = archive.map(|a| a as &dyn idc_guard::access::ledger::export::LedgerArchive);

@@ -9,6 +9,7 @@
 //! - [`ports`]: IAM Identity Center and Organizations as the reconciler sees them.
 
 pub mod grants;
+pub mod import;
 pub mod ledger;
 pub mod pattern;
 pub mod plan;

@@ -62,10 +62,7 @@ pub fn render(ledger: &Ledger) -> (Vec<u8>, Vec<u8>, usize) {
 
 /// Writes the export and the new snapshot. The previous snapshot, when it cannot be read as
 /// one, is reported in the diff's place (no diff) rather than failing the export.
-pub async fn publish(
-    ledger: &Ledger,
-    archive: &dyn LedgerArchive,
-) -> Result<Published, AwsError> {
+pub async fn publish(ledger: &Ledger, archive: &dyn LedgerArchive) -> Result<Published, AwsError> {
     let previous = archive
         .get(LATEST_KEY)
         .await?
@@ -84,7 +81,9 @@ pub async fn publish(
         keys.push(key);
     }
     // The snapshot last: a run that failed half-way diffs against the same previous one.
-    archive.put(LATEST_KEY, serde_json::to_vec(ledger).unwrap_or_default(), "application/json").await?;
+    archive
+        .put(LATEST_KEY, serde_json::to_vec(ledger).unwrap_or_default(), "application/json")
+        .await?;
     keys.push(LATEST_KEY.to_owned());
     Ok(Published { rows, keys, diff })
 }
