@@ -137,8 +137,8 @@ fn print(rows: &[Row<'_>], format: LedgerFormat) -> anyhow::Result<()> {
         }
         LedgerFormat::Table => {
             println!(
-                "{:<28} {:<30} {:<24} {:<26} {:<18} {:<10} {}",
-                "USER", "VIA", "PERMISSION SET", "ACCOUNT", "WHY", "TIER", "LAST USED"
+                "{:<28} {:<30} {:<24} {:<26} {:<18} {:<10} LAST USED",
+                "USER", "VIA", "PERMISSION SET", "ACCOUNT", "WHY", "TIER"
             );
             for r in rows {
                 let via = match (r.group, r.grant_expires) {

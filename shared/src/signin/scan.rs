@@ -402,13 +402,14 @@ mod tests {
         older.process(vec![parsed(portal, "2026-10-01T00:00:00Z", "p2")]).await.unwrap();
         older.save().await.unwrap();
         let stored: Vec<LastUsed> = records::load_all(&store, LastUsed::PK).await.unwrap();
-        let view: Vec<(&str, &str, &str, Option<String>, Option<String>)> = stored
+        let view: Vec<String> = stored
             .iter()
             .map(|u| {
-                (
-                    u.user.as_str(),
-                    u.account_id.as_str(),
-                    u.permission_set.as_str(),
+                format!(
+                    "{} {} {} {:?} {:?}",
+                    u.user,
+                    u.account_id,
+                    u.permission_set,
                     u.portal.map(|t| t.to_rfc3339()),
                     u.activity.map(|t| t.to_rfc3339()),
                 )
@@ -417,20 +418,8 @@ mod tests {
         assert_eq!(
             view,
             [
-                (
-                    "94482488-3041-7026-18f3-be45837cd0e4",
-                    "111122223333",
-                    "TeamDeveloper",
-                    Some("2026-11-20T18:30:41+00:00".to_owned()),
-                    None
-                ),
-                (
-                    "alice@acme.example",
-                    "111122223333",
-                    "TeamDeveloper",
-                    None,
-                    Some("2026-11-21T09:00:00+00:00".to_owned())
-                ),
+                "94482488-3041-7026-18f3-be45837cd0e4 111122223333 TeamDeveloper Some(\"2026-11-20T18:30:41+00:00\") None",
+                "alice@acme.example 111122223333 TeamDeveloper None Some(\"2026-11-21T09:00:00+00:00\")",
             ]
         );
     }
