@@ -401,6 +401,31 @@ impl Idc {
         self.permission_set_names().await.into_iter().find(|(_, n)| n == name).map(|(a, _)| a)
     }
 
+    /// A permission set made by hand (outside idc-guard), with one AWS managed policy.
+    pub async fn permission_set(&self, name: &str, session: &str, managed: &str) -> String {
+        let arn = self
+            .sso
+            .create_permission_set()
+            .instance_arn(&self.instance_arn)
+            .name(name)
+            .session_duration(session)
+            .send()
+            .await
+            .expect("create permission set")
+            .permission_set
+            .and_then(|p| p.permission_set_arn)
+            .expect("its ARN");
+        self.sso
+            .attach_managed_policy_to_permission_set()
+            .instance_arn(&self.instance_arn)
+            .permission_set_arn(&arn)
+            .managed_policy_arn(managed)
+            .send()
+            .await
+            .expect("attach");
+        arn
+    }
+
     /// An assignment made by hand (outside idc-guard).
     pub async fn assign(&self, group_id: &str, permission_set: &str, account: &str) {
         let arn = self.permission_set_arn(permission_set).await.expect("permission set exists");

@@ -278,3 +278,109 @@ fn policy_check_reports_errors_with_positions_and_exit_1() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// An estate made by hand (not by idc-guard): `policy import` writes its policy, the first
+/// `plan` changes nothing, and the ledger answers who can reach an account, what a person can
+/// reach, and what goes unused.
+#[tokio::test]
+async fn policy_import_then_plan_changes_nothing_and_the_ledger_answers() {
+    let (sdk, _, env) = isolated_account_with_env().await;
+    let org = Org::create(&sdk).await;
+    let prod = org.ou(&org.root, "prod").await;
+    let dev = org.ou(&org.root, "dev").await;
+    let pay = org.account("payments-prod", &prod, &[("team", "payments")]).await;
+    let search = org.account("search-prod", &prod, &[("team", "search")]).await;
+    let pay_dev = org.account("payments-dev", &dev, &[("team", "payments")]).await;
+    let idc = Idc::open(&sdk).await;
+    idc.permission_set("ReadOnly", "PT8H", "arn:aws:iam::aws:policy/ReadOnlyAccess").await;
+    idc.permission_set("PowerUser", "PT4H", "arn:aws:iam::aws:policy/PowerUserAccess").await;
+    idc.permission_set("Admin", "PT1H", "arn:aws:iam::aws:policy/AdministratorAccess").await;
+    let core = idc.group("aws-core-readonly").await;
+    let team = idc.group("aws-team-payments").await;
+    let admin = idc.group("aws-admin-prod").await;
+    let alice = idc.user("alice@acme.example").await;
+    let bob = idc.user("bob@acme.example").await;
+    for u in [&alice, &bob] {
+        idc.add_member(&core, u).await;
+    }
+    idc.add_member(&team, &alice).await;
+    idc.add_member(&admin, &bob).await;
+    for a in [&pay, &search, &pay_dev] {
+        idc.assign(&core, "ReadOnly", a).await;
+    }
+    for a in [&pay, &pay_dev] {
+        idc.assign(&team, "PowerUser", a).await;
+    }
+    for a in [&pay, &search] {
+        idc.assign(&admin, "Admin", a).await;
+    }
+    // The account access manager has no entitlements here (a stand-in answering its API).
+    let account_access = wiremock::MockServer::start().await;
+    for path in ["/applications-list", "/entitlements-list"] {
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .and(wiremock::matchers::path(path))
+            .respond_with(
+                wiremock::ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"applications": [], "entitlements": []})),
+            )
+            .mount(&account_access)
+            .await;
+    }
+    let dir = std::env::temp_dir().join(unique("idc-guard-import"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut env = env;
+    env.push(("AWS_ENDPOINT_URL", std::env::var("AWS_ENDPOINT_URL").unwrap()));
+    env.push(("AWS_ENDPOINT_URL_ACCOUNT_ACCESS", account_access.uri()));
+    env.push(("AWS_REGION", "us-east-1".into()));
+    let cli = Cli { env, dir: dir.clone() };
+
+    let out = cli.run(&["policy", "import"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let policy = std::fs::read_to_string(dir.join("policy/access-policy.toml")).unwrap();
+    assert!(policy.contains("all_accounts = true"), "{policy}");
+    assert!(policy.contains("team = \"payments\""), "{policy}");
+    assert!(policy.contains(&prod), "the admins' OU: {policy}");
+    let out = cli.run(&["policy", "import"]);
+    assert_eq!(out.status.code(), Some(1), "never overwrites a policy: {}", text(&out));
+
+    let out = cli.run(&["plan"]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{policy}", text(&out));
+    assert!(text(&out).contains("No changes"), "{}", text(&out));
+
+    let out = cli.run(&["access", "who", "--account", &pay, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut seen: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} {} {} {}", r["user"], r["group"], r["permission_set"], r["why"]))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "\"alice@acme.example\" \"aws-core-readonly\" \"ReadOnly\" \"rule aws-core-readonly\"",
+            "\"alice@acme.example\" \"aws-team-payments\" \"PowerUser\" \"rule aws-team-payments\"",
+            "\"bob@acme.example\" \"aws-admin-prod\" \"Admin\" \"rule aws-admin-prod\"",
+            "\"bob@acme.example\" \"aws-core-readonly\" \"ReadOnly\" \"rule aws-core-readonly\"",
+        ]
+    );
+    assert!(dir.join(".idc-guard/ledger.json").exists(), "the snapshot is kept");
+
+    let out = cli.run(&["access", "what", "--user", "BOB@acme.example", "--format", "csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let csv = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(csv.starts_with("user,user_id,via,group"), "{csv}");
+    assert_eq!(csv.lines().count(), 1 + 3 + 2, "header, ReadOnly in 3, Admin in 2: {csv}");
+
+    // Nothing was used yet: everything is unused (exit 2, like a finding).
+    let out = cli.run(&["access", "unused", "--days", "90"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("10 row(s)"), "{}", text(&out));
+
+    let out = cli.run(&["access", "what", "--user", "nobody@acme.example"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("not a user"), "{}", text(&out));
+    let out = cli.run(&["access", "who", "--account", "12345"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("12-digit"), "{}", text(&out));
+}

@@ -113,6 +113,9 @@ struct OutTargets {
 pub struct Estate<'a> {
     /// Every permission set with its policies (boundary read).
     pub permission_sets: &'a [(PermissionSetInfo, PermissionSetPolicies)],
+    /// Sets whose permissions boundary could not be read: declared `managed = false`, since
+    /// owning them could change what was not seen.
+    pub partly_read: &'a BTreeSet<String>,
     /// Groups, members and assignments (the ledger of the estate).
     pub ledger: &'a Ledger,
     /// The organisation, with tags.
@@ -128,7 +131,11 @@ pub fn import(estate: &Estate<'_>) -> Result<Imported, String> {
     };
     let eligible_ids: BTreeSet<&str> =
         org.accounts.iter().filter(|a| eligible(a)).map(|a| a.id.as_str()).collect();
-    let mut not_imported = Vec::new();
+    let mut not_imported: Vec<String> = estate
+        .partly_read
+        .iter()
+        .map(|s| format!("permission set {s}: its permissions boundary could not be read, so it is declared managed = false (idc-guard assigns it, never changes it)"))
+        .collect();
     // (group id) → permission set → accounts.
     let mut by_group: BTreeMap<&str, BTreeMap<&str, BTreeSet<&str>>> = BTreeMap::new();
     let mut held_by_group: BTreeSet<&str> = BTreeSet::new();
@@ -330,7 +337,9 @@ fn render(
         .iter()
         .map(|(info, p)| OutSet {
             name: info.name.clone(),
-            managed: (!held_by_group.contains(info.name.as_str())).then_some(false),
+            managed: (!held_by_group.contains(info.name.as_str())
+                || estate.partly_read.contains(&info.name))
+            .then_some(false),
             description: info.description.clone().filter(|d| !d.is_empty()),
             session_duration: info.session_duration.clone(),
             relay_state: info.relay_state.clone().filter(|r| !r.is_empty()),
@@ -406,17 +415,31 @@ where
     let instance = rec.call(|| idc.instance(instance_arn)).await?;
     let arn = instance.instance_arn.as_str();
     let mut sets = Vec::new();
+    let mut partly_read = BTreeSet::new();
     for info in rec.call(|| idc.list_permission_sets(arn)).await? {
-        let policies = rec.call(|| idc.permission_set_policies(arn, &info.arn, true)).await?;
+        let policies = match rec.call(|| idc.permission_set_policies(arn, &info.arn, true)).await {
+            Ok(p) => p,
+            // Without its boundary the set is not known whole: it is declared, never owned.
+            Err(e) => {
+                let p = rec.call(|| idc.permission_set_policies(arn, &info.arn, false)).await?;
+                tracing::warn!(set = %info.name, error = %e, "permissions boundary unreadable");
+                partly_read.insert(info.name.clone());
+                p
+            }
+        };
         sets.push((info, policies));
     }
     let snapshot = org.snapshot(true).await?;
-    import(&Estate { permission_sets: &sets, ledger: &ledger, org: &snapshot }).map_err(|message| {
-        crate::error::AwsError::Permanent {
-            service: "idc-guard",
-            operation: "policy import",
-            message,
-        }
+    import(&Estate {
+        permission_sets: &sets,
+        partly_read: &partly_read,
+        ledger: &ledger,
+        org: &snapshot,
+    })
+    .map_err(|message| crate::error::AwsError::Permanent {
+        service: "idc-guard",
+        operation: "policy import",
+        message,
     })
 }
 

@@ -101,6 +101,35 @@ pub async fn build<Idc: Estate, Org: Organizations, Store: StateStore>(
         .try_collect()
         .await?;
     counted(held.iter().map(|(_, _, p)| p.len().div_ceil(100).max(1)).sum());
+    // Each group's assignments by principal too (a page per 100): the two listings cross-check,
+    // so an assignment one of them misses is still in the ledger (IdC's listings are eventually
+    // consistent, and the local AWS stand-in's ListAccountsForProvisionedPermissionSet is a
+    // stub that names only the caller's account).
+    let by_arn: BTreeMap<&str, usize> =
+        sets.iter().enumerate().map(|(i, s)| (s.arn.as_str(), i)).collect();
+    let by_group: Vec<(String, Vec<crate::access::ports::ActualAssignment>)> =
+        futures::stream::iter(groups.iter())
+            .map(|g| async move {
+                let (list, pages) = rec.call(|| idc.list_group_assignments(arn, &g.id)).await?;
+                counted(pages.max(1));
+                Ok::<_, AwsError>((g.id.clone(), list))
+            })
+            .buffered(CONCURRENCY)
+            .try_collect()
+            .await?;
+    let mut found: BTreeSet<(usize, String, Principal)> = held
+        .into_iter()
+        .flat_map(|(i, account, principals)| {
+            principals.into_iter().map(move |p| (i, account.clone(), p))
+        })
+        .collect();
+    for (group, list) in by_group {
+        for a in list {
+            if let Some(&i) = by_arn.get(a.permission_set_arn.as_str()) {
+                found.insert((i, a.account_id, Principal::Group(group.clone())));
+            }
+        }
+    }
 
     let uses_tags =
         src.policy.rules.iter().any(|r| !r.targets.tags.is_empty() || !r.exclude.tags.is_empty());
@@ -128,9 +157,9 @@ pub async fn build<Idc: Estate, Org: Organizations, Store: StateStore>(
         .filter_map(|r| Some((r.name.as_str(), r.tier.as_deref()?)))
         .collect();
     let mut holdings = Vec::new();
-    for (i, account_id, principals) in held {
+    for (i, account_id, principal) in found {
         let set = &sets[i];
-        for principal in principals {
+        {
             let (key, why, tier) = match &principal {
                 Principal::Group(id) => {
                     let wanted = desired.why.get(&Assignment {
