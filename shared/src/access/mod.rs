@@ -16,6 +16,7 @@ pub mod plan;
 pub mod policy;
 pub mod ports;
 pub mod reconcile;
+pub mod review;
 pub mod revoke;
 pub mod revoke_policy;
 pub mod sync;

@@ -163,6 +163,8 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// Okta groups that may be granted for a time (`[[grantable]]`).
     pub grantable: Vec<Grantable>,
+    /// Who decides in access reviews (`[[review]]`).
+    pub reviews: Vec<super::review::ReviewOwners>,
 }
 
 pub use super::grants::grantable::Grantable;
@@ -180,6 +182,8 @@ struct RawPolicy {
     rules: Vec<Spanned<RawRule>>,
     #[serde(default)]
     grantable: Vec<Spanned<super::grants::grantable::RawGrantable>>,
+    #[serde(default)]
+    review: Vec<Spanned<super::review::RawReview>>,
     /// The `[signin]` table belongs to the sign-in checks (`signin::settings`), which read it
     /// from the same file.
     #[serde(default)]
@@ -405,12 +409,16 @@ impl Policy {
             }
         }
         let grantable = super::grants::grantable::parse(&mut c, raw.grantable);
+        let reviews = super::review::parse(&mut c, raw.review);
         if rules.is_empty() && !c.diagnostics.iter().any(|d| d.severity == Level::Error) {
             c.warn(0, "the policy has no [[rule]]: nothing will be granted");
         }
         let ok = !c.diagnostics.iter().any(|d| d.severity == Level::Error);
         c.diagnostics.sort_by_key(|d| (d.line, d.column));
-        (ok.then_some(Policy { settings, permission_sets, rules, grantable }), c.diagnostics)
+        (
+            ok.then_some(Policy { settings, permission_sets, rules, grantable, reviews }),
+            c.diagnostics,
+        )
     }
 
     /// The grantable group of this name.

@@ -8,6 +8,8 @@
 //! | `POST /grants` | Okta ID token | ask: `{"group", "minutes", "reason", "user"?, "break_glass"?}` |
 //! | `POST /grants/{id}/approve` | Okta ID token | approve (or review a break-glass grant): `{"expect": {"login", "group", "minutes"}}`? |
 //! | `POST /grants/{id}/deny` | Okta ID token | deny, or withdraw one's own |
+//! | `GET /reviews` | Okta ID token | every review decision (the evidence) |
+//! | `POST /reviews` | Okta ID token | a review decision: `{"user", "group", "decision": "remove"\|"keep", "reason"}` ([`super::reviews`]) |
 //! | `POST /slack/interactions` | Slack signature | a button click ([`super::slack`]) |
 //!
 //! The ID token comes as `Authorization: Bearer <token>`. Every refusal of a credential is the
@@ -218,6 +220,7 @@ where
                 | (["grants"], "GET" | "POST")
                 | (["grants", _], "GET")
                 | (["grants", _, "approve" | "deny"], "POST")
+                | (["reviews"], "GET" | "POST")
         );
         if !known {
             return HttpReply::error(404, "not found");
@@ -265,6 +268,15 @@ where
             }
             (["grants", id, _], _) => {
                 decision_reply(self.deny(&person, id, now).await.map(|g| view(&g)), 200)
+            }
+            (["reviews"], "GET") => decision_reply(self.review_history().await, 200),
+            (["reviews"], _) => {
+                let body: crate::access::review::DecisionRequest =
+                    match json_body(&request.body, false) {
+                        Ok(b) => b,
+                        Err(reply) => return reply,
+                    };
+                decision_reply(self.decide_review(&person, &body, now).await, 201)
             }
             _ => HttpReply::error(404, "not found"),
         }

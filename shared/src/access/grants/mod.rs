@@ -26,6 +26,7 @@ pub mod api;
 pub mod authority;
 pub mod expiry;
 pub mod grantable;
+pub mod reviews;
 pub mod slack;
 
 use chrono::{DateTime, Duration, Utc};
