@@ -210,3 +210,144 @@ pub fn may_decide(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::ledger::{Holding, LedgerGroup, LedgerSet};
+    use crate::access::ports::IdcUser;
+    use crate::records::LastUsed;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn ledger() -> Ledger {
+        let user = |id: &str, name: &str| IdcUser { id: id.into(), user_name: name.into() };
+        let group = |id: &str, name: &str, members: &[&str]| LedgerGroup {
+            id: id.into(),
+            display_name: name.into(),
+            members: members.iter().map(|m| (*m).to_owned()).collect(),
+        };
+        let hold = |p: &str, set: &str, why: &str, tier: Option<&str>| Holding {
+            principal: p.into(),
+            permission_set: set.into(),
+            account_id: "111111111111".into(),
+            why: why.into(),
+            tier: tier.map(str::to_owned),
+        };
+        Ledger {
+            built_at: at("2026-12-01T00:00:00Z"),
+            users: vec![user("u1", "alice@acme.example"), user("u2", "bob@acme.example")],
+            groups: vec![
+                group("g1", "aws-core-readonly", &["u1", "u2"]),
+                group("g2", "aws-admin-platform", &["u2"]),
+                group("g3", "contractors", &["u1"]),
+            ],
+            permission_sets: vec![LedgerSet {
+                arn: "arn:ps".into(),
+                name: "ReadOnly".into(),
+                session_duration: None,
+                in_policy: true,
+            }],
+            holdings: vec![
+                hold("GROUP:g1", "ReadOnly", "rule core", Some("core")),
+                hold("GROUP:g2", "Admin", "rule admins", Some("admin")),
+                hold("GROUP:g3", "PowerUser", "hand-made", None),
+                hold("USER:u1", "Billing", "hand-made (direct)", None),
+            ],
+            last_used: vec![
+                LastUsed {
+                    user: "u1".into(),
+                    account_id: "111111111111".into(),
+                    permission_set: "ReadOnly".into(),
+                    portal: Some(at("2026-11-30T00:00:00Z")),
+                    ..Default::default()
+                },
+                LastUsed {
+                    user: "bob@acme.example".into(),
+                    account_id: "111111111111".into(),
+                    permission_set: "Admin".into(),
+                    activity: Some(at("2026-11-29T00:00:00Z")),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    /// Used core access needs nothing; unused, admin and hand-made access each do, for the
+    /// owners the first matching `[[review]]` names; direct assignments are listed apart.
+    #[test]
+    fn packets_hold_the_unused_the_admin_and_the_hand_made_per_owner() {
+        let reviews = vec![
+            ReviewOwners {
+                groups: GroupPattern::compile("aws-admin-*").unwrap(),
+                owners: vec!["security-leads".into()],
+                unused_days: 30,
+            },
+            ReviewOwners {
+                groups: GroupPattern::compile("*").unwrap(),
+                owners: vec!["platform-leads".into()],
+                unused_days: 90,
+            },
+        ];
+        let (packets, direct) = packets(&reviews, &ledger(), at("2026-12-01T00:00:00Z"));
+        let view: Vec<(Vec<String>, String, String, Vec<String>)> = packets
+            .iter()
+            .flat_map(|p| {
+                p.items
+                    .iter()
+                    .map(|i| (p.owners.clone(), i.user.clone(), i.group.clone(), i.reasons.clone()))
+            })
+            .collect();
+        assert_eq!(
+            view,
+            [
+                (
+                    vec!["platform-leads".to_owned()],
+                    "alice@acme.example".to_owned(),
+                    "contractors".to_owned(),
+                    vec![
+                        "never used (no use in CloudTrail; 90-day window)".to_owned(),
+                        "hand-made (no rule of the policy explains an assignment)".to_owned()
+                    ]
+                ),
+                (
+                    vec!["platform-leads".to_owned()],
+                    "bob@acme.example".to_owned(),
+                    "aws-core-readonly".to_owned(),
+                    vec!["never used (no use in CloudTrail; 90-day window)".to_owned()]
+                ),
+                (
+                    vec!["security-leads".to_owned()],
+                    "bob@acme.example".to_owned(),
+                    "aws-admin-platform".to_owned(),
+                    vec!["admin tier".to_owned()]
+                ),
+            ]
+        );
+        assert_eq!(
+            direct,
+            ["alice@acme.example holds Billing in 111111111111 directly (hand-made (direct))"]
+        );
+    }
+
+    #[test]
+    fn a_review_table_without_owners_or_with_a_bad_window_is_an_error() {
+        for (text, error) in [
+            ("[[review]]\ngroups = \"aws-*\"\nowners = []\n", "needs owners"),
+            ("[[review]]\ngroups = \"aws-*\"\nowners = [\"x\"]\nunused_days = 0\n", "unused_days"),
+            ("[[review]]\ngroups = \"\"\nowners = [\"x\"]\n", "review groups"),
+        ] {
+            let (policy, diagnostics) = crate::access::policy::Policy::check(text, None);
+            assert!(policy.is_none());
+            assert!(diagnostics.iter().any(|d| d.message.contains(error)), "{diagnostics:?}");
+        }
+        let (policy, _) = crate::access::policy::Policy::check(
+            "[[review]]\ngroups = \"aws-*\"\nowners = [\"x\"]\n",
+            None,
+        );
+        assert_eq!(policy.unwrap().reviews[0].unused_days, DEFAULT_UNUSED_DAYS);
+    }
+}
