@@ -623,3 +623,90 @@ pub async fn import(output: &Path, state: &Path) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `review --packets`: per owner, what needs a decision (from a fresh ledger).
+pub async fn review_packets(args: &AccessArgs) -> anyhow::Result<ExitCode> {
+    let sync = setup(args, None).await?;
+    let now = Utc::now();
+    let ledger = sync.ledger(now).await?;
+    let (packets, direct) = idc_guard::access::review::packets(&sync.policy.reviews, &ledger, now);
+    let items: usize = packets.iter().map(|p| p.items.len()).sum();
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"packets": packets, "direct_assignments": direct, "notes": ledger.notes})
+            )?
+        ),
+        Format::Table => {
+            for p in &packets {
+                if p.owners.is_empty() {
+                    println!(
+                        "no owner (add a [[review]] naming Okta groups that decide for these groups):"
+                    );
+                } else {
+                    println!("for {}:", p.owners.join(", "));
+                }
+                for i in &p.items {
+                    let last = i
+                        .last_used
+                        .map_or("never".to_owned(), |t| t.format("%Y-%m-%d").to_string());
+                    println!(
+                        "  {} in {} (last used {last}): {}",
+                        i.user,
+                        i.group,
+                        i.reasons.join("; ")
+                    );
+                    println!("    gives: {}", i.access.join(", "));
+                    println!(
+                        "    decide: idc-guard review decide remove|keep --user {} --group {} --reason \"...\"",
+                        i.user, i.group
+                    );
+                }
+            }
+            for d in &direct {
+                println!(
+                    "direct assignment (remove in IAM Identity Center or move to a group): {d}"
+                );
+            }
+            for n in &ledger.notes {
+                println!("note: {n}");
+            }
+            println!(
+                "{items} membership(s) need a decision, {} direct assignment(s).",
+                direct.len()
+            );
+        }
+    }
+    Ok(if items + direct.len() > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+/// `review --history`: every decision, as the grants function recorded it.
+pub async fn review_history(args: &AccessArgs) -> anyhow::Result<ExitCode> {
+    let sync = setup(args, None).await?;
+    let all: Vec<idc_guard::records::ReviewDecision> =
+        records::load_all(&sync.store, idc_guard::records::ReviewDecision::PK).await?;
+    match args.format {
+        Format::Json => {
+            for d in &all {
+                println!("{}", d.view());
+            }
+        }
+        Format::Table => {
+            for d in &all {
+                println!(
+                    "{}  {:<24} {:<6} {:<28} {:<24} {} ({})",
+                    d.at.format("%Y-%m-%d %H:%M"),
+                    d.reviewer_login,
+                    d.decision,
+                    d.login,
+                    d.group,
+                    d.outcome,
+                    d.reason
+                );
+            }
+            println!("{} decision(s).", all.len());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -289,3 +289,29 @@ pub async fn grants(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     print(all.as_array().map(Vec::as_slice).unwrap_or_default(), args.format);
     Ok(ExitCode::SUCCESS)
 }
+
+/// `idc-guard review decide remove|keep --user U --group G --reason R`.
+pub async fn decide(
+    args: &ClientArgs,
+    decision: &str,
+    user: &str,
+    group: &str,
+    reason: &str,
+) -> anyhow::Result<ExitCode> {
+    let body =
+        serde_json::json!({"user": user, "group": group, "decision": decision, "reason": reason});
+    let d = call(args, reqwest::Method::POST, "reviews", Some(body)).await?;
+    match args.format {
+        Format::Json => println!("{d}"),
+        Format::Table => println!(
+            "{} {} in {}: {} (decided by {} at {})",
+            d["decision"].as_str().unwrap_or("?"),
+            d["login"].as_str().unwrap_or("?"),
+            d["group"].as_str().unwrap_or("?"),
+            d["outcome"].as_str().unwrap_or("?"),
+            d["reviewer_login"].as_str().unwrap_or("?"),
+            d["at"].as_str().unwrap_or("?"),
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -55,12 +55,22 @@ enum Command {
     },
     /// Access review: per tier, each managed group, its members, its assignments, and whether
     /// its review is due.
+    #[command(args_conflicts_with_subcommands = true)]
     Review {
         #[command(flatten)]
         args: access::AccessArgs,
         /// Record that these groups (display names) were reviewed today.
         #[arg(long, value_name = "GROUP")]
         mark_reviewed: Vec<String>,
+        /// Per owner (the policy's [[review]]), the memberships that need a decision: access
+        /// unused for the owner's window, admin tier, hand-made (exit 2 when any).
+        #[arg(long)]
+        packets: bool,
+        /// Every review decision made (who decided, when, what changed in Okta).
+        #[arg(long, conflicts_with = "packets")]
+        history: bool,
+        #[command(subcommand)]
+        decide: Option<ReviewCommand>,
     },
     /// Deny a user's live AWS sessions now, in every permission set they could use (incident
     /// response; what access-sync does when Okta deactivates someone).
@@ -160,6 +170,28 @@ enum PolicyCommand {
 }
 
 #[derive(Subcommand)]
+enum ReviewCommand {
+    /// Decide about one membership: remove takes the Okta membership (through the grants API,
+    /// as the person signed in with `idc-guard login`); keep records why it stays.
+    Decide {
+        #[command(flatten)]
+        client: grants::ClientArgs,
+        /// remove or keep.
+        #[arg(value_parser = ["remove", "keep"])]
+        decision: String,
+        /// The person's Okta login.
+        #[arg(long)]
+        user: String,
+        /// The Okta group.
+        #[arg(long)]
+        group: String,
+        /// Why (kept with the decision).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum AccessCommand {
     /// Everyone who can reach an account: via group, direct assignment or entitlement, with why,
     /// tier, session duration and last use.
@@ -227,8 +259,19 @@ fn main() -> ExitCode {
                     Command::Apply { args, yes, max_deletions, standalone } => {
                         access::apply(&args, yes, max_deletions, standalone).await
                     }
-                    Command::Review { args, mark_reviewed } => {
-                        access::review(&args, &mark_reviewed).await
+                    Command::Review { args, mark_reviewed, packets, history, decide } => {
+                        match decide {
+                            Some(ReviewCommand::Decide {
+                                client,
+                                decision,
+                                user,
+                                group,
+                                reason,
+                            }) => grants::decide(&client, &decision, &user, &group, &reason).await,
+                            None if history => access::review_history(&args).await,
+                            None if packets => access::review_packets(&args).await,
+                            None => access::review(&args, &mark_reviewed).await,
+                        }
                     }
                     Command::ScimToken(c) => scim::run(c).await,
                     Command::Policy(PolicyCommand::Import { output, state }) => {

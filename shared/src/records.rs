@@ -847,6 +847,14 @@ pub struct ReviewDecision {
 impl ReviewDecision {
     /// The partition of every review decision.
     pub const PK: &'static str = "review-decision";
+
+    /// The decision whole (its id and time too), as the API and the CLI show it.
+    pub fn view(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        v["id"] = self.id.clone().into();
+        v["at"] = self.at.to_rfc3339_opts(SecondsFormat::Secs, true).into();
+        v
+    }
 }
 
 impl Record for ReviewDecision {

@@ -269,14 +269,19 @@ where
             (["grants", id, _], _) => {
                 decision_reply(self.deny(&person, id, now).await.map(|g| view(&g)), 200)
             }
-            (["reviews"], "GET") => decision_reply(self.review_history().await, 200),
+            (["reviews"], "GET") => decision_reply(
+                self.review_history()
+                    .await
+                    .map(|all| all.iter().map(|d| d.view()).collect::<Vec<_>>()),
+                200,
+            ),
             (["reviews"], _) => {
                 let body: crate::access::review::DecisionRequest =
                     match json_body(&request.body, false) {
                         Ok(b) => b,
                         Err(reply) => return reply,
                     };
-                decision_reply(self.decide_review(&person, &body, now).await, 201)
+                decision_reply(self.decide_review(&person, &body, now).await.map(|d| d.view()), 201)
             }
             _ => HttpReply::error(404, "not found"),
         }

@@ -220,3 +220,32 @@ async fn function_url_events_and_the_schedule_reach_their_handlers() {
     assert_eq!(report["failed"], json!([]));
     assert!(h.handle(json!({"hello": "world"})).await.is_err());
 }
+
+/// The review route: the reviewer is the token's person (a body cannot name another), a refused
+/// decision is 403 with the rule, a decision is 201 with its id and time, and the history lists
+/// it.
+#[tokio::test]
+async fn review_decisions_come_from_the_tokens_person() {
+    let mut h = api();
+    h.access.policy.reviews.push(crate::access::review::ReviewOwners {
+        groups: crate::access::pattern::GroupPattern::compile("aws-admin-*").unwrap(),
+        owners: vec!["aws-approvers".into()],
+        unused_days: 90,
+    });
+    okta(&h).add_member("00g-admin", "00u-alice").await.unwrap();
+    let decision = json!({"user": "alice@acme.example", "group": ADMIN, "decision": "remove",
+        "reason": "unused", "reviewer": "00u-carol"});
+    assert_eq!(call(&h, "POST", "/reviews", None, decision.clone()).await.status, 401);
+    let bob = token("00u-bob");
+    let r = call(&h, "POST", "/reviews", Some(&bob), decision.clone()).await;
+    assert_eq!(r.status, 403, "a body naming another reviewer changes nothing: {:?}", r.body);
+    assert!(okta(&h).is_member("alice"));
+    let carol = token("00u-carol");
+    let r = call(&h, "POST", "/reviews", Some(&carol), decision).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert!(r.body["id"].as_str().unwrap().starts_with("r-"), "{:?}", r.body);
+    assert_eq!(r.body["at"], now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    assert!(!okta(&h).is_member("alice"));
+    let all = call(&h, "GET", "/reviews", Some(&bob), Value::Null).await;
+    assert_eq!(all.body[0]["reviewer_login"], "carol@acme.example", "{:?}", all.body);
+}
