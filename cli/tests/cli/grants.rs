@@ -153,3 +153,66 @@ async fn the_cli_signs_in_with_the_device_flow_and_calls_the_api_with_the_id_tok
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("must be https"), "{}", text(&out));
 }
+
+/// `review decide`: the decision goes to the grants API with the person's ID token (the CLI
+/// cannot change Okta itself); a refusal is an error with the rule.
+#[tokio::test]
+async fn review_decide_sends_the_decision_with_the_id_token() {
+    let okta = okta().await;
+    let api = MockServer::start().await;
+    let bearer = format!("Bearer {ID_TOKEN}");
+    Mock::given(method("POST"))
+        .and(path("/reviews"))
+        .and(header("authorization", bearer.as_str()))
+        .and(body_json(json!({"user": "alice@acme.example", "group": "aws-admin-platform",
+            "decision": "remove", "reason": "unused for 120 days"})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "r-1",
+            "at": "2026-12-04T10:00:00Z", "decision": "remove", "login": "alice@acme.example",
+            "group": "aws-admin-platform", "reviewer_login": "carol@acme.example",
+            "outcome": "membership removed in Okta (SCIM removes it in IAM Identity Center)"})))
+        .mount(&api)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/reviews"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(json!({"error": "nobody reviews their own access"})),
+        )
+        .mount(&api)
+        .await;
+    let home = std::env::temp_dir().join(local_aws::unique("idc-guard-home"));
+    let run = |args: &[&str]| {
+        let mut c = idc_guard();
+        c.env("IDC_GUARD_GRANTS_URL", api.uri())
+            .env("IDC_GUARD_OKTA_ORG_URL", okta.uri())
+            .env("IDC_GUARD_OKTA_CLIENT_ID", "0oa1idcguardcli")
+            .env("HOME", &home)
+            .args(args);
+        c.output().unwrap()
+    };
+    let decide = |user: &str, reason: &str| {
+        run(&[
+            "review",
+            "decide",
+            "remove",
+            "--user",
+            user,
+            "--group",
+            "aws-admin-platform",
+            "--reason",
+            reason,
+        ])
+    };
+    let out = decide("alice@acme.example", "unused for 120 days");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("remove alice@acme.example in aws-admin-platform: membership removed"),
+        "{}",
+        text(&out)
+    );
+    let out = decide("carol@acme.example", "mine");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("nobody reviews their own access"), "{}", text(&out));
+    let out = run(&["review", "decide", "delete", "--user", "a", "--group", "g", "--reason", "r"]);
+    assert_eq!(out.status.code(), Some(2), "clap refuses an unknown decision: {}", text(&out));
+}
