@@ -6,7 +6,9 @@
 # rotation while Okta keeps delivering (zero refused), a SCIM token staged, probed, handed to Okta
 # and promoted, the daily token check; a grant asked with the CLI (Okta device sign-in), refused
 # to its requester, approved in Slack (scripts/local_slack.py) and ended by the grants function's
-# schedule with its activity summary; then `idc-guard scan` / `diagnose` on fixtures.
+# schedule with its activity summary; the access ledger exported by access-sync and asked with
+# `idc-guard access who|what|unused`, a review packet, and a review decision that removes an Okta
+# membership with its evidence; then `idc-guard scan` / `diagnose` on fixtures.
 # Everything listens on 127.0.0.1 only and is stopped (by PID) when the script ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +60,7 @@ setsid cargo lambda watch -A 127.0.0.1 -P "$port" \
   --env-var "IDC_GUARD_STATE_TABLE=$STATE_TABLE" \
   --env-var "IDC_GUARD_ALERT_TOPIC_ARN=$ALERT_TOPIC_ARN" \
   --env-var "IDC_GUARD_POLICY_FILE=$POLICY_FILE" \
+  --env-var "IDC_GUARD_LEDGER_BUCKET=idc-guard-ledger" \
   --env-var "IDC_GUARD_SCIM_TOKEN_SECRET_ARN=$SCIM_SECRET_ARN" \
   --env-var "IDC_GUARD_OKTA_ORG_URL=http://127.0.0.1:$OKTA_PORT" \
   --env-var "IDC_GUARD_OKTA_API_SECRET_ARN=$OKTA_API_SECRET_ARN" \

@@ -101,6 +101,7 @@ def setup(run_dir):
                                            {"AttributeName": "sk", "AttributeType": "S"}],
                      KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
                                 {"AttributeName": "sk", "KeyType": "RANGE"}])
+    aws("s3").create_bucket(Bucket="idc-guard-ledger")
     sns = aws("sns")
     topic = sns.create_topic(Name="idc-guard-alerts")["TopicArn"]
     inbox = sqs.create_queue(QueueName="idc-guard-alert-inbox")["QueueUrl"]
@@ -710,6 +711,101 @@ def grants_demo(cli, base, okta, alert_inbox):
         assert d in detectors, detectors
     print(f"  audit trail on SNS: {', '.join(d for d in detectors if d.startswith('grant'))}")
     slack.server.shutdown()
+    ledger_demo(cli, base, okta, cli_as)
+
+
+def ledger_demo(cli, base, okta, cli_as):
+    """The access ledger: SCIM has pushed three people; one group holds an assignment made by
+    hand; alice used her team access yesterday (CloudTrail, read by signin-anomaly). access-sync's
+    daily job exports the ledger to S3; the CLI asks who can reach payments-prod, what alice can
+    reach and what went unused; the review packet goes to the owners, and bob (aws-approvers)
+    removes carol from aws-admin-platform in Okta, with the evidence kept."""
+    import gzip
+    env = {**os.environ, "IDC_GUARD_STATE_TABLE": os.environ["IDC_GUARD_STATE_TABLE"]}
+    policy = ["--policy", os.environ["POLICY_FILE"]]
+
+    def run(args, code=0):
+        out = subprocess.run([cli, *args, *policy], capture_output=True, text=True, env=env)
+        assert out.returncode == code, (args, out.returncode, out.stdout, out.stderr)
+        return out.stdout.strip()
+
+    print("\nThe access ledger (who can reach what, why, and do they use it):")
+    sso, ids = aws("sso-admin"), aws("identitystore")
+    inst = sso.list_instances()["Instances"][0]
+    store = inst["IdentityStoreId"]
+    groups = {g["DisplayName"]: g["GroupId"] for g in ids.list_groups(IdentityStoreId=store)["Groups"]}
+    people = {}
+    for login, member_of in [("alice@acme.example", ["aws-team-payments", "aws-core-readers"]),
+                             ("bob@acme.example", ["aws-core-readers", "marketing-all"])]:
+        people[login] = ids.create_user(IdentityStoreId=store, UserName=login, DisplayName=login,
+                                        Name={"GivenName": login.split("@")[0], "FamilyName": "Example"})["UserId"]
+        for g in member_of:
+            ids.create_group_membership(IdentityStoreId=store, GroupId=groups[g], MemberId={"UserId": people[login]})
+    accounts = {a["Name"]: a["Id"] for a in aws("organizations").list_accounts()["Accounts"]}
+    names = {sso.describe_permission_set(InstanceArn=inst["InstanceArn"], PermissionSetArn=a)["PermissionSet"]["Name"]: a
+             for a in sso.list_permission_sets(InstanceArn=inst["InstanceArn"])["PermissionSets"]}
+    sso.create_account_assignment(InstanceArn=inst["InstanceArn"], TargetId=accounts["data-prod"],
+                                  TargetType="AWS_ACCOUNT", PermissionSetArn=names["TeamDeveloper"],
+                                  PrincipalType="GROUP", PrincipalId=groups["marketing-all"])
+    print("  SCIM pushed alice and bob; marketing-all was given TeamDeveloper in data-prod by hand")
+    # Yesterday alice took her TeamDeveloper credentials for payments-prod from the portal.
+    used = fixture("cloudtrail", "sso-get-role-credentials.json")
+    yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    used.update({"eventID": str(uuid.uuid4()), "eventTime": yesterday, "sourceIPAddress": "5.44.46.10"})
+    used["userIdentity"]["onBehalfOf"] = {"userId": people["alice@acme.example"],
+                                          "identityStoreArn": f"arn:aws:identitystore::123456789012:identitystore/{store}"}
+    used["serviceEventDetails"] = {"account_id": accounts["payments-prod"], "role_name": "TeamDeveloper"}
+    used["requestParameters"] = {"accountId": accounts["payments-prod"], "roleName": "TeamDeveloper"}
+    notification = fixture("s3", "cloudtrail-object-created.json")
+    key = notification["Records"][0]["s3"]["object"]["key"].replace(".json.gz", "-ledger.json.gz")
+    notification["Records"] = notification["Records"][:1]
+    notification["Records"][0]["s3"]["object"]["key"] = key
+    aws("s3").put_object(Bucket="acme-org-cloudtrail", Key=key,
+                         Body=gzip.compress(json.dumps({"Records": [used]}).encode()))
+    print(f"  signin-anomaly reads alice's portal use of yesterday: {invoke(base, 'signin-anomaly', notification)}")
+    result = invoke(base, "access-sync", fixture("eventbridge", "scheduled-ledger.json"))
+    print(f"  access-sync's daily ledger job: {result['ledger_rows']} rows, {result['api_calls']} API calls")
+    for key in result["objects"]:
+        print(f"    s3://idc-guard-ledger/{key}")
+    assert result["ledger_rows"] > 0, result
+    bucket = ["--bucket", "idc-guard-ledger"]
+    print(f"  idc-guard access who --account {accounts['payments-prod']} (payments-prod):")
+    out = run(["access", "who", "--account", accounts["payments-prod"], *bucket])
+    print("    " + out.replace("\n", "\n    "))
+    assert "alice@acme.example" in out and "carol@acme.example" in out, out
+    print("  idc-guard access what --user alice@acme.example --format csv:")
+    out = run(["access", "what", "--user", "alice@acme.example", "--format", "csv", *bucket])
+    print("    " + out.replace("\n", "\n    "))
+    row = next(l for l in out.splitlines() if "TeamDeveloper" in l and accounts["payments-prod"] in l)
+    assert yesterday[:10] in row, row
+    print("  idc-guard access unused --days 90 (exit 2: there is some):")
+    out = run(["access", "unused", "--days", "90", *bucket], code=2)
+    print(f"    {len(out.splitlines()) - 2} rows unused, e.g.:")
+    print("    " + "\n    ".join(out.splitlines()[:4]))
+    assert "hand-made" in out, out
+    assert not [l for l in out.splitlines() if l.startswith("alice@acme.example") and "TeamDeveloper" in l
+                and accounts["payments-prod"] in l], "used yesterday: not unused"
+
+    print("  idc-guard review --packets (per owner, what needs a decision):")
+    out = run(["review", "--packets"], code=2)
+    print("    " + out.replace("\n", "\n    "))
+    assert "for aws-approvers:" in out and "carol@acme.example in aws-admin-platform" in out, out
+    # Okta's side of carol's membership (SCIM pushed it to IAM Identity Center).
+    with okta.lock:
+        okta.members.add((okta_group_id("aws-admin-platform"), okta_user_id("carol@acme.example")))
+    out = cli_as("carol", ["review", "decide", "keep", "--user", "carol@acme.example", "--group",
+                           "aws-admin-platform", "--reason", "I need it"], code=1)
+    print(f"  carol decides about her own access: {out.stderr.strip()}")
+    out = cli_as("bob", ["review", "decide", "remove", "--user", "carol@acme.example", "--group",
+                         "aws-admin-platform", "--reason", "admin tier, never used"])
+    print(f"  bob (aws-approvers): {out.stdout.strip()}")
+    with okta.lock:
+        assert (okta_group_id("aws-admin-platform"), okta_user_id("carol@acme.example")) not in okta.members
+    print("  Okta: carol is no longer in aws-admin-platform (DELETE); SCIM carries it to IAM Identity Center")
+    out = run(["review", "--history"])
+    print("  idc-guard review --history:")
+    print("    " + out.replace("\n", "\n    "))
+    assert "bob@acme.example" in out and "membership removed" in out, out
 
 
 class Deliveries:

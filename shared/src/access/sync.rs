@@ -921,6 +921,12 @@ mod tests {
                 .unwrap(),
             Trigger::Schedule
         );
+        // The ledger's schedule (template.yaml's Input): its own job, not a reconcile.
+        assert_eq!(
+            classify(&parse(include_str!("../../../events/eventbridge/scheduled-ledger.json")))
+                .unwrap(),
+            Trigger::Ledger
+        );
         for (text, name) in [
             (
                 include_str!(
