@@ -763,6 +763,9 @@ def ledger_demo(cli, base, okta, cli_as):
     aws("s3").put_object(Bucket="acme-org-cloudtrail", Key=key,
                          Body=gzip.compress(json.dumps({"Records": [used]}).encode()))
     print(f"  signin-anomaly reads alice's portal use of yesterday: {invoke(base, 'signin-anomaly', notification)}")
+    recorded = [i for i in aws("dynamodb").scan(TableName="idc-guard-state")["Items"] if i["pk"]["S"] == "last-used"]
+    for i in recorded:
+        print(f"    last use recorded: {i['sk']['S']} {i['data']}")
     result = invoke(base, "access-sync", fixture("eventbridge", "scheduled-ledger.json"))
     print(f"  access-sync's daily ledger job: {result['ledger_rows']} rows, {result['api_calls']} API calls")
     for key in result["objects"]:

@@ -214,9 +214,8 @@ pub fn may_decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access::ledger::{Holding, LedgerGroup, LedgerSet};
+    use crate::access::ledger::{Holding, LedgerGroup, LedgerSet, Use};
     use crate::access::ports::IdcUser;
-    use crate::records::LastUsed;
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
@@ -257,14 +256,14 @@ mod tests {
                 hold("USER:u1", "Billing", "hand-made (direct)", None),
             ],
             last_used: vec![
-                LastUsed {
+                Use {
                     user: "u1".into(),
                     account_id: "111111111111".into(),
                     permission_set: "ReadOnly".into(),
                     portal: Some(at("2026-11-30T00:00:00Z")),
                     ..Default::default()
                 },
-                LastUsed {
+                Use {
                     user: "bob@acme.example".into(),
                     account_id: "111111111111".into(),
                     permission_set: "Admin".into(),

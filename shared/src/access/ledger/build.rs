@@ -232,7 +232,11 @@ pub async fn build<Idc: Estate, Org: Organizations, Store: StateStore>(
             expires_at: g.expires_at,
         })
         .collect();
-    let last_used = records::load_all::<LastUsed, _>(src.store, LastUsed::PK).await?;
+    let last_used = records::load_all::<LastUsed, _>(src.store, LastUsed::PK)
+        .await?
+        .into_iter()
+        .map(super::Use::from)
+        .collect();
     let mut permission_sets: Vec<LedgerSet> = sets
         .iter()
         .map(|s| LedgerSet {

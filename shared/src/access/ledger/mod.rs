@@ -78,6 +78,43 @@ pub struct GrantHeld {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// A last use in the snapshot: [`LastUsed`] with its key written out (the record keeps those
+/// in the store's key, so it cannot travel in a JSON snapshot itself).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Use {
+    /// The Identity Store user id, or the lower-case user name.
+    pub user: String,
+    /// The account.
+    pub account_id: String,
+    /// The permission set's name.
+    pub permission_set: String,
+    /// The latest portal request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portal: Option<DateTime<Utc>>,
+    /// The latest call in the role session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<DateTime<Utc>>,
+}
+
+impl Use {
+    /// The latest use of either kind.
+    pub fn latest(&self) -> Option<DateTime<Utc>> {
+        self.portal.max(self.activity)
+    }
+}
+
+impl From<LastUsed> for Use {
+    fn from(u: LastUsed) -> Self {
+        Self {
+            user: u.user,
+            account_id: u.account_id,
+            permission_set: u.permission_set,
+            portal: u.portal,
+            activity: u.activity,
+        }
+    }
+}
+
 /// The estate at one time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
@@ -98,7 +135,7 @@ pub struct Ledger {
     /// Grants active when it was read.
     pub grants: Vec<GrantHeld>,
     /// Last uses as CloudTrail showed them.
-    pub last_used: Vec<LastUsed>,
+    pub last_used: Vec<Use>,
     /// API calls the read took (IdC, Organizations, account access manager).
     pub calls: usize,
     /// What could not be read, and what the ledger therefore lacks.

@@ -6,9 +6,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Holding, Ledger, LedgerGroup, LedgerSet};
+use super::{Holding, Ledger, LedgerGroup, LedgerSet, Use};
 use crate::access::ports::{IdcUser, RoleEntitlement};
-use crate::records::LastUsed;
 
 /// How a person holds the access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -87,7 +86,7 @@ pub struct Index<'a> {
     holdings_of: HashMap<&'a str, Vec<&'a Holding>>,
     entitlements_of: HashMap<&'a str, Vec<&'a RoleEntitlement>>,
     sets: HashMap<&'a str, &'a LedgerSet>,
-    used: HashMap<(&'a str, &'a str, &'a str), &'a LastUsed>,
+    used: HashMap<(&'a str, &'a str, &'a str), &'a Use>,
     grants: HashMap<(&'a str, &'a str), Option<DateTime<Utc>>>,
 }
 
@@ -248,7 +247,7 @@ impl<'a> Index<'a> {
         let lower = user.user_name.to_lowercase();
         let by_name =
             self.used.get(&(lower.as_str(), h.account_id.as_str(), h.permission_set.as_str()));
-        let latest = |f: fn(&LastUsed) -> Option<DateTime<Utc>>| {
+        let latest = |f: fn(&Use) -> Option<DateTime<Utc>>| {
             by_id.and_then(|u| f(u)).max(by_name.and_then(|u| f(u)))
         };
         Row {
@@ -265,7 +264,7 @@ impl<'a> Index<'a> {
             why: &h.why,
             tier: h.tier.as_deref(),
             session_duration: set.and_then(|s| s.session_duration.as_deref()),
-            last_used: latest(LastUsed::latest),
+            last_used: latest(Use::latest),
             last_portal: latest(|u| u.portal),
         }
     }

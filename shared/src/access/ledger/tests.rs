@@ -87,7 +87,16 @@ fn world() -> World {
     }
 }
 
+/// The ledger as the CLI and the export keep it: read, then through its JSON snapshot.
 async fn read(w: &World) -> Result<Ledger, crate::error::AwsError> {
+    let built = build_only(w).await?;
+    let text = serde_json::to_string(&built).unwrap();
+    let stored: Ledger = serde_json::from_str(&text).unwrap();
+    assert_eq!(stored, built, "the snapshot keeps everything");
+    Ok(stored)
+}
+
+async fn build_only(w: &World) -> Result<Ledger, crate::error::AwsError> {
     let limits = Limits { requests_per_second: 0.0, ..Limits::default() };
     build(
         &build::Sources {
