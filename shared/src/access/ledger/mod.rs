@@ -153,4 +153,5 @@ pub fn tier_of_name(display_name: &str) -> Option<&'static str> {
 }
 
 #[cfg(test)]
+#[path = "ledger_tests.rs"]
 mod tests;
