@@ -183,29 +183,17 @@ impl IdentityCenter for SdkIdentityCenter {
         group_id: &str,
     ) -> Result<Vec<String>, AwsError> {
         let mut names = Vec::new();
-        let mut pages = self
-            .ids
-            .list_group_memberships()
-            .identity_store_id(store)
-            .group_id(group_id)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| ids("ListGroupMemberships", e))?;
-            for m in page.group_memberships {
-                let Some(user_id) = m.member_id.and_then(|id| id.as_user_id().ok().cloned()) else {
-                    continue;
-                };
-                let user = self
-                    .ids
-                    .describe_user()
-                    .identity_store_id(store)
-                    .user_id(&user_id)
-                    .send()
-                    .await
-                    .map_err(|e| ids("DescribeUser", e))?;
-                names.push(user.user_name.unwrap_or(user_id));
-            }
+        for user_id in crate::access::ports::Estate::group_member_ids(self, store, group_id).await?
+        {
+            let user = self
+                .ids
+                .describe_user()
+                .identity_store_id(store)
+                .user_id(&user_id)
+                .send()
+                .await
+                .map_err(|e| ids("DescribeUser", e))?;
+            names.push(user.user_name.unwrap_or(user_id));
         }
         names.sort();
         Ok(names)

@@ -148,51 +148,39 @@ impl<'a> Index<'a> {
         };
         let mut rows = Vec::new();
         for h in self.ledger.holdings.iter().filter(|h| wanted(&h.permission_set, &h.account_id)) {
-            match h.principal.split_once(':') {
-                Some(("GROUP", id)) => {
-                    let Some(group) = self.groups.get(id).copied() else {
-                        continue;
-                    };
-                    for m in &group.members {
-                        if let Some(user) = self.users.get(m.as_str()) {
-                            rows.push(self.holding_row(user, Some(group), h));
-                        }
-                    }
-                }
-                Some(("USER", id)) => {
-                    if let Some(user) = self.users.get(id) {
-                        rows.push(self.holding_row(user, None, h));
-                    }
-                }
-                _ => {}
+            for (user, group) in self.holders(&h.principal) {
+                rows.push(self.holding_row(user, group, h));
             }
         }
         for e in self.ledger.entitlements.iter().filter(|e| {
             e.account_id == account && permission_set.is_none_or(|p| e.role_arn.ends_with(p))
         }) {
-            match e.principal.split_once(':') {
-                Some(("GROUP", id)) => {
-                    let Some(group) = self.groups.get(id).copied() else {
-                        continue;
-                    };
-                    for m in &group.members {
-                        if let Some(user) = self.users.get(m.as_str()) {
-                            rows.push(self.entitlement_row(user, Some(group), e));
-                        }
-                    }
-                }
-                Some(("USER", id)) => {
-                    if let Some(user) = self.users.get(id) {
-                        rows.push(self.entitlement_row(user, None, e));
-                    }
-                }
-                _ => {}
+            for (user, group) in self.holders(&e.principal) {
+                rows.push(self.entitlement_row(user, group, e));
             }
         }
         rows.sort_by(|a, b| {
             (a.user, a.permission_set, a.via).cmp(&(b.user, b.permission_set, b.via))
         });
         rows
+    }
+
+    /// The persons a principal (`GROUP:<id>`, `USER:<id>`) stands for, each with the group.
+    fn holders(&self, principal: &str) -> Vec<(&'a IdcUser, Option<&'a LedgerGroup>)> {
+        match principal.split_once(':') {
+            Some(("GROUP", id)) => self
+                .groups
+                .get(id)
+                .map(|g| {
+                    g.members
+                        .iter()
+                        .filter_map(|m| self.users.get(m.as_str()).map(|u| (*u, Some(*g))))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Some(("USER", id)) => self.users.get(id).map(|u| vec![(*u, None)]).unwrap_or_default(),
+            _ => Vec::new(),
+        }
     }
 
     /// Every row, person by person (`f` is called for each: the export streams them).
