@@ -298,3 +298,133 @@ fn csv_quotes_what_would_break_a_row_or_run_as_a_formula() {
         "\"eve,\"\"x\"\"@acme.example\",u-1,group,\"'=HYPERLINK(\"\"http://evil\"\")\",,Admin,111111111111,\"pay\nments\",hand-made,,PT1H,,"
     );
 }
+
+/// On a 500-account organisation, the last use of every row is what the CloudTrail the test
+/// planted says: portal requests keyed by Identity Store id (2025 shape) and calls in role
+/// sessions keyed by user name, several per row in any order, read as log files by the sign-in
+/// scanner into the store, then joined by the ledger; `unused` is every row the plant left
+/// older than the window or untouched.
+#[tokio::test(start_paused = true)]
+async fn last_used_dates_match_the_planted_cloudtrail_on_a_500_account_org() {
+    use crate::signin::engine::Engine;
+    use crate::signin::ports::NoDirectory;
+    use crate::signin::scan::Scanner;
+    use crate::signin::settings::SigninSettings;
+    use crate::signin::sources::parse;
+
+    let idc = FakeIdentityCenter::new();
+    let org = FakeOrganizations::new("000000000000");
+    for set in ["ReadOnly", "TeamDeveloper", "Admin"] {
+        idc.add_permission_set(set, &["arn:aws:iam::aws:policy/ReadOnlyAccess"]);
+    }
+    let accounts: Vec<String> =
+        (0..500).map(|i| format!("{:012}", 200_000_000_000u64 + i)).collect();
+    for (i, a) in accounts.iter().enumerate() {
+        org.add_account(a, &format!("acct-{i}"), "ou-fake-workloads", &[]);
+    }
+    let users: Vec<(String, String)> = (0..400)
+        .map(|i| {
+            let name = format!("user{i}@acme.example");
+            (idc.add_user(&name), name)
+        })
+        .collect();
+    let core = idc.add_group("aws-core-readonly");
+    for (id, _) in &users {
+        idc.add_member(&core, id);
+    }
+    for a in &accounts {
+        idc.assign(&core, "ReadOnly", a);
+    }
+    for t in 0..40 {
+        let g = idc.add_group(&format!("aws-team-t{t}"));
+        for (id, _) in users.iter().skip(t).step_by(40) {
+            idc.add_member(&g, id);
+        }
+        for a in accounts.iter().skip(t).step_by(50) {
+            idc.assign(&g, "TeamDeveloper", a);
+        }
+    }
+    let w = World {
+        idc,
+        org,
+        access: FakeAccountAccess::default(),
+        store: SqliteStateStore::in_memory().unwrap(),
+        policy: Policy::check("", None).0.unwrap(),
+        alice: String::new(),
+        bob: String::new(),
+        admin: String::new(),
+    };
+    let now = at("2026-12-01T00:00:00Z");
+    let before = build_only(&w).await.unwrap();
+    // The plant: for 300 rows, 1–3 uses each at random times in the last 200 days.
+    let mut rng = fastrand::Rng::with_seed(27);
+    let index = Index::new(&before);
+    let mut expected: std::collections::BTreeMap<(String, String, String), DateTime<Utc>> =
+        Default::default();
+    let mut records = Vec::new();
+    for n in 0..300 {
+        let (id, name) = &users[rng.usize(..users.len())];
+        let rows = index.what(index.user(id).unwrap());
+        let row = &rows[rng.usize(..rows.len())];
+        for k in 0..rng.usize(1..=3) {
+            let t = now - chrono::Duration::minutes(rng.i64(1..200 * 24 * 60));
+            let key = (id.clone(), row.permission_set.to_owned(), row.account_id.to_owned());
+            let latest = expected.entry(key).or_insert(t);
+            *latest = (*latest).max(t);
+            let time = t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            let event_id = format!("00000000-0000-4000-8000-{n:06}{k:06}");
+            records.push(if rng.bool() {
+                serde_json::json!({"eventVersion": "1.10", "eventTime": time, "eventID": event_id,
+                    "eventSource": "sso.amazonaws.com", "eventName": "GetRoleCredentials",
+                    "eventType": "AwsServiceEvent", "awsRegion": "us-east-1",
+                    "sourceIPAddress": "198.51.100.23", "recipientAccountId": "999999999999",
+                    "userIdentity": {"type": "IdentityCenterUser", "accountId": "999999999999",
+                        "onBehalfOf": {"userId": id, "identityStoreArn": "arn:aws:identitystore::999999999999:identitystore/d-fake"},
+                        "credentialId": format!("portal-{n}")},
+                    "serviceEventDetails": {"account_id": row.account_id, "role_name": row.permission_set}})
+            } else {
+                let role = format!("AWSReservedSSO_{}_0123456789abcdef", row.permission_set);
+                serde_json::json!({"eventVersion": "1.09", "eventTime": time, "eventID": event_id,
+                    "eventSource": "ec2.amazonaws.com", "eventName": "DescribeInstances",
+                    "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.23",
+                    "recipientAccountId": row.account_id,
+                    "userIdentity": {"type": "AssumedRole", "principalId": format!("AROAEXAMPLE:{name}"),
+                        "arn": format!("arn:aws:sts::{}:assumed-role/{role}/{name}", row.account_id),
+                        "accountId": row.account_id,
+                        "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE",
+                            "arn": format!("arn:aws:iam::{}:role/aws-reserved/sso.amazonaws.com/{role}", row.account_id),
+                            "accountId": row.account_id, "userName": role}}}})
+            });
+        }
+    }
+    rng.shuffle(&mut records);
+    // Read as log files of 100 records, each run saving what it saw, as the function does.
+    for file in records.chunks(100) {
+        let text = serde_json::json!({"Records": file}).to_string();
+        let activities = parse(text.as_bytes()).activities;
+        let engine = Engine::new(
+            std::sync::Arc::new(SigninSettings::default()),
+            Default::default(),
+            std::sync::Arc::new(crate::geo::Geo::default()),
+        );
+        let mut scanner = Scanner::new(engine, Some(&w.store), &NoDirectory);
+        scanner.process(activities).await.unwrap();
+        scanner.save().await.unwrap();
+    }
+    let after = read(&w).await.unwrap();
+    let index = Index::new(&after);
+    let mut seen = 0;
+    let mut rows_total = 0;
+    let mut recent = 0;
+    index.each_row(&mut |r| {
+        rows_total += 1;
+        let key = (r.user_id.to_owned(), r.permission_set.to_owned(), r.account_id.to_owned());
+        assert_eq!(r.last_used, expected.get(&key).copied(), "{key:?}");
+        seen += usize::from(r.last_used.is_some());
+        recent += usize::from(r.last_used.is_some_and(|t| t >= now - chrono::Duration::days(90)));
+    });
+    // Each planted triple is one row (a set reached through two groups would be two).
+    assert!(seen >= expected.len(), "{seen} rows used, {} planted", expected.len());
+    assert_eq!(index.unused(90, now).len(), rows_total - recent);
+    assert!(rows_total > 200_000, "{rows_total} rows");
+}
