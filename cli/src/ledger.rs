@@ -211,3 +211,41 @@ pub async fn refresh(args: &LedgerArgs) -> anyhow::Result<ExitCode> {
     notes(&ledger);
     Ok(ExitCode::SUCCESS)
 }
+
+/// `idc-guard access backfill --days N`: last uses from CloudTrail's `LookupEvents` history
+/// (90 days at most), written to the state (the deployment's table with
+/// IDC_GUARD_STATE_TABLE). Only last uses: no finding, no baseline.
+pub async fn backfill(args: &LedgerArgs, days: u32) -> anyhow::Result<ExitCode> {
+    if !(1..=90).contains(&days) {
+        bail!("--days {days}: CloudTrail's LookupEvents keeps 90 days; give 1 to 90");
+    }
+    let access = AccessArgs {
+        policy: args.policy.clone(),
+        format: Format::Table,
+        state: args.state.clone(),
+        strict: false,
+    };
+    let sync = crate::access::setup(&access, None).await?;
+    let sdk = load_sdk_config(Duration::from_secs(30)).await;
+    let lookup =
+        idc_guard::adapters::CloudTrailLookup::new(idc_guard::adapters::cloudtrail_client(&sdk));
+    let settings = std::sync::Arc::new(idc_guard::signin::settings::SigninSettings::default());
+    let geo = std::sync::Arc::new(idc_guard::geo::Geo::default());
+    let mut engine = idc_guard::signin::engine::Engine::new(settings, Default::default(), geo);
+    let now = Utc::now();
+    eprintln!("reading {days} day(s) of portal events (sso.amazonaws.com), two requests a second…");
+    let report = idc_guard::signin::lookup::backfill_usage(
+        &lookup,
+        &sync.store,
+        &mut engine,
+        now - chrono::Duration::days(i64::from(days)),
+        now,
+        Duration::from_millis(500),
+    )
+    .await?;
+    println!(
+        "{} events in {} pages ({} unreadable): {} last use(s) written",
+        report.records, report.pages, report.skipped, report.written
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -221,6 +221,14 @@ enum AccessCommand {
     },
     /// Read the estate into the ledger snapshot now.
     Refresh(ledger::LedgerArgs),
+    /// Last uses from CloudTrail's LookupEvents history (portal events, up to 90 days), into
+    /// the state; exported trails: `idc-guard scan --state`.
+    Backfill {
+        #[command(flatten)]
+        args: ledger::LedgerArgs,
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -284,6 +292,9 @@ fn main() -> ExitCode {
                         AccessCommand::What { args, user } => ledger::what(&args, &user).await,
                         AccessCommand::Unused { args, days } => ledger::unused(&args, days).await,
                         AccessCommand::Refresh(args) => ledger::refresh(&args).await,
+                        AccessCommand::Backfill { args, days } => {
+                            ledger::backfill(&args, days).await
+                        }
                     },
                     Command::Doctor(args) => doctor::run(args).await,
                     Command::Login(args) => grants::login(&args).await,

@@ -384,3 +384,49 @@ async fn policy_import_then_plan_changes_nothing_and_the_ledger_answers() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("12-digit"), "{}", text(&out));
 }
+
+/// `access backfill`: CloudTrail's LookupEvents history (a stand-in answering its JSON API) into
+/// the local state's last uses, which the ledger then joins; a period LookupEvents does not keep
+/// is refused.
+#[tokio::test]
+async fn access_backfill_reads_portal_history_into_last_uses() {
+    let trail = wiremock::MockServer::start().await;
+    let mut event: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../events/cloudtrail/sso-get-role-credentials.json"
+    ))
+    .unwrap();
+    event["eventTime"] = (chrono::Utc::now() - chrono::Duration::hours(30))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+        .into();
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::header("x-amz-target", "CloudTrail_20131101.LookupEvents"))
+        .and(wiremock::matchers::body_string_contains("sso.amazonaws.com"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "Events": [{"EventId": event["eventID"], "EventName": "GetRoleCredentials",
+                "EventSource": "sso.amazonaws.com", "CloudTrailEvent": event.to_string()}]})))
+        .mount(&trail)
+        .await;
+    let dir = std::env::temp_dir().join(unique("idc-guard-backfill"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cli = Cli {
+        env: vec![
+            ("AWS_ENDPOINT_URL_CLOUDTRAIL", trail.uri()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("IDC_GUARD_STATE_TABLE", String::new()),
+        ],
+        dir: dir.clone(),
+    };
+    std::fs::create_dir_all(dir.join("policy")).unwrap();
+    std::fs::write(dir.join("policy/access-policy.toml"), "").unwrap();
+    let out = cli.run(&["access", "backfill", "--days", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("1 last use(s) written"), "{}", text(&out));
+    // Two one-day windows: the same event read twice is written once.
+    assert_eq!(trail.received_requests().await.unwrap().len(), 2);
+    let out = cli.run(&["access", "backfill", "--days", "91"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("90 days"), "{}", text(&out));
+}

@@ -93,6 +93,70 @@ impl Pacer {
     }
 }
 
+/// What a last-use backfill read and wrote.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Backfill {
+    /// `LookupEvents` pages read.
+    pub pages: usize,
+    /// Events read.
+    pub records: usize,
+    /// Events that were not CloudTrail records.
+    pub skipped: usize,
+    /// Last uses written (new, or later than the stored ones).
+    pub written: usize,
+}
+
+/// Backfills the access ledger's last uses from CloudTrail history: the access portal's events
+/// (`sso.amazonaws.com`: role credentials and console federation) from `since` to `until`, a day
+/// at a time, paced to `min_interval` per call. Only last uses are written: no finding is
+/// raised and no baseline moved (old events were the sweep's to alert on), so it can run over
+/// any period any number of times.
+pub async fn backfill_usage<Trail, Store>(
+    lookup: &Trail,
+    store: &Store,
+    engine: &mut super::engine::Engine,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    min_interval: std::time::Duration,
+) -> Result<Backfill, AwsError>
+where
+    Trail: TrailLookup,
+    Store: StateStore,
+{
+    let mut pacer = Pacer { interval: min_interval, last: None };
+    let mut out = Backfill::default();
+    let mut start = since;
+    while start < until {
+        let end = (start + Duration::days(1)).min(until);
+        let mut texts = Interner::default();
+        let mut activities = Vec::new();
+        let mut token = None;
+        loop {
+            pacer.wait().await;
+            let page = lookup.page("sso.amazonaws.com", start, end, token.take()).await?;
+            out.pages += 1;
+            for text in &page.records {
+                out.records += 1;
+                match Record::from_json(text).and_then(|r| r.activity_in(&mut texts)) {
+                    Ok(a) => activities.push(a),
+                    Err(_) => out.skipped += 1,
+                }
+            }
+            match page.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+        activities.sort_by_cached_key(Activity::order_key);
+        for a in activities {
+            let _ = engine.observe(a);
+        }
+        out.written += super::scan::save_usage(store, engine.take_usage()).await?;
+        start = end;
+    }
+    Ok(out)
+}
+
 /// Sweeps every source once. A failure leaves that source's checkpoint where it was, so the next
 /// run repeats the window (alerts already sent are not sent again).
 pub async fn sweep<Trail, Store, Directory, Sink>(

@@ -249,3 +249,52 @@ async fn checkpoint(store: &SqliteStateStore, source: &str) -> Option<DateTime<U
         .unwrap()
         .map(|c| c.until)
 }
+
+/// The last-use backfill: a day per window over the period asked, paged and paced like the
+/// sweep, writing last uses only — no alert, no baseline — and never moving a stored time back.
+#[tokio::test(start_paused = true)]
+async fn the_backfill_writes_last_uses_only_a_day_at_a_time() {
+    let calls: Calls = Default::default();
+    let (client, _rule) = client(calls.clone(), Arc::new(AtomicBool::new(false)));
+    let lookup = CloudTrailLookup::new(client);
+    let store = temp_store();
+    // A later use is already stored: the older history must not replace it.
+    let later = crate::records::LastUsed {
+        user: "94482488-3041-7026-18f3-be45837cd0e4".into(),
+        account_id: "111122223333".into(),
+        permission_set: "TeamDeveloper".into(),
+        activity: Some(now()),
+        ..Default::default()
+    };
+    crate::records::save(&store, &later).await.unwrap();
+    let mut engine =
+        Engine::new(Arc::new(SigninSettings::default()), BTreeSet::new(), Arc::new(Geo::default()));
+    let since = now() - chrono::Duration::days(3);
+    let report = backfill_usage(
+        &lookup,
+        &store,
+        &mut engine,
+        since,
+        now(),
+        std::time::Duration::from_millis(500),
+    )
+    .await
+    .unwrap();
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!((report.pages, calls.len()), (6, 6), "two pages for each of three days");
+    assert!(calls.iter().all(|c| c.1 == "sso.amazonaws.com"));
+    let starts: BTreeSet<DateTime<Utc>> = calls.iter().map(|c| c.4).collect();
+    assert_eq!(starts.len(), 3, "a window per day: {starts:?}");
+    assert!(calls.windows(2).all(|w| w[1].0 - w[0].0 >= std::time::Duration::from_millis(500)));
+    assert_eq!(report.written, 1);
+    let stored: Vec<crate::records::LastUsed> =
+        crate::records::load_all(&store, crate::records::LastUsed::PK).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].activity, Some(now()), "kept");
+    assert_eq!(
+        stored[0].portal.map(|t| t.to_rfc3339()).as_deref(),
+        Some("2026-11-24T11:20:00+00:00")
+    );
+    let baselines = store.query("signin-user#94482488-3041-7026-18f3-be45837cd0e4").await.unwrap();
+    assert!(baselines.is_empty(), "no baseline moved");
+}

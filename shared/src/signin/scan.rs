@@ -187,21 +187,31 @@ impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directo
 }
 
 impl<Store: StateStore, Directory> Scanner<'_, Store, Directory> {
-    /// Merges the uses this run saw into the stored last uses (one read per user, account and
-    /// permission set seen: a few per log file).
+    /// Merges the uses this run saw into the stored last uses.
     async fn save_usage(&mut self, store: &Store) -> Result<(), AwsError> {
-        let mut items = Vec::new();
-        for mut used in self.engine.take_usage() {
-            if let Some(stored) = records::load::<LastUsed, _>(store, &used.key()).await? {
-                if stored.portal >= used.portal && stored.activity >= used.activity {
-                    continue;
-                }
-                used.merge(&stored);
-            }
-            items.push(used.to_item());
-        }
-        store.put_many(items).await
+        save_usage(store, self.engine.take_usage()).await.map(|_| ())
     }
+}
+
+/// Merges last uses into the store (one read per user, account and permission set: a few per
+/// log file), never moving a stored time back; returns how many were written.
+pub async fn save_usage<Store: StateStore>(
+    store: &Store,
+    uses: Vec<LastUsed>,
+) -> Result<usize, AwsError> {
+    let mut items = Vec::new();
+    for mut used in uses {
+        if let Some(stored) = records::load::<LastUsed, _>(store, &used.key()).await? {
+            if stored.portal >= used.portal && stored.activity >= used.activity {
+                continue;
+            }
+            used.merge(&stored);
+        }
+        items.push(used.to_item());
+    }
+    let n = items.len();
+    store.put_many(items).await?;
+    Ok(n)
 }
 
 /// Puts input that arrives out of time order back in order before detection, within bounds:
