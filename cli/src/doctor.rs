@@ -65,6 +65,13 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
             eprintln!("sign-in travel: the city database beside the policy cannot be read: {e}")
         }
     }
+    if idc_guard::geo::Geo::for_policy(&args.policy, None).is_ok_and(|g| g.owner_level()) {
+        eprintln!("sign-in networks: compared by owner (ASN data beside the policy)");
+    } else {
+        eprintln!(
+            "sign-in networks: compared by /24 and /48 (no ASN data beside the policy: scripts/geo/fetch-asn-db.sh)"
+        );
+    }
     let sdk = load_sdk_config(Duration::from_secs(30)).await;
     let token = std::env::var(OKTA_API_TOKEN).ok().filter(|t| !t.trim().is_empty());
     match (token, &args.okta_api_secret) {

@@ -102,6 +102,13 @@ fn geo(args: &GeoArgs) -> anyhow::Result<Geo> {
             "travel: measured between countries only (no city database: --geo-city-db, or scripts/geo/fetch-city-db.sh beside the policy)"
         );
     }
+    if geo.owner_level() {
+        eprintln!("networks: compared by owner (ASN data beside the city database)");
+    } else {
+        eprintln!(
+            "networks: compared by /24 and /48 (no ASN data: scripts/geo/fetch-asn-db.sh beside the policy)"
+        );
+    }
     Ok(geo)
 }
 

@@ -414,12 +414,23 @@ pub const CITY_DB_DIR: &str = "geo";
 impl Geo {
     /// The city database named by `configured`, else the one in [`CITY_DB_DIR`] beside the
     /// policy file, else the country table alone ([`Geo::city_level`] says which).
+    /// ASN data (`asn-ipv4.csv`, `asn-ipv6.csv`) in the same folder is used, read on first use.
     pub fn for_policy(policy_file: &Path, configured: Option<&Path>) -> Result<Geo, CityDbError> {
-        if let Some(path) = configured {
-            return CityDb::open(path).map(Geo::with_city_db);
-        }
         let beside = policy_file.parent().unwrap_or(Path::new(".")).join(CITY_DB_DIR);
-        Ok(CityDb::open_dir(&beside)?.map(Geo::with_city_db).unwrap_or_default())
+        let geo = match configured {
+            Some(path) => CityDb::open(path).map(Geo::with_city_db)?,
+            None => CityDb::open_dir(&beside)?.map(Geo::with_city_db).unwrap_or_default(),
+        };
+        let asn_dir = match configured {
+            Some(path) if path.is_dir() => path.to_owned(),
+            Some(path) => path.parent().unwrap_or(Path::new(".")).to_owned(),
+            None => beside,
+        };
+        Ok(if ASN_FILES.iter().any(|f| asn_dir.join(f).is_file()) {
+            geo.with_asn_dir(&asn_dir)
+        } else {
+            geo
+        })
     }
 
     /// Travel is measured between cities (a city database is loaded), not countries.
@@ -428,22 +439,179 @@ impl Geo {
     }
 }
 
-/// Geolocation: the embedded country table, refined by a city database when one is given.
+/// Geolocation: the embedded country table, refined by a city database when one is given; and
+/// who owns an address (its autonomous system) when ASN data is given.
 #[derive(Default)]
 pub struct Geo {
     city: Option<CityDb>,
+    asn: Option<LazyAsn>,
 }
 
 impl fmt::Debug for Geo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Geo").field("city_db", &self.city.is_some()).finish()
+        f.debug_struct("Geo")
+            .field("city_db", &self.city.is_some())
+            .field("asn_data", &self.asn.is_some())
+            .finish()
+    }
+}
+
+/// ASN data read on first use (half a million ranges: only a check that compares networks pays
+/// for it).
+struct LazyAsn {
+    dir: std::path::PathBuf,
+    db: OnceLock<Option<AsnDb>>,
+}
+
+/// The autonomous system an address belongs to: the network's owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asn {
+    /// The AS number.
+    pub number: u32,
+    /// Its organisation.
+    pub org: String,
+}
+
+/// Address ranges → autonomous systems, as ip-location-db's ASN package writes them
+/// (`asn-ipv4.csv`, `asn-ipv6.csv`: `start,end,number,organisation`, inclusive ranges; RouteViews,
+/// the RIRs and DB-IP, CC BY 4.0), fetched by `scripts/geo/fetch-asn-db.sh`.
+#[derive(Debug, Default)]
+pub struct AsnDb {
+    v4: Vec<(u32, u32, u32)>,
+    v6: Vec<(u128, u128, u32)>,
+    orgs: HashMap<u32, String>,
+}
+
+/// The ASN files' names.
+pub const ASN_FILES: [&str; 2] = ["asn-ipv4.csv", "asn-ipv6.csv"];
+
+impl AsnDb {
+    /// Reads the CSV text of one or both files; a line that is not a range is an error naming
+    /// it (a truncated download must not pass for data).
+    pub fn parse(texts: &[&str]) -> Result<AsnDb, String> {
+        let mut db = AsnDb::default();
+        for text in texts {
+            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let bad =
+                    || format!("line {}: not start,end,asn,organisation: {:.60}", n + 1, line);
+                let mut parts = line.splitn(4, ',');
+                let (Some(start), Some(end), Some(number)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(bad());
+                };
+                let number: u32 = number.trim().parse().map_err(|_| bad())?;
+                let org = parts.next().unwrap_or_default().trim();
+                let org = org
+                    .strip_prefix('"')
+                    .and_then(|o| o.strip_suffix('"'))
+                    .map_or_else(|| org.to_owned(), |o| o.replace("\"\"", "\""));
+                db.orgs.entry(number).or_insert(org);
+                match (start.trim().parse::<IpAddr>(), end.trim().parse::<IpAddr>()) {
+                    (Ok(IpAddr::V4(a)), Ok(IpAddr::V4(b))) if a <= b => {
+                        db.v4.push((u32::from(a), u32::from(b), number));
+                    }
+                    (Ok(IpAddr::V6(a)), Ok(IpAddr::V6(b))) if a <= b => {
+                        db.v6.push((u128::from(a), u128::from(b), number));
+                    }
+                    _ => return Err(bad()),
+                }
+            }
+        }
+        db.v4.sort_unstable();
+        db.v6.sort_unstable();
+        Ok(db)
+    }
+
+    /// The files in `dir`; `None` when neither is there.
+    pub fn open_dir(dir: &Path) -> Result<Option<AsnDb>, CityDbError> {
+        let mut texts = Vec::new();
+        for name in ASN_FILES {
+            let path = dir.join(name);
+            match std::fs::read_to_string(&path) {
+                Ok(t) => texts.push(t),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(CityDbError {
+                        path: path.display().to_string(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        if texts.is_empty() {
+            return Ok(None);
+        }
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        AsnDb::parse(&refs)
+            .map(Some)
+            .map_err(|reason| CityDbError { path: dir.display().to_string(), reason })
+    }
+
+    /// The AS an address is in, if a range holds it.
+    pub fn lookup(&self, ip: IpAddr) -> Option<Asn> {
+        fn find<T: Ord + Copy>(ranges: &[(T, T, u32)], x: T) -> Option<u32> {
+            let i = ranges.partition_point(|r| r.0 <= x).checked_sub(1)?;
+            let (_, end, number) = ranges[i];
+            (x <= end).then_some(number)
+        }
+        let number = match ip {
+            IpAddr::V4(v4) => find(&self.v4, u32::from(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => find(&self.v4, u32::from(v4)),
+                None => find(&self.v6, u128::from(v6)),
+            },
+        }?;
+        Some(Asn { number, org: self.orgs.get(&number).cloned().unwrap_or_default() })
     }
 }
 
 impl Geo {
     /// Locates with this city database, and the bundled country ranges as fallback.
     pub fn with_city_db(city: CityDb) -> Geo {
-        Geo { city: Some(city) }
+        Geo { city: Some(city), asn: None }
+    }
+
+    /// The same, with ASN data read from `dir` on first use.
+    pub fn with_asn_dir(mut self, dir: &Path) -> Geo {
+        self.asn = Some(LazyAsn { dir: dir.to_owned(), db: OnceLock::new() });
+        self
+    }
+
+    /// The same, with this ASN data.
+    pub fn with_asn_db(mut self, db: AsnDb) -> Geo {
+        let cell = OnceLock::new();
+        let _ = cell.set(Some(db));
+        self.asn = Some(LazyAsn { dir: std::path::PathBuf::new(), db: cell });
+        self
+    }
+
+    /// ASN data was given: networks are compared by owner.
+    pub fn owner_level(&self) -> bool {
+        self.asn.is_some()
+    }
+
+    /// Who owns the address's network (its autonomous system), when ASN data is given and has
+    /// it. Data that cannot be read is logged once and treated as absent.
+    pub fn owner(&self, ip: IpAddr) -> Option<Asn> {
+        let lazy = self.asn.as_ref()?;
+        let db = lazy.db.get_or_init(|| match AsnDb::open_dir(&lazy.dir) {
+            Ok(db) => db,
+            Err(e) => {
+                tracing::warn!(error = %e, "ASN data unusable: networks are compared by /24 and /48");
+                None
+            }
+        });
+        db.as_ref()?.lookup(ip)
+    }
+
+    /// What makes two addresses "the same network": their AS when it is known, else `fallback`
+    /// (the /24 or /48). AS keys have bit 126 set, which neither fallback key has.
+    pub fn network_key(&self, ip: IpAddr, fallback: impl Fn(IpAddr) -> u128) -> u128 {
+        match self.owner(ip) {
+            Some(asn) => (1u128 << 126) | u128::from(asn.number),
+            None => fallback(ip),
+        }
     }
 
     /// Where an address is, as far as the bundled table (and the city database) know.
@@ -543,6 +711,55 @@ fn box_distance_km(ba: &GeoBox, bb: &GeoBox) -> f64 {
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn asn_ranges_are_found_at_their_edges_and_bad_lines_are_errors() {
+        let v4 = "1.0.0.0,1.0.0.255,13335,\"Cloudflare, Inc.\"\n1.0.4.0,1.0.7.255,38803,Gtelecom Pty Ltd\n";
+        let v6 = "2001:200::,2001:200:1b9:ffff:ffff:ffff:ffff:ffff,2500,\"WIDE \"\"Project\"\"\"\n";
+        let db = AsnDb::parse(&[v6, v4]).unwrap();
+        let at = |ip: &str| db.lookup(ip.parse().unwrap());
+        assert_eq!(at("1.0.0.0"), Some(Asn { number: 13335, org: "Cloudflare, Inc.".into() }));
+        assert_eq!(at("1.0.0.255").map(|a| a.number), Some(13335));
+        assert_eq!(at("1.0.1.0"), None, "between ranges");
+        assert_eq!(at("1.0.7.255").map(|a| a.number), Some(38803));
+        assert_eq!(at("0.255.255.255"), None, "before the first");
+        assert_eq!(at("::ffff:1.0.4.9").map(|a| a.number), Some(38803), "IPv4-mapped");
+        assert_eq!(
+            at("2001:200:1b9::1"),
+            Some(Asn { number: 2500, org: "WIDE \"Project\"".into() })
+        );
+        assert_eq!(at("2001:200:1ba::1"), None);
+        for bad in [
+            "1.0.0.0,1.0.0.255",
+            "1.0.0.9,1.0.0.1,1,x",
+            "1.0.0.0,::1,1,x",
+            "a,b,1,x",
+            "1.0.0.0,1.0.0.1,AS1,x",
+        ] {
+            assert!(AsnDb::parse(&[bad]).unwrap_err().starts_with("line 1"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn asn_data_beside_the_policy_is_read_on_first_use() {
+        let dir = std::env::temp_dir().join(format!("idc-guard-asn-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(dir.join(CITY_DB_DIR)).unwrap();
+        let policy = dir.join("access-policy.toml");
+        assert!(!Geo::for_policy(&policy, None).unwrap().owner_level());
+        std::fs::write(
+            dir.join(CITY_DB_DIR).join("asn-ipv4.csv"),
+            "8.8.8.0,8.8.8.255,15169,Google LLC\n",
+        )
+        .unwrap();
+        let geo = Geo::for_policy(&policy, None).unwrap();
+        assert!(geo.owner_level());
+        assert_eq!(geo.owner("8.8.8.8".parse().unwrap()).map(|a| a.number), Some(15169));
+        // A damaged file: networks fall back to /24 rather than failing the scan.
+        std::fs::write(dir.join(CITY_DB_DIR).join("asn-ipv4.csv"), "8.8.8.0,garbage\n").unwrap();
+        let geo = Geo::for_policy(&policy, None).unwrap();
+        assert_eq!(geo.owner("8.8.8.8".parse().unwrap()), None);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

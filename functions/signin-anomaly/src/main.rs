@@ -36,6 +36,9 @@ async fn main() -> Result<(), Error> {
             "travel is measured between countries: no city database (scripts/geo/fetch-city-db.sh puts one in the policy layer)"
         );
     }
+    if geo.owner_level() {
+        tracing::info!("networks are compared by owner (ASN data in the policy layer)");
+    }
     let sdk = load_sdk_config(Duration::from_secs(20)).await;
     let sink =
         function_sink(&sdk, &config.alert_topic_arn, config.alert_webhook_secret_arn.as_deref())

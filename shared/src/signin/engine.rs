@@ -486,7 +486,7 @@ impl Engine {
             && let Some((seen, browser)) = state.last_browser
             && a.time - seen <= DEVICE_APPROVAL_WINDOW
             && a.time >= seen
-            && network_key(browser) != network_key(ip)
+            && self.geo.network_key(browser, network_key) != self.geo.network_key(ip, network_key)
         {
             out.push(device_code_phishing(user, &a, seen, browser, ip));
         }
@@ -528,6 +528,8 @@ impl Engine {
         if let (Some(session), Some(ip)) = (&a.session_id, a.source_ip)
             && !settings.network_allowed(ip)
         {
+            // The same network: the same owner (AS) where ASN data says, else the same /24.
+            let geo = &self.geo;
             let (live, changed) = use_session(
                 &mut state.baseline.sessions,
                 session,
@@ -535,11 +537,11 @@ impl Engine {
                 a.time,
                 &a.event_id,
                 settings.replay_window,
-                network_key,
+                |ip| geo.network_key(ip, network_key),
             );
             state.dirty |= changed;
             if live.len() >= 2 && state.reported_replay.insert(session.to_string()) {
-                out.push(token_replay(user, session, live, settings.replay_window));
+                out.push(token_replay(user, session, live, settings.replay_window, geo));
             }
         }
 
@@ -694,9 +696,21 @@ fn new_country(
 }
 
 /// `token-replay` of `session`, used from the networks of `uses`; the id is the session.
-fn token_replay(user: &str, session: &str, mut uses: Vec<&SessionUse>, window: Duration) -> Alert {
+fn token_replay(
+    user: &str,
+    session: &str,
+    mut uses: Vec<&SessionUse>,
+    window: Duration,
+    geo: &Geo,
+) -> Alert {
     uses.sort_by(|a, b| (a.first, &a.event_id).cmp(&(b.first, &b.event_id)));
-    let networks: BTreeSet<String> = uses.iter().map(|u| network(u.ip)).collect();
+    let networks: BTreeSet<String> = uses
+        .iter()
+        .map(|u| match geo.owner(u.ip) {
+            Some(asn) => format!("{} (AS{} {})", network(u.ip), asn.number, asn.org),
+            None => network(u.ip),
+        })
+        .collect();
     let ids: Vec<String> = uses.iter().map(|u| u.event_id.clone()).collect();
     let latest = uses.iter().map(|u| u.last).max().unwrap_or_default();
     Alert::new(

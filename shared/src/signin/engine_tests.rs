@@ -376,6 +376,52 @@ fn token_replay_needs_two_networks_within_two_hours_even_across_runs() {
     assert!(replays(&run(&mut e, vec![first, late])).is_empty());
 }
 
+/// With ASN data, networks are compared by owner: one carrier's two /24s are one network (no
+/// replay), two owners are two (a replay, with the owners in the evidence); the device-code
+/// check compares the same way.
+#[test]
+fn with_asn_data_token_replay_compares_networks_by_owner() {
+    let data = "5.44.46.0,5.44.47.255,64500,\"Example Carrier, Inc.\"\n5.83.131.0,5.83.131.255,64501,Other Net\n46.57.0.0,46.57.0.255,64500,\"Example Carrier, Inc.\"\n";
+    let asn = crate::geo::AsnDb::parse(&[data]).unwrap();
+    let with_asn = || {
+        let privileged = BTreeSet::from(["AdministratorAccess".to_owned()]);
+        Engine::new(
+            Arc::new(SigninSettings::default()),
+            privileged,
+            Arc::new(Geo::default().with_asn_db(crate::geo::AsnDb::parse(&[data]).unwrap())),
+        )
+    };
+    assert_eq!(asn.lookup(AT.parse().unwrap()).map(|a| a.number), Some(64500));
+    let replays = |alerts: Vec<Alert>| -> Vec<Alert> {
+        alerts.into_iter().filter(|a| a.detector == "token-replay").collect()
+    };
+    // DE and AT addresses: other /24s, one owner.
+    let first = portal(DE, T0, "p1", "ReadOnly");
+    let same_owner = portal(AT, "2026-11-24T10:05:00Z", "p2", "ReadOnly");
+    assert_eq!(
+        replays(run(
+            &mut engine(SigninSettings::default()),
+            vec![first.clone(), same_owner.clone()]
+        ))
+        .len(),
+        1,
+        "without ASN data: two /24s, a replay"
+    );
+    assert!(
+        replays(run(&mut with_asn(), vec![first.clone(), same_owner])).is_empty(),
+        "one owner: one network"
+    );
+    let other_owner = portal(US, "2026-11-24T10:05:00Z", "p3", "ReadOnly");
+    let found = replays(run(&mut with_asn(), vec![first, other_owner]));
+    assert_eq!(found.len(), 1);
+    let networks = found[0].evidence["networks"].to_string();
+    assert!(
+        networks.contains("AS64500 Example Carrier, Inc.")
+            && networks.contains("AS64501 Other Net"),
+        "{networks}"
+    );
+}
+
 #[test]
 fn a_baseline_of_the_previous_release_keeps_its_last_sighting() {
     // The stored shape before this release: countries and one `last` sighting.
