@@ -348,5 +348,39 @@ mod tests {
             None,
         );
         assert_eq!(policy.unwrap().reviews[0].unused_days, DEFAULT_UNUSED_DAYS);
+        let (policy, _) = crate::access::policy::Policy::check(
+            "[[review]]\ngroups = \"aws-*\"\nowners = [\"x\"]\nunused_days = 3650\n",
+            None,
+        );
+        assert_eq!(policy.unwrap().reviews[0].unused_days, 3650);
+    }
+
+    /// The window's edge: a use exactly `unused_days` ago is inside it; one a day older is not.
+    #[test]
+    fn a_use_on_the_windows_edge_counts_and_an_older_one_does_not() {
+        let reviews = vec![ReviewOwners {
+            groups: GroupPattern::compile("*").unwrap(),
+            owners: vec!["leads".into()],
+            unused_days: 90,
+        }];
+        let now = at("2026-12-01T00:00:00Z");
+        let mut l = ledger();
+        l.last_used = vec![Use {
+            user: "u1".into(),
+            account_id: "111111111111".into(),
+            permission_set: "ReadOnly".into(),
+            portal: Some(now - chrono::Duration::days(90)),
+            ..Default::default()
+        }];
+        let flagged = |l: &Ledger| {
+            packets(&reviews, l, now)
+                .0
+                .iter()
+                .flat_map(|p| p.items.iter())
+                .any(|i| i.user == "alice@acme.example" && i.group == "aws-core-readonly")
+        };
+        assert!(!flagged(&l), "used 90 days ago: inside a 90-day window");
+        l.last_used[0].portal = Some(now - chrono::Duration::days(91));
+        assert!(flagged(&l), "91 days ago: unused");
     }
 }

@@ -44,6 +44,8 @@ async fn nobody_outside_the_owners_decides_and_nobody_decides_about_themself() {
         ("carol", ask("alice", ADMIN, "delete", "unused"), "remove or keep"),
         ("carol", ask("alice", ADMIN, "remove", "  "), "needs a reason"),
         ("carol", ask("erin", ADMIN, "remove", "unused"), "not a member"),
+        // In other Okta groups, not this one.
+        ("carol", ask("dave", ADMIN, "remove", "unused"), "not a member"),
         ("carol", ask("nobody", ADMIN, "remove", "unused"), "no Okta user"),
     ];
     for (reviewer, request, why) in refusals {
