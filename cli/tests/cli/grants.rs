@@ -47,6 +47,22 @@ async fn okta() -> MockServer {
     okta
 }
 
+/// The binary as a person runs it against these stand-ins, with its own home (the saved token).
+fn client(
+    api: &MockServer,
+    okta: &MockServer,
+    home: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    let mut c = idc_guard();
+    c.env("IDC_GUARD_GRANTS_URL", api.uri())
+        .env("IDC_GUARD_OKTA_ORG_URL", okta.uri())
+        .env("IDC_GUARD_OKTA_CLIENT_ID", "0oa1idcguardcli")
+        .env("HOME", home)
+        .args(args);
+    c.output().unwrap()
+}
+
 fn grant_json(status: &str) -> serde_json::Value {
     json!({"id": "g-20261204100000-ab12", "login": "alice@acme.example", "group": "aws-admin-platform",
         "minutes": 60, "status": status, "reason": "INC-42", "requested_by": "alice@acme.example",
@@ -97,15 +113,7 @@ async fn the_cli_signs_in_with_the_device_flow_and_calls_the_api_with_the_id_tok
 
     let home = std::env::temp_dir().join(local_aws::unique("idc-guard-home"));
     let token_file = home.join(".idc-guard/okta-id-token.json");
-    let run = |args: &[&str]| {
-        let mut c = idc_guard();
-        c.env("IDC_GUARD_GRANTS_URL", api.uri())
-            .env("IDC_GUARD_OKTA_ORG_URL", okta.uri())
-            .env("IDC_GUARD_OKTA_CLIENT_ID", "0oa1idcguardcli")
-            .env("HOME", &home)
-            .args(args);
-        c.output().unwrap()
-    };
+    let run = |args: &[&str]| client(&api, &okta, &home, args);
     let out = run(&["login"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let t = text(&out);
@@ -181,15 +189,7 @@ async fn review_decide_sends_the_decision_with_the_id_token() {
         .mount(&api)
         .await;
     let home = std::env::temp_dir().join(local_aws::unique("idc-guard-home"));
-    let run = |args: &[&str]| {
-        let mut c = idc_guard();
-        c.env("IDC_GUARD_GRANTS_URL", api.uri())
-            .env("IDC_GUARD_OKTA_ORG_URL", okta.uri())
-            .env("IDC_GUARD_OKTA_CLIENT_ID", "0oa1idcguardcli")
-            .env("HOME", &home)
-            .args(args);
-        c.output().unwrap()
-    };
+    let run = |args: &[&str]| client(&api, &okta, &home, args);
     let decide = |user: &str, reason: &str| {
         run(&[
             "review",
