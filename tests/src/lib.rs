@@ -428,6 +428,33 @@ impl Idc {
 
     /// An assignment made by hand (outside idc-guard).
     pub async fn assign(&self, group_id: &str, permission_set: &str, account: &str) {
+        self.assign_principal(
+            aws_sdk_ssoadmin::types::PrincipalType::Group,
+            group_id,
+            permission_set,
+            account,
+        )
+        .await;
+    }
+
+    /// A direct (user) assignment made by hand.
+    pub async fn assign_user(&self, user_id: &str, permission_set: &str, account: &str) {
+        self.assign_principal(
+            aws_sdk_ssoadmin::types::PrincipalType::User,
+            user_id,
+            permission_set,
+            account,
+        )
+        .await;
+    }
+
+    async fn assign_principal(
+        &self,
+        kind: aws_sdk_ssoadmin::types::PrincipalType,
+        principal: &str,
+        permission_set: &str,
+        account: &str,
+    ) {
         let arn = self.permission_set_arn(permission_set).await.expect("permission set exists");
         self.sso
             .create_account_assignment()
@@ -435,8 +462,8 @@ impl Idc {
             .target_id(account)
             .target_type(aws_sdk_ssoadmin::types::TargetType::AwsAccount)
             .permission_set_arn(arn)
-            .principal_type(aws_sdk_ssoadmin::types::PrincipalType::Group)
-            .principal_id(group_id)
+            .principal_type(kind)
+            .principal_id(principal)
             .send()
             .await
             .expect("assign");

@@ -314,6 +314,9 @@ async fn policy_import_then_plan_changes_nothing_and_the_ledger_answers() {
     for a in [&pay, &search] {
         idc.assign(&admin, "Admin", a).await;
     }
+    // A direct assignment made by hand: in the ledger, listed (not imported) by the import.
+    let carol = idc.user("carol@acme.example").await;
+    idc.assign_user(&carol, "Admin", &pay).await;
     // The account access manager has no entitlements here (a stand-in answering its API).
     let account_access = wiremock::MockServer::start().await;
     for path in ["/applications-list", "/entitlements-list"] {
@@ -336,6 +339,11 @@ async fn policy_import_then_plan_changes_nothing_and_the_ledger_answers() {
 
     let out = cli.run(&["policy", "import"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("direct assignment: carol@acme.example holds Admin"),
+        "{}",
+        text(&out)
+    );
     let policy = std::fs::read_to_string(dir.join("policy/access-policy.toml")).unwrap();
     assert!(policy.contains("all_accounts = true"), "{policy}");
     assert!(policy.contains("team = \"payments\""), "{policy}");
@@ -362,6 +370,7 @@ async fn policy_import_then_plan_changes_nothing_and_the_ledger_answers() {
             "\"alice@acme.example\" \"aws-team-payments\" \"PowerUser\" \"rule aws-team-payments\"",
             "\"bob@acme.example\" \"aws-admin-prod\" \"Admin\" \"rule aws-admin-prod\"",
             "\"bob@acme.example\" \"aws-core-readonly\" \"ReadOnly\" \"rule aws-core-readonly\"",
+            "\"carol@acme.example\" null \"Admin\" \"hand-made (direct)\"",
         ]
     );
     assert!(dir.join(".idc-guard/ledger.json").exists(), "the snapshot is kept");
@@ -375,7 +384,7 @@ async fn policy_import_then_plan_changes_nothing_and_the_ledger_answers() {
     // Nothing was used yet: everything is unused (exit 2, like a finding).
     let out = cli.run(&["access", "unused", "--days", "90"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("10 row(s)"), "{}", text(&out));
+    assert!(text(&out).contains("11 row(s)"), "{}", text(&out));
 
     let out = cli.run(&["access", "what", "--user", "nobody@acme.example"]);
     assert_eq!(out.status.code(), Some(1));

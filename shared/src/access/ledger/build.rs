@@ -87,20 +87,6 @@ pub async fn build<Idc: Estate, Org: Organizations, Store: StateStore>(
         .try_collect()
         .await?;
     counted(provisioned.iter().map(|(_, a)| a.len().div_ceil(100).max(1)).sum());
-    let pairs: Vec<(usize, String)> = provisioned
-        .into_iter()
-        .flat_map(|(i, accounts)| accounts.into_iter().map(move |a| (i, a)))
-        .collect();
-    let held: Vec<(usize, String, Vec<Principal>)> = futures::stream::iter(pairs)
-        .map(|(i, account)| async move {
-            let principals =
-                rec.call(|| idc.account_assignments(arn, &account, &sets[i].arn)).await?;
-            Ok::<_, AwsError>((i, account, principals))
-        })
-        .buffered(CONCURRENCY)
-        .try_collect()
-        .await?;
-    counted(held.iter().map(|(_, _, p)| p.len().div_ceil(100).max(1)).sum());
     // Each group's assignments by principal too (a page per 100): the two listings cross-check,
     // so an assignment one of them misses is still in the ledger (IdC's listings are eventually
     // consistent, and the local AWS stand-in's ListAccountsForProvisionedPermissionSet is a
@@ -117,18 +103,34 @@ pub async fn build<Idc: Estate, Org: Organizations, Store: StateStore>(
             .buffered(CONCURRENCY)
             .try_collect()
             .await?;
-    let mut found: BTreeSet<(usize, String, Principal)> = held
-        .into_iter()
-        .flat_map(|(i, account, principals)| {
-            principals.into_iter().map(move |p| (i, account.clone(), p))
-        })
-        .collect();
+    let mut found: BTreeSet<(usize, String, Principal)> = BTreeSet::new();
     for (group, list) in by_group {
         for a in list {
             if let Some(&i) = by_arn.get(a.permission_set_arn.as_str()) {
                 found.insert((i, a.account_id, Principal::Group(group.clone())));
             }
         }
+    }
+    // Who holds each set in each account it is provisioned to, and in each account a group
+    // holds it in (in IAM Identity Center those are provisioned too, so this adds no call; where
+    // a listing lags, the direct assignments beside a group's are still found).
+    let mut pairs: BTreeSet<(usize, String)> = provisioned
+        .into_iter()
+        .flat_map(|(i, accounts)| accounts.into_iter().map(move |a| (i, a)))
+        .collect();
+    pairs.extend(found.iter().map(|(i, a, _)| (*i, a.clone())));
+    let held: Vec<(usize, String, Vec<Principal>)> = futures::stream::iter(pairs)
+        .map(|(i, account)| async move {
+            let principals =
+                rec.call(|| idc.account_assignments(arn, &account, &sets[i].arn)).await?;
+            Ok::<_, AwsError>((i, account, principals))
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    counted(held.iter().map(|(_, _, p)| p.len().div_ceil(100).max(1)).sum());
+    for (i, account, principals) in held {
+        found.extend(principals.into_iter().map(|p| (i, account.clone(), p)));
     }
 
     let uses_tags =
