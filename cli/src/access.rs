@@ -119,6 +119,24 @@ pub(crate) async fn setup(args: &AccessArgs, max_deletions: Option<usize>) -> an
     if let Some(m) = max_deletions {
         policy.settings.max_deletions = m;
     }
+    setup_with(args, policy).await
+}
+
+/// [`setup`] for reading the estate: without a policy file (an estate not yet adopted), no
+/// assignment is explained by a rule (sets read as outside the policy), and the CLI says so.
+pub(crate) async fn setup_for_reading(args: &AccessArgs) -> anyhow::Result<Sync> {
+    if args.policy.exists() {
+        return setup(args, None).await;
+    }
+    eprintln!(
+        "note: no policy at {}: no assignment is explained by a rule (`idc-guard policy import` writes one)",
+        args.policy.display()
+    );
+    let (empty, _) = Policy::check("", None);
+    setup_with(args, empty.ok_or_else(|| anyhow::anyhow!("an empty policy does not check"))?).await
+}
+
+async fn setup_with(args: &AccessArgs, policy: Policy) -> anyhow::Result<Sync> {
     let sdk = load_sdk_config(Duration::from_secs(30)).await;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let store = match env(STATE_TABLE) {

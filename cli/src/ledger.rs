@@ -75,9 +75,13 @@ async fn ledger(args: &LedgerArgs, refresh: bool) -> anyhow::Result<Ledger> {
         return Ok(ledger);
     }
     let limit = max_age(&args.max_age)?;
+    let digest = std::fs::read(&args.policy).ok().map(|text| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&text))
+    });
     if !refresh && let Ok(bytes) = std::fs::read(&args.snapshot) {
         match serde_json::from_slice::<Ledger>(&bytes) {
-            Ok(l) if Utc::now() - l.built_at < limit => {
+            Ok(l) if Utc::now() - l.built_at < limit && l.policy_digest == digest => {
                 eprintln!(
                     "ledger of {} ({}; `idc-guard access refresh` reads it again)",
                     l.built_at.format("%Y-%m-%d %H:%M UTC"),
@@ -98,8 +102,9 @@ async fn ledger(args: &LedgerArgs, refresh: bool) -> anyhow::Result<Ledger> {
         state: args.state.clone(),
         strict: false,
     };
-    let sync = crate::access::setup(&access, None).await?;
-    let ledger = sync.ledger(Utc::now()).await?;
+    let sync = crate::access::setup_for_reading(&access).await?;
+    let mut ledger = sync.ledger(Utc::now()).await?;
+    ledger.policy_digest = digest;
     if let Some(dir) = args.snapshot.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -225,7 +230,7 @@ pub async fn backfill(args: &LedgerArgs, days: u32) -> anyhow::Result<ExitCode> 
         state: args.state.clone(),
         strict: false,
     };
-    let sync = crate::access::setup(&access, None).await?;
+    let sync = crate::access::setup_for_reading(&access).await?;
     let sdk = load_sdk_config(Duration::from_secs(30)).await;
     let lookup =
         idc_guard::adapters::CloudTrailLookup::new(idc_guard::adapters::cloudtrail_client(&sdk));

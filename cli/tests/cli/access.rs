@@ -337,6 +337,14 @@ async fn policy_import_then_plan_changes_nothing_and_the_ledger_answers() {
     env.push(("AWS_REGION", "us-east-1".into()));
     let cli = Cli { env, dir: dir.clone() };
 
+    // Before any policy: the ledger reads, no assignment explained by a rule.
+    let out = cli.run(&["access", "who", "--account", &pay, "--format", "csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("no policy at"), "{}", text(&out));
+    let csv = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(csv.lines().filter(|l| l.contains(",outside the policy,")).count(), 4, "{csv}");
+    assert_eq!(csv.lines().filter(|l| l.contains(",hand-made (direct),")).count(), 1, "{csv}");
+
     let out = cli.run(&["policy", "import"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(

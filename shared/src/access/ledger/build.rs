@@ -264,5 +264,6 @@ pub async fn build<Idc: Estate, Org: Organizations, Store: StateStore>(
         // Retried calls are calls too.
         calls: calls.load(Ordering::Relaxed) + rec.retried(),
         notes,
+        policy_digest: None,
     })
 }

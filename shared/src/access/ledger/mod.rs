@@ -140,6 +140,10 @@ pub struct Ledger {
     pub calls: usize,
     /// What could not be read, and what the ledger therefore lacks.
     pub notes: Vec<String>,
+    /// The SHA-256 of the policy text that explained it (`None`: no policy), so a snapshot
+    /// explained by another policy is read again rather than shown.
+    #[serde(default)]
+    pub policy_digest: Option<String>,
 }
 
 /// The tier a group's name says (`aws-core-*`, `aws-team-*`, `aws-admin-*`), for holdings no
