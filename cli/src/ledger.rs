@@ -49,6 +49,16 @@ pub struct LedgerArgs {
     pub format: LedgerFormat,
 }
 
+/// The shared setup's arguments for these commands.
+fn access_args(args: &LedgerArgs) -> AccessArgs {
+    AccessArgs {
+        policy: args.policy.clone(),
+        format: Format::Table,
+        state: args.state.clone(),
+        strict: false,
+    }
+}
+
 fn max_age(text: &str) -> anyhow::Result<chrono::Duration> {
     if text.trim() == "0" {
         return Ok(chrono::Duration::zero());
@@ -96,12 +106,7 @@ async fn ledger(args: &LedgerArgs, refresh: bool) -> anyhow::Result<Ledger> {
             ),
         }
     }
-    let access = AccessArgs {
-        policy: args.policy.clone(),
-        format: Format::Table,
-        state: args.state.clone(),
-        strict: false,
-    };
+    let access = access_args(args);
     let sync = crate::access::setup_for_reading(&access).await?;
     let mut ledger = sync.ledger(Utc::now()).await?;
     ledger.policy_digest = digest;
@@ -224,12 +229,7 @@ pub async fn backfill(args: &LedgerArgs, days: u32) -> anyhow::Result<ExitCode> 
     if !(1..=90).contains(&days) {
         bail!("--days {days}: CloudTrail's LookupEvents keeps 90 days; give 1 to 90");
     }
-    let access = AccessArgs {
-        policy: args.policy.clone(),
-        format: Format::Table,
-        state: args.state.clone(),
-        strict: false,
-    };
+    let access = access_args(args);
     let sync = crate::access::setup_for_reading(&access).await?;
     let sdk = load_sdk_config(Duration::from_secs(30)).await;
     let lookup =

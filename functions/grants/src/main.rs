@@ -53,7 +53,7 @@ async fn main() -> Result<(), Error> {
         Box::new(CloudTrailLookup::new(cloudtrail_client(&sdk)))
             as Box<dyn idc_guard::access::grants::activity::UserActivity>
     });
-    let grants = GrantsHandler {
+    let grants = GrantsHandler::<(_, _, _, _, _)> {
         access: AccessSyncHandler {
             system_log: Some(okta),
             idc: SdkIdentityCenter::new(&sdk),

@@ -11,13 +11,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::GrantsHandler;
-use crate::access::ports::{IdentityCenter, Organizations};
-use crate::alert::AlertSink;
+use super::{GrantsHandler, Ports};
 use crate::error::AwsError;
-use crate::okta::ports::{OktaGroups, SystemLog};
 use crate::records::{ActivitySummary, Grant};
-use crate::store::StateStore;
 
 /// At most this many write calls are listed (the count covers all).
 pub const MAX_WRITES_LISTED: usize = 50;
@@ -104,14 +100,7 @@ pub fn summarise(
     }
 }
 
-impl<Idc, Org, Store, Sink, Log> GrantsHandler<Idc, Org, Store, Sink, Log>
-where
-    Idc: IdentityCenter,
-    Org: Organizations,
-    Store: StateStore,
-    Sink: AlertSink,
-    Log: SystemLog + OktaGroups,
-{
+impl<P: Ports> GrantsHandler<P> {
     /// The permission sets the policy gives `group`.
     fn sets_of(&self, group: &str) -> Vec<String> {
         let mut sets: Vec<String> = self

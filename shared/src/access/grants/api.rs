@@ -23,13 +23,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Expected, GrantRequest, GrantsHandler, Person};
-use crate::access::ports::{IdentityCenter, Organizations};
+use super::{Expected, GrantRequest, GrantsHandler, Person, Ports};
 use crate::access::sync::SyncError;
-use crate::alert::AlertSink;
-use crate::okta::ports::{OktaGroups, SystemLog};
 use crate::records::Door;
-use crate::store::StateStore;
 
 /// Bodies larger than this are refused.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -152,14 +148,7 @@ fn json_body<T: for<'de> Deserialize<'de> + Default>(
     serde_json::from_slice(body).map_err(|e| HttpReply::error(400, format!("bad JSON body: {e}")))
 }
 
-impl<Idc, Org, Store, Sink, Log> GrantsHandler<Idc, Org, Store, Sink, Log>
-where
-    Idc: IdentityCenter,
-    Org: Organizations,
-    Store: StateStore,
-    Sink: AlertSink,
-    Log: SystemLog + OktaGroups,
-{
+impl<P: Ports> GrantsHandler<P> {
     /// The Lambda entry point: a Function URL request, or the five-minute schedule.
     pub async fn handle(&self, event: Value) -> Result<Value, SyncError> {
         if let Some(request) = HttpRequest::from_event(&event) {

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::super::tests::{ADMIN, Handler, handler, leak, now, okta};
 use super::*;
 use crate::okta::id_token::{IdTokenVerifier, OktaKeys};
-use crate::okta::ports::OktaError;
+use crate::okta::ports::{OktaError, OktaGroups};
 use crate::testing::faults::RecordingSink;
 
 const ORG: &str = "https://acme.okta.com";

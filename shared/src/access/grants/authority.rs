@@ -6,13 +6,10 @@
 //! each can be tested, and mutated, on its own.
 
 use super::grantable::{Grantable, MIN_DURATION};
-use super::{GrantRequest, GrantsHandler, refused};
-use crate::access::ports::{IdentityCenter, Organizations};
+use super::{GrantRequest, GrantsHandler, Ports, refused};
 use crate::access::sync::SyncError;
-use crate::alert::AlertSink;
-use crate::okta::ports::{OktaGroups, OktaUser, SystemLog};
+use crate::okta::ports::{OktaGroups, OktaUser};
 use crate::records::{Door, Grant};
-use crate::store::StateStore;
 
 /// A person, as the grants function knows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,14 +163,7 @@ pub fn check_review(
     Ok(())
 }
 
-impl<Idc, Org, Store, Sink, Log> GrantsHandler<Idc, Org, Store, Sink, Log>
-where
-    Idc: IdentityCenter,
-    Org: Organizations,
-    Store: StateStore,
-    Sink: AlertSink,
-    Log: SystemLog + OktaGroups,
-{
+impl<P: Ports> GrantsHandler<P> {
     async fn person(
         &self,
         user: Option<OktaUser>,

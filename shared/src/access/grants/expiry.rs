@@ -18,13 +18,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{GrantsHandler, grant_alert};
-use crate::access::ports::{IdentityCenter, Organizations};
+use super::{GrantsHandler, Ports, grant_alert};
 use crate::access::sync::SyncError;
-use crate::alert::{Alert, AlertSink, Severity};
-use crate::okta::ports::{OktaGroups, SystemLog};
+use crate::alert::{Alert, Severity};
+use crate::okta::ports::OktaGroups;
 use crate::records::{self, Grant, GrantStatus};
-use crate::store::StateStore;
 
 /// What one schedule run did.
 #[derive(Debug, Default, Serialize)]
@@ -78,14 +76,7 @@ fn same_person(a: &Grant, b: &Grant) -> bool {
     }
 }
 
-impl<Idc, Org, Store, Sink, Log> GrantsHandler<Idc, Org, Store, Sink, Log>
-where
-    Idc: IdentityCenter,
-    Org: Organizations,
-    Store: StateStore,
-    Sink: AlertSink,
-    Log: SystemLog + OktaGroups,
-{
+impl<P: Ports> GrantsHandler<P> {
     /// The five-minute run (see the module header). Fails, after doing everything it can, when a
     /// grant could not be ended, so the function's error alarm fires too.
     pub async fn run_schedule(&self, now: DateTime<Utc>) -> Result<ExpiryReport, SyncError> {

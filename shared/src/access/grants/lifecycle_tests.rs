@@ -268,13 +268,13 @@ break_glass_max_duration = "30m"
 slack_channel = "C0APPROVALS"
 "#;
 
-pub(super) type Handler = GrantsHandler<
+pub(super) type Handler = GrantsHandler<(
     FakeIdentityCenter,
     FakeOrganizations,
     SqliteStateStore,
     &'static RecordingSink,
     FakeOkta,
->;
+)>;
 
 pub(super) struct Setup {
     approval: bool,

@@ -40,11 +40,51 @@ use crate::records::{self, Decision, Grant, GrantStatus, Record, RevokedSessions
 use crate::store::StateStore;
 pub use authority::Person;
 
+/// The ports the grants function works over, named once: IAM Identity Center, Organizations,
+/// the state store, the alert sink and Okta (group memberships). Implemented for the tuple of
+/// them, so `GrantsHandler<(Idc, Org, Store, Sink, Okta)>` names a handler.
+pub trait Ports {
+    /// IAM Identity Center.
+    type Idc: IdentityCenter;
+    /// AWS Organizations.
+    type Org: Organizations;
+    /// The state store.
+    type Store: StateStore;
+    /// Where alerts go.
+    type Sink: AlertSink;
+    /// Okta: System Log and group memberships.
+    type Log: SystemLog + OktaGroups;
+}
+
+impl<I, O, S, K, L> Ports for (I, O, S, K, L)
+where
+    I: IdentityCenter,
+    O: Organizations,
+    S: StateStore,
+    K: AlertSink,
+    L: SystemLog + OktaGroups,
+{
+    type Idc = I;
+    type Org = O;
+    type Store = S;
+    type Sink = K;
+    type Log = L;
+}
+
+/// The access-sync handler over a grants handler's ports.
+pub type Access<P> = AccessSyncHandler<
+    <P as Ports>::Idc,
+    <P as Ports>::Org,
+    <P as Ports>::Store,
+    <P as Ports>::Sink,
+    <P as Ports>::Log,
+>;
+
 /// The grants function: the access-sync logic it shares (Okta memberships, session denies,
 /// IdC), plus Slack and CloudTrail, both optional.
-pub struct GrantsHandler<Idc, Org, Store, Sink, Log> {
+pub struct GrantsHandler<P: Ports> {
     /// IdC, the state table, alerts, the policy and the Okta client (group-membership scope).
-    pub access: AccessSyncHandler<Idc, Org, Store, Sink, Log>,
+    pub access: Access<P>,
     /// Slack's Web API and signing secret (None: the CLI door alone).
     pub slack: Option<Box<dyn slack::SlackApi>>,
     /// CloudTrail, for the activity summary at a grant's end (None: no summary).
@@ -103,15 +143,8 @@ pub(crate) fn grant_alert(
     )
 }
 
-impl<Idc, Org, Store, Sink, Log> GrantsHandler<Idc, Org, Store, Sink, Log>
-where
-    Idc: IdentityCenter,
-    Org: Organizations,
-    Store: StateStore,
-    Sink: AlertSink,
-    Log: SystemLog + OktaGroups,
-{
-    pub(crate) fn okta(&self) -> Result<&Log, SyncError> {
+impl<P: Ports> GrantsHandler<P> {
+    pub(crate) fn okta(&self) -> Result<&P::Log, SyncError> {
         self.access.system_log.as_ref().ok_or_else(|| {
             SyncError::Okta(OktaError::Config(
                 "Okta is not configured (IDC_GUARD_OKTA_ORG_URL, IDC_GUARD_OKTA_API_SECRET_ARN)"

@@ -5,23 +5,13 @@
 use chrono::{DateTime, Utc};
 
 use super::authority::Person;
-use super::{GrantsHandler, refused};
-use crate::access::ports::{IdentityCenter, Organizations};
+use super::{GrantsHandler, Ports, refused};
 use crate::access::review::{self, DecisionRequest};
 use crate::access::sync::SyncError;
-use crate::alert::AlertSink;
-use crate::okta::ports::{OktaGroups, SystemLog};
+use crate::okta::ports::OktaGroups;
 use crate::records::{self, ReviewDecision};
-use crate::store::StateStore;
 
-impl<Idc, Org, Store, Sink, Log> GrantsHandler<Idc, Org, Store, Sink, Log>
-where
-    Idc: IdentityCenter,
-    Org: Organizations,
-    Store: StateStore,
-    Sink: AlertSink,
-    Log: SystemLog + OktaGroups,
-{
+impl<P: Ports> GrantsHandler<P> {
     /// Applies a reviewer's decision and records it (the evidence) whatever Okta answered; a
     /// removal Okta refused is recorded with Okta's answer and returned as an error.
     pub async fn decide_review(

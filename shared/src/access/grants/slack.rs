@@ -13,14 +13,10 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
-use super::GrantsHandler;
 use super::grantable::Grantable;
-use crate::access::ports::{IdentityCenter, Organizations};
-use crate::alert::AlertSink;
-use crate::okta::ports::{OktaGroups, SystemLog};
+use super::{GrantsHandler, Ports};
 use crate::records::{self, Grant, GrantStatus};
 use crate::secret::{ExposeSecret, SecretString};
-use crate::store::StateStore;
 
 /// How far a request's timestamp may be from now.
 pub const REPLAY_WINDOW_SECONDS: i64 = 300;
@@ -221,14 +217,7 @@ pub fn message(grant: &Grant, needed: usize) -> (String, Value) {
     (text, Value::Array(blocks))
 }
 
-impl<Idc, Org, Store, Sink, Log> GrantsHandler<Idc, Org, Store, Sink, Log>
-where
-    Idc: IdentityCenter,
-    Org: Organizations,
-    Store: StateStore,
-    Sink: AlertSink,
-    Log: SystemLog + OktaGroups,
-{
+impl<P: Ports> GrantsHandler<P> {
     /// Posts the request to the grantable's channel and remembers the message. Slack being
     /// down does not fail the request: the CLI door still works, and the alert went out.
     pub(crate) async fn post_to_slack(
