@@ -9,6 +9,18 @@ pub const MAX_WHOLE_OUTPUT: usize = 256 << 20;
 /// (several members, trailing bytes, damage, a trailer that lies about the size): the streaming
 /// reader then reads it and decides what is damaged.
 pub fn gzip_whole(gz: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    gzip_whole_into(gz, &mut out).then_some(out)
+}
+
+/// [`gzip_whole`] into `out` (its old contents replaced, its memory reused): `false` when the
+/// input is not exactly one intact member, and then `out` holds nothing of use.
+pub fn gzip_whole_into(gz: &[u8], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    inflate_into(gz, out).is_some()
+}
+
+fn inflate_into(gz: &[u8], out: &mut Vec<u8>) -> Option<()> {
     let at = gz.len().checked_sub(4)?;
     let size = u32::from_le_bytes(gz[at..].try_into().ok()?) as usize;
     // A trailer can claim anything: at most 1,032× the input (deflate's best ratio) is believed,
@@ -16,7 +28,7 @@ pub fn gzip_whole(gz: &[u8]) -> Option<Vec<u8>> {
     if size == 0 || size > gz.len().saturating_mul(1_032) || size > MAX_WHOLE_OUTPUT {
         return None;
     }
-    let mut out = vec![0u8; size];
+    out.resize(size, 0);
     let (mut used, mut written) = (0usize, 0usize);
     // SAFETY: the decompressor is allocated, used once and freed here; `gz` and `out` are live
     // slices whose lengths are passed with them; libdeflate writes at most `out.len()` bytes and
@@ -38,10 +50,13 @@ pub fn gzip_whole(gz: &[u8]) -> Option<Vec<u8>> {
         libdeflate_sys::libdeflate_free_decompressor(d);
         r
     };
-    (result == libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS
+    let whole = result == libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS
         && used == gz.len()
-        && written == size)
-        .then_some(out)
+        && written == size;
+    if !whole {
+        out.clear();
+    }
+    whole.then_some(())
 }
 
 #[cfg(test)]

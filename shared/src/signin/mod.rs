@@ -17,5 +17,6 @@ pub mod ports;
 pub mod prefilter;
 pub mod scan;
 pub mod settings;
+pub mod skim;
 pub mod sources;
 pub mod synth;

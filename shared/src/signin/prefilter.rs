@@ -30,6 +30,10 @@ const READ_SOURCES: [&[u8]; 6] = [
     b"identitystore.amazonaws.com",
 ];
 
+/// Bytes that anywhere in a record make it read: an escape that may hide a name, an IAM Identity
+/// Center role, an identity-store user acted for.
+pub(crate) const NEEDLES: [&[u8]; 3] = [b"\\u", b"AWSReservedSSO", b"onBehalfOf"];
+
 /// What the scanner found at the top level.
 #[derive(Default)]
 struct Top<'a> {
@@ -40,18 +44,23 @@ struct Top<'a> {
 
 /// `true` when the record provably holds nothing any check reads (see the module header).
 pub fn unread(raw: &[u8]) -> bool {
-    if [&b"\\u"[..], b"AWSReservedSSO", b"onBehalfOf"]
-        .iter()
+    if NEEDLES.iter()
         .any(|n| memmem::find(raw, n).is_some())
     {
         return false;
     }
     let Some(top) = top_level(raw) else { return false };
-    let (Some(source), Some(time)) = (top.source, top.time) else { return false };
+    unread_given(top.source, top.name, top.time)
+}
+
+/// The decision from a record's top-level `eventSource`, `eventName` and `eventTime` (plain
+/// strings, each given once), once no needle is in the record: shared with `signin::skim`.
+pub(crate) fn unread_given(source: Option<&[u8]>, name: Option<&[u8]>, time: Option<&[u8]>) -> bool {
+    let (Some(source), Some(time)) = (source, time) else { return false };
     if READ_SOURCES.contains(&source) {
         return false;
     }
-    if source == b"sts.amazonaws.com" && top.name.is_none_or(|n| n == b"AssumeRoleWithSAML") {
+    if source == b"sts.amazonaws.com" && name.is_none_or(|n| n == b"AssumeRoleWithSAML") {
         return false;
     }
     std::str::from_utf8(time).ok().and_then(crate::time_forms::parse_time_text).is_some()

@@ -161,10 +161,16 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
     }
 
     fn record(&mut self, text: &str) {
+        let unread = self.prefilter && super::prefilter::unread(text.as_bytes());
+        self.judged_record(text, unread);
+    }
+
+    /// Counts a record and parses it unless the prefilter found it `unread`.
+    fn judged_record(&mut self, text: &str, unread: bool) {
         self.stats.records += 1;
         if self.prefilter {
             self.judged.0 += 1;
-            if super::prefilter::unread(text.as_bytes()) {
+            if unread {
                 self.judged.1 += 1;
                 self.stats.unread += 1;
                 return;
@@ -174,6 +180,21 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
             Ok(a) => (self.out)(a),
             Err(e) => self.skip(e),
         }
+    }
+
+    /// An S3 log file as CloudTrail writes it, split and judged in one pass (`signin::skim`)
+    /// while the prefilter pays; `false` when the skim does not decide it (the caller then
+    /// reads it the full way, with the same result).
+    fn skimmed(&mut self, bytes: &[u8]) -> bool {
+        if !(self.prefilter && self.prefilter_pays()) {
+            return false;
+        }
+        let Some(skim) = super::skim::skim(bytes) else { return false };
+        let Ok(text) = std::str::from_utf8(bytes) else { return false };
+        for r in skim.records {
+            self.judged_record(&text[r.span], r.unread);
+        }
+        true
     }
 
     fn skip(&mut self, why: impl std::fmt::Display) {
@@ -342,10 +363,23 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
         }
         let mut whole = Vec::new();
         (&mut input).take(WHOLE_GZIP_LIMIT + 1).read_to_end(&mut whole)?;
-        if whole.len() as u64 <= WHOLE_GZIP_LIMIT
-            && let Some(text) = super::inflate::gzip_whole(&whole)
-        {
-            return self.read_text(text.as_slice());
+        if whole.len() as u64 <= WHOLE_GZIP_LIMIT {
+            let mut text = std::mem::take(&mut self.buf);
+            let inflated = super::inflate::gzip_whole_into(&whole, &mut text);
+            let result = if !inflated {
+                None
+            } else if self.skimmed(&text) {
+                Some(Ok(()))
+            } else {
+                // The text is read from its own buffer into the reader's.
+                Some(self.read_text(text.as_slice()))
+            };
+            if self.buf.capacity() < text.capacity() {
+                self.buf = text;
+            }
+            if let Some(result) = result {
+                return result;
+            }
         }
         let rest = std::io::Cursor::new(whole).chain(input);
         let inner = BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(rest));
@@ -373,7 +407,7 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
         if input.fill_buf()?.is_empty() {
             // The whole input is one line (a CloudTrail S3 log file is): one document, parsed
             // once, without first checking that the line is complete JSON.
-            if !first.iter().all(u8::is_ascii_whitespace) {
+            if !first.iter().all(u8::is_ascii_whitespace) && !self.skimmed(first) {
                 self.text(first, |r, t| r.document(t));
             }
             return Ok(());

@@ -1,0 +1,572 @@
+//! An S3 log file split into its records, and each record judged read or unread, in one
+//! validating pass at close to the speed of memory.
+//!
+//! A CloudTrail S3 log file is `{"Records":[{…},{…},…]}`, written without a byte of whitespace
+//! outside strings. [`skim`] reads it 64 bytes at a time (AVX2 where the CPU has it, plain code
+//! otherwise): each block is classified into bit masks (quotes, backslashes, brackets, colons,
+//! commas, control bytes), strings are found with a prefix XOR of the unescaped quotes, and JSON's
+//! grammar is checked on the masks, not byte by byte:
+//!
+//! - what may follow each token (`{` a key or `}`; `:` a value; `,` a key in an object, a value
+//!   in an array; a string `:` `,` `}` or `]`; …), by shifting one mask onto another;
+//! - that a string is followed by `:` exactly when it stands where a key goes, by a running parity
+//!   of key starts and colons that must be even outside strings;
+//! - brackets matched by kind on a small stack, walked bracket by bracket (a record has a dozen);
+//! - scalars (`true`, `false`, `null`, numbers) and escapes checked where they are, which is rare.
+//!
+//! It accepts only what serde_json accepts, and splits it into the same records (the soundness
+//! property test below feeds it mutated files). It refuses to decide, and the caller takes the
+//! full path, for anything unusual: whitespace between tokens (pretty-printed files), another
+//! outer shape, a record that is not an object, nesting deeper than [`MAX_DEPTH`].
+//!
+//! On the way it notes, per record, the top-level `eventSource`, `eventName` and `eventTime`
+//! (from colons at the records' own depth) and the needles of `signin::prefilter` (`\u`,
+//! `AWSReservedSSO`, `onBehalfOf`, from a rare byte pair), so that each record's verdict is the
+//! prefilter's own, without a second look at the record (property-tested against
+//! [`super::prefilter::unread`]).
+
+use std::ops::Range;
+
+use super::prefilter::{NEEDLES, unread_given};
+
+/// The deepest nesting the skim follows (an outer object, the `Records` array, a record and its
+/// own nesting); deeper files take the full path.
+pub const MAX_DEPTH: u32 = 48;
+
+/// The opening every skimmed file has.
+const OPENING: &[u8] = b"{\"Records\":[";
+
+/// A log file skimmed: its records in order, and whether it is ASCII (then it needs no UTF-8
+/// check).
+#[derive(Debug, Default, PartialEq)]
+pub struct Skim {
+    /// The records, in the file's order.
+    pub records: Vec<Skimmed>,
+    /// No byte of the file is above 0x7f.
+    pub ascii: bool,
+}
+
+/// One record: where it lies in the text, and whether no check reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skimmed {
+    /// The record's bytes.
+    pub span: Range<usize>,
+    /// No check reads it (`signin::prefilter`).
+    pub unread: bool,
+}
+
+/// Which top-level key a colon closes.
+#[derive(Clone, Copy, PartialEq)]
+enum Key {
+    Source,
+    Name,
+    Time,
+}
+
+/// The bit masks of one 64-byte block: bit `i` says something of byte `i`.
+#[derive(Default, Clone, Copy, Debug, PartialEq)]
+struct Classes {
+    quote: u64,
+    backslash: u64,
+    /// `{` or `[`.
+    open: u64,
+    /// `}` or `]`.
+    close: u64,
+    /// Bit 5 of the byte: tells `{` `}` from `[` `]`.
+    curly: u64,
+    colon: u64,
+    comma: u64,
+    /// A byte of at most 0x20 (controls and the space).
+    low: u64,
+    space: u64,
+    /// A byte of 0x80 or more.
+    high: u64,
+    /// `e`: a key ending `e"` may be one of the three read.
+    e: u64,
+    /// Where a needle may be: `\u`, the `dS` of `AWSReservedSSO`, the `nB` of `onBehalfOf`.
+    needle: u64,
+}
+
+/// The classes of `b[..64]`, with `b[64]` looked at for the byte pairs: the plain version, and
+/// the reference the AVX2 one is tested against.
+fn classify_plain(b: &[u8]) -> Classes {
+    let mut c = Classes::default();
+    for i in 0..64 {
+        let (x, next) = (b[i], b[i + 1]);
+        let bit = 1u64 << i;
+        let set = |m: &mut u64, yes: bool| {
+            if yes {
+                *m |= bit
+            }
+        };
+        set(&mut c.quote, x == b'"');
+        set(&mut c.backslash, x == b'\\');
+        set(&mut c.open, x | 0x20 == b'{');
+        set(&mut c.close, x | 0x20 == b'}');
+        set(&mut c.curly, x & 0x20 != 0);
+        set(&mut c.colon, x == b':');
+        set(&mut c.comma, x == b',');
+        set(&mut c.low, x <= 0x20);
+        set(&mut c.space, x == b' ');
+        set(&mut c.high, x >= 0x80);
+        set(&mut c.e, x == b'e');
+        set(
+            &mut c.needle,
+            (x == b'\\' && next == b'u') || (x == b'd' && next == b'S') || (x == b'n' && next == b'B'),
+        );
+    }
+    c
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::Classes;
+
+    /// [`super::classify_plain`] with AVX2.
+    ///
+    /// # Safety
+    /// The CPU has AVX2, and `p` points at 65 readable bytes.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn classify(p: *const u8) -> Classes {
+        let mut c = Classes::default();
+        for h in 0..2 {
+            // SAFETY: the caller gives 65 readable bytes: 32 at h·32 and 32 at h·32 + 1.
+            let (v, v1) = unsafe {
+                (
+                    _mm256_loadu_si256(p.add(h * 32).cast()),
+                    _mm256_loadu_si256(p.add(h * 32 + 1).cast()),
+                )
+            };
+            let shift = 32 * h;
+            macro_rules! eq {
+                ($x:expr, $c:expr) => {
+                    _mm256_cmpeq_epi8($x, _mm256_set1_epi8($c as i8))
+                };
+            }
+            macro_rules! bits {
+                ($x:expr) => {
+                    (_mm256_movemask_epi8($x) as u32 as u64) << shift
+                };
+            }
+            let backslash = eq!(v, b'\\');
+            let folded = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+            c.quote |= bits!(eq!(v, b'"'));
+            c.backslash |= bits!(backslash);
+            c.open |= bits!(eq!(folded, b'{'));
+            c.close |= bits!(eq!(folded, b'}'));
+            c.curly |= bits!(_mm256_slli_epi16(v, 2));
+            c.colon |= bits!(eq!(v, b':'));
+            c.comma |= bits!(eq!(v, b','));
+            c.low |= bits!(_mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x20)), v));
+            c.space |= bits!(eq!(v, b' '));
+            c.high |= bits!(v);
+            c.e |= bits!(eq!(v, b'e'));
+            let pairs = _mm256_or_si256(
+                _mm256_and_si256(backslash, eq!(v1, b'u')),
+                _mm256_or_si256(
+                    _mm256_and_si256(eq!(v, b'd'), eq!(v1, b'S')),
+                    _mm256_and_si256(eq!(v, b'n'), eq!(v1, b'B')),
+                ),
+            );
+            c.needle |= bits!(pairs);
+        }
+        c
+    }
+}
+
+/// Whether this CPU runs the AVX2 classifier.
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The classes of `b[..64]` (`b` has 65 bytes), with AVX2 when `avx2`.
+#[inline]
+fn classify(b: &[u8], avx2: bool) -> Classes {
+    assert!(b.len() >= 65);
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: AVX2 was detected by the caller, and `b` holds 65 bytes.
+        return unsafe { avx2::classify(b.as_ptr()) };
+    }
+    let _ = avx2;
+    classify_plain(b)
+}
+
+/// Each bit set to the XOR of itself and every bit below it.
+fn prefix_xor(mut x: u64) -> u64 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    x
+}
+
+/// Bits `from..to` (`to` at most 64).
+fn span_bits(from: u32, to: u32) -> u64 {
+    if from >= to {
+        return 0;
+    }
+    let upper = if to >= 64 { !0 } else { (1u64 << to) - 1 };
+    upper & !((1u64 << from) - 1)
+}
+
+/// The characters escaped by a backslash (simdjson's odd-run rule): `backslash` the block's
+/// backslashes, `carry` whether the block's first byte is escaped (updated for the next block).
+fn escaped_bits(backslash: u64, carry: &mut u64) -> u64 {
+    const EVEN: u64 = 0x5555_5555_5555_5555;
+    let backslash = backslash & !*carry;
+    let follows_escape = (backslash << 1) | *carry;
+    let odd_starts = backslash & !EVEN & !follows_escape;
+    let (even_starts, overflow) = odd_starts.overflowing_add(backslash);
+    *carry = overflow as u64;
+    let invert = even_starts << 1;
+    (EVEN ^ invert) & follows_escape
+}
+
+/// A JSON scalar exactly as serde_json accepts it: `true`, `false`, `null` or a number.
+fn scalar_ok(t: &[u8]) -> bool {
+    if matches!(t, b"true" | b"false" | b"null") {
+        return true;
+    }
+    let digits = |t: &[u8], at: &mut usize| {
+        let from = *at;
+        while *at < t.len() && t[*at].is_ascii_digit() {
+            *at += 1;
+        }
+        *at > from
+    };
+    let mut at = usize::from(t.first() == Some(&b'-'));
+    match t.get(at) {
+        Some(b'0') => at += 1,
+        Some(b'1'..=b'9') => {
+            digits(t, &mut at);
+        }
+        _ => return false,
+    }
+    if t.get(at) == Some(&b'.') {
+        at += 1;
+        if !digits(t, &mut at) {
+            return false;
+        }
+    }
+    if matches!(t.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(t.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        if !digits(t, &mut at) {
+            return false;
+        }
+    }
+    at == t.len()
+}
+
+/// A byte that is part of a scalar: not a quote, a structural byte, a control or a space.
+fn scalar_byte(x: u8) -> bool {
+    !matches!(x, b'"' | b'{' | b'}' | b'[' | b']' | b':' | b',') && x > 0x20
+}
+
+/// The masks of the previous block that the next one looks back at.
+#[derive(Default, Clone, Copy)]
+struct Prev {
+    quotes: u64,
+    lbrace: u64,
+    lbracket: u64,
+    close: u64,
+    colon: u64,
+    comma_array: u64,
+    comma_object: u64,
+    closing_quote: u64,
+    scalar: u64,
+    e: u64,
+}
+
+/// `x` moved one byte on: bit `i` set when byte `i - 1` is in `x` (`prev` the block before).
+fn after(x: u64, prev: u64) -> u64 {
+    (x << 1) | (prev >> 63)
+}
+
+/// The records of a CloudTrail S3 log file and each one's verdict, or `None` when the text is not
+/// such a file written compactly (the caller then reads it the full way; see the module header).
+pub fn skim(text: &[u8]) -> Option<Skim> {
+    let avx2 = has_avx2();
+    skim_with(text, avx2)
+}
+
+fn skim_with(text: &[u8], avx2: bool) -> Option<Skim> {
+    let len = text.iter().rposition(|b| !b.is_ascii_whitespace())? + 1;
+    if !text.starts_with(OPENING) || !text[..len].ends_with(b"]}") || len > u32::MAX as usize {
+        return None;
+    }
+    let mut walk = Walk { len, ..Walk::default() };
+    let mut high = 0u64;
+    let mut prev = Prev::default();
+    let (mut escape_carry, mut in_string, mut key_parity) = (0u64, 0u64, 0u64);
+    let mut at = 0usize;
+    while at < len {
+        let c = if at + 65 <= text.len() {
+            classify(&text[at..at + 65], avx2)
+        } else {
+            let n = (text.len() - at).min(64);
+            let mut pad = [b' '; 128];
+            pad[..n].copy_from_slice(&text[at..at + n]);
+            classify_plain(&pad)
+        };
+        let valid = if len - at >= 64 { !0 } else { (1u64 << (len - at)) - 1 };
+        high |= c.high & valid;
+
+        // Strings: the quotes no backslash escapes open and close them.
+        let backslash = c.backslash & valid;
+        let escaped = if backslash == 0 && escape_carry == 0 {
+            0
+        } else {
+            escaped_bits(backslash, &mut escape_carry)
+        };
+        let quotes = c.quote & !escaped & valid;
+        let inside = prefix_xor(quotes) ^ in_string;
+        in_string = ((inside as i64) >> 63) as u64;
+        let outside = !inside & valid;
+        let opening_quote = quotes & inside;
+        let closing_quote = quotes & !inside;
+        // No control byte anywhere, no space between tokens.
+        if c.low & valid & !(inside & c.space) != 0 {
+            return None;
+        }
+        let open = c.open & outside;
+        let close = c.close & outside;
+        let colon = c.colon & outside;
+        let comma = c.comma & outside;
+        let scalar = valid & !(inside | quotes | open | close | colon | comma);
+        let (lbrace, lbracket) = (open & c.curly, open & !c.curly);
+        let (rbrace, rbracket) = (close & c.curly, close & !c.curly);
+
+        let depths = walk.block(at, open, close, c.curly)?;
+        let comma_array = comma & depths.array;
+        let comma_object = comma & !depths.array;
+        let after_closing_quote = after(closing_quote, prev.closing_quote);
+        let value_start = opening_quote | scalar | open;
+        let mut bad = (after(lbrace, prev.lbrace) & !(opening_quote | rbrace))
+            | (after(lbracket, prev.lbracket) & !(value_start | rbracket))
+            | (after(colon, prev.colon) & !value_start)
+            | (after(comma_array, prev.comma_array) & !value_start)
+            | (after(comma_object, prev.comma_object) & !opening_quote)
+            | (after_closing_quote & !(colon | comma | close))
+            | (after(scalar, prev.scalar) & !(scalar | comma | close))
+            | (after(close, prev.close) & !(comma | close))
+            | (colon & (depths.array | !after_closing_quote))
+            | (depths.records & !comma);
+        // A string is followed by a colon exactly when it stands where a key goes: the parity of
+        // key starts and colons is even everywhere outside strings but on closing quotes.
+        let key_starts =
+            opening_quote & after(lbrace | comma_object, prev.lbrace | prev.comma_object);
+        let parity = prefix_xor(key_starts ^ colon) ^ key_parity;
+        key_parity = ((parity as i64) >> 63) as u64;
+        bad |= parity & outside & !closing_quote;
+        if bad & valid != 0 {
+            return None;
+        }
+
+        // The rare things, one by one: scalars, escapes, needles, the keys read.
+        let mut starts = scalar & !after(scalar, prev.scalar);
+        while starts != 0 {
+            let from = at + starts.trailing_zeros() as usize;
+            let to = from + text[from..len].iter().position(|&x| !scalar_byte(x))?;
+            if !scalar_ok(&text[from..to]) {
+                return None;
+            }
+            starts &= starts - 1;
+        }
+        let mut esc = escaped;
+        while esc != 0 {
+            let i = at + esc.trailing_zeros() as usize;
+            match text.get(i)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                b'u' if text.get(i + 1..i + 5)?.iter().all(u8::is_ascii_hexdigit) => {}
+                _ => return None,
+            }
+            esc &= esc - 1;
+        }
+        let mut needles = c.needle & valid;
+        while needles != 0 {
+            let i = at + needles.trailing_zeros() as usize;
+            let found = NEEDLES.iter().any(|n| {
+                let pair = text.get(i..i + 2);
+                n.windows(2).position(|w| Some(w) == pair).is_some_and(|lead| {
+                    i >= lead && text.get(i - lead..i - lead + n.len()) == Some(*n)
+                })
+            });
+            if found {
+                walk.needles.push(i);
+            }
+            needles &= needles - 1;
+        }
+        let e_before_quote = (c.e << 2) | (prev.e >> 62);
+        let mut keys = colon & depths.record_top & e_before_quote;
+        while keys != 0 {
+            let i = at + keys.trailing_zeros() as usize;
+            let quote_at = |j: usize| {
+                if j >= at { (quotes >> (j - at)) & 1 == 1 } else { (prev.quotes >> (j + 64 - at)) & 1 == 1 }
+            };
+            let key = [(b"\"eventSource\"" as &[u8], Key::Source), (b"\"eventName\"", Key::Name), (b"\"eventTime\"", Key::Time)]
+                .into_iter()
+                .find(|(k, _)| i >= k.len() && &text[i - k.len()..i] == *k && quote_at(i - k.len()));
+            if let Some((_, key)) = key {
+                walk.keys.push((i, key));
+            }
+            keys &= keys - 1;
+        }
+        prev = Prev {
+            quotes,
+            lbrace,
+            lbracket,
+            close,
+            colon,
+            comma_array,
+            comma_object,
+            closing_quote,
+            scalar,
+            e: c.e,
+        };
+        at += 64;
+    }
+    if walk.depth != 0 || in_string != 0 {
+        return None;
+    }
+    let records = walk.verdicts(text);
+    Some(Skim { records, ascii: high == 0 })
+}
+
+/// Where a block's bytes stand in the nesting.
+struct Depths {
+    /// The innermost container is an array.
+    array: u64,
+    /// At the `Records` array's own level, between records.
+    records: u64,
+    /// At a record's own top level.
+    record_top: u64,
+}
+
+/// The bracket walk across blocks, and what it found.
+#[derive(Default)]
+struct Walk {
+    len: usize,
+    depth: u32,
+    /// Bit `d` set when the container at depth `d + 1` is an array.
+    arrays: u64,
+    record_start: usize,
+    spans: Vec<Range<usize>>,
+    keys: Vec<(usize, Key)>,
+    needles: Vec<usize>,
+}
+
+impl Walk {
+    /// Follows the block's brackets in order; `None` on a mismatch or an unexpected shape.
+    fn block(&mut self, at: usize, open: u64, close: u64, curly: u64) -> Option<Depths> {
+        let mut d = Depths { array: 0, records: 0, record_top: 0 };
+        let mut brackets = open | close;
+        let mut from = 0u32;
+        loop {
+            let i = if brackets == 0 { 64 } else { brackets.trailing_zeros() };
+            let before = span_bits(from, i);
+            if self.depth > 0 && (self.arrays >> (self.depth - 1)) & 1 == 1 {
+                d.array |= before;
+            }
+            match self.depth {
+                2 => d.records |= before,
+                3 => d.record_top |= before,
+                _ => {}
+            }
+            if i == 64 {
+                return Some(d);
+            }
+            let pos = at + i as usize;
+            let bit = 1u64 << i;
+            let is_array = curly & bit == 0;
+            if open & bit != 0 {
+                let expected = match self.depth {
+                    0 => pos == 0,
+                    1 => pos == OPENING.len() - 1,
+                    2 => !is_array,
+                    d => d < MAX_DEPTH,
+                };
+                if !expected {
+                    return None;
+                }
+                if self.depth == 2 {
+                    self.record_start = pos;
+                }
+                self.arrays = (self.arrays & !(1 << self.depth)) | (u64::from(is_array) << self.depth);
+                self.depth += 1;
+            } else {
+                if self.depth == 0 || (self.arrays >> (self.depth - 1)) & 1 != u64::from(is_array) {
+                    return None;
+                }
+                self.depth -= 1;
+                let expected = match self.depth {
+                    0 => pos == self.len - 1,
+                    1 => pos == self.len - 2,
+                    2 => {
+                        self.spans.push(self.record_start..pos + 1);
+                        true
+                    }
+                    _ => true,
+                };
+                if !expected {
+                    return None;
+                }
+            }
+            from = i + 1;
+            brackets &= brackets - 1;
+        }
+    }
+
+    /// Each record's verdict from the keys and needles found in it.
+    fn verdicts(self, text: &[u8]) -> Vec<Skimmed> {
+        let (mut keys, mut needles) = (self.keys.iter().peekable(), self.needles.iter().peekable());
+        self.spans
+            .into_iter()
+            .map(|span| {
+                let mut needle = false;
+                while needles.next_if(|&&n| n < span.end).is_some() {
+                    needle = true;
+                }
+                let mut found: [Option<&[u8]>; 3] = [None; 3];
+                let mut plain = !needle;
+                while let Some(&(colon, key)) = keys.next_if(|(k, _)| *k < span.end) {
+                    let slot = &mut found[key as usize];
+                    let value = string_value(text, colon + 1);
+                    if slot.is_some() || value.is_none() {
+                        plain = false;
+                    }
+                    *slot = value;
+                }
+                let unread = plain && unread_given(found[0], found[1], found[2]);
+                Skimmed { span, unread }
+            })
+            .collect()
+    }
+}
+
+/// The string value starting at `at`, when it is a string without escapes.
+fn string_value(text: &[u8], at: usize) -> Option<&[u8]> {
+    if text.get(at) != Some(&b'"') {
+        return None;
+    }
+    let end = at + 1 + memchr::memchr2(b'"', b'\\', &text[at + 1..])?;
+    (text[end] == b'"').then(|| &text[at + 1..end])
+}
+
+#[cfg(test)]
+#[path = "skim_tests.rs"]
+mod tests;
