@@ -382,7 +382,7 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         eprintln!(
             "{}",
             serde_json::json!({"summary": {
-                "records": stats.records, "unread": stats.unread, "skipped": stats.skipped, "skipped_by_reason": stats.by_reason,
+                "records": stats.records, "unread": stats.unread, "skimmed_files": stats.skimmed, "skipped": stats.skipped, "skipped_by_reason": stats.by_reason,
                 "files": stats.files, "signin_without_okta_unchecked": unchecked,
                 "users": run.scanner.engine.users(), "findings": run.findings.len(),
                 "already_reported": run.repeats, "okta": okta_counts,

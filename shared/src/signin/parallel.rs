@@ -26,6 +26,7 @@ enum Msg {
 fn merge(into: &mut Stats, file: Stats) {
     into.records += file.records;
     into.unread += file.unread;
+    into.skimmed += file.skimmed;
     into.skipped += file.skipped;
     let room = 5usize.saturating_sub(into.reasons.len());
     into.reasons.extend(file.reasons.into_iter().take(room));

@@ -2,8 +2,8 @@
 //! validating pass at close to the speed of memory.
 //!
 //! A CloudTrail S3 log file is `{"Records":[{…},{…},…]}`, written without a byte of whitespace
-//! outside strings. [`skim`] reads it 64 bytes at a time (AVX2 where the CPU has it, plain code
-//! otherwise): each block is classified into bit masks (quotes, backslashes, brackets, colons,
+//! outside strings. [`skim`] reads it 64 bytes at a time (AVX-512 or AVX2 where the CPU has
+//! them, plain code otherwise): each block is classified into bit masks (quotes, backslashes, brackets, colons,
 //! commas, control bytes), strings are found with a prefix XOR of the unescaped quotes, and JSON's
 //! grammar is checked on the masks, not byte by byte:
 //!
@@ -112,7 +112,9 @@ fn classify_plain(b: &[u8]) -> Classes {
         set(&mut c.e, x == b'e');
         set(
             &mut c.needle,
-            (x == b'\\' && next == b'u') || (x == b'd' && next == b'S') || (x == b'n' && next == b'B'),
+            (x == b'\\' && next == b'u')
+                || (x == b'd' && next == b'S')
+                || (x == b'n' && next == b'B'),
         );
     }
     c
@@ -176,29 +178,161 @@ mod avx2 {
     }
 }
 
-/// Whether this CPU runs the AVX2 classifier.
-fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::Classes;
+
+    /// [`super::classify_plain`] with AVX-512 (BW): one compare a class, straight into a mask.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F and BW, and `p` points at 65 readable bytes.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub unsafe fn classify(p: *const u8) -> Classes {
+        // SAFETY: the caller gives 65 readable bytes: 64 at 0 and 64 at 1.
+        let (v, v1) =
+            unsafe { (_mm512_loadu_si512(p.cast()), _mm512_loadu_si512(p.add(1).cast())) };
+        macro_rules! eq {
+            ($x:expr, $c:expr) => {
+                _mm512_cmpeq_epi8_mask($x, _mm512_set1_epi8($c as i8))
+            };
+        }
+        let backslash = eq!(v, b'\\');
+        let folded = _mm512_or_si512(v, _mm512_set1_epi8(0x20));
+        Classes {
+            quote: eq!(v, b'"'),
+            backslash,
+            open: eq!(folded, b'{'),
+            close: eq!(folded, b'}'),
+            curly: _mm512_test_epi8_mask(v, _mm512_set1_epi8(0x20)),
+            colon: eq!(v, b':'),
+            comma: eq!(v, b','),
+            low: _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(0x20)),
+            space: eq!(v, b' '),
+            high: _mm512_movepi8_mask(v),
+            e: eq!(v, b'e'),
+            needle: (backslash & eq!(v1, b'u'))
+                | (eq!(v, b'd') & eq!(v1, b'S'))
+                | (eq!(v, b'n') & eq!(v1, b'B')),
+        }
     }
 }
 
-/// The classes of `b[..64]` (`b` has 65 bytes), with AVX2 when `avx2`.
-#[inline]
-fn classify(b: &[u8], avx2: bool) -> Classes {
+/// The widest classifier this CPU runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Simd {
+    Plain,
+    Avx2,
+    Avx512,
+}
+
+fn best_simd() -> Simd {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("pclmulqdq")
+        {
+            return Simd::Avx512;
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            return Simd::Avx2;
+        }
+    }
+    Simd::Plain
+}
+
+/// The classes of `b[..64]` (`b` has 65 bytes), with the instructions `simd` names.
+#[cfg(test)]
+fn classify(b: &[u8], simd: Simd) -> Classes {
     assert!(b.len() >= 65);
     #[cfg(target_arch = "x86_64")]
-    if avx2 {
-        // SAFETY: AVX2 was detected by the caller, and `b` holds 65 bytes.
-        return unsafe { avx2::classify(b.as_ptr()) };
+    match simd {
+        // SAFETY: the CPU's features were detected by `best_simd`, and `b` holds 65 bytes.
+        Simd::Avx512 => return unsafe { avx512::classify(b.as_ptr()) },
+        // SAFETY: as above.
+        Simd::Avx2 => return unsafe { avx2::classify(b.as_ptr()) },
+        Simd::Plain => {}
     }
-    let _ = avx2;
+    let _ = simd;
     classify_plain(b)
+}
+
+/// How a block is classified and a prefix XOR taken: the skim's loop is compiled once per
+/// instruction set, with these inlined.
+trait Blocks {
+    /// The classes of `b[..64]`; `b` has 65 bytes.
+    fn classify(b: &[u8]) -> Classes;
+    fn prefix_xor(x: u64) -> u64 {
+        prefix_xor(x)
+    }
+}
+
+struct Plain;
+
+impl Blocks for Plain {
+    #[inline(always)]
+    fn classify(b: &[u8]) -> Classes {
+        classify_plain(b)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Avx2;
+
+#[cfg(target_arch = "x86_64")]
+impl Blocks for Avx2 {
+    #[inline(always)]
+    fn classify(b: &[u8]) -> Classes {
+        assert!(b.len() >= 65);
+        // SAFETY: only called from `skim_avx2`, whose caller detected AVX2; `b` holds 65 bytes.
+        unsafe { avx2::classify(b.as_ptr()) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Avx512;
+
+#[cfg(target_arch = "x86_64")]
+impl Blocks for Avx512 {
+    #[inline(always)]
+    fn classify(b: &[u8]) -> Classes {
+        assert!(b.len() >= 65);
+        // SAFETY: only called from `skim_avx512`, whose caller detected AVX-512 F and BW; `b`
+        // holds 65 bytes.
+        unsafe { avx512::classify(b.as_ptr()) }
+    }
+
+    #[inline(always)]
+    fn prefix_xor(x: u64) -> u64 {
+        use std::arch::x86_64::*;
+        // SAFETY: as above; PCLMULQDQ was detected with them.
+        unsafe {
+            let product = _mm_clmulepi64_si128(_mm_set_epi64x(0, x as i64), _mm_set1_epi8(-1), 0);
+            _mm_cvtsi128_si64(product) as u64
+        }
+    }
+}
+
+/// [`skim_blocks`] with AVX2.
+///
+/// # Safety
+/// The CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn skim_avx2(text: &[u8]) -> Option<Skim> {
+    skim_blocks::<Avx2>(text)
+}
+
+/// [`skim_blocks`] with AVX-512.
+///
+/// # Safety
+/// The CPU has AVX-512 F and BW, and PCLMULQDQ.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,pclmulqdq")]
+unsafe fn skim_avx512(text: &[u8]) -> Option<Skim> {
+    skim_blocks::<Avx512>(text)
 }
 
 /// Each bit set to the XOR of itself and every bit below it.
@@ -280,7 +414,6 @@ fn scalar_byte(x: u8) -> bool {
 /// The masks of the previous block that the next one looks back at.
 #[derive(Default, Clone, Copy)]
 struct Prev {
-    quotes: u64,
     lbrace: u64,
     lbracket: u64,
     close: u64,
@@ -300,23 +433,38 @@ fn after(x: u64, prev: u64) -> u64 {
 /// The records of a CloudTrail S3 log file and each one's verdict, or `None` when the text is not
 /// such a file written compactly (the caller then reads it the full way; see the module header).
 pub fn skim(text: &[u8]) -> Option<Skim> {
-    let avx2 = has_avx2();
-    skim_with(text, avx2)
+    static SIMD: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+    skim_with(text, *SIMD.get_or_init(best_simd))
 }
 
-fn skim_with(text: &[u8], avx2: bool) -> Option<Skim> {
+fn skim_with(text: &[u8], simd: Simd) -> Option<Skim> {
+    #[cfg(target_arch = "x86_64")]
+    match simd {
+        // SAFETY: `best_simd` detected the features (tests pass only what it found).
+        Simd::Avx512 => return unsafe { skim_avx512(text) },
+        // SAFETY: as above.
+        Simd::Avx2 => return unsafe { skim_avx2(text) },
+        Simd::Plain => {}
+    }
+    let _ = simd;
+    skim_blocks::<Plain>(text)
+}
+
+#[inline(always)]
+fn skim_blocks<B: Blocks>(text: &[u8]) -> Option<Skim> {
     let len = text.iter().rposition(|b| !b.is_ascii_whitespace())? + 1;
     if !text.starts_with(OPENING) || !text[..len].ends_with(b"]}") || len > u32::MAX as usize {
         return None;
     }
     let mut walk = Walk { len, ..Walk::default() };
+    let mut rare = Rare::default();
     let mut high = 0u64;
     let mut prev = Prev::default();
     let (mut escape_carry, mut in_string, mut key_parity) = (0u64, 0u64, 0u64);
     let mut at = 0usize;
     while at < len {
         let c = if at + 65 <= text.len() {
-            classify(&text[at..at + 65], avx2)
+            B::classify(&text[at..at + 65])
         } else {
             let n = (text.len() - at).min(64);
             let mut pad = [b' '; 128];
@@ -334,7 +482,7 @@ fn skim_with(text: &[u8], avx2: bool) -> Option<Skim> {
             escaped_bits(backslash, &mut escape_carry)
         };
         let quotes = c.quote & !escaped & valid;
-        let inside = prefix_xor(quotes) ^ in_string;
+        let inside = B::prefix_xor(quotes) ^ in_string;
         in_string = ((inside as i64) >> 63) as u64;
         let outside = !inside & valid;
         let opening_quote = quotes & inside;
@@ -370,64 +518,32 @@ fn skim_with(text: &[u8], avx2: bool) -> Option<Skim> {
         // key starts and colons is even everywhere outside strings but on closing quotes.
         let key_starts =
             opening_quote & after(lbrace | comma_object, prev.lbrace | prev.comma_object);
-        let parity = prefix_xor(key_starts ^ colon) ^ key_parity;
+        let parity = B::prefix_xor(key_starts ^ colon) ^ key_parity;
         key_parity = ((parity as i64) >> 63) as u64;
         bad |= parity & outside & !closing_quote;
         if bad & valid != 0 {
             return None;
         }
 
-        // The rare things, one by one: scalars, escapes, needles, the keys read.
-        let mut starts = scalar & !after(scalar, prev.scalar);
-        while starts != 0 {
-            let from = at + starts.trailing_zeros() as usize;
-            let to = from + text[from..len].iter().position(|&x| !scalar_byte(x))?;
-            if !scalar_ok(&text[from..to]) {
-                return None;
+        // The rare things are noted here and looked at after the last block: scalars, escapes,
+        // needles, the keys read.
+        let starts = scalar & !after(scalar, prev.scalar);
+        let needles = c.needle & valid;
+        let keys = colon & depths.record_top & ((c.e << 2) | (prev.e >> 62));
+        if starts | escaped | needles | keys != 0 {
+            for (mut bits, into) in [
+                (starts, &mut rare.scalars),
+                (escaped, &mut rare.escapes),
+                (needles, &mut rare.needles),
+                (keys, &mut rare.keys),
+            ] {
+                while bits != 0 {
+                    into.push(at + bits.trailing_zeros() as usize);
+                    bits &= bits - 1;
+                }
             }
-            starts &= starts - 1;
-        }
-        let mut esc = escaped;
-        while esc != 0 {
-            let i = at + esc.trailing_zeros() as usize;
-            match text.get(i)? {
-                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
-                b'u' if text.get(i + 1..i + 5)?.iter().all(u8::is_ascii_hexdigit) => {}
-                _ => return None,
-            }
-            esc &= esc - 1;
-        }
-        let mut needles = c.needle & valid;
-        while needles != 0 {
-            let i = at + needles.trailing_zeros() as usize;
-            let found = NEEDLES.iter().any(|n| {
-                let pair = text.get(i..i + 2);
-                n.windows(2).position(|w| Some(w) == pair).is_some_and(|lead| {
-                    i >= lead && text.get(i - lead..i - lead + n.len()) == Some(*n)
-                })
-            });
-            if found {
-                walk.needles.push(i);
-            }
-            needles &= needles - 1;
-        }
-        let e_before_quote = (c.e << 2) | (prev.e >> 62);
-        let mut keys = colon & depths.record_top & e_before_quote;
-        while keys != 0 {
-            let i = at + keys.trailing_zeros() as usize;
-            let quote_at = |j: usize| {
-                if j >= at { (quotes >> (j - at)) & 1 == 1 } else { (prev.quotes >> (j + 64 - at)) & 1 == 1 }
-            };
-            let key = [(b"\"eventSource\"" as &[u8], Key::Source), (b"\"eventName\"", Key::Name), (b"\"eventTime\"", Key::Time)]
-                .into_iter()
-                .find(|(k, _)| i >= k.len() && &text[i - k.len()..i] == *k && quote_at(i - k.len()));
-            if let Some((_, key)) = key {
-                walk.keys.push((i, key));
-            }
-            keys &= keys - 1;
         }
         prev = Prev {
-            quotes,
             lbrace,
             lbracket,
             close,
@@ -440,11 +556,76 @@ fn skim_with(text: &[u8], avx2: bool) -> Option<Skim> {
         };
         at += 64;
     }
-    if walk.depth != 0 || in_string != 0 {
+    if walk.depth != 0 || in_string != 0 || !rare.valid(text, len) {
         return None;
     }
+    rare.found(text, &mut walk);
     let records = walk.verdicts(text);
     Some(Skim { records, ascii: high == 0 })
+}
+
+/// Where the rare things are: the starts of scalars, escaped characters, possible needles, colons
+/// that may close a key read.
+#[derive(Default)]
+struct Rare {
+    scalars: Vec<usize>,
+    escapes: Vec<usize>,
+    needles: Vec<usize>,
+    keys: Vec<usize>,
+}
+
+impl Rare {
+    /// Every scalar and every escape is one JSON allows.
+    fn valid(&self, text: &[u8], len: usize) -> bool {
+        let scalars = self.scalars.iter().all(|&from| {
+            let to =
+                text[from..len].iter().position(|&x| !scalar_byte(x)).map_or(len, |n| from + n);
+            scalar_ok(&text[from..to])
+        });
+        scalars
+            && self.escapes.iter().all(|&i| match text.get(i) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => true,
+                Some(b'u') => {
+                    text.get(i + 1..i + 5).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+                }
+                _ => false,
+            })
+    }
+
+    /// The needles and keys read, for [`Walk::verdicts`]. The text is valid compact JSON by now,
+    /// so a key's opening quote follows `{` or `,`.
+    fn found(self, text: &[u8], walk: &mut Walk) {
+        walk.needles = self
+            .needles
+            .into_iter()
+            .filter(|&i| {
+                let pair = text.get(i..i + 2);
+                NEEDLES.iter().any(|n| {
+                    n.windows(2).position(|w| Some(w) == pair).is_some_and(|lead| {
+                        i >= lead && text.get(i - lead..i - lead + n.len()) == Some(*n)
+                    })
+                })
+            })
+            .collect();
+        const KEYS: [(&[u8], Key); 3] = [
+            (b"\"eventSource\"", Key::Source),
+            (b"\"eventName\"", Key::Name),
+            (b"\"eventTime\"", Key::Time),
+        ];
+        walk.keys = self
+            .keys
+            .into_iter()
+            .filter_map(|i| {
+                KEYS.iter()
+                    .find(|(k, _)| {
+                        i > k.len()
+                            && &text[i - k.len()..i] == *k
+                            && matches!(text[i - k.len() - 1], b'{' | b',')
+                    })
+                    .map(|&(_, key)| (i, key))
+            })
+            .collect();
+    }
 }
 
 /// Where a block's bytes stand in the nesting.
@@ -472,9 +653,20 @@ struct Walk {
 
 impl Walk {
     /// Follows the block's brackets in order; `None` on a mismatch or an unexpected shape.
+    #[inline(always)]
     fn block(&mut self, at: usize, open: u64, close: u64, curly: u64) -> Option<Depths> {
-        let mut d = Depths { array: 0, records: 0, record_top: 0 };
         let mut brackets = open | close;
+        if brackets == 0 {
+            // Most blocks: the whole block at one depth.
+            let at_depth = |d: u32| if self.depth == d { !0 } else { 0 };
+            let array = if self.depth > 0 {
+                0u64.wrapping_sub((self.arrays >> (self.depth - 1)) & 1)
+            } else {
+                0
+            };
+            return Some(Depths { array, records: at_depth(2), record_top: at_depth(3) });
+        }
+        let mut d = Depths { array: 0, records: 0, record_top: 0 };
         let mut from = 0u32;
         loop {
             let i = if brackets == 0 { 64 } else { brackets.trailing_zeros() };
@@ -506,7 +698,8 @@ impl Walk {
                 if self.depth == 2 {
                     self.record_start = pos;
                 }
-                self.arrays = (self.arrays & !(1 << self.depth)) | (u64::from(is_array) << self.depth);
+                self.arrays =
+                    (self.arrays & !(1 << self.depth)) | (u64::from(is_array) << self.depth);
                 self.depth += 1;
             } else {
                 if self.depth == 0 || (self.arrays >> (self.depth - 1)) & 1 != u64::from(is_array) {

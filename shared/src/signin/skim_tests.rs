@@ -34,7 +34,10 @@ fn org_file(seed: u64, n: usize) -> String {
         .map(|i| {
             let text = s.org_record(6).to_string();
             match i % 11 {
-                0 => text.replace("\"eventSource\":", "\"x\":[1,-2.5e+3,0.0,true,null,{}],\"eventSource\":"),
+                0 => text.replace(
+                    "\"eventSource\":",
+                    "\"x\":[1,-2.5e+3,0.0,true,null,{}],\"eventSource\":",
+                ),
                 1 => text.replace("amazonaws.com\"", "amazonaws.com \\\"q\\\" \\\\ \\/ \\t\""),
                 2 => text.replace("\"eventTime\"", "\"eventTim\\u0065\""),
                 3 => text.replacen('{', "{\"eventSource\":\"kms.amazonaws.com\",", 1),
@@ -48,13 +51,27 @@ fn org_file(seed: u64, n: usize) -> String {
     format!("{{\"Records\":[{}]}}\n", records.join(","))
 }
 
+/// The classifiers this CPU runs.
+fn simds() -> Vec<Simd> {
+    match best_simd() {
+        Simd::Avx512 => vec![Simd::Plain, Simd::Avx2, Simd::Avx512],
+        Simd::Avx2 => vec![Simd::Plain, Simd::Avx2],
+        Simd::Plain => vec![Simd::Plain],
+    }
+}
+
 /// The skim's verdicts, each beside what the prefilter says of the record on its own.
 fn assert_matches_serde_and_prefilter(text: &[u8], skim: &Skim) {
     let spans = serde_split(text).expect("whatever the skim accepts, serde_json accepts");
     let got: Vec<Range<usize>> = skim.records.iter().map(|r| r.span.clone()).collect();
     assert_eq!(got, spans, "the same records");
     for r in &skim.records {
-        assert_eq!(r.unread, unread(&text[r.span.clone()]), "{}", String::from_utf8_lossy(&text[r.span.clone()]));
+        assert_eq!(
+            r.unread,
+            unread(&text[r.span.clone()]),
+            "{}",
+            String::from_utf8_lossy(&text[r.span.clone()])
+        );
     }
     assert_eq!(skim.ascii, text.is_ascii());
 }
@@ -63,10 +80,13 @@ fn assert_matches_serde_and_prefilter(text: &[u8], skim: &Skim) {
 fn compact_log_files_are_skimmed_exactly_as_serde_and_the_prefilter_read_them() {
     for seed in 0..6 {
         let text = org_file(seed, 300);
-        for avx2 in [false, has_avx2()] {
-            let skim = skim_with(text.as_bytes(), avx2).expect("a compact log file is skimmed");
+        for simd in simds() {
+            let skim = skim_with(text.as_bytes(), simd).expect("a compact log file is skimmed");
             assert_eq!(skim.records.len(), 300);
-            assert!(skim.records.iter().filter(|r| r.unread).count() > 100, "machine traffic is unread");
+            assert!(
+                skim.records.iter().filter(|r| r.unread).count() > 100,
+                "machine traffic is unread"
+            );
             assert!(skim.records.iter().any(|r| !r.unread));
             assert_matches_serde_and_prefilter(text.as_bytes(), &skim);
         }
@@ -164,7 +184,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn the_avx2_classes_are_the_plain_ones(
+    fn the_simd_classes_are_the_plain_ones(
         bytes in proptest::collection::vec(
             prop_oneof![
                 Just(b'"'), Just(b'\\'), Just(b'{'), Just(b'}'), Just(b'['), Just(b']'),
@@ -174,8 +194,9 @@ proptest! {
             65,
         )
     ) {
-        prop_assume!(has_avx2());
-        prop_assert_eq!(classify(&bytes, true), classify_plain(&bytes));
+        for simd in simds() {
+            prop_assert_eq!(classify(&bytes, simd), classify_plain(&bytes), "{:?}", simd);
+        }
     }
 
     #[test]
@@ -220,8 +241,8 @@ proptest! {
                 }
             }
         }
-        for avx2 in [false, has_avx2()] {
-            if let Some(skim) = skim_with(&text, avx2) {
+        for simd in simds() {
+            if let Some(skim) = skim_with(&text, simd) {
                 prop_assert!(std::str::from_utf8(&text).is_ok() || !skim.ascii);
                 if std::str::from_utf8(&text).is_ok() {
                     assert_matches_serde_and_prefilter(&text, &skim);

@@ -20,6 +20,9 @@ pub struct Stats {
     /// Of those, records no check reads, told from their raw bytes and not parsed
     /// ([`Reader::unread_skipped`]; `signin::prefilter`).
     pub unread: usize,
+    /// Log files split and judged in one pass (`signin::skim`): those CloudTrail wrote, while
+    /// most records go unread.
+    pub skimmed: usize,
     /// Records that could not be used, with the first few reasons.
     pub skipped: usize,
     /// The first few reasons, in full, each naming its file (and line) when known.
@@ -190,10 +193,18 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
             return false;
         }
         let Some(skim) = super::skim::skim(bytes) else { return false };
-        let Ok(text) = std::str::from_utf8(bytes) else { return false };
+        let text = if skim.ascii {
+            // SAFETY: the skim saw no byte above 0x7f, and ASCII is UTF-8 (`skim_tests` checks
+            // `ascii` against `is_ascii`).
+            unsafe { std::str::from_utf8_unchecked(bytes) }
+        } else {
+            let Ok(text) = std::str::from_utf8(bytes) else { return false };
+            text
+        };
         for r in skim.records {
             self.judged_record(&text[r.span], r.unread);
         }
+        self.stats.skimmed += 1;
         true
     }
 
