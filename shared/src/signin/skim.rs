@@ -346,13 +346,11 @@ fn prefix_xor(mut x: u64) -> u64 {
     x
 }
 
-/// Bits `from..to` (`to` at most 64).
+/// Bits `from..to` (both at most 64; none when `from >= to`), without a branch.
+#[inline(always)]
 fn span_bits(from: u32, to: u32) -> u64 {
-    if from >= to {
-        return 0;
-    }
-    let upper = if to >= 64 { !0 } else { (1u64 << to) - 1 };
-    upper & !((1u64 << from) - 1)
+    let below = |n: u32| ((1u128 << n) - 1) as u64;
+    below(to) & !below(from)
 }
 
 /// The characters escaped by a backslash (simdjson's odd-run rule): `backslash` the block's
