@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures `idc-guard scan` on synthetic trails: events per second and peak RSS. First an
 # organisation trail (mostly machine traffic), beside inflating the same files with libdeflate
-# (the floor) and a plain Python scan.
+# (the floor), inflating and skimming them (`signin::skim`, what reading costs beyond the floor)
+# and a plain Python scan.
 # Then the S3-layout trail (200k events in 400 gzip files, 10k users, portal events known only
 # by user id, one address per user per day): one core and two, without and with --state (first
 # scan and re-scan), beside a plain Python scan of the same files (scripts/python_scan.py).
@@ -55,6 +56,7 @@ mapfile -t org_files < <(find "$org" -name '*.json.gz' | sort)
 org_events=1000000
 log "organisation trail: ${#org_files[@]} files, $org_events events, 2 % read by the checks"
 taskset -c 0 "$release"/examples/inflate_only "${org_files[@]}"
+taskset -c 0 "$release"/examples/inflate_only --skim "${org_files[@]}"
 measure "org trail, 1 core" 0 "$org_events" "${org_files[@]}"
 measure "org trail, 2 cores" 0,1 "$org_events" "${org_files[@]}"
 taskset -c 0 python3 scripts/python_scan.py "${org_files[@]}"
