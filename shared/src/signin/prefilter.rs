@@ -253,7 +253,7 @@ mod tests {
             let (full, records, skipped, none, full_read, _) = scan(&files, false);
             let (fast, fast_records, fast_skipped, unread, fast_read, skimmed) = scan(&files, true);
             assert_eq!(none, 0);
-            if compact {
+            if compact && crate::signin::skim::available() {
                 assert_eq!(skimmed, files.len(), "CloudTrail's files are skimmed");
             } else {
                 assert!(skimmed < files.len() / 2, "the others go the full way: {skimmed}");
