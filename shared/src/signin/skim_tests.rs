@@ -265,3 +265,83 @@ proptest! {
         assert_matches_serde_and_prefilter(text.as_bytes(), &skim.unwrap());
     }
 }
+
+/// A JSON value as CloudTrail writes one (compact), for the token-level tests.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        (-1e6..1e6f64).prop_map(Value::from),
+        "[a-zA-Z0-9 \"\\\\/:,{}\\[\\]\u{7f}\u{e9}\u{65e5}\t\n]{0,12}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(5, 40, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            proptest::collection::btree_map("[a-zA-Z\"\\\\]{0,8}", inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Any records of any JSON objects, written compactly, are skimmed into serde_json's records.
+    #[test]
+    fn any_compact_objects_are_skimmed_as_serde_splits_them(
+        records in proptest::collection::vec(
+            proptest::collection::btree_map("[a-zA-Z]{1,12}", json_value(), 0..6), 0..5)
+    ) {
+        let records: Vec<String> = records
+            .into_iter()
+            .map(|m| serde_json::Value::Object(m.into_iter().collect()).to_string())
+            .collect();
+        let text = format!("{{\"Records\":[{}]}}", records.join(","));
+        for simd in simds() {
+            let skim = skim_with(text.as_bytes(), simd);
+            prop_assert!(skim.is_some(), "{}", text);
+            assert_matches_serde_and_prefilter(text.as_bytes(), &skim.unwrap());
+        }
+    }
+
+    /// An attacker's file: records of any shape with JSON's tokens put in anywhere and bytes
+    /// taken out. Whatever the skim accepts, serde_json accepts and splits into the same records,
+    /// so no record can hide inside another's text.
+    #[test]
+    fn damaged_records_of_any_shape_are_never_split_differently(
+        records in proptest::collection::vec(
+            proptest::collection::btree_map("[a-zA-Z]{1,12}", json_value(), 0..6), 1..4),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), prop_oneof![
+            Just("{"), Just("}"), Just("["), Just("]"), Just(":"), Just(","), Just("\"k\""),
+            Just("\"eventSource\":\"signin.amazonaws.com\""), Just("\"a\\\"b\""),
+            Just("\""), Just("\\"), Just("1"), Just("-0.5e3"), Just("0"), Just("true"),
+            Just("}},{\"a\":{"), Just("},{"), Just(""),
+        ]), 1..3),
+    ) {
+        let records: Vec<String> = records
+            .into_iter()
+            .map(|m| serde_json::Value::Object(m.into_iter().collect()).to_string())
+            .collect();
+        let mut text = format!("{{\"Records\":[{}]}}", records.join(",")).into_bytes();
+        for (at, token) in edits {
+            let i = at.index(text.len());
+            if token.is_empty() {
+                text.remove(i);
+            } else {
+                text.splice(i..i, token.bytes());
+            }
+        }
+        for simd in simds() {
+            if let Some(skim) = skim_with(&text, simd) {
+                // The skim leaves UTF-8 to its caller, which reads a non-UTF-8 file the full way.
+                if std::str::from_utf8(&text).is_ok() {
+                    assert_matches_serde_and_prefilter(&text, &skim);
+                } else {
+                    prop_assert!(!skim.ascii);
+                }
+            }
+        }
+    }
+}
