@@ -412,15 +412,19 @@ fn scalar_byte(x: u8) -> bool {
 /// The masks of the previous block that the next one looks back at.
 #[derive(Default, Clone, Copy)]
 struct Prev {
-    lbrace: u64,
-    lbracket: u64,
-    close: u64,
-    colon: u64,
-    comma_array: u64,
-    comma_object: u64,
-    closing_quote: u64,
+    value_intro: u64,
+    key_intro: u64,
     scalar: u64,
+    value_end_or_open: u64,
+    open: u64,
     e: u64,
+}
+
+impl Prev {
+    /// Before the first block: as if a value could start (the outer `{`).
+    fn start() -> Self {
+        Prev { value_intro: 1 << 63, ..Prev::default() }
+    }
 }
 
 /// `x` moved one byte on: bit `i` set when byte `i - 1` is in `x` (`prev` the block before).
@@ -473,7 +477,7 @@ fn skim_blocks<B: Blocks>(text: &[u8]) -> Option<Skim> {
     let mut walk = Walk { len, ..Walk::default() };
     let mut rare = Rare::default();
     let mut high = 0u64;
-    let mut prev = Prev::default();
+    let mut prev = Prev::start();
     let (mut escape_carry, mut in_string, mut key_parity) = (0u64, 0u64, 0u64);
     let mut at = 0usize;
     while at < len {
@@ -511,27 +515,29 @@ fn skim_blocks<B: Blocks>(text: &[u8]) -> Option<Skim> {
         let comma = c.comma & outside;
         let scalar = valid & !(inside | quotes | open | close | colon | comma);
         let (lbrace, lbracket) = (open & c.curly, open & !c.curly);
-        let (rbrace, rbracket) = (close & c.curly, close & !c.curly);
 
         let depths = walk.block(at, open, close, c.curly)?;
+        // What may come before each token (so every pair of neighbours is checked once): a
+        // string after `{` `[` `:` `,`; a scalar's bytes after a value's opening or its own
+        // bytes; `{` `[` where a value goes; `}` `]` after a value or an opening; `,` after a
+        // value. A colon's place is the parity's (below).
         let comma_array = comma & depths.array;
-        let comma_object = comma & !depths.array;
-        let after_closing_quote = after(closing_quote, prev.closing_quote);
-        let value_start = opening_quote | scalar | open;
-        let mut bad = (after(lbrace, prev.lbrace) & !(opening_quote | rbrace))
-            | (after(lbracket, prev.lbracket) & !(value_start | rbracket))
-            | (after(colon, prev.colon) & !value_start)
-            | (after(comma_array, prev.comma_array) & !value_start)
-            | (after(comma_object, prev.comma_object) & !opening_quote)
-            | (after_closing_quote & !(colon | comma | close))
-            | (after(scalar, prev.scalar) & !(scalar | comma | close))
-            | (after(close, prev.close) & !(comma | close))
-            | (colon & (depths.array | !after_closing_quote))
+        let value_intro = colon | lbracket | comma_array;
+        let key_intro = lbrace | (comma & !depths.array);
+        let value_end = closing_quote | scalar | close;
+        let after_value_intro = after(value_intro, prev.value_intro);
+        let after_key_intro = after(key_intro, prev.key_intro);
+        let after_scalar = after(scalar, prev.scalar);
+        let mut bad = (opening_quote & !(after_value_intro | after_key_intro))
+            | (scalar & !(after_value_intro | after_scalar))
+            | (open & !after_value_intro)
+            | (close & !after(value_end | open, prev.value_end_or_open))
+            | (comma & !after(value_end, prev.value_end_or_open & !prev.open))
             | (depths.records & !comma);
-        // A string is followed by a colon exactly when it stands where a key goes: the parity of
-        // key starts and colons is even everywhere outside strings but on closing quotes.
-        let key_starts =
-            opening_quote & after(lbrace | comma_object, prev.lbrace | prev.comma_object);
+        // A string is followed by a colon exactly when it stands where a key goes, and a colon
+        // follows such a string: the parity of key starts and colons is even everywhere outside
+        // strings but on closing quotes.
+        let key_starts = opening_quote & after_key_intro;
         let parity = B::prefix_xor(key_starts ^ colon) ^ key_parity;
         key_parity = ((parity as i64) >> 63) as u64;
         bad |= parity & outside & !closing_quote;
@@ -541,7 +547,7 @@ fn skim_blocks<B: Blocks>(text: &[u8]) -> Option<Skim> {
 
         // The rare things are noted here and looked at after the last block: scalars, escapes,
         // needles, the keys read.
-        let starts = scalar & !after(scalar, prev.scalar);
+        let starts = scalar & !after_scalar;
         let needles = c.needle & valid;
         let keys = colon & depths.record_top & ((c.e << 2) | (prev.e >> 62));
         if starts | escaped | needles | keys != 0 {
@@ -558,14 +564,11 @@ fn skim_blocks<B: Blocks>(text: &[u8]) -> Option<Skim> {
             }
         }
         prev = Prev {
-            lbrace,
-            lbracket,
-            close,
-            colon,
-            comma_array,
-            comma_object,
-            closing_quote,
+            value_intro,
+            key_intro,
             scalar,
+            value_end_or_open: value_end | open,
+            open,
             e: c.e,
         };
         at += 64;
