@@ -660,7 +660,7 @@ struct Depths {
 struct Walk {
     len: usize,
     depth: u32,
-    /// Bit `d` set when the container at depth `d + 1` is an array.
+    /// The open containers, innermost in bit 0: set for an array.
     arrays: u64,
     record_start: usize,
     spans: Vec<Range<usize>>,
@@ -670,74 +670,73 @@ struct Walk {
 
 impl Walk {
     /// Follows the block's brackets in order; `None` on a mismatch or an unexpected shape.
+    /// Inside records (depth 3 and deeper) a bracket is followed without a branch; the rare
+    /// steps at the file's and records' own levels take [`Walk::edge`].
     #[inline(always)]
     fn block(&mut self, at: usize, open: u64, close: u64, curly: u64) -> Option<Depths> {
         let mut brackets = open | close;
-        if brackets == 0 {
-            // Most blocks: the whole block at one depth.
-            let at_depth = |d: u32| if self.depth == d { !0 } else { 0 };
-            let array = if self.depth > 0 {
-                0u64.wrapping_sub((self.arrays >> (self.depth - 1)) & 1)
-            } else {
-                0
-            };
-            return Some(Depths { array, records: at_depth(2), record_top: at_depth(3) });
-        }
         let mut d = Depths { array: 0, records: 0, record_top: 0 };
         let mut from = 0u32;
+        let mut bad = false;
         loop {
             let i = if brackets == 0 { 64 } else { brackets.trailing_zeros() };
             let before = span_bits(from, i);
-            if self.depth > 0 && (self.arrays >> (self.depth - 1)) & 1 == 1 {
-                d.array |= before;
-            }
-            match self.depth {
-                2 => d.records |= before,
-                3 => d.record_top |= before,
-                _ => {}
-            }
+            let depth = self.depth;
+            d.array |= before & (self.arrays & 1).wrapping_neg();
+            d.records |= before & u64::from(depth == 2).wrapping_neg();
+            d.record_top |= before & u64::from(depth == 3).wrapping_neg();
             if i == 64 {
-                return Some(d);
+                return (!bad).then_some(d);
             }
-            let pos = at + i as usize;
             let bit = 1u64 << i;
-            let is_array = curly & bit == 0;
-            if open & bit != 0 {
-                let expected = match self.depth {
-                    0 => pos == 0,
-                    1 => pos == OPENING.len() - 1,
-                    2 => !is_array,
-                    d => d < MAX_DEPTH,
-                };
-                if !expected {
-                    return None;
-                }
-                if self.depth == 2 {
-                    self.record_start = pos;
-                }
-                self.arrays =
-                    (self.arrays & !(1 << self.depth)) | (u64::from(is_array) << self.depth);
-                self.depth += 1;
+            let is_open = open & bit != 0;
+            let is_array = u64::from(curly & bit == 0);
+            if depth <= 2 || (depth == 3 && !is_open) {
+                self.edge(at + i as usize, is_open, is_array)?;
             } else {
-                if self.depth == 0 || (self.arrays >> (self.depth - 1)) & 1 != u64::from(is_array) {
-                    return None;
-                }
-                self.depth -= 1;
-                let expected = match self.depth {
-                    0 => pos == self.len - 1,
-                    1 => pos == self.len - 2,
-                    2 => {
-                        self.spans.push(self.record_start..pos + 1);
-                        true
-                    }
-                    _ => true,
-                };
-                if !expected {
-                    return None;
-                }
+                // Opening: deeper than followed is refused. Closing: the kind must match.
+                bad |= if is_open { depth >= MAX_DEPTH } else { self.arrays & 1 != is_array };
+                self.arrays =
+                    if is_open { (self.arrays << 1) | is_array } else { self.arrays >> 1 };
+                self.depth = if is_open { depth + 1 } else { depth - 1 };
             }
             from = i + 1;
             brackets &= brackets - 1;
+        }
+    }
+
+    /// A bracket at the file's or a record's own level: the outer `{`, `[`, `]`, `}` where they
+    /// must be, a record's `{` (a record is an object) and its `}`.
+    #[cold]
+    fn edge(&mut self, pos: usize, is_open: bool, is_array: u64) -> Option<()> {
+        if is_open {
+            let expected = match self.depth {
+                0 => pos == 0,
+                1 => pos == OPENING.len() - 1,
+                _ => is_array == 0,
+            };
+            if !expected {
+                return None;
+            }
+            if self.depth == 2 {
+                self.record_start = pos;
+            }
+            self.arrays = (self.arrays << 1) | is_array;
+            self.depth += 1;
+            return Some(());
+        }
+        if self.depth == 0 || self.arrays & 1 != is_array {
+            return None;
+        }
+        self.arrays >>= 1;
+        self.depth -= 1;
+        match self.depth {
+            0 => (pos == self.len - 1).then_some(()),
+            1 => (pos == self.len - 2).then_some(()),
+            _ => {
+                self.spans.push(self.record_start..pos + 1);
+                Some(())
+            }
         }
     }
 
