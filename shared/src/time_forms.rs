@@ -2,7 +2,7 @@
 //! CloudTrail side: RFC 3339; a space instead of the `T`; up to nine fractional digits (SIEM
 //! nanoseconds); no zone (UTC); epoch seconds or milliseconds (a number or a string of digits).
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 /// Epoch seconds or milliseconds: milliseconds from 2001-09-09 on, seconds before.
 pub fn from_epoch(n: i64) -> Option<DateTime<Utc>> {
@@ -19,6 +19,9 @@ pub fn parse_time_text(s: &str) -> Option<DateTime<Utc>> {
     if s.is_empty() {
         return None;
     }
+    if let Some(t) = cloudtrail_form(s.as_bytes()) {
+        return Some(t);
+    }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.to_utc());
     }
@@ -33,6 +36,46 @@ pub fn parse_time_text(s: &str) -> Option<DateTime<Utc>> {
     NaiveDateTime::parse_from_str(naive, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|n| n.and_utc())
 }
 
+/// CloudTrail's own form, `YYYY-MM-DDTHH:MM:SSZ` (nearly every time in a trail), read without
+/// the general RFC 3339 parser; `None` for anything else (a leap second included), which the
+/// general path reads. The same instant as RFC 3339 gives (property-tested).
+fn cloudtrail_form(s: &[u8]) -> Option<DateTime<Utc>> {
+    let &[
+        y0,
+        y1,
+        y2,
+        y3,
+        b'-',
+        m0,
+        m1,
+        b'-',
+        d0,
+        d1,
+        b'T',
+        h0,
+        h1,
+        b':',
+        i0,
+        i1,
+        b':',
+        s0,
+        s1,
+        b'Z',
+    ] = s
+    else {
+        return None;
+    };
+    let two = |a: u8, b: u8| {
+        (a.is_ascii_digit() && b.is_ascii_digit())
+            .then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
+    };
+    let year = two(y0, y1)? * 100 + two(y2, y3)?;
+    let second = two(s0, s1).filter(|&s| s < 60)?;
+    NaiveDate::from_ymd_opt(year as i32, two(m0, m1)?, two(d0, d1)?)?
+        .and_hms_opt(two(h0, h1)?, two(i0, i1)?, second)
+        .map(|t| t.and_utc())
+}
+
 /// A time given as a JSON value: text in any form above, or an epoch number.
 pub fn parse_time(v: &serde_json::Value) -> Option<DateTime<Utc>> {
     match v {
@@ -44,7 +87,26 @@ pub fn parse_time(v: &serde_json::Value) -> Option<DateTime<Utc>> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// CloudTrail's form read on its own gives what RFC 3339 gives, for any digits: days
+        /// that do not exist, hour 24, second 60, month 00.
+        #[test]
+        fn cloudtrail_form_is_read_as_rfc3339_reads_it(
+            y in 0..10_000u32, m in 0..14u32, d in 0..33u32, h in 0..26u32, i in 0..62u32, s in 0..62u32,
+        ) {
+            let text = format!("{y:04}-{m:02}-{d:02}T{h:02}:{i:02}:{s:02}Z");
+            let general = DateTime::parse_from_rfc3339(&text).ok().map(|t| t.to_utc());
+            let fast = cloudtrail_form(text.as_bytes());
+            if fast.is_some() || s != 60 {
+                prop_assert_eq!(fast, general, "{}", text);
+            }
+            prop_assert_eq!(parse_time_text(&text), general, "{}", text);
+        }
+    }
 
     #[test]
     fn every_export_form_reads_as_the_same_instant() {
