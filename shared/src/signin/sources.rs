@@ -381,6 +381,13 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
                 None
             } else if self.skimmed(&text) {
                 Some(Ok(()))
+            } else if memchr::memchr(b'\n', &text).is_none_or(|at| at + 1 == text.len()) {
+                // One line (a CloudTrail log file is): one document, read where it lies, as
+                // `read_text` reads a one-line input.
+                if !text.iter().all(u8::is_ascii_whitespace) {
+                    self.text(&text, |r, t| r.document(t));
+                }
+                Some(Ok(()))
             } else {
                 // The text is read from its own buffer into the reader's.
                 Some(self.read_text(text.as_slice()))
