@@ -39,6 +39,21 @@ impl StateStore for AnyStore {
             AnyStore::Local(s) => s.put_if_absent(item).await,
         }
     }
+    async fn put_if_unchanged(&self, item: Item, seen: Option<&Item>) -> Result<bool, AwsError> {
+        match self {
+            AnyStore::Dynamo(s) => s.put_if_unchanged(item, seen).await,
+            AnyStore::Local(s) => s.put_if_unchanged(item, seen).await,
+        }
+    }
+    async fn put_many_if_unchanged(
+        &self,
+        writes: Vec<(Item, Option<Item>)>,
+    ) -> Result<Vec<bool>, AwsError> {
+        match self {
+            AnyStore::Dynamo(s) => s.put_many_if_unchanged(writes).await,
+            AnyStore::Local(s) => s.put_many_if_unchanged(writes).await,
+        }
+    }
     async fn query(&self, pk: &str) -> Result<Vec<Item>, AwsError> {
         match self {
             AnyStore::Dynamo(s) => s.query(pk).await,

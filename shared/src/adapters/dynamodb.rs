@@ -148,6 +148,36 @@ impl StateStore for DynamoStateStore {
         }
     }
 
+    async fn put_if_unchanged(&self, item: Item, seen: Option<&Item>) -> Result<bool, AwsError> {
+        let Some(seen) = seen else { return self.put_if_absent(item).await };
+        // The data as written (`Value`'s serialization is canonical: an item read and written
+        // back compares equal) and the same expiry.
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_attributes(&item)))
+            .expression_attribute_names("#data", "data")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":seen", AttributeValue::S(seen.data.to_string()));
+        let request = match seen.expires_at {
+            Some(t) => request
+                .condition_expression("#data = :seen AND #ttl = :ttl")
+                .expression_attribute_values(":ttl", AttributeValue::N(t.to_string())),
+            None => request.condition_expression("#data = :seen AND attribute_not_exists(#ttl)"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(err("PutItem", e)),
+        }
+    }
+
     async fn query(&self, pk: &str) -> Result<Vec<Item>, AwsError> {
         let mut items = Vec::new();
         let mut pages = self

@@ -131,6 +131,37 @@ impl SqliteStateStore {
     }
 }
 
+/// Writes `item` when the live row at its key is `seen` (`None`: no row, or an expired one).
+/// `seen` is compared as written: `Value`'s serialization is canonical, so a row read and
+/// written back compares equal.
+fn write_if(c: &Connection, item: &Item, seen: Option<&Item>) -> rusqlite::Result<bool> {
+    let data = item.data.to_string();
+    let changed = match seen {
+        None => c
+            .prepare_cached(
+                "INSERT INTO items (pk, sk, data, ttl) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (pk, sk) DO UPDATE SET data = excluded.data, ttl = excluded.ttl
+                 WHERE items.ttl IS NOT NULL AND items.ttl <= ?5",
+            )?
+            .execute(params![item.pk, item.sk, data, item.expires_at, now_epoch()])?,
+        Some(seen) => c
+            .prepare_cached(
+                "UPDATE items SET data = ?3, ttl = ?4
+                 WHERE pk = ?1 AND sk = ?2 AND data = ?5 AND ttl IS ?6 AND (ttl IS NULL OR ttl > ?7)",
+            )?
+            .execute(params![
+                item.pk,
+                item.sk,
+                data,
+                item.expires_at,
+                seen.data.to_string(),
+                seen.expires_at,
+                now_epoch()
+            ])?,
+    };
+    Ok(changed == 1)
+}
+
 impl StateStore for SqliteStateStore {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, AwsError> {
         let found = self
@@ -161,25 +192,26 @@ impl StateStore for SqliteStateStore {
     }
 
     async fn put_if_absent(&self, item: Item) -> Result<bool, AwsError> {
-        // Written when no row has the key, or the row there has expired.
-        let changed = self
-            .lock()
-            .prepare_cached(
-                "INSERT INTO items (pk, sk, data, ttl) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (pk, sk) DO UPDATE SET data = excluded.data, ttl = excluded.ttl
-                 WHERE items.ttl IS NOT NULL AND items.ttl <= ?5",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    item.pk,
-                    item.sk,
-                    item.data.to_string(),
-                    item.expires_at,
-                    now_epoch()
-                ])
-            })
+        write_if(&self.lock(), &item, None).map_err(|e| error(&self.path, "write", e))
+    }
+
+    async fn put_if_unchanged(&self, item: Item, seen: Option<&Item>) -> Result<bool, AwsError> {
+        write_if(&self.lock(), &item, seen).map_err(|e| error(&self.path, "write", e))
+    }
+
+    async fn put_many_if_unchanged(
+        &self,
+        writes: Vec<(Item, Option<Item>)>,
+    ) -> Result<Vec<bool>, AwsError> {
+        let mut c = self.lock();
+        let tx = c.transaction().map_err(|e| error(&self.path, "write", e))?;
+        let written = writes
+            .iter()
+            .map(|(item, seen)| write_if(&tx, item, seen.as_ref()))
+            .collect::<rusqlite::Result<Vec<bool>>>()
             .map_err(|e| error(&self.path, "write", e))?;
-        Ok(changed == 1)
+        tx.commit().map_err(|e| error(&self.path, "write", e))?;
+        Ok(written)
     }
 
     async fn query(&self, pk: &str) -> Result<Vec<Item>, AwsError> {

@@ -193,25 +193,51 @@ impl<Store: StateStore, Directory> Scanner<'_, Store, Directory> {
     }
 }
 
+/// How often a last use is read and merged again when another writer changed it in between.
+const USAGE_WRITE_TRIES: usize = 8;
+
 /// Merges last uses into the store (one read per user, account and permission set: a few per
-/// log file), never moving a stored time back; returns how many were written.
+/// log file), never moving a stored time back; returns how many were written. Each write is
+/// conditional on the stored use being the one read, so functions reading log files at the same
+/// time never lose each other's later times: the uses whose write lost are read, merged and
+/// written again, up to [`USAGE_WRITE_TRIES`] rounds.
 pub async fn save_usage<Store: StateStore>(
     store: &Store,
-    uses: Vec<LastUsed>,
+    mut uses: Vec<LastUsed>,
 ) -> Result<usize, AwsError> {
-    let mut items = Vec::new();
-    for mut used in uses {
-        if let Some(stored) = records::load::<LastUsed, _>(store, &used.key()).await? {
-            if stored.portal >= used.portal && stored.activity >= used.activity {
-                continue;
+    let mut written = 0;
+    for _ in 0..USAGE_WRITE_TRIES {
+        let mut writes = Vec::new();
+        let mut pending = Vec::new();
+        for used in uses {
+            let key = used.key();
+            let read = store.get(&key.pk, &key.sk).await?;
+            let mut merged = used.clone();
+            if let Some(stored) = read.as_ref().and_then(LastUsed::from_item) {
+                if stored.portal >= used.portal && stored.activity >= used.activity {
+                    continue;
+                }
+                merged.merge(&stored);
             }
-            used.merge(&stored);
+            writes.push((merged.to_item(), read));
+            pending.push(used);
         }
-        items.push(used.to_item());
+        let won = store.put_many_if_unchanged(writes).await?;
+        written += won.iter().filter(|w| **w).count();
+        uses = pending.into_iter().zip(won).filter(|(_, w)| !w).map(|(u, _)| u).collect();
+        if uses.is_empty() {
+            return Ok(written);
+        }
     }
-    let n = items.len();
-    store.put_many(items).await?;
-    Ok(n)
+    Err(AwsError::Retryable {
+        service: "state",
+        operation: "save last use",
+        message: format!(
+            "{} last use(s) changed under {USAGE_WRITE_TRIES} writes in a row, e.g. {}",
+            uses.len(),
+            uses[0].key().sk
+        ),
+    })
 }
 
 /// Puts input that arrives out of time order back in order before detection, within bounds:
@@ -432,6 +458,128 @@ mod tests {
                 "alice@acme.example 111122223333 TeamDeveloper None Some(\"2026-11-21T09:00:00+00:00\")",
             ]
         );
+    }
+}
+
+/// The ledger's last use under concurrent writers: two functions read log files of the same
+/// person at once, each reads the stored use, merges and writes. The attack is the classic lost
+/// update: a slower writer putting back its older merge over a newer time.
+#[cfg(test)]
+mod usage_race_tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::adapters::SqliteStateStore;
+    use crate::store::Item;
+
+    fn at(day: u32) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::parse_from_rfc3339(&format!("2026-11-{day:02}T12:00:00Z"))
+            .unwrap()
+            .to_utc()
+    }
+
+    fn used(portal: Option<u32>, activity: Option<u32>) -> LastUsed {
+        LastUsed {
+            user: "alice@acme.example".into(),
+            account_id: "111122223333".into(),
+            permission_set: "TeamDeveloper".into(),
+            portal: portal.map(at),
+            activity: activity.map(at),
+            user_name: None,
+        }
+    }
+
+    /// A store where a rival writer's save lands between each of our reads and the write after
+    /// it: `rivals` of them, one per write, each a day later than the one before.
+    struct Racing<'a> {
+        inner: &'a SqliteStateStore,
+        rivals: Mutex<Vec<LastUsed>>,
+    }
+
+    impl Racing<'_> {
+        async fn rival_lands(&self) -> Result<(), AwsError> {
+            let rival = self.rivals.lock().unwrap().pop();
+            match rival {
+                Some(rival) => save_usage(self.inner, vec![rival]).await.map(|_| ()),
+                None => Ok(()),
+            }
+        }
+    }
+
+    impl StateStore for Racing<'_> {
+        async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, AwsError> {
+            self.inner.get(pk, sk).await
+        }
+        async fn put(&self, item: Item) -> Result<(), AwsError> {
+            self.inner.put(item).await
+        }
+        async fn put_if_absent(&self, item: Item) -> Result<bool, AwsError> {
+            self.inner.put_if_absent(item).await
+        }
+        async fn put_if_unchanged(
+            &self,
+            item: Item,
+            seen: Option<&Item>,
+        ) -> Result<bool, AwsError> {
+            self.rival_lands().await?;
+            self.inner.put_if_unchanged(item, seen).await
+        }
+        async fn put_many_if_unchanged(
+            &self,
+            writes: Vec<(Item, Option<Item>)>,
+        ) -> Result<Vec<bool>, AwsError> {
+            self.rival_lands().await?;
+            self.inner.put_many_if_unchanged(writes).await
+        }
+        async fn query(&self, pk: &str) -> Result<Vec<Item>, AwsError> {
+            self.inner.query(pk).await
+        }
+        async fn delete(&self, pk: &str, sk: &str) -> Result<(), AwsError> {
+            self.inner.delete(pk, sk).await
+        }
+    }
+
+    async fn stored(store: &SqliteStateStore) -> Vec<LastUsed> {
+        records::load_all(store, LastUsed::PK).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_rival_writing_between_our_read_and_write_loses_nothing() {
+        let store = SqliteStateStore::in_memory().unwrap();
+        save_usage(&store, vec![used(Some(1), None)]).await.unwrap();
+        let racing = Racing { inner: &store, rivals: Mutex::new(vec![used(Some(3), None)]) };
+        // Ours: an older portal use than the rival's, and a role-session call it never saw.
+        let written = save_usage(&racing, vec![used(Some(2), Some(2))]).await.unwrap();
+        assert_eq!(written, 1);
+        assert_eq!(
+            stored(&store).await,
+            [used(Some(3), Some(2))],
+            "the rival's later portal use and our call are both kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_that_loses_every_race_fails_retryably_and_overwrites_nothing() {
+        let store = SqliteStateStore::in_memory().unwrap();
+        save_usage(&store, vec![used(Some(1), None)]).await.unwrap();
+        let rivals: Vec<LastUsed> =
+            (0..USAGE_WRITE_TRIES as u32).rev().map(|n| used(Some(10 + n), None)).collect();
+        let racing = Racing { inner: &store, rivals: Mutex::new(rivals) };
+        let e = save_usage(&racing, vec![used(Some(2), Some(2))]).await.unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        assert_eq!(
+            stored(&store).await,
+            [used(Some(10 + USAGE_WRITE_TRIES as u32 - 1), None)],
+            "the rivals' latest use stands; ours is left for the retry"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_older_use_read_again_writes_nothing() {
+        let store = SqliteStateStore::in_memory().unwrap();
+        assert_eq!(save_usage(&store, vec![used(Some(5), Some(5))]).await.unwrap(), 1);
+        assert_eq!(save_usage(&store, vec![used(Some(4), Some(5))]).await.unwrap(), 0);
+        assert_eq!(stored(&store).await, [used(Some(5), Some(5))]);
     }
 }
 

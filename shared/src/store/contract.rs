@@ -14,6 +14,9 @@ pub async fn check_state_store<S: StateStore>(store: &S, scope: &str) {
     expired_items_are_absent_everywhere(store, scope).await;
     put_if_absent_takes_only_free_or_expired_keys(store, scope).await;
     concurrent_put_if_absent_has_one_winner(store, scope).await;
+    put_if_unchanged_writes_only_over_what_was_read(store, scope).await;
+    concurrent_put_if_unchanged_has_one_winner(store, scope).await;
+    put_many_if_unchanged_answers_each_write(store, scope).await;
     query_reads_one_partition_in_sort_key_order(store, scope).await;
     put_many_writes_more_than_one_batch(store, scope).await;
     a_large_partition_reads_back_whole(store, scope).await;
@@ -71,6 +74,65 @@ async fn concurrent_put_if_absent_has_one_winner<S: StateStore>(store: &S, scope
     let won = futures::future::join_all(attempts).await;
     let winners = won.into_iter().map(Result::unwrap).filter(|w| *w).count();
     assert_eq!(winners, 1, "exactly one of eight racing claims wins");
+}
+
+async fn put_if_unchanged_writes_only_over_what_was_read<S: StateStore>(store: &S, scope: &str) {
+    let p = pk(scope, "unchanged");
+    let v = |n: i64| Item::new(&p, "k", json!({"n": n, "login": "zoë#1", "f": 0.1}));
+    assert!(store.put_if_unchanged(v(1), None).await.unwrap(), "nothing read, nothing there");
+    assert!(!store.put_if_unchanged(v(2), None).await.unwrap(), "nothing read, but one is there");
+    let read = store.get(&p, "k").await.unwrap();
+    assert!(store.put_if_unchanged(v(3), read.as_ref()).await.unwrap(), "over what was read");
+    assert!(!store.put_if_unchanged(v(4), read.as_ref()).await.unwrap(), "over a stale read");
+    let expiring = v(5).expiring_at(now_epoch() + 3600);
+    let read = store.get(&p, "k").await.unwrap();
+    assert!(store.put_if_unchanged(expiring.clone(), read.as_ref()).await.unwrap(), "ttl added");
+    let mut other_ttl = expiring.clone();
+    other_ttl.expires_at = Some(now_epoch() + 7200);
+    assert!(
+        !store.put_if_unchanged(v(6), Some(&other_ttl)).await.unwrap(),
+        "the same data with another expiry is another item"
+    );
+    assert!(!store.put_if_unchanged(v(6), read.as_ref()).await.unwrap(), "the ttl changed");
+    assert!(store.put_if_unchanged(v(7), Some(&expiring)).await.unwrap(), "over what was read");
+    assert_eq!(store.get(&p, "k").await.unwrap(), Some(v(7)), "the last write won, ttl removed");
+    store.put(v(8).expiring_at(now_epoch() - 1)).await.unwrap();
+    assert!(store.put_if_unchanged(v(9), None).await.unwrap(), "an expired item counts as none");
+}
+
+async fn concurrent_put_if_unchanged_has_one_winner<S: StateStore>(store: &S, scope: &str) {
+    let p = pk(scope, "unchanged-race");
+    store.put(Item::new(&p, "k", json!(0))).await.unwrap();
+    let read = store.get(&p, "k").await.unwrap();
+    let attempts =
+        (1..9).map(|i| store.put_if_unchanged(Item::new(&p, "k", json!(i)), read.as_ref()));
+    let won = futures::future::join_all(attempts).await;
+    let winners: Vec<usize> =
+        won.iter().enumerate().filter(|(_, w)| *w.as_ref().unwrap()).map(|(i, _)| i + 1).collect();
+    assert_eq!(winners.len(), 1, "one writer over the same read wins: {winners:?}");
+    let stored = store.get(&p, "k").await.unwrap().unwrap();
+    assert_eq!(stored.data, json!(winners[0]), "and what is stored is the winner's");
+}
+
+async fn put_many_if_unchanged_answers_each_write<S: StateStore>(store: &S, scope: &str) {
+    let p = pk(scope, "unchanged-many");
+    let item = |k: &str, n: i64| Item::new(&p, k, json!(n));
+    store.put(item("a", 1)).await.unwrap();
+    store.put(item("b", 1)).await.unwrap();
+    let a = store.get(&p, "a").await.unwrap();
+    let stale_b = Some(item("b", 0));
+    let written = store
+        .put_many_if_unchanged(vec![
+            (item("a", 2), a),
+            (item("b", 2), stale_b),
+            (item("c", 2), None),
+            (item("c", 3), None),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(written, [true, false, true, false], "each write is judged on its own, in order");
+    let data: Vec<_> = store.query(&p).await.unwrap().into_iter().map(|i| i.data).collect();
+    assert_eq!(data, [json!(2), json!(1), json!(2)], "only the writes that won are stored");
 }
 
 async fn query_reads_one_partition_in_sort_key_order<S: StateStore>(store: &S, scope: &str) {

@@ -66,6 +66,28 @@ pub trait StateStore: Send + Sync {
     }
     /// Writes the item only if no live item has its key; `true` when it was written.
     fn put_if_absent(&self, item: Item) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// Writes the item only if the live item at its key is still `seen` (the same data and
+    /// expiry; `None`: no live item there; `seen` is what was read at the item's key), so a read-change-write never overwrites a change
+    /// another writer made in between; `true` when it was written (else read again and retry).
+    fn put_if_unchanged(
+        &self,
+        item: Item,
+        seen: Option<&Item>,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    /// [`StateStore::put_if_unchanged`] for each pair, in order (one transaction in SQLite; one
+    /// conditional write each in DynamoDB, which has no batch of them); which were written.
+    fn put_many_if_unchanged(
+        &self,
+        writes: Vec<(Item, Option<Item>)>,
+    ) -> impl Future<Output = Result<Vec<bool>, AwsError>> + Send {
+        async move {
+            let mut written = Vec::with_capacity(writes.len());
+            for (item, seen) in writes {
+                written.push(self.put_if_unchanged(item, seen.as_ref()).await?);
+            }
+            Ok(written)
+        }
+    }
     /// Live items of a partition, in sort-key order.
     fn query(&self, pk: &str) -> impl Future<Output = Result<Vec<Item>, AwsError>> + Send;
     /// Deletes the item, if present.

@@ -148,6 +148,8 @@ impl<T: StateStore> StateStore for Faulty<'_, T> {
         put(item: Item) -> ();
         put_many(items: Vec<Item>) -> ();
         put_if_absent(item: Item) -> bool;
+        put_if_unchanged(item: Item, seen: Option<&Item>) -> bool;
+        put_many_if_unchanged(writes: Vec<(Item, Option<Item>)>) -> Vec<bool>;
         query(pk: &str) -> Vec<Item>;
         delete(pk: &str, sk: &str) -> ();
     }
