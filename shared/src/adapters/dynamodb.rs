@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::error::AwsError;
@@ -44,6 +45,19 @@ fn from_attributes(m: &HashMap<String, AttributeValue>) -> Option<Item> {
             .unwrap_or(serde_json::Value::Null),
         expires_at: m.get("ttl").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()),
     })
+}
+
+/// Sends a conditional `PutItem`: `false` when its condition did not hold.
+async fn put_when(request: PutItemFluentBuilder) -> Result<bool, AwsError> {
+    match request.send().await {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(err("PutItem", e)),
+    }
 }
 
 impl StateStore for DynamoStateStore {
@@ -124,7 +138,7 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn put_if_absent(&self, item: Item) -> Result<bool, AwsError> {
-        let result = self
+        let request = self
             .client
             .put_item()
             .table_name(&self.table)
@@ -133,19 +147,8 @@ impl StateStore for DynamoStateStore {
                 "attribute_not_exists(pk) OR (attribute_exists(#ttl) AND #ttl <= :now)",
             )
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":now", AttributeValue::N(now_epoch().to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(err("PutItem", e)),
-        }
+            .expression_attribute_values(":now", AttributeValue::N(now_epoch().to_string()));
+        put_when(request).await
     }
 
     async fn put_if_unchanged(&self, item: Item, seen: Option<&Item>) -> Result<bool, AwsError> {
@@ -166,16 +169,7 @@ impl StateStore for DynamoStateStore {
                 .expression_attribute_values(":ttl", AttributeValue::N(t.to_string())),
             None => request.condition_expression("#data = :seen AND attribute_not_exists(#ttl)"),
         };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(err("PutItem", e)),
-        }
+        put_when(request).await
     }
 
     async fn query(&self, pk: &str) -> Result<Vec<Item>, AwsError> {
