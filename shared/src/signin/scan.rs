@@ -207,21 +207,33 @@ pub async fn save_usage<Store: StateStore>(
 ) -> Result<usize, AwsError> {
     let mut written = 0;
     for _ in 0..USAGE_WRITE_TRIES {
-        let mut writes = Vec::new();
-        let mut pending = Vec::new();
+        let (mut writes, mut pending, mut unreadable) = (Vec::new(), Vec::new(), Vec::new());
         for used in uses {
             let key = used.key();
             let read = store.get(&key.pk, &key.sk).await?;
             let mut merged = used.clone();
-            if let Some(stored) = read.as_ref().and_then(LastUsed::from_item) {
-                if stored.portal >= used.portal && stored.activity >= used.activity {
+            match read.as_ref().map(LastUsed::from_item) {
+                Some(Some(stored)) => {
+                    if stored.portal >= used.portal && stored.activity >= used.activity {
+                        continue;
+                    }
+                    merged.merge(&stored);
+                }
+                // Not a last use (damaged, or written by something else): there is nothing in
+                // it to keep, and a condition on what was read may never hold (DynamoDB reads
+                // data that is not JSON as null), so it is replaced outright; only a writer
+                // that repairs the same item at the same moment can lose its time to this.
+                Some(None) => {
+                    unreadable.push(merged.to_item());
                     continue;
                 }
-                merged.merge(&stored);
+                None => {}
             }
             writes.push((merged.to_item(), read));
             pending.push(used);
         }
+        written += unreadable.len();
+        store.put_many(unreadable).await?;
         let won = store.put_many_if_unchanged(writes).await?;
         written += won.iter().filter(|w| **w).count();
         uses = pending.into_iter().zip(won).filter(|(_, w)| !w).map(|(u, _)| u).collect();
@@ -572,6 +584,18 @@ mod usage_race_tests {
             [used(Some(10 + USAGE_WRITE_TRIES as u32 - 1), None)],
             "the rivals' latest use stands; ours is left for the retry"
         );
+    }
+
+    #[tokio::test]
+    async fn a_damaged_stored_use_is_replaced_not_retried_forever() {
+        let store = SqliteStateStore::in_memory().unwrap();
+        let key = used(None, None).key();
+        store
+            .put(Item::new(&key.pk, &key.sk, serde_json::json!({"portal": "not a time"})))
+            .await
+            .unwrap();
+        assert_eq!(save_usage(&store, vec![used(Some(2), None)]).await.unwrap(), 1);
+        assert_eq!(stored(&store).await, [used(Some(2), None)]);
     }
 
     #[tokio::test]
