@@ -384,6 +384,25 @@ mod tests {
         assert_eq!(out.len(), 10, "nothing is lost");
     }
 
+    /// The CLI's scanner (its store holds no Okta records) loads stored baselines too: a
+    /// `scan --state` re-run knows the countries of the run before.
+    #[tokio::test]
+    async fn the_clis_scanner_loads_stored_baselines() {
+        let store = SqliteStateStore::in_memory().unwrap();
+        let scanner = || Scanner::new(engine(), Some(&store), &NoDirectory).without_okta_in_store();
+        let mut first = scanner();
+        let day_one = first.process(vec![signin("5.44.46.10", "2026-11-20T10:00:00Z", "e1")]);
+        assert!(day_one.await.unwrap().is_empty(), "a first sighting is no finding");
+        assert_eq!(first.save().await.unwrap(), 1);
+        let mut second = scanner();
+        let alerts = second
+            .process(vec![signin("5.83.131.10", "2026-11-22T10:00:00Z", "e2")])
+            .await
+            .unwrap();
+        let detectors: Vec<&str> = alerts.iter().map(|a| a.detector.as_str()).collect();
+        assert_eq!(detectors, ["new-country"], "the stored DE baseline was loaded: US is new");
+    }
+
     #[tokio::test]
     async fn stored_baselines_load_even_for_users_okta_facts_arrived_for_first() {
         let path = std::env::temp_dir().join(format!("idc-guard-scan-{}.json", fastrand::u64(..)));
