@@ -14,10 +14,16 @@ pub fn gzip_whole(gz: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// [`gzip_whole`] into `out` (its old contents replaced, its memory reused): `false` when the
-/// input is not exactly one intact member, and then `out` holds nothing of use.
+/// input is not exactly one intact member, and then `out` is empty.
+///
+/// The old contents are overwritten, not zeroed first: only growth beyond them is zero-filled,
+/// so a scan of same-sized log files writes each output byte once (inflate's), not twice.
 pub fn gzip_whole_into(gz: &[u8], out: &mut Vec<u8>) -> bool {
-    out.clear();
-    inflate_into(gz, out).is_some()
+    let whole = inflate_into(gz, out).is_some();
+    if !whole {
+        out.clear();
+    }
+    whole
 }
 
 fn inflate_into(gz: &[u8], out: &mut Vec<u8>) -> Option<()> {
@@ -28,6 +34,7 @@ fn inflate_into(gz: &[u8], out: &mut Vec<u8>) -> Option<()> {
     if size == 0 || size > gz.len().saturating_mul(1_032) || size > MAX_WHOLE_OUTPUT {
         return None;
     }
+    // Truncates, or zero-fills only the growth: libdeflate overwrites all `size` bytes.
     out.resize(size, 0);
     let (mut used, mut written) = (0usize, 0usize);
     // SAFETY: the decompressor is allocated, used once and freed here; `gz` and `out` are live
@@ -53,9 +60,6 @@ fn inflate_into(gz: &[u8], out: &mut Vec<u8>) -> Option<()> {
     let whole = result == libdeflate_sys::libdeflate_result_LIBDEFLATE_SUCCESS
         && used == gz.len()
         && written == size;
-    if !whole {
-        out.clear();
-    }
     whole.then_some(())
 }
 
@@ -93,5 +97,31 @@ mod tests {
         lying[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(gzip_whole(&lying), None);
         assert_eq!(gzip_whole(&[]), None);
+    }
+
+    /// The reused buffer holds exactly the newest output, whatever the one before was, and
+    /// nothing after a failure.
+    #[test]
+    fn a_reused_buffer_holds_only_the_newest_output() {
+        let long = "{\"Records\":[".to_owned() + &"{\"eventID\":\"x\"},".repeat(500) + "{}]}";
+        let short = "{\"Records\":[]}";
+        let mut out = Vec::new();
+        assert!(gzip_whole_into(&gz(&long), &mut out));
+        assert_eq!(out, long.as_bytes());
+        assert!(gzip_whole_into(&gz(short), &mut out));
+        assert_eq!(out, short.as_bytes(), "shorter: the rest of the longer one is gone");
+        assert!(gzip_whole_into(&gz(&long), &mut out));
+        assert_eq!(out, long.as_bytes(), "longer again");
+        let mut damaged = gz(&long);
+        let n = damaged.len();
+        damaged[n / 2] ^= 0xff;
+        assert!(!gzip_whole_into(&damaged, &mut out));
+        assert!(out.is_empty(), "nothing of a failed inflate, nor of the one before, is left");
+        let mut lying = gz(short);
+        let n = lying.len();
+        lying[n - 4..].copy_from_slice(&0u32.to_le_bytes());
+        assert!(gzip_whole_into(&gz(short), &mut out));
+        assert!(!gzip_whole_into(&lying, &mut out));
+        assert!(out.is_empty(), "a refused trailer leaves nothing either");
     }
 }
