@@ -106,6 +106,18 @@ mod tests {
             }
             prop_assert_eq!(parse_time_text(&text), general, "{}", text);
         }
+
+        /// A byte that is not a digit where a digit goes (before or after it a digit, so either
+        /// of a pair) is refused, as RFC 3339 refuses it.
+        #[test]
+        fn a_non_digit_in_cloudtrail_form_is_refused(
+            at in prop::sample::select(vec![0usize, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]),
+            byte in any::<u8>().prop_filter("not a digit", |b| !b.is_ascii_digit()),
+        ) {
+            let mut text = b"2026-11-20T18:31:58Z".to_vec();
+            text[at] = byte;
+            prop_assert_eq!(cloudtrail_form(&text), None, "{:?}", String::from_utf8_lossy(&text));
+        }
     }
 
     #[test]
