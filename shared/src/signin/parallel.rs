@@ -139,21 +139,48 @@ mod tests {
             .collect()
     }
 
-    fn run(
-        paths: &[PathBuf],
-        threads: usize,
-    ) -> (Vec<String>, usize, usize, usize, Vec<String>, Vec<String>) {
-        let mut ids = Vec::new();
-        let stats = read_files(paths, threads, true, &mut |a| ids.push(a.event_id)).unwrap();
+    type Seen = (Vec<String>, usize, usize, usize, usize, Vec<String>, String, Vec<String>);
+
+    fn seen(ids: Vec<String>, stats: Stats) -> Seen {
         let files =
             stats.files.iter().map(|f| format!("{} {} {}", f.name, f.records, f.skipped)).collect();
-        (ids, stats.records, stats.unread, stats.skipped, stats.reasons, files)
+        let by_reason = format!("{:?}", stats.by_reason);
+        (
+            ids,
+            stats.records,
+            stats.unread,
+            stats.skimmed,
+            stats.skipped,
+            stats.reasons,
+            by_reason,
+            files,
+        )
+    }
+
+    fn run(paths: &[PathBuf], threads: usize) -> Seen {
+        let mut ids = Vec::new();
+        let stats = read_files(paths, threads, true, &mut |a| ids.push(a.event_id)).unwrap();
+        seen(ids, stats)
+    }
+
+    /// The reference: one `Reader` reading the files one after another on this thread.
+    fn one_reader(paths: &[PathBuf]) -> Seen {
+        let mut ids = Vec::new();
+        let mut push = |a: Activity| ids.push(a.event_id);
+        let mut reader = Reader::new(&mut push).unread_skipped();
+        for path in paths {
+            reader.read_named(&path.display().to_string(), std::fs::File::open(path).unwrap());
+        }
+        let stats = std::mem::take(&mut reader.stats);
+        drop(reader);
+        seen(ids, stats)
     }
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
-        /// However many threads read, the stream and the counts are one reader's.
+        /// However many threads read (one among them), the stream and the counts are one
+        /// reader's reading the files in turn.
         #[test]
         fn any_number_of_threads_gives_one_readers_stream(
             sizes in proptest::collection::vec(0..120usize, 1..12),
@@ -163,10 +190,12 @@ mod tests {
             let dir = std::env::temp_dir().join(format!("idc-guard-parallel-{}", fastrand::u64(..)));
             std::fs::create_dir_all(&dir).unwrap();
             let paths = write_files(&dir, &sizes, seed);
+            let reference = one_reader(&paths);
             let one = run(&paths, 1);
             let many = run(&paths, threads);
             let _ = std::fs::remove_dir_all(&dir);
-            prop_assert_eq!(many, one);
+            prop_assert_eq!(&one, &reference);
+            prop_assert_eq!(many, reference);
         }
     }
 
