@@ -320,4 +320,44 @@ mod tests {
             reordered.replace("\"kms.amazonaws.com\"", "\"sso-oauth.amazonaws.com\"").as_bytes()
         ));
     }
+
+    /// Escapes before the keys read (a quote, a backslash, a slash: not `\u`) are stepped over
+    /// to the string's real end: a machine call stays unread, and a source hidden in a string
+    /// after an escaped quote is not taken for the record's own.
+    #[test]
+    fn escapes_are_stepped_over_to_the_strings_end() {
+        let escaped = KMS.replace(
+            "\"eventVersion\":\"1.09\"",
+            r#""userAgent":"aws-cli/2 \"q\" C:\\dir\\ a\/b \\","eventVersion":"1.09""#,
+        );
+        assert!(unread(escaped.as_bytes()), "{escaped}");
+        let hidden = KMS.replace(
+            "\"eventVersion\":\"1.09\"",
+            r#""note":"\",\"eventSource\":\"signin.amazonaws.com\",\"x\":\"","eventVersion":"1.09""#,
+        );
+        assert!(
+            unread(hidden.as_bytes()),
+            "a source inside a string is not the record's: {hidden}"
+        );
+        for cut in [r#"{"a":"\"#, r#"{"a":"x\"#, r#"{"a":"\\"#, r#"{"a":"\""#] {
+            assert!(!unread(cut.as_bytes()), "cut short inside a string: {cut}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any bytes at all are judged without a panic.
+        #[test]
+        fn any_bytes_are_judged_without_a_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = unread(&bytes);
+        }
+
+        /// A damaged machine call (a byte changed anywhere) is judged without a panic.
+        #[test]
+        fn damaged_records_are_judged_without_a_panic(at in 0..KMS.len(), byte in proptest::prelude::any::<u8>()) {
+            let mut bytes = KMS.as_bytes().to_vec();
+            bytes[at] = byte;
+            let _ = unread(&bytes);
+            let _ = unread(&bytes[..at]);
+        }
+    }
 }
