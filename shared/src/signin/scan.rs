@@ -384,22 +384,31 @@ mod tests {
         assert_eq!(out.len(), 10, "nothing is lost");
     }
 
+    type Scan<'a> = Scanner<'a, SqliteStateStore, NoDirectory>;
+
+    /// Day one: alice signs in from Germany, which is no finding, and her baseline is saved.
+    async fn alice_in_germany(scanner: &mut Scan<'_>) {
+        let alerts =
+            scanner.process(vec![signin("5.44.46.10", "2026-11-20T10:00:00Z", "e1")]).await;
+        assert!(alerts.unwrap().is_empty(), "a first sighting is no finding");
+        assert_eq!(scanner.save().await.unwrap(), 1);
+    }
+
+    /// Day two: alice from the US; the detectors that fire.
+    async fn alice_in_the_us(scanner: &mut Scan<'_>) -> Vec<String> {
+        let alerts =
+            scanner.process(vec![signin("5.83.131.10", "2026-11-22T10:00:00Z", "e2")]).await;
+        alerts.unwrap().into_iter().map(|a| a.detector).collect()
+    }
+
     /// The CLI's scanner (its store holds no Okta records) loads stored baselines too: a
     /// `scan --state` re-run knows the countries of the run before.
     #[tokio::test]
     async fn the_clis_scanner_loads_stored_baselines() {
         let store = SqliteStateStore::in_memory().unwrap();
         let scanner = || Scanner::new(engine(), Some(&store), &NoDirectory).without_okta_in_store();
-        let mut first = scanner();
-        let day_one = first.process(vec![signin("5.44.46.10", "2026-11-20T10:00:00Z", "e1")]);
-        assert!(day_one.await.unwrap().is_empty(), "a first sighting is no finding");
-        assert_eq!(first.save().await.unwrap(), 1);
-        let mut second = scanner();
-        let alerts = second
-            .process(vec![signin("5.83.131.10", "2026-11-22T10:00:00Z", "e2")])
-            .await
-            .unwrap();
-        let detectors: Vec<&str> = alerts.iter().map(|a| a.detector.as_str()).collect();
+        alice_in_germany(&mut scanner()).await;
+        let detectors = alice_in_the_us(&mut scanner()).await;
         assert_eq!(detectors, ["new-country"], "the stored DE baseline was loaded: US is new");
     }
 
@@ -407,16 +416,7 @@ mod tests {
     async fn stored_baselines_load_even_for_users_okta_facts_arrived_for_first() {
         let path = std::env::temp_dir().join(format!("idc-guard-scan-{}.json", fastrand::u64(..)));
         let store = SqliteStateStore::open(&path).unwrap();
-        // Day one: alice in Germany; the baseline is saved.
-        let mut first = Scanner::new(engine(), Some(&store), &NoDirectory);
-        assert!(
-            first
-                .process(vec![signin("5.44.46.10", "2026-11-20T10:00:00Z", "e1")])
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(first.save().await.unwrap(), 1);
+        alice_in_germany(&mut Scanner::new(engine(), Some(&store), &NoDirectory)).await;
         // Day two, a new scan that is first told an (unrelated) Okta fact about alice.
         let mut second = Scanner::new(engine(), Some(&store), &NoDirectory);
         second.engine.okta(
@@ -429,11 +429,7 @@ mod tests {
                 event_id: "o1".into(),
             }),
         );
-        let alerts = second
-            .process(vec![signin("5.83.131.10", "2026-11-22T10:00:00Z", "e2")])
-            .await
-            .unwrap();
-        let detectors: Vec<&str> = alerts.iter().map(|a| a.detector.as_str()).collect();
+        let detectors = alice_in_the_us(&mut second).await;
         assert_eq!(detectors, ["new-country"], "the stored DE baseline was loaded: US is new");
         let _ = std::fs::remove_file(path);
     }
