@@ -66,9 +66,10 @@ pub trait StateStore: Send + Sync {
     }
     /// Writes the item only if no live item has its key; `true` when it was written.
     fn put_if_absent(&self, item: Item) -> impl Future<Output = Result<bool, AwsError>> + Send;
-    /// Writes the item only if the live item at its key is still `seen` (the same data and
-    /// expiry; `None`: no live item there; `seen` is what was read at the item's key), so a read-change-write never overwrites a change
-    /// another writer made in between; `true` when it was written (else read again and retry).
+    /// Writes the item only if the live item at its key is still `seen`, what was read there
+    /// (the same data and expiry; `None`: no live item), so a read-change-write never overwrites
+    /// a change another writer made in between; `true` when it was written (else read again,
+    /// change again and retry).
     fn put_if_unchanged(
         &self,
         item: Item,
