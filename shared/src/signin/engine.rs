@@ -142,7 +142,7 @@ pub struct Engine {
 
 /// A fast hasher for the per-user maps (seeded per process, so crafted user names cannot make
 /// them degenerate).
-type FastHash = foldhash::fast::RandomState;
+pub(crate) type FastHash = foldhash::fast::RandomState;
 
 /// The user an activity belongs to, as the engine keys it (lower-case user name, else the
 /// identity-store user id).

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use serde_json::json;
 
-use super::engine::{Baseline, Engine, Revocation, UserContext, user_key};
+use super::engine::{Baseline, Engine, FastHash, Revocation, UserContext, user_key};
 use super::history::uses_failure_memory;
 use super::model::Activity;
 use super::okta::OktaSignin;
@@ -28,11 +28,11 @@ pub struct Scanner<'a, Store, Directory> {
     pub engine: Engine,
     store: Option<&'a Store>,
     directory: &'a Directory,
-    unresolvable: HashSet<String>,
-    /// Users whose stored context has been loaded.
-    loaded: HashSet<String>,
+    unresolvable: HashSet<String, FastHash>,
+    /// Users whose stored context has been loaded (looked up for every activity).
+    loaded: HashSet<String, FastHash>,
     /// Hours of stored failed sign-ins already loaded.
-    failure_hours: HashSet<String>,
+    failure_hours: HashSet<String, FastHash>,
     /// Whether the store holds Okta's sign-ins and lifecycle (written by access-sync); the CLI's
     /// store does not (its Okta facts come from files), so it skips those reads.
     okta_in_store: bool,
@@ -47,9 +47,9 @@ impl<'a, Store: StateStore, Directory: UserDirectory> Scanner<'a, Store, Directo
             engine,
             store,
             directory,
-            unresolvable: HashSet::new(),
-            loaded: HashSet::new(),
-            failure_hours: HashSet::new(),
+            unresolvable: HashSet::default(),
+            loaded: HashSet::default(),
+            failure_hours: HashSet::default(),
             okta_in_store: true,
             revocations: tokio::sync::OnceCell::new(),
         }
