@@ -876,6 +876,57 @@ mod tests {
         assert!(quiet.is_empty(), "{:?}", detectors(&quiet));
     }
 
+    /// Five users failing from `addresses` (one each, a minute apart).
+    fn spray(addresses: [&str; 5]) -> Vec<Alert> {
+        let mut d = Detectors::default();
+        ["ana", "ben", "cho", "dev", "eli"]
+            .iter()
+            .zip(addresses)
+            .enumerate()
+            .flat_map(|(i, (user, ip))| {
+                d.observe(&console_failure(Some(user), i as i64 * 60, ip, &format!("r{i}")))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn spraying_from_rotating_addresses_in_one_block_is_one_network_named_by_its_block() {
+        // The attacker rotates through their /24 or /48 so that no address fails twice.
+        for (addresses, block) in [
+            (
+                ["203.0.113.5", "203.0.113.77", "203.0.113.140", "203.0.113.201", "203.0.113.254"],
+                "203.0.113.0/24",
+            ),
+            (
+                [
+                    "2001:db8:aa:1::1",
+                    "2001:db8:aa:ffff::2",
+                    "2001:db8:aa::3",
+                    "2001:db8:aa:5:6::7",
+                    "2001:db8:aa:9::8",
+                ],
+                "2001:db8:aa::/48",
+            ),
+        ] {
+            let fired = spray(addresses);
+            assert_eq!(detectors(&fired), ["password-spraying"], "{block}");
+            assert_eq!(fired[0].evidence["network"], block);
+            assert!(fired[0].title.ends_with(&format!("from {block}")), "{}", fired[0].title);
+        }
+        // Look-alikes: the next /48 over is another network, and an IPv4 /24 is never the IPv6
+        // /48 whose 48 bits read the same number (1.2.3.0/24 and 0:102:300::/48).
+        let two_blocks = [
+            "2001:db8:aa::1",
+            "2001:db8:ab::1",
+            "2001:db8:aa::2",
+            "2001:db8:ab::2",
+            "2001:db8:aa::3",
+        ];
+        assert!(spray(two_blocks).is_empty());
+        let same_bits = ["1.2.3.4", "0:102:300::1", "1.2.3.5", "0:102:300::2", "1.2.3.6"];
+        assert!(spray(same_bits).is_empty());
+    }
+
     #[test]
     fn a_federated_console_signin_is_never_without_mfa() {
         let federated =
