@@ -200,10 +200,7 @@ impl Detectors {
                 out.extend(identity_source_changed(a, source, action));
                 if &**source == "sso.amazonaws.com" {
                     let caller = caller_role.as_deref().or(caller_arn.as_deref()).unwrap_or("?");
-                    let own = self.thresholds.idc_guard_roles.iter().any(|r| {
-                        caller_role.as_deref().is_some_and(|c| c.contains(r.as_str()))
-                            || caller_arn.as_deref().is_some_and(|c| c.contains(r.as_str()))
-                    });
+                    let own = idc_guards_own(&self.thresholds.idc_guard_roles, change);
                     if !own && !matches!(&**action, "AssociateDirectory" | "DisassociateDirectory") {
                         out.extend(self.out_of_band_change(a, action, caller, principal.as_deref()));
                     }
@@ -351,6 +348,30 @@ const IDENTITY_SOURCE_CHANGES: &[(&str, Severity)] = &[
 ];
 
 /// `identity-source-changed`: one finding per change (each is rare and each matters).
+/// Whether a change was made by idc-guard itself: by a session of an IAM role that `roles`
+/// names, as a role ARN exactly, or as a role name exactly or in the form CloudFormation gives a
+/// template's role (`<stack>-<name>-<suffix>`). Only the role the session was issued by counts:
+/// never the session name (`assumed-role/<role>/<session>`, which the caller chooses when it
+/// assumes any role) and never an IAM user's or root's name, so a caller cannot pass for
+/// idc-guard by naming itself after it.
+fn idc_guards_own(roles: &[String], change: &super::model::IdcChange) -> bool {
+    let Some(name) = change.caller_role.as_deref() else { return false };
+    let generated = |r: &str| {
+        name.rsplit_once('-').is_some_and(|(head, suffix)| {
+            !suffix.is_empty()
+                && suffix.bytes().all(|b| b.is_ascii_alphanumeric())
+                && head.strip_suffix(r).is_some_and(|stack| stack.len() > 1 && stack.ends_with('-'))
+        })
+    };
+    roles.iter().any(|r| {
+        if r.starts_with("arn:") {
+            change.caller_role_arn.as_deref() == Some(r.as_str())
+        } else {
+            name == r || generated(r)
+        }
+    })
+}
+
 fn identity_source_changed(a: &Activity, source: &str, action: &str) -> Option<Alert> {
     let severity = IDENTITY_SOURCE_CHANGES.iter().find(|(n, _)| *n == action).map(|(_, s)| *s)?;
     if source == "sso.amazonaws.com" && !action.ends_with("Directory") {
@@ -1088,6 +1109,68 @@ mod tests {
         let portal = with(ASSIGNMENT, |v| v["eventName"] = serde_json::json!("GetRoleCredentials"));
         assert!(matches!(portal.kind, Kind::Portal { .. }));
         assert!(d.observe(&portal).is_empty());
+    }
+
+    /// The assignment fixture made by a session of `role` (name, ARN) named `session`.
+    fn by_role(role: &str, role_arn: &str, session: &str) -> Activity {
+        with(ASSIGNMENT, |v| {
+            let account = role_arn.split(':').nth(4).unwrap().to_owned();
+            let ui = &mut v["userIdentity"];
+            ui["arn"] =
+                serde_json::json!(format!("arn:aws:sts::{account}:assumed-role/{role}/{session}"));
+            ui["sessionContext"]["sessionIssuer"]["userName"] = serde_json::json!(role);
+            ui["sessionContext"]["sessionIssuer"]["arn"] = serde_json::json!(role_arn);
+        })
+    }
+
+    #[test]
+    fn a_caller_named_after_idc_guards_role_is_still_out_of_band() {
+        let fires = |thresholds: Thresholds, a: &Activity| {
+            detectors(&Detectors::new(thresholds).observe(a)) == ["out-of-band-change"]
+        };
+        let default = Thresholds::default;
+        // Any role, with the session name the caller picks when assuming it.
+        let session = by_role(
+            "AdminRole",
+            "arn:aws:iam::999988887777:role/AdminRole",
+            "AccessSyncFunctionRole",
+        );
+        assert!(fires(default(), &session));
+        // An IAM user named after it (no role session at all).
+        let user = with(ASSIGNMENT, |v| {
+            v["userIdentity"] = serde_json::json!({"type": "IAMUser", "principalId": "AIDAEXAMPLE",
+                "arn": "arn:aws:iam::999988887777:user/AccessSyncFunctionRole",
+                "accountId": "999988887777", "userName": "AccessSyncFunctionRole"});
+        });
+        assert!(fires(default(), &user));
+        // Roles whose names contain it without being it or CloudFormation's name for it.
+        for name in [
+            "AccessSyncFunctionRoleCopy",
+            "MyAccessSyncFunctionRole",
+            "AccessSyncFunctionRole-",
+            "-AccessSyncFunctionRole-1A2B3C",
+            "x-AccessSyncFunctionRole-1A2B.C",
+            "x-AccessSyncFunctionRoleX-1A2B3C",
+        ] {
+            let a = by_role(name, &format!("arn:aws:iam::999988887777:role/{name}"), "s");
+            assert!(fires(default(), &a), "{name}");
+        }
+        // Pinned by ARN: the same role name in another account is someone else's.
+        let pinned = "arn:aws:iam::999988887777:role/idc-guard-AccessSyncFunctionRole-1A2B3C4D5E6F";
+        let arn_only = || Thresholds { idc_guard_roles: vec![pinned.into()], ..default() };
+        let name = "idc-guard-AccessSyncFunctionRole-1A2B3C4D5E6F";
+        let elsewhere = by_role(name, &pinned.replace("999988887777", "111122223333"), "s");
+        assert!(fires(arn_only(), &elsewhere));
+        // idc-guard's own sessions: by exact name, by CloudFormation's name, by ARN.
+        let exact = by_role(
+            "AccessSyncFunctionRole",
+            "arn:aws:iam::999988887777:role/AccessSyncFunctionRole",
+            "s",
+        );
+        assert!(!fires(default(), &exact));
+        let generated = by_role(name, pinned, "idc-guard-access-sync");
+        assert!(!fires(default(), &generated));
+        assert!(!fires(arn_only(), &generated));
     }
 
     #[test]

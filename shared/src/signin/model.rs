@@ -137,6 +137,9 @@ pub struct SessionIssuer<'a> {
     /// `userName`: the role's name (`AWSReservedSSO_<permission set>_<suffix>` for IdC).
     #[serde(default, borrow, deserialize_with = "lenient::string")]
     pub user_name: Option<Cow<'a, str>>,
+    /// `arn`: the role's ARN (`arn:aws:iam::<account>:role/<path><name>`).
+    #[serde(default, borrow, deserialize_with = "lenient::string")]
+    pub arn: Option<Cow<'a, str>>,
 }
 
 /// `additionalEventData`.
@@ -444,6 +447,8 @@ pub struct IdcChange {
     pub success: bool,
     /// The role the caller's session belongs to (`sessionIssuer.userName`), when a role.
     pub caller_role: Option<Text>,
+    /// That role's ARN (`sessionIssuer.arn`).
+    pub caller_role_arn: Option<Text>,
     /// The caller's principal ARN (`userIdentity.arn`).
     pub caller_arn: Option<Text>,
     /// The group or user an account assignment change is for.
@@ -649,6 +654,7 @@ impl<'a> Record<'a> {
             action: texts.text(action),
             success: !self.failed(),
             caller_role: texts.own(&ui.session_context.session_issuer.user_name),
+            caller_role_arn: texts.own(&ui.session_context.session_issuer.arn),
             caller_arn: texts.own(&ui.arn),
             principal: texts.own(&self.request_parameters.principal_id),
         }))

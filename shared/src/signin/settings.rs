@@ -126,8 +126,10 @@ pub struct SigninSettings {
     /// Okta's SCIM client user agent contains one of these (case-insensitive); another user
     /// agent is `scim-token-foreign-use` (empty: not checked).
     pub scim_user_agents: Vec<String>,
-    /// `out-of-band-change`: changes to IAM Identity Center made by a role whose name (or ARN)
-    /// contains one of these are idc-guard's own (default: the template's access-sync role).
+    /// `out-of-band-change`: changes to IAM Identity Center made in a session of one of these
+    /// roles are idc-guard's own: a role ARN, or a role name, exactly or as CloudFormation
+    /// names a template's role (`<stack>-<name>-<suffix>`; default: the template's access-sync
+    /// role). Session names and IAM user names never count (see `detect::idc_guards_own`).
     pub idc_guard_roles: Vec<String>,
 }
 
