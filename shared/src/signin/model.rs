@@ -611,6 +611,24 @@ pub enum Skip {
     BadTime(String),
 }
 
+/// The permission set of an IAM Identity Center role (`AWSReservedSSO_<permission set>_<hex>`)
+/// from the role's name and, where the record gives it, its ARN (`sessionIssuer.arn`), which
+/// must lie under IdC's reserved path (`/aws-reserved/sso.amazonaws.com/`): anyone who may create
+/// roles can name one like that elsewhere and call with a person's name as the session name, so
+/// the name alone would let their calls pass for that person's use of the permission set (the
+/// ledger's last use, a grant's activity). A record without the ARN (a trimmed export) is judged
+/// by the name.
+pub fn idc_permission_set<'s>(role_name: &'s str, role_arn: Option<&str>) -> Option<&'s str> {
+    let reserved = role_arn.is_none_or(|arn| arn.contains(":role/aws-reserved/sso.amazonaws.com/"));
+    let rest = role_name.strip_prefix("AWSReservedSSO_").filter(|_| reserved)?;
+    Some(rest.rsplit_once('_').map_or(rest, |(set, _)| set))
+}
+
+/// [`idc_permission_set`] of the role a session was issued by.
+fn issuer_permission_set<'s>(issuer: &'s SessionIssuer<'_>) -> Option<&'s str> {
+    idc_permission_set(issuer.user_name.as_deref()?, issuer.arn.as_deref())
+}
+
 impl<'a> Record<'a> {
     /// Parses one record from its JSON text.
     pub fn from_json(text: &'a str) -> Result<Record<'a>, Skip> {
@@ -703,7 +721,7 @@ impl<'a> Record<'a> {
                 }
             }
             ("signin.amazonaws.com", "ConsoleLogin") => {
-                let issuer = ui.session_context.session_issuer.user_name.as_deref();
+                let idc_set = issuer_permission_set(&ui.session_context.session_issuer);
                 let mfa = extra.mfa_used.as_deref().map(|m| m.eq_ignore_ascii_case("yes"));
                 Kind::ConsoleLogin {
                     success: outcome(
@@ -714,7 +732,7 @@ impl<'a> Record<'a> {
                     mfa_known: mfa.is_some(),
                     root: identity_type == "Root",
                     iam_user: identity_type == "IAMUser",
-                    identity_center_role: issuer.is_some_and(|i| i.starts_with("AWSReservedSSO_")),
+                    identity_center_role: idc_set.is_some(),
                     federated: extra.saml_provider_arn.as_deref().is_some_and(|a| !a.is_empty()),
                 }
             }
@@ -752,13 +770,9 @@ impl<'a> Record<'a> {
             Kind::Portal { role_name, .. } => role_name.clone(),
             Kind::ConsoleLogin { identity_center_role: true, .. }
             | Kind::IdcChange(_)
-            | Kind::Other => ui
-                .session_context
-                .session_issuer
-                .user_name
-                .as_deref()
-                .and_then(|i| i.strip_prefix("AWSReservedSSO_"))
-                .map(|rest| texts.text(rest.rsplit_once('_').map_or(rest, |(name, _)| name))),
+            | Kind::Other => {
+                issuer_permission_set(&ui.session_context.session_issuer).map(|set| texts.text(set))
+            }
             _ => None,
         };
         // The user: the 2025 shape names the identity-store user; sign-ins carry the user name.

@@ -488,6 +488,47 @@ mod tests {
     }
 }
 
+/// The attack on the ledger's last use: a role made to look like a permission set's
+/// (`AWSReservedSSO_<set>_<hex>`, outside IdC's reserved path) assumed with a person's name as
+/// the session name, so that its calls pass for that person's use of the permission set.
+#[cfg(test)]
+mod usage_forgery_tests {
+    use super::*;
+    use crate::adapters::SqliteStateStore;
+    use crate::signin::ports::NoDirectory;
+    use crate::signin::sources::parse;
+
+    #[tokio::test]
+    async fn a_role_named_like_a_permission_set_outside_idcs_path_is_no_use_of_it() {
+        let call = include_str!("../../../events/cloudtrail/api-call-access-denied.json");
+        let genuine = "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_TeamDeveloper_0123456789abcdef";
+        let mut uses = Vec::new();
+        for (arn, id) in [
+            (genuine.replace("aws-reserved/sso.amazonaws.com/", ""), "forged-1"),
+            (genuine.replace("aws-reserved/sso.amazonaws.com/", "team/"), "forged-2"),
+            (genuine.to_owned(), "genuine"),
+        ] {
+            let mut v: serde_json::Value = serde_json::from_str(call).unwrap();
+            v["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = serde_json::json!(arn);
+            v["eventID"] = serde_json::json!(id);
+            let a = parse(v.to_string().as_bytes()).activities.remove(0);
+            assert_eq!(a.permission_set.is_some(), id == "genuine", "{arn}");
+            let store = SqliteStateStore::in_memory().unwrap();
+            let engine = Engine::new(
+                std::sync::Arc::new(crate::signin::settings::SigninSettings::default()),
+                BTreeSet::new(),
+                std::sync::Arc::new(crate::geo::Geo::default()),
+            );
+            let mut scanner = Scanner::new(engine, Some(&store), &NoDirectory);
+            scanner.process(vec![a]).await.unwrap();
+            scanner.save().await.unwrap();
+            let stored: Vec<LastUsed> = records::load_all(&store, LastUsed::PK).await.unwrap();
+            uses.push((id, stored.len()));
+        }
+        assert_eq!(uses, [("forged-1", 0), ("forged-2", 0), ("genuine", 1)]);
+    }
+}
+
 /// The ledger's last use under concurrent writers: two functions read log files of the same
 /// person at once, each reads the stored use, merges and writes. The attack is the classic lost
 /// update: a slower writer putting back its older merge over a newer time.

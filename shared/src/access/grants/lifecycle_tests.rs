@@ -844,6 +844,12 @@ async fn an_ended_grant_carries_an_activity_summary() {
         .to_string()
     };
     let admin = "AWSReservedSSO_Admin_0123456789abcdef";
+    let forged = |text: String| {
+        let mut v: Value = serde_json::from_str(&text).unwrap();
+        v["userIdentity"]["sessionContext"] = serde_json::json!({"sessionIssuer": {"type": "Role",
+            "userName": admin, "arn": format!("arn:aws:iam::111111111111:role/{admin}")}});
+        v.to_string()
+    };
     h.activity = Some(Box::new(FakeTrail(vec![
         record("2026-11-28T10:05:00Z", "ec2.amazonaws.com", "DescribeInstances", true, admin),
         record("2026-11-28T10:06:00Z", "ec2.amazonaws.com", "DescribeInstances", true, admin),
@@ -856,6 +862,8 @@ async fn an_ended_grant_carries_an_activity_summary() {
             "AWSReservedSSO_ReadOnly_0123456789abcdef",
         ),
         record("2026-11-28T12:00:00Z", "iam.amazonaws.com", "DeleteUser", false, admin),
+        // A role named like the permission set's outside IdC's path, assumed as alice: not hers.
+        forged(record("2026-11-28T10:09:00Z", "iam.amazonaws.com", "CreateUser", false, admin)),
     ])));
     let g = h.request(&person(&h, "alice").await, &ask(ADMIN, 60), now()).await.unwrap();
     h.run_schedule(now() + Duration::hours(1)).await.unwrap();
