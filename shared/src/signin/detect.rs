@@ -744,6 +744,20 @@ mod tests {
             d.observe(&activity(SSO_CONSOLE)).is_empty(),
             "AWSReservedSSO_* sessions report no MFA by design"
         );
+        // Without MFA it is critical; a record that does not say is not taken for "with MFA".
+        for (mfa, severity, says) in [
+            (Some("No"), Severity::Critical, " without MFA."),
+            (Some("Yes"), Severity::High, "from 192.0.2.200."),
+            (None, Severity::High, "(the record does not say whether MFA was used)."),
+        ] {
+            let a = with(ROOT, |v| match mfa {
+                Some(m) => v["additionalEventData"]["MFAUsed"] = serde_json::json!(m),
+                None => v["additionalEventData"] = serde_json::json!({}),
+            });
+            let alert = Detectors::default().observe(&a).remove(0);
+            assert_eq!(alert.severity, severity, "{mfa:?}");
+            assert!(alert.summary.ends_with(says), "{mfa:?}: {}", alert.summary);
+        }
     }
 
     #[test]
@@ -1171,6 +1185,23 @@ mod tests {
         let generated = by_role(name, pinned, "idc-guard-access-sync");
         assert!(!fires(default(), &generated));
         assert!(!fires(arn_only(), &generated));
+    }
+
+    #[test]
+    fn switching_the_identity_source_on_the_sso_api_is_identity_source_changed_not_drift() {
+        // The directory association is an `sso.amazonaws.com` call: whoever makes it (idc-guard's
+        // own role included) decides who can sign in at all.
+        for action in ["AssociateDirectory", "DisassociateDirectory"] {
+            let a = with(ASSIGNMENT, |v| v["eventName"] = serde_json::json!(action));
+            let alerts = Detectors::default().observe(&a);
+            assert_eq!(detectors(&alerts), ["identity-source-changed"], "{action}");
+            assert_eq!(alerts[0].severity, Severity::Critical);
+        }
+        // Look-alike: an assignment is drift for out-of-band-change, not an identity change.
+        assert_eq!(
+            detectors(&Detectors::default().observe(&activity(ASSIGNMENT))),
+            ["out-of-band-change"]
+        );
     }
 
     #[test]
