@@ -1107,6 +1107,31 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_ends_after_a_quiet_window_and_never_swallows_an_earlier_change() {
+        let at = |time: &str, id: &str| {
+            with(ASSIGNMENT, |v| {
+                v["eventTime"] = serde_json::json!(time);
+                v["eventID"] = serde_json::json!(id);
+            })
+        };
+        let mut d = Detectors::default();
+        let first = d.observe(&at("2026-11-22T21:04:37Z", "a"));
+        assert_eq!(detectors(&first), ["out-of-band-change"]);
+        // Another change at the first one's second, and one exactly an hour after: the burst.
+        assert!(d.observe(&at("2026-11-22T21:04:37Z", "b")).is_empty());
+        assert!(d.observe(&at("2026-11-22T22:04:37Z", "c")).is_empty());
+        // A second more than an hour of quiet: a new burst, a new finding.
+        let next = d.observe(&at("2026-11-22T23:04:38Z", "d"));
+        assert_eq!(detectors(&next), ["out-of-band-change"]);
+        assert_ne!(next[0].id, first[0].id);
+        // A change from before the burst began (an older log file read late) is not hidden in
+        // it: its own finding.
+        let earlier = d.observe(&at("2026-11-22T20:30:00Z", "e"));
+        assert_eq!(detectors(&earlier), ["out-of-band-change"]);
+        assert!(earlier[0].id != first[0].id && earlier[0].id != next[0].id);
+    }
+
+    #[test]
     fn idc_guards_own_changes_failed_calls_and_portal_use_are_not_out_of_band() {
         let mut d = Detectors::default();
         let own = with(ASSIGNMENT, |v| {
