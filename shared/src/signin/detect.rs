@@ -1190,6 +1190,7 @@ mod tests {
             "-AccessSyncFunctionRole-1A2B3C",
             "x-AccessSyncFunctionRole-1A2B.C",
             "x-AccessSyncFunctionRoleX-1A2B3C",
+            "MyAccessSyncFunctionRole-1A2B3C",
         ] {
             let a = by_role(name, &format!("arn:aws:iam::999988887777:role/{name}"), "s");
             assert!(fires(default(), &a), "{name}");
