@@ -838,6 +838,31 @@ mod tests {
         // An IAM user's failure is not a root finding.
         let iam = d.observe(&console_failure(Some("deploy-bot"), 120, "203.0.113.45", "u1"));
         assert!(!detectors(&iam).contains(&"root-signin-failed"));
+        // The hour is inclusive: a second network exactly an hour after the first still makes
+        // the burst graver (an attacker pacing tries to the hour gains nothing).
+        let mut d = Detectors::default();
+        let first = d.observe(&console_failure(None, 0, "203.0.113.45", "h1"));
+        let hour = d.observe(&console_failure(None, 3600, "192.0.2.9", "h2"));
+        assert_eq!(detectors(&hour), ["root-signin-failed"]);
+        assert_eq!((hour[0].severity, &hour[0].id), (Severity::High, &first[0].id));
+    }
+
+    #[test]
+    fn ten_failures_spanning_exactly_the_window_are_brute_force() {
+        let paced = |step: i64| {
+            let mut d = Detectors::default();
+            (0..10)
+                .flat_map(|i| {
+                    let mut a = failure(0);
+                    a.time += Duration::seconds(i * step);
+                    a.event_id = format!("paced-{i}");
+                    d.observe(&a)
+                })
+                .collect::<Vec<_>>()
+        };
+        // Six minutes from the first to the tenth: inside; a second more a try: outside.
+        assert_eq!(detectors(&paced(40)), ["brute-force"]);
+        assert!(paced(41).is_empty());
     }
 
     #[test]
