@@ -14,6 +14,7 @@
 //! - [`secret`]: values that never print, and the secret store port;
 //! - [`policy_file`]: findings with line and column for the policy file's two readers;
 //! - [`geo`]: offline geolocation; [`config`]: environment variables, fail closed;
+//! - [`idc_roles`]: which IAM role is an IAM Identity Center permission set's;
 //! - [`error`], [`telemetry`]: shared errors, logging.
 //!
 //! [`adapters`] holds every implementation of a port that leaves the process (AWS SDK clients,
@@ -30,6 +31,7 @@ pub mod config;
 pub mod error;
 pub mod geo;
 pub mod health;
+pub mod idc_roles;
 pub mod ocsf;
 pub mod okta;
 pub mod policy_file;

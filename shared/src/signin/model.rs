@@ -611,22 +611,9 @@ pub enum Skip {
     BadTime(String),
 }
 
-/// The permission set of an IAM Identity Center role (`AWSReservedSSO_<permission set>_<hex>`)
-/// from the role's name and, where the record gives it, its ARN (`sessionIssuer.arn`), which
-/// must lie under IdC's reserved path (`/aws-reserved/sso.amazonaws.com/`): anyone who may create
-/// roles can name one like that elsewhere and call with a person's name as the session name, so
-/// the name alone would let their calls pass for that person's use of the permission set (the
-/// ledger's last use, a grant's activity). A record without the ARN (a trimmed export) is judged
-/// by the name.
-pub fn idc_permission_set<'s>(role_name: &'s str, role_arn: Option<&str>) -> Option<&'s str> {
-    let reserved = role_arn.is_none_or(|arn| arn.contains(":role/aws-reserved/sso.amazonaws.com/"));
-    let rest = role_name.strip_prefix("AWSReservedSSO_").filter(|_| reserved)?;
-    Some(rest.rsplit_once('_').map_or(rest, |(set, _)| set))
-}
-
-/// [`idc_permission_set`] of the role a session was issued by.
+/// The permission set of the role a session was issued by ([`crate::idc_roles`]).
 fn issuer_permission_set<'s>(issuer: &'s SessionIssuer<'_>) -> Option<&'s str> {
-    idc_permission_set(issuer.user_name.as_deref()?, issuer.arn.as_deref())
+    crate::idc_roles::permission_set(issuer.user_name.as_deref()?, issuer.arn.as_deref())
 }
 
 impl<'a> Record<'a> {

@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use super::{GrantsHandler, Ports};
 use crate::error::AwsError;
+use crate::idc_roles;
 use crate::records::{ActivitySummary, Grant};
-use crate::signin::model::idc_permission_set;
 
 /// At most this many write calls are listed (the count covers all).
 pub const MAX_WRITES_LISTED: usize = 50;
@@ -47,7 +47,7 @@ impl ActivitySummary {
 
 /// The permission set of an IAM Identity Center role session: the role's name (the session
 /// issuer's, else the one in `assumed-role/<role>/<session>`), and the issuer's ARN where the
-/// record gives it ([`idc_permission_set`]: a look-alike role outside IdC's path is none).
+/// record gives it ([`idc_roles::permission_set`]: a look-alike role outside IdC's path is none).
 fn permission_set_of(record: &Value) -> Option<&str> {
     let identity = &record["userIdentity"];
     let issuer = &identity["sessionContext"]["sessionIssuer"];
@@ -55,7 +55,7 @@ fn permission_set_of(record: &Value) -> Option<&str> {
         Some(name) => name,
         None => identity["arn"].as_str()?.split('/').nth(1)?,
     };
-    idc_permission_set(role, issuer["arn"].as_str())
+    idc_roles::permission_set(role, issuer["arn"].as_str())
 }
 
 /// Summarises CloudTrail records: those made in one of `sets` between `start` and `end`.
