@@ -810,7 +810,14 @@ fn is_failure(a: &Activity) -> bool {
 fn is_user_activity(a: &Activity) -> bool {
     match &a.kind {
         Kind::IdcSignIn { success, .. } => *success,
-        Kind::ConsoleLogin { success, root, .. } => *success && !root,
+        // A console session names a person when IdC issued it (the session name is the IdC
+        // user name), when an identity provider did (SAML: the IdP sets the name), or when it is
+        // an IAM user's. Any other role session's name is whatever its caller chose: counting
+        // it would let anyone who can assume a role sign in "as" someone, anywhere, and so
+        // raise or hide (by teaching the baseline) that person's findings.
+        Kind::ConsoleLogin { success, root, iam_user, identity_center_role, federated, .. } => {
+            *success && !root && (*iam_user || *identity_center_role || *federated)
+        }
         Kind::Portal { .. } => true,
         // A device token issued to the person (from wherever the device is).
         Kind::DeviceToken { success } => *success,

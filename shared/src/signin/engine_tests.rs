@@ -76,6 +76,50 @@ fn impossible_travel_fires_for_germany_then_australia_within_an_hour() {
     assert_eq!(travel[0].evidence["precision"], "country");
 }
 
+/// A console sign-in of a session of `role` (ARN) named alice's IdC user name, from `ip`.
+fn console_as_alice(role_arn: &str, saml: bool, ip: &str, time: &str, id: &str) -> Activity {
+    let mut v: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../events/cloudtrail/console-login-assumed-sso-role.json"
+    ))
+    .unwrap();
+    let role = role_arn.rsplit('/').next().unwrap();
+    v["userIdentity"]["arn"] = serde_json::json!(format!(
+        "arn:aws:sts::111122223333:assumed-role/{role}/alice@acme.example"
+    ));
+    v["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = serde_json::json!(role_arn);
+    v["userIdentity"]["sessionContext"]["sessionIssuer"]["userName"] = serde_json::json!(role);
+    if saml {
+        v["additionalEventData"]["SamlProviderArn"] =
+            serde_json::json!("arn:aws:iam::111122223333:saml-provider/Okta");
+    }
+    v["sourceIPAddress"] = serde_json::json!(ip);
+    v["eventTime"] = serde_json::json!(time);
+    v["eventID"] = serde_json::json!(id);
+    parse(v.to_string().as_bytes()).activities.remove(0)
+}
+
+/// The attack: someone who may assume any console-capable role names the session after a
+/// person (a custom federation broker does exactly this) and signs in from the other side of the
+/// world, to raise findings against that person or to teach their baseline a country.
+#[test]
+fn a_role_session_named_after_a_person_is_not_that_person() {
+    let later = "2026-11-24T11:00:00Z";
+    let travel = |login: Activity| {
+        let mut e = engine(SigninSettings::default());
+        let alerts = run(&mut e, vec![signin(DE, T0, "e1"), login]);
+        detectors(&alerts).contains(&"impossible-travel")
+    };
+    let broker = "arn:aws:iam::111122223333:role/BrokerRole";
+    assert!(!travel(console_as_alice(broker, false, AU, later, "forged")));
+    // The same role named like a permission set's, outside IdC's path: no better.
+    let look_alike = "arn:aws:iam::111122223333:role/AWSReservedSSO_TeamDeveloper_0123456789abcdef";
+    assert!(!travel(console_as_alice(look_alike, false, AU, later, "forged-2")));
+    // Sessions whose names an identity service set: IdC's own, and a SAML provider's.
+    let idc = "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_TeamDeveloper_0123456789abcdef";
+    assert!(travel(console_as_alice(idc, false, AU, later, "idc")));
+    assert!(travel(console_as_alice(broker, true, AU, later, "saml")));
+}
+
 /// Nome (Alaska) to Anadyr (Chukotka) in 40 minutes: the countries touch at the Bering Strait,
 /// so only the city database (`scripts/geo/fetch-city-db.sh`'s layout) shows it is too fast.
 #[test]
