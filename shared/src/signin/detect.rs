@@ -1077,7 +1077,24 @@ mod tests {
             (guessing[0].severity, guessing[1].severity),
             (Severity::Medium, Severity::High)
         );
+        assert_eq!(
+            (&guessing[0].evidence["attempts"], &guessing[1].evidence["attempts"]),
+            (&5.into(), &20.into())
+        );
         assert!(guessing[0].user.is_none());
+        // Paced to span exactly the half-hour window: still one burst of guessing.
+        let mut d = Detectors::default();
+        let paced: Vec<Alert> = (0..5)
+            .flat_map(|i| {
+                d.observe(&console_failure(
+                    Some(HIDDEN_USER),
+                    i * 450,
+                    "203.0.113.45",
+                    &format!("p{i}"),
+                ))
+            })
+            .collect();
+        assert!(detectors(&paced).contains(&"console-username-guessing"), "{paced:#?}");
         // Each attempt is a distinct user for spraying: five from one network is spraying.
         assert!(names.contains(&"password-spraying"), "{names:?}");
         // The same failures from many networks: no guessing finding for any one of them.
