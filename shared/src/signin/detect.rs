@@ -887,6 +887,45 @@ mod tests {
         assert_eq!(detectors(&after), ["console-brute-force-success"]);
         assert_eq!(after[0].severity, Severity::Critical);
         assert_eq!(after[0].event_ids.last().map(String::as_str), Some("ok"));
+        // "Right after" is an hour from the run's last failure, that hour included.
+        for (delay, follows) in [(3600, true), (3601, false)] {
+            let mut d = Detectors::default();
+            for i in 0..10 {
+                d.observe(&console_failure(
+                    Some("deploy-bot"),
+                    i * 20,
+                    "203.0.113.45",
+                    &format!("g{i}"),
+                ));
+            }
+            let mut success =
+                console_failure(Some("deploy-bot"), 180 + delay, "203.0.113.45", "ok");
+            if let Kind::ConsoleLogin { success: s, mfa_used, .. } = &mut success.kind {
+                (*s, *mfa_used) = (true, true);
+            }
+            assert_eq!(!d.observe(&success).is_empty(), follows, "{delay} s after");
+        }
+    }
+
+    #[test]
+    fn every_change_to_what_a_permission_set_allows_is_graver_than_a_grant() {
+        for (action, severity) in [
+            ("CreateAccountAssignment", Severity::Medium),
+            ("CreatePermissionSet", Severity::Medium),
+            ("ProvisionPermissionSet", Severity::Medium),
+            ("DeleteAccountAssignment", Severity::High),
+            ("AttachManagedPolicyToPermissionSet", Severity::High),
+            ("DetachManagedPolicyFromPermissionSet", Severity::High),
+            ("PutInlinePolicyToPermissionSet", Severity::High),
+            ("AttachCustomerManagedPolicyReferenceToPermissionSet", Severity::High),
+            ("PutPermissionsBoundaryToPermissionSet", Severity::High),
+            ("DeletePermissionsBoundaryFromPermissionSet", Severity::High),
+        ] {
+            let a = with(ASSIGNMENT, |v| v["eventName"] = serde_json::json!(action));
+            let alerts = Detectors::default().observe(&a);
+            assert_eq!(detectors(&alerts), ["out-of-band-change"], "{action}");
+            assert_eq!(alerts[0].severity, severity, "{action}");
+        }
     }
 
     #[test]
@@ -934,6 +973,21 @@ mod tests {
             })
             .collect();
         assert!(quiet.is_empty(), "{:?}", detectors(&quiet));
+        // Paced so the fifth user comes exactly the half-hour window after the first: spraying.
+        let mut d = Detectors::default();
+        let paced: Vec<Alert> = ["ana", "ben", "cho", "dev", "eli"]
+            .iter()
+            .enumerate()
+            .flat_map(|(i, user)| {
+                d.observe(&console_failure(
+                    Some(user),
+                    i as i64 * 450,
+                    "203.0.113.45",
+                    &format!("w{i}"),
+                ))
+            })
+            .collect();
+        assert_eq!(detectors(&paced), ["password-spraying"]);
     }
 
     /// Five users failing from `addresses` (one each, a minute apart).
