@@ -409,6 +409,15 @@ impl Engine {
         }
         let mut out = self.windowed.observe(&a);
         if !is_user_activity(&a) {
+            // A console session only named after a revoked person (another role's, named by
+            // whoever assumed it) is not their activity, but their name in use after the deny:
+            // the revocation's alarm still sounds.
+            if matches!(a.kind, Kind::ConsoleLogin { success: true, root: false, .. })
+                && let Some(user) = user_key_ref(&a, &self.names)
+                && let Some(state) = self.users.get_mut(&*user)
+            {
+                out.extend(revoked_use(&user, state, &a, true));
+            }
             return out;
         }
         self.note_use(&a);
@@ -450,34 +459,7 @@ impl Engine {
         }
 
         // revoked-session-used: a call that succeeded after the user's sessions were denied.
-        if let Some(r) = &state.revoked
-            && a.time > r.at + REVOCATION_EFFECT_GRACE
-            && a.error_code.is_none()
-            && !state.reported_revoked_use
-        {
-            state.reported_revoked_use = true;
-            out.push(Alert::new(
-                "revoked-session-used",
-                &format!("{}\n{}", r.user_id, r.at.timestamp()),
-                a.time,
-                Severity::Critical,
-                format!("{user} used AWS after their sessions were revoked"),
-                Some(user.to_owned()),
-                format!(
-                    "idc-guard denied {user}'s sessions at {}; AWS recorded a successful {} at {} ({} later){}. The deny does not cover this way in.",
-                    r.at.to_rfc3339(),
-                    describe(&a),
-                    a.time.to_rfc3339(),
-                    human(a.time - r.at),
-                    a.account_id.as_deref().map(|acc| format!(" in account {acc}")).unwrap_or_default()
-                ),
-                json!({"user_id": r.user_id, "revoked_at": r.at, "aws_event": a.event_id,
-                    "event_source": a.event_source, "event_name": a.event_name,
-                    "account": a.account_id, "permission_set": a.permission_set, "source_ip": a.source_ip}),
-                vec![a.event_id.clone()],
-                "Run `idc-guard revoke --status --user <login>`: a permission set or account NOT covered, an account access manager entitlement, or a portal session (end it in the console: IAM Identity Center > Users > Active sessions). Then review what the session did.",
-            ));
-        }
+        out.extend(revoked_use(user, state, &a, false));
 
         // device-code-phishing: a device code redeemed from another network than the one the
         // person's browser approved it from, minutes before.
@@ -669,6 +651,47 @@ impl Engine {
 
 /// `new-country` of `user` in `country`, first seen at `time` (the id: user, country, day).
 #[allow(clippy::too_many_arguments)]
+/// `revoked-session-used`: a call of `user` that succeeded after their sessions were denied
+/// (past the provisioning grace), once per revocation. `named_only`: the session is another
+/// role's that is only named after them.
+fn revoked_use(user: &str, state: &mut UserState, a: &Activity, named_only: bool) -> Option<Alert> {
+    let r = state.revoked.as_ref()?;
+    if a.time <= r.at + REVOCATION_EFFECT_GRACE
+        || a.error_code.is_some()
+        || state.reported_revoked_use
+    {
+        return None;
+    }
+    state.reported_revoked_use = true;
+    let whose = if named_only {
+        " in a session of another role named after them (not an IAM Identity Center session: find who can assume it)"
+    } else {
+        ""
+    };
+    Some(Alert::new(
+        "revoked-session-used",
+        &format!("{}\n{}", r.user_id, r.at.timestamp()),
+        a.time,
+        Severity::Critical,
+        format!("{user} used AWS after their sessions were revoked"),
+        Some(user.to_owned()),
+        format!(
+            "idc-guard denied {user}'s sessions at {}; AWS recorded a successful {} at {} ({} later){}{whose}. The deny does not cover this way in.",
+            r.at.to_rfc3339(),
+            describe(a),
+            a.time.to_rfc3339(),
+            human(a.time - r.at),
+            a.account_id.as_deref().map(|acc| format!(" in account {acc}")).unwrap_or_default()
+        ),
+        json!({"user_id": r.user_id, "revoked_at": r.at, "aws_event": a.event_id,
+            "event_source": a.event_source, "event_name": a.event_name,
+            "account": a.account_id, "permission_set": a.permission_set, "source_ip": a.source_ip,
+            "session_named_only": named_only}),
+        vec![a.event_id.clone()],
+        "Run `idc-guard revoke --status --user <login>`: a permission set or account NOT covered, an account access manager entitlement, or a portal session (end it in the console: IAM Identity Center > Users > Active sessions). Then review what the session did.",
+    ))
+}
+
 fn new_country(
     baseline_days: i64,
     user: &str,

@@ -120,6 +120,37 @@ fn a_role_session_named_after_a_person_is_not_that_person() {
     assert!(travel(console_as_alice(broker, true, AU, later, "saml")));
 }
 
+/// After alice's revocation, her name in use in another role's console session is still the
+/// revocation's alarm (a way in the deny does not cover), though it is not her activity.
+#[test]
+fn a_session_named_after_a_revoked_person_is_revoked_session_used() {
+    let broker = "arn:aws:iam::111122223333:role/BrokerRole";
+    let revoked = || UserContext {
+        revoked: Some(Revocation { at: at(T0), user_id: "9067-alice".into() }),
+        ..Default::default()
+    };
+    let mut e = engine(SigninSettings::default());
+    e.load("alice@acme.example", revoked());
+    let found =
+        run(&mut e, vec![console_as_alice(broker, false, AU, "2026-11-24T10:30:00Z", "b1")]);
+    assert_eq!(detectors(&found), ["revoked-session-used"]);
+    assert_eq!(found[0].evidence["session_named_only"], true);
+    assert!(found[0].summary.contains("another role named after them"), "{}", found[0].summary);
+    // Look-alikes: the same login with no revocation in force, and within the deny's grace.
+    let mut e = engine(SigninSettings::default());
+    e.load("alice@acme.example", UserContext::default());
+    assert!(
+        run(&mut e, vec![console_as_alice(broker, false, AU, "2026-11-24T10:30:00Z", "b2")])
+            .is_empty()
+    );
+    let mut e = engine(SigninSettings::default());
+    e.load("alice@acme.example", revoked());
+    assert!(
+        run(&mut e, vec![console_as_alice(broker, false, AU, "2026-11-24T10:03:00Z", "b3")])
+            .is_empty()
+    );
+}
+
 /// Nome (Alaska) to Anadyr (Chukotka) in 40 minutes: the countries touch at the Bering Strait,
 /// so only the city database (`scripts/geo/fetch-city-db.sh`'s layout) shows it is too fast.
 #[test]
