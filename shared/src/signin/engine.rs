@@ -649,7 +649,6 @@ impl Engine {
     }
 }
 
-/// `new-country` of `user` in `country`, first seen at `time` (the id: user, country, day).
 /// `revoked-session-used`: a call of `user` that succeeded after their sessions were denied
 /// (past the provisioning grace), once per revocation. `named_only`: the session is another
 /// role's that is only named after them.
@@ -691,6 +690,7 @@ fn revoked_use(user: &str, state: &mut UserState, a: &Activity, named_only: bool
     ))
 }
 
+/// `new-country` of `user` in `country`, first seen at `time` (the id: user, country, day).
 #[allow(clippy::too_many_arguments)]
 fn new_country(
     baseline_days: i64,
