@@ -29,6 +29,9 @@ mod tests {
         let arn = |path: &str| format!("arn:aws:iam::111122223333:role{path}{name}");
         assert_eq!(permission_set(name, Some(&arn(RESERVED_PATH))), Some("TeamDeveloper"));
         assert_eq!(permission_set(name, None), Some("TeamDeveloper"), "a trimmed record");
+        // An instance outside us-east-1 puts its region in the path.
+        let regional = arn("/aws-reserved/sso.amazonaws.com/eu-west-1/");
+        assert_eq!(permission_set(name, Some(&regional)), Some("TeamDeveloper"));
         for path in ["/", "/team/", "/x/aws-reserved/sso.amazonaws.com/", "/aws-reserved/"] {
             assert_eq!(permission_set(name, Some(&arn(path))), None, "{path}");
         }

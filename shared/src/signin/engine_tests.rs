@@ -118,6 +118,17 @@ fn a_role_session_named_after_a_person_is_not_that_person() {
     let idc = "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_TeamDeveloper_0123456789abcdef";
     assert!(travel(console_as_alice(idc, false, AU, later, "idc")));
     assert!(travel(console_as_alice(broker, true, AU, later, "saml")));
+    // A trimmed export without the session issuer: the role in the session's ARN, by its name.
+    let mut trimmed: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../events/cloudtrail/console-login-assumed-sso-role.json"
+    ))
+    .unwrap();
+    trimmed["userIdentity"].as_object_mut().unwrap().remove("sessionContext");
+    trimmed["sourceIPAddress"] = serde_json::json!(AU);
+    trimmed["eventTime"] = serde_json::json!(later);
+    let trimmed = parse(trimmed.to_string().as_bytes()).activities.remove(0);
+    assert_eq!(trimmed.permission_set.as_deref(), Some("TeamDeveloper"));
+    assert!(travel(trimmed));
 }
 
 /// After alice's revocation, her name in use in another role's console session is still the

@@ -611,9 +611,16 @@ pub enum Skip {
     BadTime(String),
 }
 
-/// The permission set of the role a session was issued by ([`crate::idc_roles`]).
-fn issuer_permission_set<'s>(issuer: &'s SessionIssuer<'_>) -> Option<&'s str> {
-    crate::idc_roles::permission_set(issuer.user_name.as_deref()?, issuer.arn.as_deref())
+/// The permission set of the role a session was issued by ([`crate::idc_roles`]): the session
+/// issuer's name and ARN, or, in a record without them (a trimmed export; CloudTrail writes
+/// them for every role session), the role in `assumed-role/<role>/<session>`, judged by its name.
+fn issuer_permission_set<'s>(ui: &'s UserIdentity<'_>) -> Option<&'s str> {
+    let issuer = &ui.session_context.session_issuer;
+    let role = match issuer.user_name.as_deref() {
+        Some(name) => name,
+        None => ui.arn.as_deref()?.split_once(":assumed-role/")?.1.split('/').next()?,
+    };
+    crate::idc_roles::permission_set(role, issuer.arn.as_deref())
 }
 
 impl<'a> Record<'a> {
@@ -708,7 +715,7 @@ impl<'a> Record<'a> {
                 }
             }
             ("signin.amazonaws.com", "ConsoleLogin") => {
-                let idc_set = issuer_permission_set(&ui.session_context.session_issuer);
+                let idc_set = issuer_permission_set(ui);
                 let mfa = extra.mfa_used.as_deref().map(|m| m.eq_ignore_ascii_case("yes"));
                 Kind::ConsoleLogin {
                     success: outcome(
@@ -757,9 +764,7 @@ impl<'a> Record<'a> {
             Kind::Portal { role_name, .. } => role_name.clone(),
             Kind::ConsoleLogin { identity_center_role: true, .. }
             | Kind::IdcChange(_)
-            | Kind::Other => {
-                issuer_permission_set(&ui.session_context.session_issuer).map(|set| texts.text(set))
-            }
+            | Kind::Other => issuer_permission_set(ui).map(|set| texts.text(set)),
             _ => None,
         };
         // The user: the 2025 shape names the identity-store user; sign-ins carry the user name.
