@@ -946,59 +946,30 @@ mod tests {
 
     #[test]
     fn password_spraying_is_many_users_failing_from_one_network() {
-        let mut d = Detectors::default();
-        let mut fired = Vec::new();
-        for (i, user) in ["ana", "ben", "cho", "dev", "eli"].iter().enumerate() {
-            fired.extend(d.observe(&console_failure(
-                Some(user),
-                i as i64 * 60,
-                "203.0.113.45",
-                &format!("s{i}"),
-            )));
-        }
+        let fired = spray(["203.0.113.45"; 5]);
         assert_eq!(detectors(&fired), ["password-spraying"]);
         assert_eq!(fired[0].event_ids.len(), 5);
         // Look-alike: five users each failing once from their own networks.
-        let mut d = Detectors::default();
-        let quiet: Vec<Alert> = ["ana", "ben", "cho", "dev", "eli"]
-            .iter()
-            .enumerate()
-            .flat_map(|(i, user)| {
-                d.observe(&console_failure(
-                    Some(user),
-                    i as i64 * 60,
-                    &format!("198.51.{i}.7"),
-                    &format!("q{i}"),
-                ))
-            })
-            .collect();
+        let quiet = spray(["198.51.0.7", "198.51.1.7", "198.51.2.7", "198.51.3.7", "198.51.4.7"]);
         assert!(quiet.is_empty(), "{:?}", detectors(&quiet));
         // Paced so the fifth user comes exactly the half-hour window after the first: spraying.
-        let mut d = Detectors::default();
-        let paced: Vec<Alert> = ["ana", "ben", "cho", "dev", "eli"]
-            .iter()
-            .enumerate()
-            .flat_map(|(i, user)| {
-                d.observe(&console_failure(
-                    Some(user),
-                    i as i64 * 450,
-                    "203.0.113.45",
-                    &format!("w{i}"),
-                ))
-            })
-            .collect();
-        assert_eq!(detectors(&paced), ["password-spraying"]);
+        assert_eq!(detectors(&spray_every(450, ["203.0.113.45"; 5])), ["password-spraying"]);
     }
 
     /// Five users failing from `addresses` (one each, a minute apart).
     fn spray(addresses: [&str; 5]) -> Vec<Alert> {
+        spray_every(60, addresses)
+    }
+
+    /// Five users failing from `addresses`, one each, `step` seconds apart.
+    fn spray_every(step: i64, addresses: [&str; 5]) -> Vec<Alert> {
         let mut d = Detectors::default();
         ["ana", "ben", "cho", "dev", "eli"]
             .iter()
             .zip(addresses)
             .enumerate()
             .flat_map(|(i, (user, ip))| {
-                d.observe(&console_failure(Some(user), i as i64 * 60, ip, &format!("r{i}")))
+                d.observe(&console_failure(Some(user), i as i64 * step, ip, &format!("r{i}")))
             })
             .collect()
     }
