@@ -413,6 +413,43 @@ mod tests {
     }
 
     #[test]
+    fn a_sighting_between_two_stays_joins_the_one_before_it_when_near() {
+        let mut s = Stays::default();
+        add(&mut s, sighting(0, "DE", "a"));
+        add(&mut s, sighting(60, "AU", "b"));
+        // Read late, between them, in Germany: compared with both, then part of the DE stay.
+        assert_eq!(add(&mut s, sighting(10, "DE", "c")), ["a", "b"]);
+        assert_eq!(s.stays.len(), 2, "{s:?}");
+        assert_eq!(
+            (s.stays[0].first.event_id.as_str(), s.stays[0].last.event_id.as_str()),
+            ("a", "c")
+        );
+    }
+
+    #[test]
+    fn a_late_sighting_near_either_end_of_a_stay_is_seen() {
+        // "Near" need not be transitive (300 km hops): a stay can run from one place to another
+        // that is not near the first. Here DE–AT and AT–HU are near, DE–HU is not.
+        let near = |a: &Place, b: &Place| {
+            let pair = [a.country, b.country].map(|c| c.map(|c| c.to_string()).unwrap_or_default());
+            pair[0] == pair[1]
+                || matches!(
+                    (pair[0].as_str(), pair[1].as_str()),
+                    ("DE", "AT") | ("AT", "DE") | ("AT", "HU") | ("HU", "AT")
+                )
+        };
+        let mut s = Stays::default();
+        for (m, c, id) in [(0, "DE", "a"), (5, "AT", "b"), (10, "HU", "c")] {
+            s.insert(sighting(m, c, id), near, Duration::hours(24));
+        }
+        assert_eq!(s.stays.len(), 1, "one stay from DE to HU: {s:?}");
+        assert_eq!(s.place(&sighting(3, "DE", "late-de"), near), Placement::Seen);
+        assert_eq!(s.place(&sighting(7, "HU", "late-hu"), near), Placement::Seen);
+        // Near neither end: compared with both.
+        assert!(matches!(s.place(&sighting(7, "US", "late-us"), near), Placement::New { .. }));
+    }
+
+    #[test]
     fn history_beyond_the_horizon_is_forgotten_and_not_placed_again() {
         let mut s = Stays::default();
         add(&mut s, sighting(0, "DE", "a"));
