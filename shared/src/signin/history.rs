@@ -461,6 +461,18 @@ mod tests {
     }
 
     #[test]
+    fn a_stay_a_horizon_old_is_still_remembered() {
+        // The horizon is inclusive: a sighting exactly that long after another is compared.
+        let mut s = Stays::default();
+        add(&mut s, sighting(0, "DE", "a"));
+        assert_eq!(add(&mut s, sighting(24 * 60, "AU", "b")), ["a"]);
+        assert_eq!(s.stays.len(), 2, "{s:?}");
+        assert_eq!(s.place(&sighting(0, "DE", "a"), near), Placement::Seen);
+        add(&mut s, sighting(24 * 60 + 1, "AU", "c"));
+        assert_eq!(s.place(&sighting(0, "DE", "a"), near), Placement::Forgotten);
+    }
+
+    #[test]
     fn the_number_of_stays_is_bounded() {
         let mut s = Stays::default();
         for i in 0..100 {
