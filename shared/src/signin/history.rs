@@ -470,6 +470,9 @@ mod tests {
         assert_eq!(s.place(&sighting(0, "DE", "a"), near), Placement::Seen);
         add(&mut s, sighting(24 * 60 + 1, "AU", "c"));
         assert_eq!(s.place(&sighting(0, "DE", "a"), near), Placement::Forgotten);
+        // Only what was dropped is forgotten: the stay kept is still known, re-reads included.
+        assert_eq!(s.place(&sighting(24 * 60, "AU", "b"), near), Placement::Seen);
+        assert!(matches!(s.place(&sighting(60, "US", "x"), near), Placement::New { .. }));
     }
 
     #[test]
