@@ -349,6 +349,8 @@ pub fn stable_hash(s: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use super::*;
     use crate::geo::Country;
 
@@ -483,6 +485,40 @@ mod tests {
         }
         assert_eq!(s.stays.len(), MAX_STAYS);
         assert!(s.forgotten_until.is_some());
+    }
+
+    #[test]
+    fn a_session_remembers_each_network_once_and_forgets_other_sessions_after_the_window() {
+        let net = |ip: IpAddr| u128::from(matches!(ip, IpAddr::V4(v) if v.octets()[0] == 203));
+        let (home, away) = ("192.0.2.1".parse().unwrap(), "203.0.113.9".parse().unwrap());
+        let window = Duration::hours(2);
+        let mut uses = Vec::new();
+        let (live, changed) = use_session(&mut uses, "s1", home, at(0), "e5", window, net);
+        assert!(changed && live.len() == 1);
+        // The same event again: nothing new. Another address of the same network: one use.
+        assert!(!use_session(&mut uses, "s1", home, at(0), "e5", window, net).1);
+        assert!(
+            !use_session(&mut uses, "s1", "192.0.2.77".parse().unwrap(), at(0), "e9", window, net)
+                .1
+        );
+        assert_eq!(uses[0].event_id, "e5", "a later id at the same time is not the first use");
+        // An earlier id at the same second, an earlier time: the first use moves back.
+        assert!(use_session(&mut uses, "s1", home, at(0), "e1", window, net).1);
+        assert_eq!(uses[0].event_id, "e1");
+        assert!(use_session(&mut uses, "s1", home, at(-5), "e0", window, net).1);
+        assert_eq!((uses[0].first, uses[0].last), (at(-5), at(0)));
+        // A second network within the window: both uses are live (a replay).
+        let (live, _) = use_session(&mut uses, "s1", away, at(30), "e7", window, net);
+        assert_eq!(live.len(), 2);
+        // Another session, exactly the window after s1's use from away: that use is kept (the
+        // window is inclusive), the one from home (ended at 0) is dropped; a minute later the
+        // other is too.
+        use_session(&mut uses, "s2", home, at(30 + 120), "f1", window, net);
+        let kept: Vec<_> = uses.iter().map(|u| (u.session.as_str(), u.event_id.as_str())).collect();
+        assert_eq!(kept, [("s1", "e7"), ("s2", "f1")]);
+        let (_, changed) = use_session(&mut uses, "s2", home, at(30 + 121), "f2", window, net);
+        assert!(changed);
+        assert_eq!(uses.iter().map(|u| u.session.as_str()).collect::<Vec<_>>(), ["s2"]);
     }
 
     #[test]
