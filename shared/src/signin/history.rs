@@ -519,6 +519,7 @@ mod tests {
         let (_, changed) = use_session(&mut uses, "s2", home, at(30 + 121), "f2", window, net);
         assert!(changed);
         assert_eq!(uses.iter().map(|u| u.session.as_str()).collect::<Vec<_>>(), ["s2"]);
+        assert_eq!((uses[0].first, uses[0].last), (at(150), at(151)), "the use grew");
     }
 
     #[test]
