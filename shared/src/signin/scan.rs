@@ -434,6 +434,21 @@ mod tests {
         let _ = std::fs::remove_file(path);
     }
 
+    /// Only failures (and the console sign-ins that close a brute-force run) read the stored
+    /// failure hours: a batch of portal calls makes no such reads (up to two days of hourly
+    /// reads a batch otherwise).
+    #[tokio::test]
+    async fn only_failures_read_the_stored_failure_hours() {
+        let portal = include_str!("../../../events/cloudtrail/sso-get-role-credentials.json");
+        let store = SqliteStateStore::in_memory().unwrap();
+        let mut scanner = Scanner::new(engine(), Some(&store), &NoDirectory);
+        scanner.process(parse(portal.as_bytes()).activities).await.unwrap();
+        assert!(scanner.failure_hours.is_empty(), "{:?}", scanner.failure_hours);
+        let root = include_str!("../../../events/cloudtrail/console-login-root.json");
+        scanner.process(parse(root.as_bytes()).activities).await.unwrap();
+        assert!(!scanner.failure_hours.is_empty());
+    }
+
     /// The ledger's last use: the portal's role request names the target account (not the
     /// account the event is recorded in), a role session's call its own account; a re-read of
     /// older files never moves a stored time back, and a failed portal request is no use.
