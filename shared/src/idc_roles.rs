@@ -19,6 +19,21 @@ pub fn permission_set<'s>(role_name: &'s str, role_arn: Option<&str>) -> Option<
     Some(rest.rsplit_once('_').map_or(rest, |(set, _)| set))
 }
 
+/// [`permission_set`] of a role session: the session issuer's role name and ARN, or, in a record
+/// without them (a trimmed export; CloudTrail writes them for every role session), the role in the
+/// session's ARN (`…:assumed-role/<role>/<session>`), judged by its name.
+pub fn session_permission_set<'s>(
+    issuer_name: Option<&'s str>,
+    issuer_arn: Option<&str>,
+    session_arn: Option<&'s str>,
+) -> Option<&'s str> {
+    let role = match issuer_name {
+        Some(name) => name,
+        None => session_arn?.split_once(":assumed-role/")?.1.split('/').next()?,
+    };
+    permission_set(role, issuer_arn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +53,18 @@ mod tests {
         assert_eq!(permission_set("TeamDeveloper", Some(&arn(RESERVED_PATH))), None);
         // A permission set whose own name has underscores keeps them.
         assert_eq!(permission_set("AWSReservedSSO_Team_Dev_0a1b", None), Some("Team_Dev"));
+    }
+
+    #[test]
+    fn a_session_without_its_issuer_is_judged_by_the_role_in_its_arn() {
+        let session = "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_0a1b/alice";
+        assert_eq!(session_permission_set(None, None, Some(session)), Some("Admin"));
+        // The issuer, when there, decides: here a look-alike outside IdC's path.
+        let forged = "arn:aws:iam::111122223333:role/AWSReservedSSO_Admin_0a1b";
+        let issuer = Some("AWSReservedSSO_Admin_0a1b");
+        assert_eq!(session_permission_set(issuer, Some(forged), Some(session)), None);
+        // An IAM user's ARN names no role.
+        let user = "arn:aws:iam::111122223333:user/AWSReservedSSO_Admin_0a1b";
+        assert_eq!(session_permission_set(None, None, Some(user)), None);
     }
 }

@@ -611,16 +611,15 @@ pub enum Skip {
     BadTime(String),
 }
 
-/// The permission set of the role a session was issued by ([`crate::idc_roles`]): the session
-/// issuer's name and ARN, or, in a record without them (a trimmed export; CloudTrail writes
-/// them for every role session), the role in `assumed-role/<role>/<session>`, judged by its name.
+/// The permission set of the role a session was issued by
+/// ([`crate::idc_roles::session_permission_set`]).
 fn issuer_permission_set<'s>(ui: &'s UserIdentity<'_>) -> Option<&'s str> {
     let issuer = &ui.session_context.session_issuer;
-    let role = match issuer.user_name.as_deref() {
-        Some(name) => name,
-        None => ui.arn.as_deref()?.split_once(":assumed-role/")?.1.split('/').next()?,
-    };
-    crate::idc_roles::permission_set(role, issuer.arn.as_deref())
+    crate::idc_roles::session_permission_set(
+        issuer.user_name.as_deref(),
+        issuer.arn.as_deref(),
+        ui.arn.as_deref(),
+    )
 }
 
 impl<'a> Record<'a> {

@@ -45,17 +45,16 @@ impl ActivitySummary {
     }
 }
 
-/// The permission set of an IAM Identity Center role session: the role's name (the session
-/// issuer's, else the one in `assumed-role/<role>/<session>`), and the issuer's ARN where the
-/// record gives it ([`idc_roles::permission_set`]: a look-alike role outside IdC's path is none).
+/// The permission set of an IAM Identity Center role session
+/// ([`idc_roles::session_permission_set`]: a look-alike role outside IdC's path is none).
 fn permission_set_of(record: &Value) -> Option<&str> {
     let identity = &record["userIdentity"];
     let issuer = &identity["sessionContext"]["sessionIssuer"];
-    let role = match issuer["userName"].as_str() {
-        Some(name) => name,
-        None => identity["arn"].as_str()?.split('/').nth(1)?,
-    };
-    idc_roles::permission_set(role, issuer["arn"].as_str())
+    idc_roles::session_permission_set(
+        issuer["userName"].as_str(),
+        issuer["arn"].as_str(),
+        identity["arn"].as_str(),
+    )
 }
 
 /// Summarises CloudTrail records: those made in one of `sets` between `start` and `end`.
