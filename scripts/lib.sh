@@ -90,7 +90,8 @@ moto_start() {
   local port
   port=$(free_port)
   log "starting moto server on 127.0.0.1:$port"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > "$RUN_DIR/moto.log" 2>&1 &
+  # moto's own server, with DynamoDB's conditional writes made atomic (scripts/moto_server.py)
+  "$VENV/bin/python" "$ROOT/scripts/moto_server.py" -H 127.0.0.1 -p "$port" > "$RUN_DIR/moto.log" 2>&1 &
   MOTO_PID=$!
   echo "$MOTO_PID" > "$RUN_DIR/moto.pid"
   if ! wait_http "http://127.0.0.1:$port/moto-api/" 60; then
