@@ -130,8 +130,10 @@ fn okta_facts_counted(files: &[PathBuf]) -> anyhow::Result<(Vec<(String, OktaFac
     let mut counts = OktaCounts::default();
     let mut facts = Vec::new();
     for f in files {
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        // A Windows export's byte-order mark or UTF-16 is read as its text.
+        let text = idc_guard::encodings::text_of(&bytes)
+            .with_context(|| format!("reading {}", f.display()))?;
         let read = read_facts(&text);
         let skipped: usize = read.skipped.values().sum();
         eprintln!(

@@ -15,6 +15,7 @@
 //! - [`policy_file`]: findings with line and column for the policy file's two readers;
 //! - [`geo`]: offline geolocation; [`config`]: environment variables, fail closed;
 //! - [`idc_roles`]: which IAM role is an IAM Identity Center permission set's;
+//! - [`encodings`]: the text encodings exports arrive in (a byte-order mark, UTF-16);
 //! - [`error`], [`telemetry`]: shared errors, logging.
 //!
 //! [`adapters`] holds every implementation of a port that leaves the process (AWS SDK clients,
@@ -28,6 +29,7 @@ pub mod access;
 pub mod adapters;
 pub mod alert;
 pub mod config;
+pub mod encodings;
 pub mod error;
 pub mod geo;
 pub mod health;

@@ -255,6 +255,28 @@ fn malformed_input_is_counted_and_stdin_is_read() {
     assert_eq!((okta["events"].as_u64(), okta["used"].as_u64()), (Some(2), Some(1)), "{okta}");
     assert_eq!(okta["skipped_by_reason"]["no published time, or one that is not a time"], 1);
 
+    // The same two exports as Windows writes them (the Okta lines in UTF-16 with a mark, as
+    // PowerShell 5's `>` does; the trail behind a UTF-8 mark): counted alike, nothing lost.
+    let utf16: Vec<u8> = std::iter::once(0xFEFF_u16)
+        .chain(std::fs::read_to_string(dir.join("okta.jsonl")).unwrap().encode_utf16())
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let okta16 = dir.join("okta-utf16.json");
+    std::fs::write(&okta16, utf16).unwrap();
+    let junk_marked = dir.join("junk-marked.json");
+    let junk_text = std::fs::read(&junk).unwrap();
+    std::fs::write(&junk_marked, [&[0xEF, 0xBB, 0xBF][..], &junk_text].concat()).unwrap();
+    let windows = idc_guard()
+        .args(["scan", "--format", "json", "--okta"])
+        .arg(&okta16)
+        .arg(&junk_marked)
+        .output()
+        .unwrap();
+    let windows = self::summary(&windows);
+    assert_eq!(windows["summary"]["skipped_by_reason"], summary["summary"]["skipped_by_reason"]);
+    assert_eq!(windows["summary"]["records"], summary["summary"]["records"]);
+    assert_eq!(windows["summary"]["okta"], summary["summary"]["okta"]);
+
     let root = std::fs::read_to_string(events("cloudtrail/console-login-root.json")).unwrap();
     let line: Value = serde_json::from_str(&root).unwrap();
     let out = run_with_stdin(

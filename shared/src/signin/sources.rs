@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::model::{Activity, Interner, Record, Skip};
+use crate::encodings::{self, Encoding};
 
 /// Counts of what an input yielded.
 #[derive(Debug, Default, Clone)]
@@ -370,7 +371,7 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
         let mut input = BufReader::with_capacity(1 << 16, input);
         let gzip = input.fill_buf()?.starts_with(&[0x1f, 0x8b]);
         if !gzip {
-            return self.read_text(input);
+            return self.read_plain(input);
         }
         let mut whole = Vec::new();
         (&mut input).take(WHOLE_GZIP_LIMIT + 1).read_to_end(&mut whole)?;
@@ -379,6 +380,8 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
             let inflated = super::inflate::gzip_whole_into(&whole, &mut text);
             let result = if !inflated {
                 None
+            } else if Encoding::sniff(&text) != encodings::PLAIN {
+                Some(self.read_plain(text.as_slice()))
             } else if self.skimmed(&text) {
                 Some(Ok(()))
             } else if memchr::memchr(b'\n', &text).is_none_or(|at| at + 1 == text.len()) {
@@ -401,7 +404,34 @@ impl<'o, F: FnMut(Activity)> Reader<'o, F> {
         }
         let rest = std::io::Cursor::new(whole).chain(input);
         let inner = BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(rest));
-        self.read_text(inner)
+        self.read_plain(inner)
+    }
+
+    /// Text (inflated already) in any encoding an export uses (`crate::encodings`): UTF-8 is
+    /// read past its byte-order mark, UTF-16 is read whole and decoded. UTF-16 cut short (a
+    /// damaged file, an odd byte) keeps what was whole and says why, as damaged gzip does.
+    fn read_plain(&mut self, mut input: impl BufRead) -> std::io::Result<()> {
+        match Encoding::sniff(input.fill_buf()?) {
+            Encoding::Utf8 { mark } => {
+                input.consume(mark);
+                self.read_text(input)
+            }
+            Encoding::Utf16 { big_endian, mark } => {
+                let mut bytes = Vec::new();
+                let read = input.read_to_end(&mut bytes);
+                let (text, whole) =
+                    encodings::utf16_to_utf8(bytes.get(mark..).unwrap_or_default(), big_endian);
+                let result = self.read_text(text.as_bytes());
+                read?;
+                if !whole {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        encodings::TextError::CutShort,
+                    ));
+                }
+                result
+            }
+        }
     }
 
     fn read_text(&mut self, input: impl BufRead) -> std::io::Result<()> {
@@ -651,15 +681,79 @@ mod tests {
         let p = parse(lookup.to_string().as_bytes());
         assert_eq!((p.activities.len(), p.skipped), (1, 1));
 
-        for junk in [&b"\x1f\x8bnot gzip"[..], b"\xff\xfe", b"[1, 2]", b"{\"Records\": 5}"] {
+        for junk in
+            [&b"\x1f\x8bnot gzip"[..], b"\xff\xfe\x00", b"\xc3\x28", b"[1, 2]", b"{\"Records\": 5}"]
+        {
             let p = parse(junk);
             assert!(p.activities.is_empty() && p.skipped > 0, "{junk:?}");
         }
     }
 
     fn gz(text: &str) -> Vec<u8> {
+        gz_bytes(text.as_bytes())
+    }
+
+    /// `text` as Windows tools write it: behind a UTF-8 byte-order mark, or in UTF-16 either
+    /// way round with or without its mark.
+    fn windows_forms(text: &str) -> Vec<(&'static str, Vec<u8>)> {
+        let utf16 = |big_endian: bool, mark: bool| {
+            let units = mark.then_some(0xFEFF_u16).into_iter().chain(text.encode_utf16());
+            units
+                .flat_map(|u| if big_endian { u.to_be_bytes() } else { u.to_le_bytes() })
+                .collect::<Vec<u8>>()
+        };
+        vec![
+            ("UTF-8 with a mark", [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat()),
+            ("UTF-16LE with a mark", utf16(false, true)),
+            ("UTF-16BE with a mark", utf16(true, true)),
+            ("UTF-16LE", utf16(false, false)),
+            ("UTF-16BE", utf16(true, false)),
+        ]
+    }
+
+    #[test]
+    fn an_export_in_a_windows_encoding_loses_no_record() {
+        // Defect: a file behind a UTF-8 byte-order mark (Windows tools) or in UTF-16 (Windows
+        // PowerShell 5's `>` and `Out-File`) was one unreadable "record": every record in it
+        // was lost.
+        let records: Vec<serde_json::Value> =
+            [NEW, OLD, PORTAL, ROOT].iter().map(|t| serde_json::from_str(t).unwrap()).collect();
+        let log = serde_json::json!({"Records": records});
+        let lines = records.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\r\n");
+        let shapes = [
+            ("an S3 log file", log.to_string()),
+            ("pretty-printed", serde_json::to_string_pretty(&log).unwrap()),
+            ("JSON lines with CRLF", lines),
+        ];
+        for (shape, text) in shapes {
+            let plain = parse(text.as_bytes());
+            assert_eq!((plain.activities.len(), plain.skipped), (4, 0), "{shape}");
+            for (form, bytes) in windows_forms(&text) {
+                for (packing, bytes) in [("plain", bytes.clone()), ("gzip", gz_bytes(&bytes))] {
+                    let p = parse(&bytes);
+                    assert_eq!(p.skipped, 0, "{shape}, {form}, {packing}: {:?}", p.reasons);
+                    assert_eq!(p.activities, plain.activities, "{shape}, {form}, {packing}");
+                }
+            }
+        }
+        // UTF-16 cut inside a character (an odd byte at the end): the file is named unreadable
+        // and every record before the cut is kept.
+        let jsonl = records.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n");
+        let (_, mut cut) = windows_forms(&jsonl).swap_remove(1);
+        cut.push(b'{');
+        let mut seen = Vec::new();
+        let mut push = |a: Activity| seen.push(a);
+        let mut reader = Reader::new(&mut push);
+        reader.read_named("export.json", cut.as_slice());
+        let file = &reader.stats.files[0];
+        assert_eq!(file.records, 4, "{file:?}");
+        assert!(file.unreadable.as_deref().is_some_and(|why| why.contains("UTF-16")), "{file:?}");
+        assert_eq!(seen.len(), 4);
+    }
+
+    fn gz_bytes(bytes: &[u8]) -> Vec<u8> {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+        std::io::Write::write_all(&mut gz, bytes).unwrap();
         gz.finish().unwrap()
     }
 
