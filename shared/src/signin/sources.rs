@@ -751,6 +751,72 @@ mod tests {
         assert_eq!(seen.len(), 4);
     }
 
+    #[test]
+    fn skips_are_counted_by_the_kind_of_their_reason_and_the_first_five_kept_in_full() {
+        let mut stats = Stats::default();
+        for i in 0..7 {
+            stats.skip_at(Some("trail.json"), Some(i), format!("unreadable eventTime \"{i}\""));
+        }
+        stats.skip_at(None, None, "not a CloudTrail record: expected value");
+        assert_eq!(stats.skipped, 8);
+        let by_reason: Vec<(&str, usize)> =
+            stats.by_reason.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+        assert_eq!(by_reason, [("not a CloudTrail record", 1), ("unreadable eventTime", 7)]);
+        assert_eq!(stats.reasons.len(), 5);
+        assert_eq!(stats.reasons[0], "trail.json line 0: unreadable eventTime \"0\"");
+        assert_eq!(stats.reasons[4], "trail.json line 4: unreadable eventTime \"4\"");
+    }
+
+    /// A log file of `signins` sign-ins and `machine` records no check reads, compact as
+    /// CloudTrail writes it.
+    fn mixed_log(signins: usize, machine: usize) -> String {
+        let signin: serde_json::Value = serde_json::from_str(NEW).unwrap();
+        let kms = serde_json::json!({
+            "eventVersion": "1.08",
+            "userIdentity": {"type": "AWSService", "invokedBy": "lambda.amazonaws.com"},
+            "eventTime": "2026-11-20T18:31:02Z",
+            "eventSource": "kms.amazonaws.com",
+            "eventName": "Decrypt",
+            "awsRegion": "eu-central-1",
+            "sourceIPAddress": "lambda.amazonaws.com",
+            "eventID": "5b1f0c5e-2f7a-4c0e-9a59-0d6c1f1e2a01",
+            "eventType": "AwsApiCall"
+        });
+        let records: Vec<&serde_json::Value> = std::iter::repeat_n(&signin, signins)
+            .chain(std::iter::repeat_n(&kms, machine))
+            .collect();
+        serde_json::json!({"Records": records}).to_string()
+    }
+
+    #[test]
+    fn a_trail_the_prefilter_does_not_pay_for_is_read_in_one_pass_after_the_sample() {
+        // Files of 1,000 records, a tenth of them machine traffic: after the first
+        // PREFILTER_SAMPLE records (two files), too few go unread (a tenth, under a quarter)
+        // for splitting files first to pay, so the third file is read in one pass, where
+        // unread records are not told apart.
+        assert_eq!(PREFILTER_SAMPLE, 2_000);
+        let file = mixed_log(900, 100);
+        let mut seen = 0;
+        let mut count = |_: Activity| seen += 1;
+        let mut reader = Reader::new(&mut count).unread_skipped();
+        for name in ["1.json", "2.json", "3.json"] {
+            reader.read_named(name, file.as_bytes());
+        }
+        let stats = reader.stats;
+        drop(count);
+        assert_eq!((stats.records, stats.skipped), (3_000, 0));
+        assert_eq!(stats.unread, 200, "told apart in the first two files only");
+        assert_eq!(seen, 2 * 900 + 1_000, "the third file's machine records parsed");
+        // A trail mostly of machine traffic keeps paying: every file is split first.
+        let org = mixed_log(100, 900);
+        let mut ignore = |_: Activity| {};
+        let mut reader = Reader::new(&mut ignore).unread_skipped();
+        for name in ["1.json", "2.json", "3.json"] {
+            reader.read_named(name, org.as_bytes());
+        }
+        assert_eq!(reader.stats.unread, 2_700);
+    }
+
     fn gz_bytes(bytes: &[u8]) -> Vec<u8> {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut gz, bytes).unwrap();
