@@ -803,10 +803,16 @@ mod tests {
             reader.read_named(name, file.as_bytes());
         }
         let stats = reader.stats;
-        drop(count);
         assert_eq!((stats.records, stats.skipped), (3_000, 0));
         assert_eq!(stats.unread, 200, "told apart in the first two files only");
         assert_eq!(seen, 2 * 900 + 1_000, "the third file's machine records parsed");
+        let skimmed = if crate::signin::skim::available() { 2 } else { 0 };
+        assert_eq!(stats.skimmed, skimmed, "the third file is not split first");
+        // Without the prefilter nothing is split first: every record is parsed anyway.
+        let mut nothing = |_: Activity| {};
+        let mut plain = Reader::new(&mut nothing);
+        plain.read_named("1.json", file.as_bytes());
+        assert_eq!((plain.stats.records, plain.stats.unread, plain.stats.skimmed), (1_000, 0, 0));
         // A trail mostly of machine traffic keeps paying: every file is split first.
         let org = mixed_log(100, 900);
         let mut ignore = |_: Activity| {};
@@ -815,6 +821,30 @@ mod tests {
             reader.read_named(name, org.as_bytes());
         }
         assert_eq!(reader.stats.unread, 2_700);
+    }
+
+    #[test]
+    fn a_log_file_cut_short_keeps_every_whole_record_before_the_cut() {
+        let records: Vec<String> = [NEW, OLD, PORTAL]
+            .iter()
+            .map(|t| serde_json::from_str::<serde_json::Value>(t).unwrap().to_string())
+            .collect();
+        // As CloudTrail writes it, and spaced and broken over lines as other writers do.
+        let compact = format!("{{\"Records\":[{},{},{}", records[0], records[1], &records[2][..40]);
+        let spaced = format!(
+            "{{ \"Records\" : [\n  {} ,\n  {},\n{}",
+            records[0],
+            records[1],
+            &records[2][..40]
+        );
+        for text in [compact, spaced] {
+            let mut seen = Vec::new();
+            let mut push = |a: Activity| seen.push(a.event_id);
+            let mut reader = Reader::new(&mut push);
+            reader.salvage(text.as_bytes());
+            assert_eq!(reader.stats.records, 2, "{text}");
+            assert_eq!(seen.len(), 2);
+        }
     }
 
     fn gz_bytes(bytes: &[u8]) -> Vec<u8> {
