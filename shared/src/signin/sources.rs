@@ -824,6 +824,30 @@ mod tests {
     }
 
     #[test]
+    fn each_unusable_value_is_one_record_and_one_skip() {
+        for (junk, n) in [
+            (&b"[1, 2"[..], 1),
+            (b"[1, 2]", 2),
+            (b"{\"Records\": [\n{\"eventTime\":", 1),
+            (b"{\"eventTime\": \"2026-11-20T18:31:02Z\"}\n{\"eventTime\": \n", 1),
+            (b"\xc3\x28", 1),
+        ] {
+            let mut nothing = |_: Activity| {};
+            let mut reader = Reader::new(&mut nothing);
+            reader.read(junk).unwrap();
+            let stats = &reader.stats;
+            let text = String::from_utf8_lossy(junk);
+            let read = usize::from(junk.starts_with(b"{\"eventTime\": \"2026"));
+            assert_eq!(
+                (stats.records, stats.skipped),
+                (n + read, n),
+                "{text}: {:?}",
+                stats.reasons
+            );
+        }
+    }
+
+    #[test]
     fn a_log_file_cut_short_keeps_every_whole_record_before_the_cut() {
         let records: Vec<String> = [NEW, OLD, PORTAL]
             .iter()
