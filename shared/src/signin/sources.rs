@@ -831,6 +831,9 @@ mod tests {
             (b"{\"Records\": [\n{\"eventTime\":", 1),
             (b"{\"eventTime\": \"2026-11-20T18:31:02Z\"}\n{\"eventTime\": \n", 1),
             (b"\xc3\x28", 1),
+            (b"{\"Events\": [{\"EventId\": \"x\"}, {\"CloudTrailEvent\": 5}]}", 2),
+            (b"{\"detail-type\": \"AWS API Call via CloudTrail\", \"detail\": 5}", 1),
+            (b"{\"detail-type\": \"AWS API Call via CloudTrail\"}", 1),
         ] {
             let mut nothing = |_: Activity| {};
             let mut reader = Reader::new(&mut nothing);
@@ -844,7 +847,19 @@ mod tests {
                 "{text}: {:?}",
                 stats.reasons
             );
+            if junk.starts_with(b"{\"detail-type") {
+                let why: Vec<&String> = stats.by_reason.keys().collect();
+                assert_eq!(why, ["not a CloudTrail record"], "{text}: {:?}", stats.reasons);
+                assert!(stats.reasons[0].contains("an EventBridge envelope without detail"));
+            }
         }
+        // A record alone is one record, and read.
+        let mut seen = 0;
+        let mut count = |_: Activity| seen += 1;
+        let mut reader = Reader::new(&mut count);
+        reader.read(ROOT.as_bytes()).unwrap();
+        assert_eq!((reader.stats.records, reader.stats.skipped), (1, 0));
+        assert_eq!(seen, 1);
     }
 
     #[test]
