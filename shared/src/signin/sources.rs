@@ -847,6 +847,9 @@ mod tests {
                 "{text}: {:?}",
                 stats.reasons
             );
+            if read == 1 {
+                assert!(stats.reasons[0].starts_with("line 2: "), "{:?}", stats.reasons);
+            }
             if junk.starts_with(b"{\"detail-type") {
                 let why: Vec<&String> = stats.by_reason.keys().collect();
                 assert_eq!(why, ["not a CloudTrail record"], "{text}: {:?}", stats.reasons);
