@@ -43,7 +43,8 @@ pub struct GeoArgs {
 #[derive(Args)]
 pub struct ScanArgs {
     /// CloudTrail input: S3 log files (plain or .gz), JSON lines, EventBridge events or
-    /// LookupEvents output; - (or nothing) reads stdin.
+    /// LookupEvents output, or directories of them (a trail copied from S3, walked at any
+    /// depth); - (or nothing) reads stdin.
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub common: GeoArgs,
@@ -329,7 +330,7 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     // Detection runs in time order: files named by CloudTrail are read in the order of the time
     // in their names, and a reorder buffer puts the rest in order (exactly, up to
     // --order-window events; beyond that, for events at most REORDER_SLACK_HOURS late).
-    let mut files = args.files.clone();
+    let mut files = with_directories_walked(&args.files)?;
     if files.iter().all(|f| cloudtrail_file_time(&f.to_string_lossy()).is_some()) {
         files.sort_by_cached_key(|f| (cloudtrail_file_time(&f.to_string_lossy()), f.clone()));
     }
@@ -456,7 +457,7 @@ pub fn diagnose_user(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let user = args.user.to_lowercase();
     let mut mine = Vec::new();
     let mut names = std::collections::HashMap::new();
-    read_inputs(&args.files, false, &mut |a: Activity| {
+    read_inputs(&with_directories_walked(&args.files)?, false, &mut |a: Activity| {
         if let (Some(id), Some(name)) = (&a.user_id, &a.user_name) {
             names.insert(id.clone(), name.to_lowercase());
         }
@@ -505,6 +506,52 @@ pub fn diagnose_user(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The inputs with each directory replaced by the files under it, at any depth, in path order:
+/// a trail copied from S3 (`aws s3 sync s3://bucket/AWSLogs/ trail/`) is scanned as
+/// `scan trail/`. Left out of a walk: CloudTrail's digest files (`CloudTrail-Digest`: hashes of
+/// log files, no records), hidden files (`.DS_Store`) and links to directories (no loops).
+/// Files named on the command line are read as named. A directory with no file is an error,
+/// not a silent read of stdin.
+fn with_directories_walked(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("reading directory {}", dir.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("reading directory {}", dir.display()))?;
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || name.contains("_CloudTrail-Digest_") {
+                continue;
+            }
+            let kind = entry.file_type().with_context(|| format!("reading {}", path.display()))?;
+            if kind.is_dir() {
+                if name != "CloudTrail-Digest" {
+                    walk(&path, out)?;
+                }
+            } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        if input.as_os_str() != "-" && input.is_dir() {
+            let mut found = Vec::new();
+            walk(input, &mut found)?;
+            if found.is_empty() {
+                bail!("{} holds no file to read", input.display());
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    Ok(files)
 }
 
 /// Refuses a state path that is a directory before any work is done.

@@ -404,3 +404,51 @@ fn a_city_database_beside_the_policy_separates_alaska_from_chukotka() {
     assert!(travel(&out), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stderr).contains("measured between cities"));
 }
+
+#[test]
+fn a_trail_copied_from_s3_is_scanned_as_its_directory() {
+    // `aws s3 sync s3://bucket/AWSLogs/ trail/`: log files at any depth, digest files (hashes,
+    // no records) beside them, and whatever the desktop adds.
+    let trail = temp_dir().join("trail");
+    let day = trail.join("123456789012/CloudTrail/eu-central-1/2026/11/21");
+    let digests = trail.join("123456789012/CloudTrail-Digest/eu-central-1/2026/11/21");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::create_dir_all(&digests).unwrap();
+    let root: Value = serde_json::from_str(
+        &std::fs::read_to_string(events("cloudtrail/console-login-root.json")).unwrap(),
+    )
+    .unwrap();
+    let log = serde_json::json!({"Records": [root]}).to_string();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, log.as_bytes()).unwrap();
+    let name = "123456789012_CloudTrail_eu-central-1_20261121T0215Z_a1b2c3d4e5f6g7h8.json.gz";
+    std::fs::write(day.join(name), gz.finish().unwrap()).unwrap();
+    let digest = serde_json::json!({"awsAccountId": "123456789012", "digestStartTime": "2026-11-21T01:18:12Z", "digestEndTime": "2026-11-21T02:18:12Z", "logFiles": []});
+    std::fs::write(
+        digests.join(
+            "123456789012_CloudTrail-Digest_eu-central-1_trail_us-east-1_20261121T021812Z.json.gz",
+        ),
+        digest.to_string(),
+    )
+    .unwrap();
+    std::fs::write(trail.join(".DS_Store"), b"\x00\x00\x00\x01Bud1").unwrap();
+
+    let out = idc_guard().args(["scan", "--format", "json"]).arg(&trail).output().unwrap();
+    let summary = summary(&out);
+    assert_eq!(summary["summary"]["records"], 1, "{}", text(&out));
+    assert_eq!(summary["summary"]["skipped"], 0, "{}", text(&out));
+    let files = summary["summary"]["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0]["name"].as_str().unwrap().ends_with(name));
+    let detectors: Vec<String> =
+        alerts(&out.stdout).iter().map(|a| a["detector"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(detectors, ["root-signin"]);
+
+    // A directory with nothing to read is an error, not a wait on stdin.
+    let empty = temp_dir().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out =
+        idc_guard().arg("scan").arg(&empty).stdin(std::process::Stdio::piped()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("holds no file to read"), "{}", text(&out));
+}
