@@ -501,6 +501,143 @@ mod tests {
             ]
         );
     }
+
+    /// Records that name only an Identity Store user id are resolved through the directory:
+    /// once per id, known or not (a batch of a thousand portal calls is not a thousand reads).
+    #[tokio::test]
+    async fn user_ids_are_looked_up_once_each_whether_or_not_the_directory_knows_them() {
+        struct Directory(std::sync::Mutex<Vec<String>>);
+        impl UserDirectory for Directory {
+            async fn user_name(&self, _: &str, user_id: &str) -> Result<Option<String>, AwsError> {
+                self.0.lock().unwrap().push(user_id.to_owned());
+                Ok((user_id == "u-alice").then(|| "alice@acme.example".to_owned()))
+            }
+        }
+        let portal = include_str!("../../../events/cloudtrail/sso-get-role-credentials.json");
+        let call = |user_id: &str, id: &str| {
+            let mut a = parse(portal.as_bytes()).activities.remove(0);
+            a.user_name = None;
+            a.user_id = Some(user_id.into());
+            a.identity_store_id = Some("d-1234567890".into());
+            a.event_id = id.into();
+            a
+        };
+        let directory = Directory(std::sync::Mutex::default());
+        let mut scanner = Scanner::<SqliteStateStore, _>::new(engine(), None, &directory);
+        let batch = vec![call("u-alice", "1"), call("u-x", "2")];
+        scanner.process(batch).await.unwrap();
+        scanner.process(vec![call("u-alice", "3"), call("u-x", "4")]).await.unwrap();
+        assert_eq!(*directory.0.lock().unwrap(), ["u-alice", "u-x"]);
+        assert!(scanner.engine.knows_id("u-alice"));
+    }
+
+    /// A batch arrives in any order (an S3 object is not sorted by time): the success that
+    /// ends a burst of console failures is judged after them, even when it comes first.
+    #[tokio::test]
+    async fn a_batch_is_judged_in_time_order_whatever_its_order() {
+        let failure =
+            include_str!("../../../events/cloudtrail/console-login-iam-user-failure.json");
+        let at = |second: i64, id: &str, success: bool| {
+            let mut a = parse(failure.as_bytes()).activities.remove(0);
+            a.time = chrono::DateTime::parse_from_rfc3339("2026-11-20T10:50:00Z").unwrap().to_utc()
+                + chrono::Duration::seconds(second);
+            a.event_id = id.into();
+            if let crate::signin::model::Kind::ConsoleLogin { success: s, mfa_used, .. } =
+                &mut a.kind
+            {
+                (*s, *mfa_used) = (success, true);
+            }
+            a.error_code = None;
+            a
+        };
+        let mut batch = vec![at(400, "ok", true)];
+        batch.extend((0..10).map(|i| at(i * 20, &format!("f{i}"), false)));
+        let mut scanner = Scanner::<SqliteStateStore, _>::new(engine(), None, &NoDirectory);
+        let alerts = scanner.process(batch).await.unwrap();
+        let detectors: Vec<&str> = alerts.iter().map(|a| a.detector.as_str()).collect();
+        assert_eq!(detectors, ["console-brute-force", "console-brute-force-success"]);
+    }
+
+    /// Baselines outlive the 30-day window: kept 180 days from the scan that last changed them.
+    #[tokio::test]
+    async fn a_baseline_is_kept_for_180_days() {
+        let store = SqliteStateStore::in_memory().unwrap();
+        let before = now_epoch();
+        alice_in_germany(&mut Scanner::new(engine(), Some(&store), &NoDirectory)).await;
+        let key = baseline_key("alice@acme.example");
+        let item = store.get(&key.pk, &key.sk).await.unwrap().expect("the baseline is stored");
+        let kept = item.expires_at.expect("an expiry") - before;
+        assert!((180 * 86_400..180 * 86_400 + 60).contains(&kept), "{kept} s");
+    }
+
+    /// An attacker paces console guesses across an hour boundary and across scans: the failures
+    /// an earlier scan counted in the hour before still count toward this scan's burst.
+    #[tokio::test]
+    async fn failures_stored_in_the_hour_before_continue_the_burst() {
+        let failure =
+            include_str!("../../../events/cloudtrail/console-login-iam-user-failure.json");
+        let at = |second: i64, id: &str| {
+            let mut a = parse(failure.as_bytes()).activities.remove(0);
+            a.time = chrono::DateTime::parse_from_rfc3339("2026-11-20T10:57:00Z").unwrap().to_utc()
+                + chrono::Duration::seconds(second);
+            a.event_id = id.into();
+            a
+        };
+        let store = SqliteStateStore::in_memory().unwrap();
+        let mut first = Scanner::new(engine(), Some(&store), &NoDirectory);
+        let nine: Vec<Activity> = (0..9).map(|i| at(i * 20, &format!("f{i}"))).collect();
+        assert!(first.process(nine).await.unwrap().is_empty(), "nine are not ten");
+        first.save().await.unwrap();
+        // The tenth, at 11:01, in the next hour and the next scan.
+        let mut second = Scanner::new(engine(), Some(&store), &NoDirectory);
+        let alerts = second.process(vec![at(240, "f9")]).await.unwrap();
+        let detectors: Vec<&str> = alerts.iter().map(|a| a.detector.as_str()).collect();
+        assert_eq!(detectors, ["console-brute-force"]);
+    }
+
+    /// The function's scanner reads access-sync's revocations: a person denied at 10:00 who
+    /// signs in at 10:30 is `revoked-session-used`, matched by login whatever its case, and by
+    /// Identity Store id where the activity names no one. The CLI's store holds none, and its
+    /// scanner does not look.
+    #[tokio::test]
+    async fn the_functions_scanner_finds_a_use_after_revocation_by_login_or_id() {
+        let revoked_at = chrono::DateTime::parse_from_rfc3339("2026-11-22T09:00:00Z").unwrap();
+        let revocation = |login: &str, user_id: &str| RevokedSessions {
+            user_id: user_id.into(),
+            login: login.into(),
+            permission_sets: vec!["arn:aws:sso:::permissionSet/ssoins-1/ps-1".into()],
+            accounts: vec!["111122223333".into()],
+            revoked_at: revoked_at.to_utc(),
+            release_after: revoked_at.to_utc() + chrono::Duration::hours(13),
+            reason: "okta user.lifecycle.deactivate".into(),
+            groups: Vec::new(),
+            unprovisioned: Vec::new(),
+            not_covered: Vec::new(),
+            access_ended_at: None,
+            grant_end: false,
+        };
+        let store = SqliteStateStore::in_memory().unwrap();
+        records::save(&store, &revocation("Alice@ACME.example", "u-alice")).await.unwrap();
+        let mut function = Scanner::new(engine(), Some(&store), &NoDirectory);
+        let found = alice_in_the_us(&mut function).await;
+        assert!(found.contains(&"revoked-session-used".to_owned()), "{found:?}");
+        let mut cli = Scanner::new(engine(), Some(&store), &NoDirectory).without_okta_in_store();
+        let found = alice_in_the_us(&mut cli).await;
+        assert!(!found.contains(&"revoked-session-used".to_owned()), "{found:?}");
+
+        // A portal call that names only the Identity Store id (no directory to resolve it).
+        let store = SqliteStateStore::in_memory().unwrap();
+        records::save(&store, &revocation("someone.else@acme.example", "u-bob")).await.unwrap();
+        let portal = include_str!("../../../events/cloudtrail/sso-get-role-credentials.json");
+        let mut call = parse(portal.as_bytes()).activities.remove(0);
+        call.user_name = None;
+        call.user_id = Some("u-bob".into());
+        call.time = revoked_at.to_utc() + chrono::Duration::minutes(30);
+        let mut scanner = Scanner::new(engine(), Some(&store), &NoDirectory);
+        let alerts = scanner.process(vec![call]).await.unwrap();
+        let detectors: Vec<&str> = alerts.iter().map(|a| a.detector.as_str()).collect();
+        assert_eq!(detectors, ["revoked-session-used"]);
+    }
 }
 
 /// The attack on the ledger's last use: a role made to look like a permission set's
