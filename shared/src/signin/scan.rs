@@ -384,6 +384,48 @@ mod tests {
         assert_eq!(out.len(), 10, "nothing is lost");
     }
 
+    /// The buffer's bounds, exactly: nothing leaves before it is full; when full, what lies
+    /// more than the slack before the newest event leaves (what may still be overtaken by a
+    /// late event stays), and at least half of it leaves whatever the slack, so it never grows
+    /// past its size.
+    #[test]
+    fn the_reorder_buffer_releases_at_its_size_what_the_slack_allows_and_at_least_half() {
+        let make = |m: i64| {
+            let mut a = signin("5.44.46.10", "2026-11-20T10:00:00Z", &format!("e{m}"));
+            a.time += chrono::Duration::minutes(m);
+            a
+        };
+        let minutes = |out: Vec<Activity>| -> Vec<i64> {
+            let start = chrono::DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z").unwrap();
+            out.iter().map(|a| (a.time - start.to_utc()).num_minutes()).collect()
+        };
+        let mut r = Reorder::new(6, chrono::Duration::minutes(20));
+        for m in [30, 0, 2, 1, 3] {
+            assert!(r.push(make(m)).is_empty(), "not full yet");
+        }
+        // Full at the sixth: the newest is 10:30, so what is before 10:10 leaves; 10:10 itself
+        // (exactly the slack before) stays.
+        assert_eq!(minutes(r.push(make(10))), [0, 1, 2, 3]);
+        assert_eq!(minutes(r.finish()), [10, 30]);
+        // Everything within the slack: half leaves all the same.
+        let mut r = Reorder::new(4, chrono::Duration::hours(1));
+        let released: Vec<Activity> =
+            [3, 1, 0, 2].into_iter().flat_map(|m| r.push(make(m))).collect();
+        assert_eq!(minutes(released), [0, 1]);
+        assert_eq!(minutes(r.finish()), [2, 3]);
+    }
+
+    /// `diagnose` finds a person's events by the key the engine would give them unaided.
+    #[test]
+    fn the_plain_user_key_is_the_name_or_the_id() {
+        let a = signin("5.44.46.10", "2026-11-20T10:00:00Z", "e1");
+        assert_eq!(plain_user(&a).as_deref(), Some("alice@acme.example"));
+        let mut nameless = a.clone();
+        nameless.user_name = None;
+        nameless.user_id = Some("u-alice".into());
+        assert_eq!(plain_user(&nameless).as_deref(), Some("u-alice"));
+    }
+
     type Scan<'a> = Scanner<'a, SqliteStateStore, NoDirectory>;
 
     /// Day one: alice signs in from Germany, which is no finding, and her baseline is saved.
